@@ -1,0 +1,453 @@
+//! `/ticket`: open, show, list and work tickets.
+//!
+//! Owns the typed ticket subcommands and their replies. State changes go through
+//! [`Desk::change`], which checks permission in the ticket's department first.
+
+use crate::core::command::{Args, UsageError};
+use crate::core::message::{neutralize_mentions, truncate, Field, Message, Reply};
+use crate::core::routing::RouteInput;
+use crate::core::ticket::{Change, EventKind, Ticket};
+use crate::core::types::{Priority, Status, TicketRef, UserRef};
+use crate::desk::{Desk, DeskError, TicketOverrides};
+use crate::store::TicketFilter;
+
+use super::Context;
+
+/// Command name.
+pub const NAME: &str = "ticket";
+/// Implemented subcommands.
+pub const SUBCOMMANDS: &[&str] = &[
+    "new", "show", "list", "assign", "claim", "status", "priority", "route", "note", "close",
+    "reopen", "explain",
+];
+
+/// How many tickets `/ticket list` shows.
+const LIST_LIMIT: i64 = 20;
+
+/// A typed `/ticket` subcommand.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TicketCmd {
+    /// Open a ticket.
+    New {
+        /// Title (and body).
+        title: String,
+        /// Department chosen instead of the rules.
+        department: Option<String>,
+        /// Priority chosen instead of the rules.
+        priority: Option<Priority>,
+        /// Extra tags.
+        tags: Vec<String>,
+    },
+    /// Show one ticket and its history.
+    Show(TicketRef),
+    /// List tickets.
+    List {
+        /// Only this department.
+        department: Option<String>,
+        /// Only this status.
+        status: Option<Status>,
+        /// Only this assignee.
+        assignee: Option<UserRef>,
+    },
+    /// Assign to someone.
+    Assign(TicketRef, UserRef),
+    /// Take it yourself.
+    Claim(TicketRef),
+    /// Change status.
+    Status(TicketRef, Status),
+    /// Change priority.
+    Priority(TicketRef, Priority),
+    /// Move to another department.
+    Route(TicketRef, String),
+    /// Add an internal note.
+    Note(TicketRef, String),
+    /// Close, with an optional reason.
+    Close(TicketRef, Option<String>),
+    /// Reopen, with an optional reason.
+    Reopen(TicketRef, Option<String>),
+    /// Explain routing.
+    Explain(TicketRef),
+}
+
+impl TicketCmd {
+    /// Reads the typed subcommand from checked arguments.
+    pub fn parse(a: &Args<'_>) -> Result<Self, UsageError> {
+        Ok(match a.subcommand() {
+            "new" => TicketCmd::New {
+                title: a.text("title")?,
+                department: a.opt_department("department")?,
+                priority: a.opt_priority("priority")?,
+                tags: a.tags("tags")?,
+            },
+            "show" => TicketCmd::Show(a.ticket("ticket")?),
+            "list" => TicketCmd::List {
+                department: a.opt_department("department")?,
+                status: a.opt_status("status")?,
+                assignee: a.opt_user("assignee")?,
+            },
+            "assign" => TicketCmd::Assign(a.ticket("ticket")?, a.user("user")?),
+            "claim" => TicketCmd::Claim(a.ticket("ticket")?),
+            "status" => TicketCmd::Status(a.ticket("ticket")?, a.status("status")?),
+            "priority" => TicketCmd::Priority(a.ticket("ticket")?, a.priority("priority")?),
+            "route" => TicketCmd::Route(a.ticket("ticket")?, a.department("department")?),
+            "note" => TicketCmd::Note(a.ticket("ticket")?, a.text("text")?),
+            "close" => TicketCmd::Close(a.ticket("ticket")?, a.opt_text("reason")?),
+            "reopen" => TicketCmd::Reopen(a.ticket("ticket")?, a.opt_text("reason")?),
+            "explain" => TicketCmd::Explain(a.ticket("ticket")?),
+            _ => return Err(super::unknown_sub(NAME, a)),
+        })
+    }
+
+    /// Runs it.
+    pub async fn run(self, desk: &Desk, ctx: &Context<'_>) -> Result<Reply, DeskError> {
+        let perm = ctx.permission;
+        let actor = ctx.actor;
+        let changed = |t: &Ticket, what: String| {
+            Ok(Reply::ephemeral(Message::text(format!(
+                "{} {what}. It is now {}.",
+                t.id, t.status
+            ))))
+        };
+        match self {
+            TicketCmd::New {
+                title,
+                department,
+                priority,
+                tags,
+            } => {
+                let dept = department
+                    .as_deref()
+                    .map(|d| desk.department(d))
+                    .transpose()?;
+                desk.authorize(actor, perm, dept, "open tickets")?;
+                let overrides = TicketOverrides {
+                    title: None,
+                    department,
+                    priority,
+                    tags,
+                };
+                let (t, decision) = desk
+                    .open_from_command(actor, ctx.channel, &title, overrides)
+                    .await?;
+                let how = match &decision.rule {
+                    Some((_, name)) if t.department == decision.department => {
+                        format!("rule `{name}`")
+                    }
+                    _ if t.department != decision.department => "your choice".to_string(),
+                    _ => "the fallback".to_string(),
+                };
+                Ok(Reply::ephemeral(Message::text(format!(
+                    "Opened {} for {} ({how}), priority {}. `/ticket show {}` follows it.",
+                    t.id, t.department, t.priority, t.id
+                ))))
+            }
+            TicketCmd::Show(id) => {
+                let t = desk.ticket(id).await?;
+                if !desk.config.directory.same_person(&actor.user, &t.reporter) {
+                    let dept = desk.config.directory.department(&t.department);
+                    desk.authorize(actor, perm, dept, &format!("see {id}"))?;
+                }
+                let events = desk.store.events(id).await?;
+                Ok(Reply::ephemeral(show(desk, &t, &events)))
+            }
+            TicketCmd::List {
+                department,
+                status,
+                assignee,
+            } => {
+                let dept = department
+                    .as_deref()
+                    .map(|d| desk.department(d))
+                    .transpose()?;
+                desk.authorize(actor, perm, dept, "list tickets")?;
+                let assignees = match &assignee {
+                    None => vec![],
+                    Some(u) => {
+                        let mut all = vec![u.clone()];
+                        if let Some(p) = desk.config.directory.person_of(u) {
+                            for platform in [
+                                crate::core::types::Platform::Slack,
+                                crate::core::types::Platform::Discord,
+                            ] {
+                                if let Some(acc) = p.account(platform) {
+                                    if !all.contains(&acc) {
+                                        all.push(acc);
+                                    }
+                                }
+                            }
+                        }
+                        all
+                    }
+                };
+                let filter = TicketFilter {
+                    department: dept.map(|d| d.name.clone()),
+                    statuses: status.map_or_else(
+                        || vec![Status::Open, Status::InProgress, Status::WaitingOnCustomer],
+                        |s| vec![s],
+                    ),
+                    assignees,
+                    active_or_since: None,
+                    limit: LIST_LIMIT + 1,
+                };
+                let tickets = desk.store.list_tickets(&filter).await?;
+                Ok(Reply::ephemeral(list(desk, &tickets)))
+            }
+            TicketCmd::Assign(id, user) => {
+                let name = desk.config.directory.display_name(&user);
+                let (t, _) = desk
+                    .change(
+                        actor,
+                        id,
+                        perm,
+                        &format!("assign {id}"),
+                        Change::Assign(Some(user)),
+                    )
+                    .await?;
+                changed(&t, format!("is assigned to {name}"))
+            }
+            TicketCmd::Claim(id) => {
+                let (t, _) = desk
+                    .change(actor, id, perm, &format!("claim {id}"), Change::Claim)
+                    .await?;
+                changed(&t, "is yours".into())
+            }
+            TicketCmd::Status(id, to) => {
+                let (t, _) = desk
+                    .change(
+                        actor,
+                        id,
+                        perm,
+                        &format!("change the status of {id}"),
+                        Change::SetStatus { to, reason: None },
+                    )
+                    .await?;
+                changed(&t, "status changed".into())
+            }
+            TicketCmd::Priority(id, p) => {
+                let (t, _) = desk
+                    .change(
+                        actor,
+                        id,
+                        perm,
+                        &format!("change the priority of {id}"),
+                        Change::SetPriority(p),
+                    )
+                    .await?;
+                changed(&t, format!("is now {p} priority"))
+            }
+            TicketCmd::Route(id, dept) => {
+                let dept = desk.department(&dept)?.name.clone();
+                let (t, _) = desk
+                    .change(
+                        actor,
+                        id,
+                        perm,
+                        &format!("reroute {id}"),
+                        Change::Route(dept),
+                    )
+                    .await?;
+                changed(&t, format!("moved to {}", t.department))
+            }
+            TicketCmd::Note(id, text) => {
+                let (t, _) = desk
+                    .change(
+                        actor,
+                        id,
+                        perm,
+                        &format!("add notes to {id}"),
+                        Change::Note(text),
+                    )
+                    .await?;
+                changed(&t, "has your note".into())
+            }
+            TicketCmd::Close(id, reason) => {
+                let (t, _) = desk
+                    .change(
+                        actor,
+                        id,
+                        perm,
+                        &format!("close {id}"),
+                        Change::SetStatus {
+                            to: Status::Closed,
+                            reason,
+                        },
+                    )
+                    .await?;
+                changed(&t, "is closed".into())
+            }
+            TicketCmd::Reopen(id, reason) => {
+                let (t, _) = desk
+                    .change(
+                        actor,
+                        id,
+                        perm,
+                        &format!("reopen {id}"),
+                        Change::Reopen { reason },
+                    )
+                    .await?;
+                changed(&t, "is reopened".into())
+            }
+            TicketCmd::Explain(id) => {
+                let t = desk.ticket(id).await?;
+                let dept = desk.config.directory.department(&t.department);
+                desk.authorize(actor, perm, dept, &format!("see how {id} was routed"))?;
+                let events = desk.store.events(id).await?;
+                Ok(Reply::ephemeral(Message::text(explain(desk, &t, &events))))
+            }
+        }
+    }
+}
+
+fn show(desk: &Desk, t: &Ticket, events: &[crate::core::ticket::TicketEvent]) -> Message {
+    let dir = &desk.config.directory;
+    let mut fields = vec![
+        Field {
+            name: "Status".into(),
+            value: t.status.label().into(),
+        },
+        Field {
+            name: "Priority".into(),
+            value: t.priority.to_string(),
+        },
+        Field {
+            name: "Department".into(),
+            value: t.department.clone(),
+        },
+        Field {
+            name: "Reporter".into(),
+            value: dir.display_name(&t.reporter),
+        },
+        Field {
+            name: "Assignee".into(),
+            value: t
+                .assignee
+                .as_ref()
+                .map_or("nobody".into(), |a| dir.display_name(a)),
+        },
+        Field {
+            name: "Opened".into(),
+            value: t.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        },
+    ];
+    if !t.tags.is_empty() {
+        fields.push(Field {
+            name: "Tags".into(),
+            value: t.tags.join(", "),
+        });
+    }
+    let mut text = truncate(&neutralize_mentions(&t.body), 1500);
+    text.push_str("\n\nHistory:");
+    for e in events
+        .iter()
+        .rev()
+        .take(15)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
+        let who = e
+            .actor
+            .as_ref()
+            .map_or("Switchboard".into(), |a| dir.display_name(a));
+        text.push_str(&format!(
+            "\n• {} {who}: {}",
+            e.at.format("%m-%d %H:%M"),
+            neutralize_mentions(&e.kind.describe())
+        ));
+    }
+    Message {
+        title: Some(format!("{} {}", t.id, neutralize_mentions(&t.title))),
+        text,
+        fields,
+        buttons: vec![],
+        link: t.source.as_ref().and_then(|s| s.permalink.clone()),
+    }
+}
+
+fn list(desk: &Desk, tickets: &[Ticket]) -> Message {
+    if tickets.is_empty() {
+        return Message::text(
+            "No tickets match. Try another status, e.g. `/ticket list status:resolved`.",
+        );
+    }
+    let dir = &desk.config.directory;
+    let mut lines: Vec<String> = tickets
+        .iter()
+        .take(LIST_LIMIT as usize)
+        .map(|t| {
+            format!(
+                "• {} [{}] {} · {} · {}{}",
+                t.id,
+                t.priority,
+                t.status,
+                t.department,
+                truncate(&neutralize_mentions(&t.title), 80),
+                t.assignee
+                    .as_ref()
+                    .map_or(String::new(), |a| format!(" ({})", dir.display_name(a)))
+            )
+        })
+        .collect();
+    if tickets.len() > LIST_LIMIT as usize {
+        lines.push(format!(
+            "…showing the newest {LIST_LIMIT}; narrow it with department: or status:"
+        ));
+    }
+    Message::text(lines.join("\n"))
+}
+
+fn explain(desk: &Desk, t: &Ticket, events: &[crate::core::ticket::TicketEvent]) -> String {
+    let mut out = String::new();
+    let mut emoji = None;
+    for e in events {
+        match &e.kind {
+            EventKind::Created {
+                origin,
+                department,
+                rule,
+                reasons,
+                emoji: em,
+            } => {
+                emoji = em.clone();
+                out.push_str(&match rule {
+                    Some(r) => format!(
+                        "{} was opened by {origin} and routed to {department} by rule `{r}`",
+                        t.id
+                    ),
+                    None => format!(
+                        "{} was opened by {origin} and routed to {department} without a rule",
+                        t.id
+                    ),
+                });
+                if !reasons.is_empty() {
+                    out.push_str(&format!(" because {}", reasons.join("; ")));
+                }
+                out.push('.');
+            }
+            EventKind::Routed { from, to } => {
+                let who = e.actor.as_ref().map_or("Switchboard".into(), |a| {
+                    desk.config.directory.display_name(a)
+                });
+                out.push_str(&format!("\nThen {who} moved it from {from} to {to}."));
+            }
+            _ => {}
+        }
+    }
+    let text = t
+        .source
+        .as_ref()
+        .map_or(t.body.as_str(), |s| s.original_text.as_str());
+    let decision = desk.config.router.route(&RouteInput {
+        platform: t
+            .source
+            .as_ref()
+            .map_or(t.reporter.platform, |s| s.channel.platform),
+        channel: t.source.as_ref().map(|s| &s.channel),
+        emoji: emoji.as_deref(),
+        text,
+        reporter_roles: &[],
+    });
+    out.push_str("\nWith today's rules it would go: ");
+    out.push_str(&decision.explain());
+    out
+}

@@ -1,0 +1,1102 @@
+//! Settings: the TOML file, then environment overrides, then secrets from the environment.
+//!
+//! Owns reading and checking the configuration, reporting every problem with its key path
+//! (never stopping at the first, never panicking), and keeping secrets out of Debug and logs.
+//! Must not open connections or touch the database; it only describes them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use regex::Regex;
+use toml::{Table, Value};
+
+use crate::core::cronexpr;
+use crate::core::directory::{Department, Directory, FlagPolicy, MemberRef, Person};
+use crate::core::routing::{normalize_emoji, Router, Rule};
+use crate::core::types::{ChannelRef, PersonId, Platform, Priority, RoleRef};
+
+/// The default database: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://switchboard.db";
+/// The default address of the health, metrics and webhook server.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Slack's Web API base URL.
+pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
+/// Discord's base URL (serenity appends `/api/v10`).
+pub const DEFAULT_DISCORD_API_URL: &str = "https://discord.com";
+/// The config file read when none is named.
+pub const DEFAULT_CONFIG_FILE: &str = "switchboard.toml";
+
+/// Environment variables that override file settings.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("SWITCHBOARD_DATABASE_URL", "database.url"),
+    ("SWITCHBOARD_LISTEN", "server.listen"),
+    ("SWITCHBOARD_SLACK_API_URL", "slack.api_url"),
+    ("SWITCHBOARD_DISCORD_API_URL", "discord.api_url"),
+];
+
+/// Environment variables holding secrets; never read from the file.
+pub const SECRET_VARS: &[&str] = &[
+    "SLACK_BOT_TOKEN",
+    "SLACK_APP_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "DISCORD_BOT_TOKEN",
+    "DISCORD_PUBLIC_KEY",
+    "SWITCHBOARD_API_TOKEN",
+];
+
+/// One problem in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where: `departments[1].channels[0]`.
+    pub key: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Every problem found, each with its key.
+    #[error("{} problem(s) in {}:\n{}", .problems.len(), .source_name, .problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        /// File name or "environment".
+        source_name: String,
+        /// The problems.
+        problems: Vec<Problem>,
+    },
+}
+
+/// A secret value: shown as `[redacted]` in Debug and Display.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    /// The secret itself; call only where it is sent to its platform.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Tokens and keys, read only from the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    /// `SLACK_BOT_TOKEN` (xoxb-…).
+    pub slack_bot_token: Option<Secret>,
+    /// `SLACK_APP_TOKEN` (xapp-…), for Socket Mode.
+    pub slack_app_token: Option<Secret>,
+    /// `SLACK_SIGNING_SECRET`, for HTTP mode.
+    pub slack_signing_secret: Option<Secret>,
+    /// `DISCORD_BOT_TOKEN`.
+    pub discord_bot_token: Option<Secret>,
+    /// `DISCORD_PUBLIC_KEY`, for the HTTP interactions endpoint.
+    pub discord_public_key: Option<Secret>,
+    /// `SWITCHBOARD_API_TOKEN`, for the metrics push API.
+    pub api_token: Option<Secret>,
+}
+
+impl Secrets {
+    /// Reads every secret through `get` (the process environment in production).
+    pub fn from_env_with(get: impl Fn(&str) -> Option<String>) -> Self {
+        let read = |k: &str| get(k).filter(|v| !v.trim().is_empty()).map(Secret::new);
+        Self {
+            slack_bot_token: read("SLACK_BOT_TOKEN"),
+            slack_app_token: read("SLACK_APP_TOKEN"),
+            slack_signing_secret: read("SLACK_SIGNING_SECRET"),
+            discord_bot_token: read("DISCORD_BOT_TOKEN"),
+            discord_public_key: read("DISCORD_PUBLIC_KEY"),
+            api_token: read("SWITCHBOARD_API_TOKEN"),
+        }
+    }
+}
+
+/// How far back a digest looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    /// The last day.
+    Day,
+    /// The last seven days.
+    Week,
+    /// The last calendar month's length (30 days).
+    Month,
+}
+
+impl Period {
+    /// The period's length.
+    pub fn duration(self) -> chrono::Duration {
+        match self {
+            Period::Day => chrono::Duration::days(1),
+            Period::Week => chrono::Duration::days(7),
+            Period::Month => chrono::Duration::days(30),
+        }
+    }
+}
+
+/// A digest schedule.
+#[derive(Debug, Clone)]
+pub struct DigestSchedule {
+    /// Unique name (`/digest now weekly`).
+    pub name: String,
+    /// The expression as written.
+    pub cron: String,
+    /// The translated schedule.
+    pub schedule: cron::Schedule,
+    /// Time zone the expression is read in.
+    pub timezone: Tz,
+    /// Channels to post to.
+    pub targets: Vec<ChannelRef>,
+    /// Departments covered; empty means all.
+    pub departments: Vec<String>,
+    /// How far back it looks.
+    pub period: Period,
+}
+
+/// Slack connection settings (tokens live in [`Secrets`]).
+#[derive(Debug, Clone)]
+pub struct SlackSettings {
+    /// Web API base URL.
+    pub api_url: String,
+}
+
+/// Discord connection settings (tokens live in [`Secrets`]).
+#[derive(Debug, Clone)]
+pub struct DiscordSettings {
+    /// Base URL.
+    pub api_url: String,
+    /// Guilds to register commands in; empty means global commands.
+    pub guild_ids: Vec<String>,
+}
+
+/// The whole, checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Database URL: `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// Address of the HTTP server.
+    pub listen: SocketAddr,
+    /// People, departments, admins, flag policy.
+    pub directory: Directory,
+    /// Routing rules and fallback.
+    pub router: Router,
+    /// Emojis that flag a message (normalised: no colons).
+    pub flag_emojis: Vec<String>,
+    /// Digest schedules.
+    pub digests: Vec<DigestSchedule>,
+    /// Slack settings.
+    pub slack: SlackSettings,
+    /// Discord settings.
+    pub discord: DiscordSettings,
+    /// Secrets from the environment.
+    pub secrets: Secrets,
+}
+
+impl Config {
+    /// Loads `path` (or `switchboard.toml` when it exists, else built-in defaults), applies
+    /// environment overrides and secrets from the process environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let (name, text) = read_file(path)?;
+        Self::from_toml(&text, &name, |k| std::env::var(k).ok())
+    }
+
+    /// Parses and checks configuration text; `env` supplies overrides and secrets.
+    pub fn from_toml(
+        text: &str,
+        source_name: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let invalid = |problems| ConfigError::Invalid {
+            source_name: source_name.to_string(),
+            problems,
+        };
+        let mut table: Table = text.parse().map_err(|e: toml::de::Error| {
+            invalid(vec![Problem {
+                key: "(file)".into(),
+                message: format!("not valid TOML: {}", e.message()),
+            }])
+        })?;
+        apply_env_overrides(&mut table, &env);
+        let mut p = Problems::default();
+        let cfg = build(&table, &mut p, Secrets::from_env_with(&env));
+        if p.0.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(invalid(p.0))
+        }
+    }
+}
+
+/// Only the database URL (file, then `SWITCHBOARD_DATABASE_URL`), for commands that need
+/// nothing else (`migrate`, `tickets`, `backup`), so they work even while the rest is broken.
+pub fn database_url(path: Option<&Path>) -> Result<String, ConfigError> {
+    if let Some(url) = std::env::var("SWITCHBOARD_DATABASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        return Ok(url);
+    }
+    let (name, text) = read_file(path)?;
+    let table: Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Invalid {
+            source_name: name.clone(),
+            problems: vec![Problem {
+                key: "(file)".into(),
+                message: format!("not valid TOML: {}", e.message()),
+            }],
+        })?;
+    Ok(table
+        .get("database")
+        .and_then(|d| d.get("url"))
+        .and_then(Value::as_str)
+        .unwrap_or(DEFAULT_DATABASE_URL)
+        .to_string())
+}
+
+fn read_file(path: Option<&Path>) -> Result<(String, String), ConfigError> {
+    let path = match path {
+        Some(p) => p.to_path_buf(),
+        None if Path::new(DEFAULT_CONFIG_FILE).exists() => PathBuf::from(DEFAULT_CONFIG_FILE),
+        None => return Ok(("built-in defaults".into(), String::new())),
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    Ok((path.display().to_string(), text))
+}
+
+fn apply_env_overrides(table: &mut Table, env: &impl Fn(&str) -> Option<String>) {
+    for (var, key) in ENV_OVERRIDES {
+        let Some(value) = env(var).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let (section, field) = key.split_once('.').unwrap_or(("", key));
+        let entry = table
+            .entry(section.to_string())
+            .or_insert_with(|| Value::Table(Table::new()));
+        if let Value::Table(t) = entry {
+            t.insert(field.to_string(), Value::String(value));
+        }
+    }
+}
+
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+}
+
+/// A table being read: records which keys were used so unknown ones are reported.
+struct Node<'a> {
+    path: String,
+    table: &'a Table,
+    used: BTreeSet<&'static str>,
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a number",
+        Value::Boolean(_) => "a boolean",
+        Value::Datetime(_) => "a date",
+        Value::Array(_) => "a list",
+        Value::Table(_) => "a table",
+    }
+}
+
+impl<'a> Node<'a> {
+    fn new(path: impl Into<String>, table: &'a Table) -> Self {
+        Self {
+            path: path.into(),
+            table,
+            used: BTreeSet::new(),
+        }
+    }
+
+    fn key(&self, k: &str) -> String {
+        if self.path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{}.{k}", self.path)
+        }
+    }
+
+    fn get(&mut self, k: &'static str) -> Option<&'a Value> {
+        self.used.insert(k);
+        self.table.get(k)
+    }
+
+    fn string(&mut self, p: &mut Problems, k: &'static str) -> Option<String> {
+        match self.get(k)? {
+            Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+            Value::String(_) => {
+                p.add(self.key(k), "must not be empty");
+                None
+            }
+            other => {
+                p.add(
+                    self.key(k),
+                    format!("must be a string, found {}", type_name(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn required_string(
+        &mut self,
+        p: &mut Problems,
+        k: &'static str,
+        example: &str,
+    ) -> Option<String> {
+        if self.table.get(k).is_none() {
+            self.used.insert(k);
+            p.add(self.key(k), format!("is required, e.g. {k} = {example}"));
+            return None;
+        }
+        self.string(p, k)
+    }
+
+    /// A list of strings, each passed with its key path to `each`.
+    fn strings(&mut self, p: &mut Problems, k: &'static str) -> Vec<(String, String)> {
+        let key = self.key(k);
+        match self.get(k) {
+            None => vec![],
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| match v {
+                    Value::String(s) => Some((format!("{key}[{i}]"), s.trim().to_string())),
+                    other => {
+                        p.add(
+                            format!("{key}[{i}]"),
+                            format!("must be a string, found {}", type_name(other)),
+                        );
+                        None
+                    }
+                })
+                .collect(),
+            Some(other) => {
+                p.add(
+                    key,
+                    format!("must be a list of strings, found {}", type_name(other)),
+                );
+                vec![]
+            }
+        }
+    }
+
+    fn table(&mut self, p: &mut Problems, k: &'static str) -> Option<Node<'a>> {
+        let key = self.key(k);
+        match self.get(k)? {
+            Value::Table(t) => Some(Node::new(key, t)),
+            other => {
+                p.add(
+                    key,
+                    format!("must be a table ([{k}]), found {}", type_name(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn tables(&mut self, p: &mut Problems, k: &'static str) -> Vec<Node<'a>> {
+        let key = self.key(k);
+        match self.get(k) {
+            None => vec![],
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| match v {
+                    Value::Table(t) => Some(Node::new(format!("{key}[{i}]"), t)),
+                    other => {
+                        p.add(
+                            format!("{key}[{i}]"),
+                            format!("must be a table ([[{k}]]), found {}", type_name(other)),
+                        );
+                        None
+                    }
+                })
+                .collect(),
+            Some(other) => {
+                p.add(
+                    key,
+                    format!(
+                        "must be a list of tables ([[{k}]]), found {}",
+                        type_name(other)
+                    ),
+                );
+                vec![]
+            }
+        }
+    }
+
+    fn finish(self, p: &mut Problems) {
+        for k in self.table.keys() {
+            if !self.used.contains(k.as_str()) {
+                let hint = if SECRET_VARS.iter().any(|s| s.eq_ignore_ascii_case(k))
+                    || k.contains("token")
+                    || k.contains("secret")
+                {
+                    "secrets are read only from the environment (see the README)".to_string()
+                } else {
+                    format!(
+                        "unknown key; allowed here: {}",
+                        self.used.iter().copied().collect::<Vec<_>>().join(", ")
+                    )
+                };
+                p.add(self.key(k), hint);
+            }
+        }
+    }
+}
+
+impl Node<'_> {
+    /// A list of strings, each parsed; failures are reported with their key.
+    fn parsed_list<T, E: fmt::Display>(
+        &mut self,
+        p: &mut Problems,
+        k: &'static str,
+        parse: impl Fn(&str) -> Result<T, E>,
+    ) -> Vec<T> {
+        self.strings(p, k)
+            .into_iter()
+            .filter_map(|(key, s)| match parse(&s) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    p.add(key, e.to_string());
+                    None
+                }
+            })
+            .collect()
+    }
+}
+
+fn url(p: &mut Problems, node: &mut Node<'_>, k: &'static str, default: &str) -> String {
+    let key = node.key(k);
+    let v = node.string(p, k).unwrap_or_else(|| default.to_string());
+    if !(v.starts_with("https://") || v.starts_with("http://")) {
+        p.add(
+            key,
+            format!("`{v}` must start with https:// (or http:// for a local test server)"),
+        );
+    }
+    v.trim_end_matches('/').to_string()
+}
+
+fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
+    let mut root = Node::new("", root);
+
+    let mut database_url = DEFAULT_DATABASE_URL.to_string();
+    if let Some(mut db) = root.table(p, "database") {
+        if let Some(u) = db.string(p, "url") {
+            if !(u.starts_with("sqlite:")
+                || u.starts_with("postgres://")
+                || u.starts_with("postgresql://"))
+            {
+                p.add(
+                    db.key("url"),
+                    format!("`{u}` must start with sqlite:// or postgres://"),
+                );
+            }
+            database_url = u;
+        }
+        db.finish(p);
+    }
+
+    let mut listen: SocketAddr = DEFAULT_LISTEN
+        .parse()
+        .expect("default listen address parses");
+    if let Some(mut server) = root.table(p, "server") {
+        let key = server.key("listen");
+        if let Some(l) = server.string(p, "listen") {
+            match l.parse() {
+                Ok(a) => listen = a,
+                Err(_) => p.add(
+                    key,
+                    format!("`{l}` is not an address such as 127.0.0.1:8080"),
+                ),
+            }
+        }
+        server.finish(p);
+    }
+
+    let mut slack = SlackSettings {
+        api_url: DEFAULT_SLACK_API_URL.into(),
+    };
+    if let Some(mut s) = root.table(p, "slack") {
+        slack.api_url = url(p, &mut s, "api_url", DEFAULT_SLACK_API_URL);
+        s.finish(p);
+    }
+    let mut discord = DiscordSettings {
+        api_url: DEFAULT_DISCORD_API_URL.into(),
+        guild_ids: vec![],
+    };
+    if let Some(mut d) = root.table(p, "discord") {
+        discord.api_url = url(p, &mut d, "api_url", DEFAULT_DISCORD_API_URL);
+        for (key, g) in d.strings(p, "guild_ids") {
+            if g.is_empty() || !g.chars().all(|c| c.is_ascii_digit()) {
+                p.add(key, format!("`{g}` is not a guild id (digits only)"));
+            } else {
+                discord.guild_ids.push(g);
+            }
+        }
+        d.finish(p);
+    }
+
+    let people = build_people(&mut root, p);
+    let person_ids: BTreeSet<String> = people.iter().map(|x| x.id.0.clone()).collect();
+    let check_people = |p: &mut Problems, items: Vec<(String, String)>| -> Vec<MemberRef> {
+        items
+            .into_iter()
+            .filter_map(|(key, s)| match s.parse::<MemberRef>() {
+                Ok(MemberRef::Person(id)) if !person_ids.contains(&id.0) => {
+                    p.add(
+                        key,
+                        format!("no person with id `{id}`; add a [[people]] entry or fix the id"),
+                    );
+                    None
+                }
+                Ok(m) => Some(m),
+                Err(e) => {
+                    p.add(key, e.to_string());
+                    None
+                }
+            })
+            .collect()
+    };
+
+    let admins_raw = root.strings(p, "admins");
+    let admins = check_people(p, admins_raw);
+
+    let mut departments: Vec<Department> = Vec::new();
+    for mut d in root.tables(p, "departments") {
+        let name_key = d.key("name");
+        let name = d
+            .required_string(p, "name", "\"billing\"")
+            .map(|n| n.to_ascii_lowercase());
+        if let Some(n) = &name {
+            if !n
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                p.add(name_key.clone(), format!("`{n}` must be one word (letters, digits, - or _) so it can be typed in commands"));
+            } else if departments.iter().any(|x| &x.name == n) {
+                p.add(
+                    name_key.clone(),
+                    format!("department `{n}` is defined twice"),
+                );
+            }
+        }
+        let channels = d.parsed_list(p, "channels", str::parse::<ChannelRef>);
+        if channels.is_empty() && !d.table.contains_key("channels") {
+            p.add(
+                d.key("channels"),
+                "is required: where its alerts go, e.g. channels = [\"slack:C0123ABC\"]",
+            );
+        }
+        let members_raw = d.strings(p, "members");
+        let members = check_people(p, members_raw);
+        let leads_raw = d.strings(p, "leads");
+        let leads = check_people(p, leads_raw);
+        d.finish(p);
+        if let Some(name) = name {
+            departments.push(Department {
+                name,
+                channels,
+                members,
+                leads,
+            });
+        }
+    }
+    let dept_names: BTreeSet<String> = departments.iter().map(|d| d.name.clone()).collect();
+    let check_dept = |p: &mut Problems, key: String, name: &str| -> Option<String> {
+        let n = name.to_ascii_lowercase();
+        if dept_names.contains(&n) {
+            Some(n)
+        } else {
+            p.add(
+                key,
+                format!(
+                    "no department named `{name}`; known: {}",
+                    dept_names.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            );
+            None
+        }
+    };
+    if departments.is_empty() {
+        p.add(
+            "departments",
+            "at least one [[departments]] entry is needed to receive tickets",
+        );
+    }
+
+    let mut flag_emojis = vec!["ticket".to_string()];
+    let mut flag_policy = FlagPolicy::Anyone;
+    if let Some(mut f) = root.table(p, "flagging") {
+        let emojis: Vec<String> = f
+            .strings(p, "emojis")
+            .into_iter()
+            .map(|(_, e)| normalize_emoji(&e))
+            .filter(|e| !e.is_empty())
+            .collect();
+        if f.table.contains_key("emojis") && emojis.is_empty() {
+            p.add(
+                f.key("emojis"),
+                "must list at least one emoji, e.g. emojis = [\"ticket\", \"🎫\"]",
+            );
+        }
+        if !emojis.is_empty() {
+            flag_emojis = emojis;
+        }
+        let who_key = f.key("who");
+        let who = f.string(p, "who").unwrap_or_else(|| "anyone".into());
+        let allowed_raw = f.strings(p, "allowed");
+        let allowed = check_people(p, allowed_raw);
+        flag_policy = match who.as_str() {
+            "anyone" => FlagPolicy::Anyone,
+            "members" => FlagPolicy::Members,
+            "listed" => {
+                if allowed.is_empty() {
+                    p.add(f.key("allowed"), "who = \"listed\" needs allowed = [\"discord-role:…\", \"slack-group:…\", \"person:…\"]");
+                }
+                FlagPolicy::Listed(allowed)
+            }
+            other => {
+                p.add(
+                    who_key,
+                    format!("`{other}` must be \"anyone\", \"members\" or \"listed\""),
+                );
+                FlagPolicy::Anyone
+            }
+        };
+        f.finish(p);
+    }
+
+    let mut rules = Vec::new();
+    let mut fallback = departments
+        .first()
+        .map(|d| d.name.clone())
+        .unwrap_or_default();
+    if let Some(mut r) = root.table(p, "routing") {
+        if let Some(fb) = r.string(p, "fallback") {
+            let key = r.key("fallback");
+            if let Some(fb) = check_dept(p, key, &fb) {
+                fallback = fb;
+            }
+        }
+        for mut rule in r.tables(p, "rules") {
+            let name = rule
+                .required_string(p, "name", "\"refunds\"")
+                .unwrap_or_default();
+            let dept_key = rule.key("department");
+            let department = rule
+                .required_string(p, "department", "\"billing\"")
+                .and_then(|d| check_dept(p, dept_key, &d));
+            let mut built = Rule::new(name, department.clone().unwrap_or_default());
+            built.emojis = rule
+                .strings(p, "emojis")
+                .into_iter()
+                .map(|(_, e)| e)
+                .collect();
+            built.keywords = rule
+                .strings(p, "keywords")
+                .into_iter()
+                .map(|(_, k)| k)
+                .filter(|k| !k.is_empty())
+                .collect();
+            let regex_key = rule.key("regex");
+            if let Some(re) = rule.string(p, "regex") {
+                match Regex::new(&re) {
+                    Ok(re) => built.regex = Some(re),
+                    Err(e) => p.add(regex_key, format!("not a valid regular expression: {e}")),
+                }
+            }
+            built.channels = rule.parsed_list(p, "channels", str::parse::<ChannelRef>);
+            let platform_key = rule.key("platform");
+            if let Some(pl) = rule.string(p, "platform") {
+                match pl.parse::<Platform>() {
+                    Ok(pl) => built.platform = Some(pl),
+                    Err(e) => p.add(platform_key, e.to_string()),
+                }
+            }
+            built.reporter_roles = rule.parsed_list(p, "reporter_roles", |s| match s.parse::<MemberRef>() {
+                Ok(MemberRef::Role(r)) => Ok::<RoleRef, String>(r),
+                _ => Err(format!("`{s}` must be a group or role: `slack-group:S0123ABC` or `discord-role:1234`")),
+            });
+            let prio_key = rule.key("priority");
+            if let Some(pr) = rule.string(p, "priority") {
+                match pr.parse::<Priority>() {
+                    Ok(pr) => built.priority = Some(pr),
+                    Err(e) => p.add(prio_key, e.to_string()),
+                }
+            }
+            built.tags = rule
+                .strings(p, "tags")
+                .into_iter()
+                .map(|(_, t)| t.to_ascii_lowercase())
+                .collect();
+            rule.finish(p);
+            if department.is_some() {
+                rules.push(built.prepared());
+            }
+        }
+        r.finish(p);
+    }
+
+    let digests = build_digests(&mut root, p, &check_dept);
+    root.finish(p);
+
+    Config {
+        database_url,
+        listen,
+        directory: Directory {
+            people,
+            departments,
+            admins,
+            flag_policy,
+        },
+        router: Router { rules, fallback },
+        flag_emojis,
+        digests,
+        slack,
+        discord,
+        secrets,
+    }
+}
+
+fn build_people(root: &mut Node<'_>, p: &mut Problems) -> Vec<Person> {
+    let mut people: Vec<Person> = Vec::new();
+    let mut accounts: BTreeMap<String, String> = BTreeMap::new();
+    for mut n in root.tables(p, "people") {
+        let id_key = n.key("id");
+        let id = n.required_string(p, "id", "\"alice\"");
+        let name = n.string(p, "name");
+        let mut account = |n: &mut Node<'_>,
+                           p: &mut Problems,
+                           k: &'static str,
+                           platform: Platform|
+         -> Option<String> {
+            let key = n.key(k);
+            let v = n.string(p, k)?;
+            let user = format!("{platform}:{v}");
+            if user.parse::<crate::core::types::UserRef>().is_err() {
+                p.add(key, format!("`{v}` is not a {platform} user id"));
+                return None;
+            }
+            if let Some(other) = accounts.insert(user.clone(), id.clone().unwrap_or_default()) {
+                p.add(key, format!("{user} is already linked to person `{other}`"));
+            }
+            Some(v)
+        };
+        let slack = account(&mut n, p, "slack", Platform::Slack);
+        let discord = account(&mut n, p, "discord", Platform::Discord);
+        n.finish(p);
+        let Some(id) = id else { continue };
+        if !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            p.add(id_key, format!("`{id}` must be letters, digits, ., - or _"));
+            continue;
+        }
+        if people.iter().any(|x| x.id.0 == id) {
+            p.add(id_key, format!("person `{id}` is defined twice"));
+            continue;
+        }
+        people.push(Person {
+            name: name.unwrap_or_else(|| id.clone()),
+            id: PersonId(id),
+            slack,
+            discord,
+        });
+    }
+    people
+}
+
+fn build_digests(
+    root: &mut Node<'_>,
+    p: &mut Problems,
+    check_dept: &dyn Fn(&mut Problems, String, &str) -> Option<String>,
+) -> Vec<DigestSchedule> {
+    let mut out: Vec<DigestSchedule> = Vec::new();
+    for mut d in root.tables(p, "digests") {
+        let name_key = d.key("name");
+        let name = d.required_string(p, "name", "\"weekly\"");
+        if let Some(n) = &name {
+            if out.iter().any(|x| &x.name == n) {
+                p.add(name_key, format!("digest `{n}` is defined twice"));
+            }
+        }
+        let cron_key = d.key("cron");
+        let cron_text = d.required_string(p, "cron", "\"0 9 * * MON\"");
+        let schedule = cron_text.as_deref().and_then(|c| match cronexpr::parse(c) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                p.add(cron_key, e.to_string());
+                None
+            }
+        });
+        let tz_key = d.key("timezone");
+        let timezone = match d.string(p, "timezone") {
+            None => Some(Tz::UTC),
+            Some(t) => match t.parse::<Tz>() {
+                Ok(tz) => Some(tz),
+                Err(_) => {
+                    p.add(tz_key, format!("`{t}` is not an IANA time zone such as Europe/Berlin or America/New_York"));
+                    None
+                }
+            },
+        };
+        let targets = d.parsed_list(p, "targets", str::parse::<ChannelRef>);
+        if targets.is_empty() && !d.table.contains_key("targets") {
+            p.add(
+                d.key("targets"),
+                "is required: where to post, e.g. targets = [\"slack:C0123ABC\"]",
+            );
+        }
+        let departments = d
+            .strings(p, "departments")
+            .into_iter()
+            .filter_map(|(key, n)| check_dept(p, key, &n))
+            .collect();
+        let period_key = d.key("period");
+        let period = match d.string(p, "period").as_deref() {
+            None | Some("week") => Period::Week,
+            Some("day") => Period::Day,
+            Some("month") => Period::Month,
+            Some(other) => {
+                p.add(
+                    period_key,
+                    format!("`{other}` must be \"day\", \"week\" or \"month\""),
+                );
+                Period::Week
+            }
+        };
+        d.finish(p);
+        if let (Some(name), Some(cron), Some(schedule), Some(timezone)) =
+            (name, cron_text, schedule, timezone)
+        {
+            out.push(DigestSchedule {
+                name,
+                cron,
+                schedule,
+                timezone,
+                targets,
+                departments,
+                period,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+admins = ["person:alice"]
+[database]
+url = "sqlite://test.db"
+[[people]]
+id = "alice"
+name = "Alice"
+slack = "UALICE"
+discord = "100"
+[[departments]]
+name = "Billing"
+channels = ["slack:CBILL", "discord:900"]
+members = ["slack-group:SBILL"]
+leads = ["person:alice"]
+[[departments]]
+name = "support"
+channels = ["discord:901"]
+[flagging]
+emojis = [":ticket:", "🎫"]
+who = "members"
+[routing]
+fallback = "support"
+[[routing.rules]]
+name = "refunds"
+keywords = ["refund"]
+department = "billing"
+priority = "high"
+[[digests]]
+name = "weekly"
+cron = "0 9 * * MON"
+timezone = "Europe/Berlin"
+targets = ["slack:CLEADS"]
+"#;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn a_good_file_loads_with_defaults_filled_in() {
+        let c = Config::from_toml(GOOD, "good.toml", no_env).unwrap();
+        assert_eq!(c.database_url, "sqlite://test.db");
+        assert_eq!(c.directory.departments[0].name, "billing");
+        assert_eq!(c.router.fallback, "support");
+        assert_eq!(c.flag_emojis, vec!["ticket", "🎫"]);
+        assert_eq!(c.digests[0].timezone, chrono_tz::Europe::Berlin);
+        assert_eq!(c.slack.api_url, DEFAULT_SLACK_API_URL);
+        assert_eq!(c.discord.api_url, DEFAULT_DISCORD_API_URL);
+        assert_eq!(c.flag_emojis.len(), 2);
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_supplies_secrets_that_never_print() {
+        let env = |k: &str| match k {
+            "SWITCHBOARD_DATABASE_URL" => Some("postgres://db/x".to_string()),
+            "SWITCHBOARD_SLACK_API_URL" => Some("http://127.0.0.1:9/api/".to_string()),
+            "SLACK_BOT_TOKEN" => Some("xoxb-very-secret".to_string()),
+            _ => None,
+        };
+        let c = Config::from_toml(GOOD, "good.toml", env).unwrap();
+        assert_eq!(c.database_url, "postgres://db/x");
+        assert_eq!(c.slack.api_url, "http://127.0.0.1:9/api");
+        assert_eq!(
+            c.secrets.slack_bot_token.as_ref().unwrap().expose(),
+            "xoxb-very-secret"
+        );
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("very-secret"), "Debug leaks a secret");
+        assert!(debug.contains("[redacted]"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let bad = r#"
+admins = ["person:nobody", "boss"]
+slack_bot_token = "xoxb-in-the-file"
+[database]
+url = "mysql://x"
+[server]
+listen = "everywhere"
+[[people]]
+id = "alice"
+slack = "U1"
+[[people]]
+id = "alice2"
+slack = "U1"
+[[departments]]
+name = "billing"
+channels = ["C123", "discord:abc"]
+members = ["person:ghost"]
+[flagging]
+who = "vips"
+[routing]
+fallback = "nowhere"
+[[routing.rules]]
+name = "r"
+department = "sales"
+regex = "(unclosed"
+priority = "asap"
+platform = "teams"
+[[digests]]
+name = "weekly"
+cron = "0 9 * *"
+timezone = "Mars/Olympus"
+targets = ["slack:C1"]
+period = "fortnight"
+departments = ["legal"]
+"#;
+        let err = Config::from_toml(bad, "bad.toml", no_env).unwrap_err();
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("{err}")
+        };
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        for want in [
+            "database.url",
+            "server.listen",
+            "people[1].slack",
+            "admins[0]",
+            "admins[1]",
+            "departments[0].channels[0]",
+            "departments[0].channels[1]",
+            "departments[0].members[0]",
+            "flagging.who",
+            "routing.fallback",
+            "routing.rules[0].department",
+            "routing.rules[0].regex",
+            "routing.rules[0].priority",
+            "routing.rules[0].platform",
+            "digests[0].cron",
+            "digests[0].timezone",
+            "digests[0].period",
+            "digests[0].departments[0]",
+            "slack_bot_token",
+        ] {
+            assert!(keys.contains(&want), "missing {want} in {problems:#?}");
+        }
+        let secret = problems
+            .iter()
+            .find(|p| p.key == "slack_bot_token")
+            .unwrap();
+        assert!(secret.message.contains("environment"));
+    }
+
+    #[test]
+    fn wrong_types_and_syntax_errors_do_not_panic() {
+        for text in [
+            "[database]\nurl = 5",
+            "departments = 3",
+            "[[departments]]\nname = [1]",
+            "not toml = = =",
+        ] {
+            let err = Config::from_toml(text, "x.toml", no_env).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { .. }), "{text}");
+        }
+    }
+
+    #[test]
+    fn an_empty_file_asks_for_a_department() {
+        let err = Config::from_toml("", "x.toml", no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("departments: at least one"), "{err}");
+    }
+}

@@ -1,0 +1,384 @@
+//! Neutral outgoing messages: what Switchboard says, before an adapter renders it as Slack
+//! Block Kit or a Discord embed.
+//!
+//! Owns the message model, the ticket alert layout, button ids and mention neutralising of
+//! re-posted user text. Must not contain any platform's JSON.
+
+use serde::{Deserialize, Serialize};
+
+use super::directory::Directory;
+use super::ticket::Ticket;
+use super::types::{ChannelRef, Status, TicketRef, UserRef};
+
+/// A labelled value shown beside the text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Field {
+    /// Label.
+    pub name: String,
+    /// Value.
+    pub value: String,
+}
+
+/// How a button looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ButtonStyle {
+    /// The main action.
+    Primary,
+    /// A neutral action.
+    Secondary,
+    /// Ends something.
+    Danger,
+}
+
+/// A button whose id names the action and ticket, e.g. `claim:42`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    /// `action:ticket-number`.
+    pub action_id: String,
+    /// Label.
+    pub label: String,
+    /// Look.
+    pub style: ButtonStyle,
+}
+
+/// The actions a ticket button can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ButtonAction {
+    /// Take the ticket.
+    Claim,
+    /// Resolve the ticket.
+    Resolve,
+}
+
+impl ButtonAction {
+    fn as_str(self) -> &'static str {
+        match self {
+            ButtonAction::Claim => "claim",
+            ButtonAction::Resolve => "resolve",
+        }
+    }
+
+    /// Builds the button for `ticket`.
+    pub fn button(self, ticket: TicketRef) -> Button {
+        let (label, style) = match self {
+            ButtonAction::Claim => ("Claim", ButtonStyle::Primary),
+            ButtonAction::Resolve => ("Resolve", ButtonStyle::Danger),
+        };
+        Button {
+            action_id: format!("{}:{}", self.as_str(), ticket.0),
+            label: label.to_string(),
+            style,
+        }
+    }
+
+    /// Reads a button id back; `None` for ids Switchboard did not make.
+    pub fn parse(action_id: &str) -> Option<(ButtonAction, TicketRef)> {
+        let (action, n) = action_id.split_once(':')?;
+        let action = match action {
+            "claim" => ButtonAction::Claim,
+            "resolve" => ButtonAction::Resolve,
+            _ => return None,
+        };
+        Some((action, TicketRef(n.parse().ok()?)))
+    }
+}
+
+/// A neutral rich message.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Message {
+    /// Heading.
+    pub title: Option<String>,
+    /// Body text (already neutralised where it quotes users).
+    pub text: String,
+    /// Labelled values.
+    pub fields: Vec<Field>,
+    /// Buttons.
+    pub buttons: Vec<Button>,
+    /// A link the heading points to.
+    pub link: Option<String>,
+}
+
+impl Message {
+    /// A plain text message.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Renders as plain text (CLI, demo transcript, platform `text` fallbacks).
+    pub fn plain(&self) -> String {
+        let mut out = String::new();
+        if let Some(t) = &self.title {
+            out.push_str(t);
+            out.push('\n');
+        }
+        out.push_str(&self.text);
+        for f in &self.fields {
+            out.push_str(&format!("\n{}: {}", f.name, f.value));
+        }
+        if !self.buttons.is_empty() {
+            let labels: Vec<String> = self
+                .buttons
+                .iter()
+                .map(|b| format!("[{}]", b.label))
+                .collect();
+            out.push_str(&format!("\n{}", labels.join(" ")));
+        }
+        out
+    }
+}
+
+/// Who sees a command's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Only the person who ran the command.
+    Ephemeral,
+    /// Everyone in the channel.
+    InChannel,
+}
+
+/// The answer to a command or interaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    /// Who sees it.
+    pub visibility: Visibility,
+    /// What it says.
+    pub message: Message,
+}
+
+impl Reply {
+    /// An answer only the invoker sees.
+    pub fn ephemeral(message: Message) -> Self {
+        Self {
+            visibility: Visibility::Ephemeral,
+            message,
+        }
+    }
+
+    /// An answer the channel sees.
+    pub fn in_channel(message: Message) -> Self {
+        Self {
+            visibility: Visibility::InChannel,
+            message,
+        }
+    }
+}
+
+/// Where an outbox message goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Target {
+    /// A channel, optionally inside a thread (Slack `thread_ts`; Discord reply reference).
+    Channel {
+        /// Channel.
+        channel: ChannelRef,
+        /// Message to thread under or reply to.
+        thread: Option<String>,
+    },
+    /// A direct message to a user.
+    User {
+        /// User.
+        user: UserRef,
+    },
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Channel {
+                channel,
+                thread: Some(t),
+            } => write!(f, "{channel} (thread {t})"),
+            Target::Channel { channel, .. } => write!(f, "{channel}"),
+            Target::User { user } => write!(f, "DM {user}"),
+        }
+    }
+}
+
+/// What an outbox row does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutKind {
+    /// The department alert for a ticket.
+    Alert,
+    /// An edit of a ticket's alert in the same channel (waits for the alert to be posted).
+    AlertUpdate,
+    /// Any other post: confirmations, DMs, digests.
+    Post,
+}
+
+/// A message to deliver later through the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outgoing {
+    /// What it does.
+    pub kind: OutKind,
+    /// Where it goes.
+    pub target: Target,
+    /// The ticket it concerns (orders delivery per ticket).
+    pub ticket: Option<TicketRef>,
+    /// What it says.
+    pub message: Message,
+}
+
+/// Makes re-posted user text harmless: mass mentions and user, group and role mentions of
+/// both platforms become plain names, so quoting a message never pings anyone.
+pub fn neutralize_mentions(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('<') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start..];
+        let Some(end) = after.find('>') else {
+            out.push_str(after);
+            rest = "";
+            break;
+        };
+        let inner = &after[1..end];
+        let label = |fallback: &str| -> String {
+            match inner.split_once('|') {
+                Some((_, l)) if !l.is_empty() => format!("@{}", l.trim_start_matches('@')),
+                _ => fallback.to_string(),
+            }
+        };
+        let replaced = if let Some(special) = inner.strip_prefix('!') {
+            let name = special.split(['|', '^']).next().unwrap_or(special);
+            match name {
+                "channel" | "here" | "everyone" => Some(format!("@\u{200B}{name}")),
+                "subteam" => Some(label("@group")),
+                _ => Some(label("@mention")),
+            }
+        } else if let Some(id) = inner.strip_prefix("@&") {
+            Some(format!("@role-{}", id.trim()))
+        } else if let Some(id) = inner.strip_prefix('@') {
+            let id = id.trim_start_matches('!');
+            Some(label(&format!("@{}", id.split('|').next().unwrap_or(id))))
+        } else {
+            None
+        };
+        match replaced {
+            Some(r) => out.push_str(&r),
+            None => out.push_str(&after[..=end]),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    // Discord parses bare @everyone / @here; a zero-width space breaks the mention but reads the same.
+    out.replace("@everyone", "@\u{200B}everyone")
+        .replace("@here", "@\u{200B}here")
+}
+
+/// Shortens `text` to at most `max` characters, ending with `…` when cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// The department alert for a ticket, showing its current state and the buttons that apply.
+pub fn alert(ticket: &Ticket, dir: &Directory) -> Message {
+    let mut fields = vec![
+        Field {
+            name: "Status".into(),
+            value: ticket.status.label().to_string(),
+        },
+        Field {
+            name: "Priority".into(),
+            value: ticket.priority.to_string(),
+        },
+        Field {
+            name: "Department".into(),
+            value: ticket.department.clone(),
+        },
+        Field {
+            name: "Reporter".into(),
+            value: dir.display_name(&ticket.reporter),
+        },
+        Field {
+            name: "Assignee".into(),
+            value: ticket
+                .assignee
+                .as_ref()
+                .map_or("nobody yet".to_string(), |a| dir.display_name(a)),
+        },
+    ];
+    if !ticket.tags.is_empty() {
+        fields.push(Field {
+            name: "Tags".into(),
+            value: ticket.tags.join(", "),
+        });
+    }
+    let mut buttons = Vec::new();
+    if ticket.status.is_active() {
+        if ticket.status == Status::Open || ticket.assignee.is_none() {
+            buttons.push(ButtonAction::Claim.button(ticket.id));
+        }
+        buttons.push(ButtonAction::Resolve.button(ticket.id));
+    }
+    Message {
+        title: Some(format!(
+            "{} {}",
+            ticket.id,
+            truncate(&neutralize_mentions(&ticket.title), 150)
+        )),
+        text: truncate(&neutralize_mentions(&ticket.body), 2500),
+        fields,
+        buttons,
+        link: ticket.source.as_ref().and_then(|s| s.permalink.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mass_and_personal_mentions_of_both_platforms_become_plain_text() {
+        let cases = [
+            (
+                "hey <!channel> and <!here|here>",
+                "hey @\u{200B}channel and @\u{200B}here",
+            ),
+            ("<!everyone> look", "@\u{200B}everyone look"),
+            ("ask <!subteam^S123|@oncall>", "ask @oncall"),
+            ("thanks <@U123|bob>!", "thanks @bob!"),
+            ("thanks <@U123>", "thanks @U123"),
+            (
+                "discord <@123> <@!456> <@&789>",
+                "discord @123 @456 @role-789",
+            ),
+            ("@everyone @here", "@\u{200B}everyone @\u{200B}here"),
+            (
+                "a < b > c and <https://x.y|link>",
+                "a < b > c and <https://x.y|link>",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(neutralize_mentions(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn button_ids_round_trip_and_foreign_ids_are_ignored() {
+        let b = ButtonAction::Claim.button(TicketRef(42));
+        assert_eq!(b.action_id, "claim:42");
+        assert_eq!(
+            ButtonAction::parse(&b.action_id),
+            Some((ButtonAction::Claim, TicketRef(42)))
+        );
+        assert_eq!(ButtonAction::parse("delete:42"), None);
+        assert_eq!(ButtonAction::parse("claim:x"), None);
+    }
+
+    #[test]
+    fn truncate_marks_the_cut() {
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("abc", 4), "abc");
+    }
+}

@@ -1,0 +1,451 @@
+//! `switchboard demo`: a scripted help-desk morning run through the real core and a
+//! throwaway SQLite database, printed as a transcript. Needs no tokens and no config.
+//!
+//! Owns the demo's config and script only. Everything it shows (routing, permissions,
+//! transitions, outbox rows) comes from the same code paths the adapters use; it must not
+//! fake an outcome.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use crate::app::{build_desk, AppError};
+use crate::config::{Config, ConfigError};
+use crate::core::clock::{Clock, ManualClock};
+use crate::core::directory::Actor;
+use crate::core::message::Reply;
+use crate::core::ticket::{Origin, Source};
+use crate::core::types::{ChannelRef, Platform, RoleRef, TicketRef, UserRef};
+use crate::desk::{Desk, DeskError, FlagRequest, TicketOverrides};
+
+/// The demo's configuration: two departments on Slack, one on Discord, people linked across
+/// both platforms.
+pub const DEMO_CONFIG: &str = r#"
+admins = ["person:alice"]
+
+[[people]]
+id = "alice"
+name = "Alice (support lead)"
+slack = "UALICE"
+discord = "100000000000000001"
+
+[[people]]
+id = "bob"
+name = "Bob (billing)"
+slack = "UBOB"
+discord = "100000000000000002"
+
+[[people]]
+id = "dana"
+name = "Dana (engineering)"
+discord = "100000000000000004"
+
+[[departments]]
+name = "billing"
+channels = ["slack:CBILLING"]
+members = ["person:bob"]
+leads = ["person:alice"]
+
+[[departments]]
+name = "engineering"
+channels = ["discord:200000000000000010"]
+members = ["discord-role:300000000000000001"]
+leads = ["person:dana"]
+
+[[departments]]
+name = "support"
+channels = ["slack:CSUPPORT", "discord:200000000000000011"]
+members = ["person:alice"]
+leads = ["person:alice"]
+
+[flagging]
+emojis = ["ticket", "🎫", "rotating_light", "🚨"]
+who = "members"
+
+[routing]
+fallback = "support"
+
+[[routing.rules]]
+name = "outages"
+emojis = ["rotating_light", "🚨"]
+department = "engineering"
+priority = "urgent"
+tags = ["outage"]
+
+[[routing.rules]]
+name = "refunds"
+keywords = ["refund", "charged twice", "invoice"]
+department = "billing"
+priority = "high"
+tags = ["money"]
+
+[[routing.rules]]
+name = "error-codes"
+regex = "\\bE\\d{3}\\b"
+department = "engineering"
+
+[[digests]]
+name = "weekly"
+cron = "0 9 * * MON"
+timezone = "Europe/Berlin"
+targets = ["slack:CLEADS"]
+"#;
+
+/// Why the demo could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The demo config is broken (a bug).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Start-up failed.
+    #[error(transparent)]
+    App(#[from] AppError),
+    /// The temporary directory could not be made.
+    #[error("cannot create a temporary database: {0}")]
+    Io(#[from] std::io::Error),
+    /// A step that must succeed failed (a bug).
+    #[error("demo step failed: {0}")]
+    Step(#[from] DeskError),
+}
+
+struct Script<'a, W: Write> {
+    desk: Desk,
+    clock: ManualClock,
+    out: &'a mut W,
+}
+
+fn slack(id: &str) -> Actor {
+    Actor::user(UserRef::new(Platform::Slack, id))
+}
+
+fn discord(id: &str) -> Actor {
+    Actor::user(UserRef::new(Platform::Discord, id))
+}
+
+impl<W: Write> Script<'_, W> {
+    fn say(&mut self, text: &str) -> std::io::Result<()> {
+        writeln!(self.out, "{text}")
+    }
+
+    fn step(&mut self, minutes: i64, title: &str) -> std::io::Result<()> {
+        self.clock.advance(Duration::minutes(minutes));
+        let now = self.clock.now().format("%H:%M");
+        writeln!(self.out, "\n[{now}] {title}")
+    }
+
+    fn reply(&mut self, who: &str, reply: &Reply) -> std::io::Result<()> {
+        let vis = match reply.visibility {
+            crate::core::message::Visibility::Ephemeral => "only they see",
+            crate::core::message::Visibility::InChannel => "channel sees",
+        };
+        let text = reply.message.plain().replace('\n', "\n      ");
+        writeln!(self.out, "  → {who} ({vis}): {text}")
+    }
+
+    async fn command(
+        &mut self,
+        who: &str,
+        actor: &Actor,
+        channel: &str,
+        line: &str,
+    ) -> Result<(), DemoError> {
+        let (cmd, text) = line.split_once(' ').unwrap_or((line, ""));
+        self.say(&format!("  {who} types `{line}` in {channel}"))?;
+        let channel: ChannelRef = channel
+            .parse()
+            .map_err(|e| DeskError::User(format!("{e}")))?;
+        let reply = self.desk.run_text(actor, Some(&channel), cmd, text).await;
+        self.reply(who, &reply)?;
+        Ok(())
+    }
+
+    async fn flag(
+        &mut self,
+        who: &str,
+        flagger: &Actor,
+        emoji: &str,
+        source: Source,
+    ) -> Result<(), DemoError> {
+        self.say(&format!(
+            "  {who} reacts :{emoji}: to {}'s message in {}: \"{}\"",
+            self.desk.config.directory.display_name(&source.author),
+            source.channel,
+            source.original_text
+        ))?;
+        let req = FlagRequest {
+            flagger: flagger.clone(),
+            origin: Origin::Flag,
+            emoji: Some(emoji.to_string()),
+            source,
+            author_roles: vec![],
+            overrides: TicketOverrides::default(),
+            inbox_key: None,
+        };
+        match self.desk.flag(req).await {
+            Ok(o) if o.created => {
+                self.say(&format!(
+                    "  ✔ {} opened: \"{}\"",
+                    o.ticket.id, o.ticket.title
+                ))?;
+                self.say(&format!(
+                    "    routing: {}",
+                    o.decision.explain().replace('\n', "\n    ")
+                ))?;
+            }
+            Ok(o) => self.say(&format!(
+                "  ✔ already {}: Switchboard points to it instead of opening a duplicate",
+                o.ticket.id
+            ))?,
+            Err(e) => self.say(&format!("  ✘ refused: {}", e.chat_message()))?,
+        }
+        Ok(())
+    }
+}
+
+fn message(channel: &str, ts: &str, author: UserRef, text: &str) -> Source {
+    let channel: ChannelRef = channel.parse().expect("demo channels are valid");
+    let permalink = match channel.platform {
+        Platform::Slack => format!(
+            "https://demo.slack.com/archives/{}/p{}",
+            channel.id,
+            ts.replace('.', "")
+        ),
+        Platform::Discord => format!(
+            "https://discord.com/channels/400000000000000001/{}/{ts}",
+            channel.id
+        ),
+    };
+    Source {
+        channel,
+        message_id: ts.to_string(),
+        thread_id: None,
+        permalink: Some(permalink),
+        original_text: text.to_string(),
+        author,
+    }
+}
+
+/// The demo's start: Monday 2 March 2026, 09:00 UTC.
+pub fn demo_start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
+        .single()
+        .unwrap_or_else(Utc::now)
+}
+
+/// Runs the scripted scenario, writing the transcript to `out`.
+pub async fn run(out: &mut impl Write) -> Result<(), DemoError> {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let config = Config::from_toml(DEMO_CONFIG, "demo config", |k| {
+        (k == "SWITCHBOARD_DATABASE_URL").then(|| url.clone())
+    })?;
+    let clock = ManualClock::new(demo_start());
+    let desk = build_desk(config, Arc::new(clock.clone())).await?;
+    let mut s = Script { desk, clock, out };
+
+    s.say("Switchboard demo: a Monday morning at a small SaaS company.")?;
+    s.say(&format!(
+        "Throwaway database: {url} (deleted at the end). No tokens, no network."
+    ))?;
+    s.say("Departments: billing (Slack #billing), engineering (Discord #eng-alerts), support (Slack and Discord; the fallback).")?;
+    s.say("Rules in order: outages (🚨 → engineering, urgent), refunds (keywords → billing, high), error-codes (regex → engineering).")?;
+
+    let alice_slack = slack("UALICE");
+    let bob_discord = discord("100000000000000002");
+    let customer_slack = UserRef::new(Platform::Slack, "UCUSTOMER1");
+    let customer_discord = UserRef::new(Platform::Discord, "100000000000000099");
+
+    s.step(0, "A customer writes in Slack #help; Alice flags it")?;
+    s.flag(
+        "Alice",
+        &alice_slack,
+        "ticket",
+        message(
+            "slack:CHELP",
+            "1772442000.000100",
+            customer_slack.clone(),
+            "Hi <!channel>, I was charged twice for my March invoice, can I get a refund?",
+        ),
+    )
+    .await?;
+
+    s.step(
+        4,
+        "On Discord, Dana (engineering role) flags a crash report with 🚨",
+    )?;
+    let mut dana = discord("100000000000000004");
+    dana.roles
+        .push(RoleRef::new(Platform::Discord, "300000000000000001"));
+    s.flag(
+        "Dana",
+        &dana,
+        "🚨",
+        message(
+            "discord:200000000000000020",
+            "500000000000000001",
+            customer_discord.clone(),
+            "Export keeps failing with E502 since this morning @everyone",
+        ),
+    )
+    .await?;
+
+    s.step(
+        1,
+        "Bob flags the Slack message again from his Slack account",
+    )?;
+    s.flag(
+        "Bob",
+        &slack("UBOB"),
+        "ticket",
+        message(
+            "slack:CHELP",
+            "1772442000.000100",
+            customer_slack.clone(),
+            "(same message)",
+        ),
+    )
+    .await?;
+
+    s.step(
+        1,
+        "A customer tries to flag their own message (flagging is for staff)",
+    )?;
+    s.flag(
+        "A customer",
+        &Actor::user(customer_slack.clone()),
+        "ticket",
+        message(
+            "slack:CHELP",
+            "1772442300.000200",
+            customer_slack.clone(),
+            "Where is my order?",
+        ),
+    )
+    .await?;
+
+    s.step(2, "Alice opens a ticket by command")?;
+    s.command(
+        "Alice",
+        &alice_slack,
+        "slack:CSUPPORT",
+        "/ticket new Customer asks for SSO on the Team plan tags:sales",
+    )
+    .await?;
+
+    s.step(
+        5,
+        "Bob presses Claim on the billing alert, from Discord (his accounts are linked)",
+    )?;
+    let reply = s.desk.press(&bob_discord, "claim:1").await?;
+    s.reply("Bob", &reply)?;
+
+    s.step(1, "Mistakes get clear answers")?;
+    s.command(
+        "Bob",
+        &slack("UBOB"),
+        "slack:CBILLING",
+        "/ticket status T-1 sleeping",
+    )
+    .await?;
+    s.command("Bob", &slack("UBOB"), "slack:CBILLING", "/ticket claim T-2")
+        .await?;
+    s.command(
+        "Bob",
+        &slack("UBOB"),
+        "slack:CBILLING",
+        "/ticket assign T-1",
+    )
+    .await?;
+
+    s.step(3, "Bob works the ticket")?;
+    s.command(
+        "Bob",
+        &slack("UBOB"),
+        "slack:CBILLING",
+        "/ticket note T-1 Duplicate charge confirmed in Stripe",
+    )
+    .await?;
+    s.command(
+        "Bob",
+        &slack("UBOB"),
+        "slack:CBILLING",
+        "/ticket status T-1 waiting",
+    )
+    .await?;
+    s.step(
+        20,
+        "The customer confirms; Bob resolves with the alert's button",
+    )?;
+    let reply = s.desk.press(&slack("UBOB"), "resolve:1").await?;
+    s.reply("Bob", &reply)?;
+
+    s.step(1, "Alice thanks Bob; Bob tries to thank himself")?;
+    s.command(
+        "Alice",
+        &alice_slack,
+        "slack:CGENERAL",
+        "/kudos give <@UBOB|bob> for sorting out the double charge in 25 minutes",
+    )
+    .await?;
+    s.command(
+        "Bob",
+        &bob_discord,
+        "discord:200000000000000011",
+        "/kudos give discord:100000000000000002 for being great",
+    )
+    .await?;
+
+    s.step(1, "How was T-2 routed?")?;
+    s.command(
+        "Alice",
+        &alice_slack,
+        "slack:CSUPPORT",
+        "/ticket explain T-2",
+    )
+    .await?;
+
+    s.step(1, "T-1's full story")?;
+    s.command("Alice", &alice_slack, "slack:CSUPPORT", "/ticket show T-1")
+        .await?;
+
+    s.step(1, "A leader previews the weekly digest")?;
+    s.command(
+        "Alice",
+        &alice_slack,
+        "slack:CLEADS",
+        "/digest preview weekly",
+    )
+    .await?;
+
+    let rows = s
+        .desk
+        .store
+        .outbox(None, 0)
+        .await
+        .map_err(DeskError::from)?;
+    s.say(&format!(
+        "\nOutbox: {} message(s) queued for delivery, in order:",
+        rows.len()
+    ))?;
+    for r in &rows {
+        let what = r
+            .outgoing
+            .message
+            .title
+            .clone()
+            .unwrap_or_else(|| r.outgoing.message.text.clone());
+        s.say(&format!(
+            "  #{:<3} {:<12} {:<12} → {}: {}",
+            r.id,
+            format!("{:?}", r.outgoing.kind),
+            r.outgoing
+                .ticket
+                .map_or("-".into(), |t: TicketRef| t.to_string()),
+            r.outgoing.target,
+            crate::core::message::truncate(&what.replace('\n', " "), 70)
+        ))?;
+    }
+    s.say("\nDemo finished. `switchboard check-config switchboard.example.toml` and the README show how to run it for real.")?;
+    Ok(())
+}

@@ -1,0 +1,600 @@
+//! The help desk's use cases: flag a message, run a command, press a button.
+//!
+//! Owns the orchestration between the pure core (rules, permissions, routing) and the store:
+//! check permission, apply the change, write ticket, events and outbox rows in one
+//! transaction, retry on a concurrent update. Adapters call only this. Must not know any
+//! platform's wire format.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::cmd;
+use crate::config::Config;
+use crate::core::clock::Clock;
+use crate::core::command::{CommandSet, Invocation, UsageError};
+use crate::core::directory::{AccessError, Actor, Department, Permission};
+use crate::core::message::{self, ButtonAction, Message, OutKind, Outgoing, Reply, Target};
+use crate::core::routing::{normalize_emoji, Decision, RouteInput};
+use crate::core::ticket::{
+    Change, ChangeActor, EventKind, NewTicket, Origin, Source, Ticket, TicketError,
+};
+use crate::core::types::{ChannelRef, Priority, RoleRef, Status, TicketRef};
+use crate::store::{CreateTicket, Created, DynStore, StoreError};
+use crate::telemetry::Telemetry;
+
+/// Why a request failed. User kinds are shown in chat as they are; `Internal` is logged with
+/// a reference and answered with a short apology.
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    /// The input did not parse.
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// The actor may not do this.
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    /// The ticket rules refused the change.
+    #[error(transparent)]
+    Ticket(#[from] TicketError),
+    /// Something the user named does not exist or cannot be used; says how to fix it.
+    #[error("{0}")]
+    User(String),
+    /// A failure that is not the user's fault.
+    #[error("internal error: {0}")]
+    Internal(#[from] StoreError),
+}
+
+impl DeskError {
+    /// Whether the user caused it (and can fix it).
+    pub fn is_user_error(&self) -> bool {
+        !matches!(self, DeskError::Internal(_))
+            && !matches!(self, DeskError::Usage(UsageError::NotInSpec(_)))
+    }
+
+    /// The text to show in chat. Internal failures are logged here with a reference the user
+    /// can quote to the admin; their details never reach chat.
+    pub fn chat_message(&self) -> String {
+        if self.is_user_error() {
+            return self.to_string();
+        }
+        let reference = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+        tracing::error!(reference = %reference, error = %self, "request failed");
+        format!("Sorry, something went wrong on our side. Please try again; if it keeps happening, give your admin this reference: {reference}.")
+    }
+}
+
+/// A message being flagged, as an adapter saw it.
+#[derive(Debug, Clone)]
+pub struct FlagRequest {
+    /// Who flagged it.
+    pub flagger: Actor,
+    /// Reaction, message action or command.
+    pub origin: Origin,
+    /// The reaction emoji, for `Origin::Flag`.
+    pub emoji: Option<String>,
+    /// The flagged message.
+    pub source: Source,
+    /// The author's groups or roles, for routing rules on reporter roles.
+    pub author_roles: Vec<RoleRef>,
+    /// Values the user chose in a message-action form, overriding the rules.
+    pub overrides: TicketOverrides,
+    /// The inbox row this completes, if it came through the inbox.
+    pub inbox_key: Option<String>,
+}
+
+/// Values a person chose explicitly when opening a ticket.
+#[derive(Debug, Clone, Default)]
+pub struct TicketOverrides {
+    /// Title instead of the message's first line.
+    pub title: Option<String>,
+    /// Department instead of the routing decision.
+    pub department: Option<String>,
+    /// Priority instead of the routing decision.
+    pub priority: Option<Priority>,
+    /// Extra tags.
+    pub tags: Vec<String>,
+}
+
+/// The result of flagging.
+#[derive(Debug, Clone)]
+pub struct FlagOutcome {
+    /// The ticket.
+    pub ticket: Ticket,
+    /// False when the message already had this ticket.
+    pub created: bool,
+    /// How it was routed (for a new ticket).
+    pub decision: Decision,
+}
+
+/// The help desk: config, store, clock and command specs.
+#[derive(Debug, Clone)]
+pub struct Desk {
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Storage.
+    pub store: DynStore,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Command specs.
+    pub commands: Arc<CommandSet>,
+    /// Metrics.
+    pub telemetry: Arc<Telemetry>,
+}
+
+/// How many times a change is retried when another writer got there first.
+const CONFLICT_RETRIES: usize = 5;
+
+/// The first line of `text`, shortened, for a ticket title.
+pub fn title_from(text: &str) -> String {
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("(no text)");
+    message::truncate(first, 120)
+}
+
+impl Desk {
+    /// Now, from the injected clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The department called `name`, or a user error listing the known ones.
+    pub fn department(&self, name: &str) -> Result<&Department, DeskError> {
+        let dir = &self.config.directory;
+        dir.department(name).ok_or_else(|| {
+            DeskError::User(format!(
+                "There is no department called `{name}`. Known departments: {}.",
+                dir.department_names().join(", ")
+            ))
+        })
+    }
+
+    /// Refuses unless `actor` has `needed` standing for `dept`.
+    pub fn authorize(
+        &self,
+        actor: &Actor,
+        needed: Permission,
+        dept: Option<&Department>,
+        action: &str,
+    ) -> Result<(), DeskError> {
+        Ok(self.config.directory.check(actor, needed, dept, action)?)
+    }
+
+    /// A stored ticket, or a user error saying how to find one.
+    pub async fn ticket(&self, id: TicketRef) -> Result<Ticket, DeskError> {
+        self.store.ticket(id).await?.ok_or_else(|| {
+            DeskError::User(format!(
+                "There is no ticket {id}. `/ticket list` shows the open ones."
+            ))
+        })
+    }
+
+    /// Whether the actor is staff and not the ticket's reporter (their visible actions count as
+    /// the first response).
+    fn change_actor(&self, actor: &Actor, ticket: &Ticket) -> ChangeActor {
+        let dir = &self.config.directory;
+        ChangeActor {
+            user: actor.user.clone(),
+            is_staff: dir.is_staff(actor) && !dir.same_person(&actor.user, &ticket.reporter),
+        }
+    }
+
+    /// The alert for every channel of `dept`.
+    fn alerts(&self, kind: OutKind, ticket: &Ticket, dept: &str) -> Vec<Outgoing> {
+        let dir = &self.config.directory;
+        let Some(d) = dir.department(dept) else {
+            return vec![];
+        };
+        let msg = message::alert(ticket, dir);
+        d.channels
+            .iter()
+            .map(|c| Outgoing {
+                kind,
+                target: Target::Channel {
+                    channel: c.clone(),
+                    thread: None,
+                },
+                ticket: Some(ticket.id),
+                message: msg.clone(),
+            })
+            .collect()
+    }
+
+    /// Turns a message into a ticket (or points to the one it already has).
+    pub async fn flag(&self, req: FlagRequest) -> Result<FlagOutcome, DeskError> {
+        let dir = &self.config.directory;
+        if req.origin == Origin::Flag {
+            let emoji = req
+                .emoji
+                .as_deref()
+                .map(normalize_emoji)
+                .unwrap_or_default();
+            if !self.config.flag_emojis.contains(&emoji) {
+                return Err(DeskError::User(format!(
+                    ":{emoji}: is not a flag emoji; use one of {}.",
+                    self.config
+                        .flag_emojis
+                        .iter()
+                        .map(|e| format!(":{e}:"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        if !dir.may_flag(&req.flagger) {
+            return Err(AccessError::Denied {
+                needed: "allowed to flag messages".into(),
+                action: "turn messages into tickets".into(),
+                fix: "Ask a Switchboard admin to add you (or your group or role) under [flagging] in the configuration.",
+            }
+            .into());
+        }
+        if let Some(existing) = self
+            .store
+            .ticket_by_source(&req.source.channel, &req.source.message_id)
+            .await?
+        {
+            return self.reflagged(req, existing).await;
+        }
+        let decision = self.config.router.route(&RouteInput {
+            platform: req.source.channel.platform,
+            channel: Some(&req.source.channel),
+            emoji: req.emoji.as_deref(),
+            text: &req.source.original_text,
+            reporter_roles: &req.author_roles,
+        });
+        let o = &req.overrides;
+        let department = match &o.department {
+            Some(d) => self.department(d)?.name.clone(),
+            None => decision.department.clone(),
+        };
+        let mut tags = decision.tags.clone();
+        for t in &o.tags {
+            if !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        let text = req.source.original_text.trim();
+        let new = NewTicket {
+            title: o
+                .title
+                .clone()
+                .filter(|t| !t.trim().is_empty())
+                .unwrap_or_else(|| title_from(text)),
+            body: if text.is_empty() {
+                req.source.permalink.clone().unwrap_or_default()
+            } else {
+                text.to_string()
+            },
+            source: Some(req.source.clone()),
+            reporter: req.source.author.clone(),
+            department: department.clone(),
+            priority: o.priority.unwrap_or(decision.priority),
+            tags,
+            created_at: self.now(),
+        };
+        let created_event = EventKind::Created {
+            origin: req.origin,
+            department: department.clone(),
+            rule: if o.department.is_some() {
+                None
+            } else {
+                decision.rule.as_ref().map(|(_, n)| n.clone())
+            },
+            reasons: if o.department.is_some() {
+                vec!["department chosen by the person who flagged it".into()]
+            } else {
+                decision.reasons.clone()
+            },
+            emoji: req.emoji.as_deref().map(normalize_emoji),
+        };
+        let outcome = self
+            .open(new, &req.flagger, created_event, req.inbox_key.clone())
+            .await?;
+        match outcome {
+            Created::New(ticket) => Ok(FlagOutcome {
+                ticket,
+                created: true,
+                decision,
+            }),
+            // Another instance opened it between our look-up and our write.
+            Created::Existing(ticket) => Ok(FlagOutcome {
+                ticket,
+                created: false,
+                decision,
+            }),
+        }
+    }
+
+    async fn reflagged(
+        &self,
+        req: FlagRequest,
+        existing: Ticket,
+    ) -> Result<FlagOutcome, DeskError> {
+        let decision = Decision {
+            department: existing.department.clone(),
+            priority: existing.priority,
+            tags: existing.tags.clone(),
+            rule: None,
+            reasons: vec![format!("the message already has {}", existing.id)],
+            skipped: vec![],
+        };
+        let new = NewTicket {
+            title: existing.title.clone(),
+            body: existing.body.clone(),
+            source: existing.source.clone(),
+            reporter: existing.reporter.clone(),
+            department: existing.department.clone(),
+            priority: existing.priority,
+            tags: existing.tags.clone(),
+            created_at: self.now(),
+        };
+        // The store sees the source already taken and records a Reflagged event instead.
+        let created = self
+            .store
+            .create_ticket(CreateTicket {
+                ticket: new,
+                actor: req.flagger.user.clone(),
+                events: vec![],
+                outbox: Box::new(|_| vec![]),
+                inbox_key: req.inbox_key,
+            })
+            .await?;
+        let ticket = match created {
+            Created::Existing(t) | Created::New(t) => t,
+        };
+        Ok(FlagOutcome {
+            ticket,
+            created: false,
+            decision,
+        })
+    }
+
+    /// Opens a ticket with its alert(s) and, for a flagged message, a confirmation in its thread.
+    async fn open(
+        &self,
+        new: NewTicket,
+        actor: &Actor,
+        created: EventKind,
+        inbox_key: Option<String>,
+    ) -> Result<Created, DeskError> {
+        let origin = match &created {
+            EventKind::Created { origin, .. } => origin.to_string(),
+            _ => "unknown".into(),
+        };
+        let department = new.department.clone();
+        let desk = self.clone();
+        let outbox = Box::new(move |t: &Ticket| {
+            let mut out = Vec::new();
+            if let Some(src) = &t.source {
+                out.push(Outgoing {
+                    kind: OutKind::Post,
+                    target: Target::Channel {
+                        channel: src.channel.clone(),
+                        thread: Some(
+                            src.thread_id
+                                .clone()
+                                .unwrap_or_else(|| src.message_id.clone()),
+                        ),
+                    },
+                    ticket: Some(t.id),
+                    message: Message::text(format!(
+                        "Thanks! This is now ticket {} with {}; we'll follow up here.",
+                        t.id, t.department
+                    )),
+                });
+            }
+            out.extend(desk.alerts(OutKind::Alert, t, &t.department));
+            out
+        });
+        let result = self
+            .store
+            .create_ticket(CreateTicket {
+                ticket: new,
+                actor: actor.user.clone(),
+                events: vec![created],
+                outbox,
+                inbox_key,
+            })
+            .await?;
+        if let Created::New(t) = &result {
+            self.telemetry
+                .tickets_created
+                .get_or_create(&crate::telemetry::TicketLabels { origin, department })
+                .inc();
+            tracing::info!(ticket = %t.id, department = %t.department, "ticket opened");
+        }
+        Ok(result)
+    }
+
+    /// Opens a ticket from `/ticket new`.
+    pub async fn open_from_command(
+        &self,
+        actor: &Actor,
+        channel: Option<&ChannelRef>,
+        title: &str,
+        overrides: TicketOverrides,
+    ) -> Result<(Ticket, Decision), DeskError> {
+        let decision = self.config.router.route(&RouteInput {
+            platform: actor.user.platform,
+            channel,
+            emoji: None,
+            text: title,
+            reporter_roles: &actor.roles,
+        });
+        let department = match &overrides.department {
+            Some(d) => self.department(d)?.name.clone(),
+            None => decision.department.clone(),
+        };
+        let mut tags = decision.tags.clone();
+        tags.extend(
+            overrides
+                .tags
+                .iter()
+                .filter(|t| !decision.tags.contains(t))
+                .cloned(),
+        );
+        let new = NewTicket {
+            title: title_from(title),
+            body: title.trim().to_string(),
+            source: None,
+            reporter: actor.user.clone(),
+            department: department.clone(),
+            priority: overrides.priority.unwrap_or(decision.priority),
+            tags,
+            created_at: self.now(),
+        };
+        let event = EventKind::Created {
+            origin: Origin::Command,
+            department,
+            rule: if overrides.department.is_some() {
+                None
+            } else {
+                decision.rule.as_ref().map(|(_, n)| n.clone())
+            },
+            reasons: if overrides.department.is_some() {
+                vec!["department chosen by the reporter".into()]
+            } else {
+                decision.reasons.clone()
+            },
+            emoji: None,
+        };
+        match self.open(new, actor, event, None).await? {
+            Created::New(t) | Created::Existing(t) => Ok((t, decision)),
+        }
+    }
+
+    /// Applies a change to a ticket after checking `needed` standing in its department,
+    /// retrying when another writer changed it first. Returns the saved ticket.
+    pub async fn change(
+        &self,
+        actor: &Actor,
+        id: TicketRef,
+        needed: Permission,
+        action: &str,
+        change: Change,
+    ) -> Result<(Ticket, Vec<EventKind>), DeskError> {
+        for _ in 0..CONFLICT_RETRIES {
+            let mut ticket = self.ticket(id).await?;
+            let dept = self.config.directory.department(&ticket.department);
+            self.authorize(actor, needed, dept, action)?;
+            if let Change::Route(to) = &change {
+                self.department(to)?;
+            }
+            let before = ticket.clone();
+            let version = ticket.version;
+            let events = ticket.apply(
+                change.clone(),
+                &self.change_actor(actor, &before),
+                self.now(),
+            )?;
+            let mut outbox = self.alerts(OutKind::AlertUpdate, &ticket, &before.department);
+            if ticket.department != before.department {
+                outbox.extend(self.alerts(OutKind::Alert, &ticket, &ticket.department));
+            }
+            match self
+                .store
+                .update_ticket(&ticket, version, Some(&actor.user), events.clone(), outbox)
+                .await
+            {
+                Ok(()) => return Ok((ticket, events)),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(DeskError::User(format!(
+            "{id} is being changed by several people at once; please try again."
+        )))
+    }
+
+    /// Runs a slash command given in Slack's one-line form (`/ticket claim T-42`).
+    pub async fn run_text(
+        &self,
+        actor: &Actor,
+        channel: Option<&ChannelRef>,
+        command: &str,
+        text: &str,
+    ) -> Reply {
+        match self.commands.parse_text(command, text) {
+            Ok(Some(inv)) => self.run(actor, channel, &inv).await,
+            Ok(None) => Reply::ephemeral(Message::text(self.commands.help(Some(command)))),
+            Err(e) => {
+                self.telemetry
+                    .command(command.trim_start_matches('/'), "user_error");
+                Reply::ephemeral(Message::text(DeskError::from(e).chat_message()))
+            }
+        }
+    }
+
+    /// Runs a checked invocation; errors become an ephemeral reply saying what to fix.
+    pub async fn run(
+        &self,
+        actor: &Actor,
+        channel: Option<&ChannelRef>,
+        inv: &Invocation,
+    ) -> Reply {
+        let name = format!("{} {}", inv.command, inv.subcommand);
+        let result = self.try_run(actor, channel, inv).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) if e.is_user_error() => "user_error",
+            Err(_) => "internal_error",
+        };
+        self.telemetry.command(&name, outcome);
+        result.unwrap_or_else(|e| Reply::ephemeral(Message::text(e.chat_message())))
+    }
+
+    /// Like [`Desk::run`] but returns the error, for callers (and tests) that need the kind.
+    pub async fn try_run(
+        &self,
+        actor: &Actor,
+        channel: Option<&ChannelRef>,
+        inv: &Invocation,
+    ) -> Result<Reply, DeskError> {
+        let sub = self
+            .commands
+            .subcommand_of(inv)
+            .ok_or_else(|| UsageError::UnknownCommand(inv.command.clone()))?;
+        let command = cmd::parse(&self.commands, inv)?;
+        let ctx = cmd::Context {
+            actor,
+            channel,
+            permission: sub.permission,
+        };
+        command.run(self, &ctx).await
+    }
+
+    /// Handles a Claim or Resolve button on an alert.
+    pub async fn press(&self, actor: &Actor, action_id: &str) -> Result<Reply, DeskError> {
+        let (action, id) = ButtonAction::parse(action_id).ok_or_else(|| {
+            DeskError::User(
+                "That button is no longer supported; use `/ticket` commands instead.".into(),
+            )
+        })?;
+        let (change, verb) = match action {
+            ButtonAction::Claim => (Change::Claim, "claim"),
+            ButtonAction::Resolve => (
+                Change::SetStatus {
+                    to: Status::Resolved,
+                    reason: None,
+                },
+                "resolve",
+            ),
+        };
+        let (ticket, _) = self
+            .change(
+                actor,
+                id,
+                Permission::Member,
+                &format!("{verb} {id}"),
+                change,
+            )
+            .await?;
+        Ok(Reply::ephemeral(Message::text(format!(
+            "{} is now {}.",
+            ticket.id, ticket.status
+        ))))
+    }
+}

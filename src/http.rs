@@ -1,0 +1,77 @@
+//! The HTTP server: health, readiness and Prometheus metrics (platform webhooks join later).
+//!
+//! Owns routes and their status codes. Must not hold business rules; it asks the store and
+//! the telemetry registry, nothing else.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+
+use crate::store::DynStore;
+use crate::telemetry::{OutboxLabels, Telemetry};
+
+/// What the handlers need.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The store, for readiness and gauges.
+    pub store: DynStore,
+    /// Metrics.
+    pub telemetry: Arc<Telemetry>,
+}
+
+/// The router with every route.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// Alive: the process answers.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Ready: the database answers.
+async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
+    match s.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready\n"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n")
+        }
+    }
+}
+
+/// Prometheus text exposition, with the outbox gauges refreshed from the store.
+async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    match s.store.outbox_counts().await {
+        Ok(counts) => {
+            for status in ["pending", "sent", "failed"] {
+                let n = counts
+                    .iter()
+                    .find(|(st, _)| st == status)
+                    .map_or(0, |(_, n)| *n);
+                s.telemetry
+                    .outbox_rows
+                    .get_or_create(&OutboxLabels {
+                        status: status.to_string(),
+                    })
+                    .set(n);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not count outbox rows for /metrics"),
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.telemetry.render(),
+    )
+}

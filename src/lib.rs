@@ -1,0 +1,34 @@
+//! Switchboard: a self-hosted chat-ops help desk for Slack and Discord.
+//!
+//! Staff flag a message (an emoji reaction or the "Create ticket" message action) or run
+//! `/ticket new`; Switchboard opens a ticket, routes it to a department channel on either
+//! platform, and tracks it through claim, status changes and resolution. Digests summarise
+//! customer outcomes for leaders.
+//!
+//! # Layout
+//!
+//! - [`core`]: the platform-neutral rules: tickets and their audit log, routing, people and
+//!   permissions, command specs and parsing, digests, neutral messages. No I/O.
+//! - [`config`]: the TOML file, environment overrides and secrets, with every problem reported
+//!   by key.
+//! - [`store`]: the `Store` trait and `SqliteStore`; transactions and SQL live only here.
+//! - [`desk`]: the use cases (flag, command, button) joining core and store.
+//! - [`cmd`]: one handler module per slash command in `commands/`.
+//! - [`export`]: command specs as Discord JSON and Slack manifest.
+//! - [`http`]: health, readiness and metrics endpoints.
+//! - [`telemetry`]: Prometheus metrics.
+//! - [`app`]: wiring for `switchboard run`.
+//! - [`demo`]: the scripted `switchboard demo`.
+//! - [`tickets_cli`]: `switchboard tickets list|show|export`.
+
+pub mod app;
+pub mod cmd;
+pub mod config;
+pub mod core;
+pub mod demo;
+pub mod desk;
+pub mod export;
+pub mod http;
+pub mod store;
+pub mod telemetry;
+pub mod tickets_cli;

@@ -1,0 +1,274 @@
+//! The `switchboard` binary: parse the command line, start logging, hand over to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tracing_subscriber::EnvFilter;
+
+use switchboard::config::{self, Config, ConfigError};
+use switchboard::core::clock::SystemClock;
+use switchboard::core::command::CommandSet;
+use switchboard::core::types::{Status, TicketRef};
+use switchboard::store::{self, TicketFilter};
+use switchboard::{app, demo, export, tickets_cli};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Self-hosted chat-ops help desk for Slack and Discord"
+)]
+struct Cli {
+    /// Config file (default: ./switchboard.toml if present, else built-in defaults).
+    #[arg(long, short, global = true, env = "SWITCHBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the bot: migrate, serve /healthz, /readyz and /metrics, run the workers.
+    Run,
+    /// Run a scripted scenario on a throwaway database and print the transcript.
+    Demo,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Check a config file and list every problem with its key (exit 1 if any).
+    CheckConfig {
+        /// The file to check (default: --config, then ./switchboard.toml).
+        file: Option<PathBuf>,
+    },
+    /// Command definitions for the platforms.
+    Commands {
+        #[command(subcommand)]
+        action: CommandsAction,
+    },
+    /// Read tickets.
+    Tickets {
+        #[command(subcommand)]
+        action: TicketsAction,
+    },
+    /// Write a consistent copy of the SQLite database to FILE, safe while the bot runs.
+    Backup {
+        /// Where to write the copy (must not exist).
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CommandsAction {
+    /// Print the commands as Discord JSON or as a Slack app manifest.
+    Export {
+        /// Output format.
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum ExportFormat {
+    /// Body for Discord's bulk overwrite of application commands.
+    Discord,
+    /// A Slack app manifest (JSON) with the slash commands and the message shortcut.
+    SlackManifest,
+}
+
+#[derive(Subcommand, Debug)]
+enum TicketsAction {
+    /// List tickets, newest first.
+    List {
+        /// Only this status (open, in_progress, waiting, resolved, closed).
+        #[arg(long)]
+        status: Option<Status>,
+        /// Only this department.
+        #[arg(long)]
+        department: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Show one ticket with its history.
+    Show {
+        /// Ticket reference, e.g. T-42.
+        ticket: TicketRef,
+    },
+    /// Export every ticket.
+    Export {
+        /// Output format.
+        #[arg(long, value_enum)]
+        format: DataFormat,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum DataFormat {
+    /// One row per ticket.
+    Csv,
+    /// Tickets with their history.
+    Json,
+}
+
+fn init_logging(default: &str) {
+    let filter =
+        EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn report(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::FAILURE
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let quiet = matches!(
+        cli.command,
+        Command::Demo
+            | Command::Commands { .. }
+            | Command::Tickets { .. }
+            | Command::CheckConfig { .. }
+    );
+    init_logging(if quiet { "warn" } else { "info" });
+    let path = cli.config.as_deref();
+    match cli.command {
+        Command::Run => {
+            let cfg = match Config::load(path) {
+                Ok(c) => c,
+                Err(e) => return report(&e),
+            };
+            match app::run(cfg, Arc::new(SystemClock), app::shutdown_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => report(&e),
+            }
+        }
+        Command::Demo => {
+            let mut out = std::io::stdout().lock();
+            match demo::run(&mut out).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => report(&e),
+            }
+        }
+        Command::Migrate => {
+            let url = match config::database_url(path) {
+                Ok(u) => u,
+                Err(e) => return report(&e),
+            };
+            let result = async {
+                let store = store::open(&url).await?;
+                store.migrate().await
+            };
+            match result.await {
+                Ok(()) => {
+                    println!("database is up to date");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => report(&e),
+            }
+        }
+        Command::CheckConfig { file } => {
+            let file = file.or(cli.config);
+            match Config::load(file.as_deref()) {
+                Ok(c) => {
+                    println!(
+                        "config is valid: {} department(s), {} rule(s), {} digest(s), {} person(s)",
+                        c.directory.departments.len(),
+                        c.router.rules.len(),
+                        c.digests.len(),
+                        c.directory.people.len()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(ConfigError::Invalid {
+                    source_name,
+                    problems,
+                }) => {
+                    eprintln!("{} problem(s) in {source_name}:", problems.len());
+                    for p in problems {
+                        eprintln!("  {p}");
+                    }
+                    ExitCode::FAILURE
+                }
+                Err(e) => report(&e),
+            }
+        }
+        Command::Commands {
+            action: CommandsAction::Export { format },
+        } => {
+            let set = match CommandSet::builtin() {
+                Ok(s) => s,
+                Err(e) => return report(&e),
+            };
+            let v = match format {
+                ExportFormat::Discord => export::discord_commands(&set),
+                ExportFormat::SlackManifest => export::slack_manifest(&set),
+            };
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Command::Tickets { action } => match tickets(path, action).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => report(&e),
+        },
+        Command::Backup { file } => {
+            let result = async {
+                let url = config::database_url(path).map_err(|e| e.to_string())?;
+                let store = store::open(&url).await.map_err(|e| e.to_string())?;
+                store.backup(&file).await.map_err(|e| e.to_string())
+            };
+            match result.await {
+                Ok(()) => {
+                    println!("backup written to {}", file.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => report(&e),
+            }
+        }
+    }
+}
+
+async fn tickets(
+    path: Option<&std::path::Path>,
+    action: TicketsAction,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let url = config::database_url(path)?;
+    let store = store::open(&url).await?;
+    store.migrate().await?;
+    let mut out = std::io::stdout().lock();
+    match action {
+        TicketsAction::List {
+            status,
+            department,
+            limit,
+        } => {
+            let filter = TicketFilter {
+                department: department.map(|d| d.to_ascii_lowercase()),
+                statuses: status.into_iter().collect(),
+                limit,
+                ..TicketFilter::default()
+            };
+            tickets_cli::write_list(&mut out, &store.list_tickets(&filter).await?)?;
+        }
+        TicketsAction::Show { ticket } => {
+            let t = store
+                .ticket(ticket)
+                .await?
+                .ok_or_else(|| tickets_cli::TicketsCliError::NotFound(ticket.to_string()))?;
+            tickets_cli::write_show(&mut out, &t, &store.events(ticket).await?)?;
+        }
+        TicketsAction::Export { format } => {
+            let all = tickets_cli::all_tickets(&store).await?;
+            match format {
+                DataFormat::Csv => tickets_cli::write_csv(&mut out, &all)?,
+                DataFormat::Json => tickets_cli::write_json(&mut out, &store, &all).await?,
+            }
+        }
+    }
+    Ok(())
+}

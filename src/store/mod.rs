@@ -1,0 +1,330 @@
+//! Persistence: one `Store` trait, one implementation per database.
+//!
+//! Owns every SQL statement and the transaction boundaries (a ticket, its event and its outbox
+//! rows are written together or not at all). Knows nothing of chat platforms or rules: it
+//! stores the core's neutral types. `SqliteStore` is the embedded default.
+
+mod sqlite;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::core::directory::Person;
+use crate::core::message::Outgoing;
+use crate::core::ticket::{EventKind, NewTicket, Ticket, TicketEvent};
+use crate::core::types::{ChannelRef, Status, TicketRef, UserRef};
+
+pub use sqlite::SqliteStore;
+
+/// Storage failures. `Conflict` is expected under concurrency and retried by callers; the
+/// rest are internal and never shown to chat users verbatim.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The ticket changed since it was read.
+    #[error("{0} was changed at the same time by someone else")]
+    Conflict(TicketRef),
+    /// The database refused or failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored row could not be read back.
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    /// The URL names no supported database, or the operation does not apply to it.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// A shared handle to whichever store the URL chose.
+pub type DynStore = Arc<dyn Store>;
+
+/// Opens the store the URL names (`sqlite://…`; PostgreSQL arrives with its own store).
+pub async fn open(url: &str) -> Result<DynStore, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Err(StoreError::Unsupported(
+            "PostgreSQL support is not in this build yet; use a sqlite:// URL".into(),
+        ))
+    } else {
+        Err(StoreError::Unsupported(format!(
+            "database URL must start with sqlite:// or postgres:// (got `{}`)",
+            url.split(':').next().unwrap_or("")
+        )))
+    }
+}
+
+/// Formats a time the way every store writes it: fixed-width UTC with milliseconds.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Reads a time written by [`ts`].
+pub fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp `{s}`: {e}")))
+}
+
+/// Builds a new ticket's outbox rows once the store has given it its reference.
+pub type OutboxFor = Box<dyn FnOnce(&Ticket) -> Vec<Outgoing> + Send>;
+
+/// A ticket to open, with what must be written in the same transaction.
+pub struct CreateTicket {
+    /// The ticket.
+    pub ticket: NewTicket,
+    /// Who opened it (the flagger or command user).
+    pub actor: UserRef,
+    /// The creation event (and any others, such as a first assignment).
+    pub events: Vec<EventKind>,
+    /// Messages to deliver (alert, confirmation), built from the stored ticket.
+    pub outbox: OutboxFor,
+    /// The inbox row this completes, marked done in the same transaction.
+    pub inbox_key: Option<String>,
+}
+
+impl std::fmt::Debug for CreateTicket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateTicket")
+            .field("ticket", &self.ticket)
+            .field("actor", &self.actor)
+            .field("events", &self.events)
+            .field("inbox_key", &self.inbox_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Result of [`Store::create_ticket`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    /// A new ticket.
+    New(Ticket),
+    /// The flagged message already had this ticket; nothing new was written but a
+    /// `Reflagged` event.
+    Existing(Ticket),
+}
+
+/// Which tickets to list.
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    /// Only this department.
+    pub department: Option<String>,
+    /// Only these statuses (empty: all).
+    pub statuses: Vec<Status>,
+    /// Only tickets assigned to one of these accounts.
+    pub assignees: Vec<UserRef>,
+    /// Only tickets still active, or created, resolved or closed since this time (digests).
+    pub active_or_since: Option<DateTime<Utc>>,
+    /// At most this many, newest first (0: no limit).
+    pub limit: i64,
+}
+
+/// An outbox row as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboxRow {
+    /// Row id.
+    pub id: i64,
+    /// The message.
+    pub outgoing: Outgoing,
+    /// pending, sent or failed.
+    pub status: String,
+    /// Delivery attempts so far.
+    pub attempts: i64,
+    /// Last delivery error.
+    pub last_error: Option<String>,
+    /// Platform message id once sent.
+    pub platform_message_id: Option<String>,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Kudos to record.
+#[derive(Debug, Clone)]
+pub struct NewKudos {
+    /// Giver's account.
+    pub giver: UserRef,
+    /// Giver's identity key (person or account), for statistics.
+    pub giver_key: String,
+    /// Receiver's account.
+    pub receiver: UserRef,
+    /// Receiver's identity key.
+    pub receiver_key: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// Stored kudos.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Kudos {
+    /// Row id.
+    pub id: i64,
+    /// Giver's account.
+    pub giver: UserRef,
+    /// Receiver's account.
+    pub receiver: UserRef,
+    /// Receiver's identity key.
+    pub receiver_key: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A metric value to record.
+#[derive(Debug, Clone)]
+pub struct NewMetric {
+    /// Metric name.
+    pub name: String,
+    /// Value.
+    pub value: f64,
+    /// Department, if any.
+    pub department: Option<String>,
+    /// Where the number came from.
+    pub note: Option<String>,
+    /// Who recorded it, if a person.
+    pub recorded_by: Option<UserRef>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A stored metric value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricSample {
+    /// Row id.
+    pub id: i64,
+    /// Metric name.
+    pub name: String,
+    /// Value.
+    pub value: f64,
+    /// Department, if any.
+    pub department: Option<String>,
+    /// Note.
+    pub note: Option<String>,
+    /// When.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Every persistence operation Switchboard needs.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+    /// Checks the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Opens a ticket with its events and outbox rows in one transaction; a flagged message
+    /// that already has a ticket returns it instead.
+    async fn create_ticket(&self, req: CreateTicket) -> Result<Created, StoreError>;
+    /// Saves a changed ticket if it is still at `expected_version`, with its events and
+    /// outbox rows, in one transaction.
+    async fn update_ticket(
+        &self,
+        ticket: &Ticket,
+        expected_version: i64,
+        actor: Option<&UserRef>,
+        events: Vec<EventKind>,
+        outbox: Vec<Outgoing>,
+    ) -> Result<(), StoreError>;
+    /// One ticket.
+    async fn ticket(&self, id: TicketRef) -> Result<Option<Ticket>, StoreError>;
+    /// The ticket made from a flagged message.
+    async fn ticket_by_source(
+        &self,
+        channel: &ChannelRef,
+        message_id: &str,
+    ) -> Result<Option<Ticket>, StoreError>;
+    /// Tickets matching a filter, newest first.
+    async fn list_tickets(&self, filter: &TicketFilter) -> Result<Vec<Ticket>, StoreError>;
+    /// A ticket's audit log, oldest first.
+    async fn events(&self, id: TicketRef) -> Result<Vec<TicketEvent>, StoreError>;
+    /// Records a raw platform event; `false` when its key was already there.
+    async fn inbox_insert(
+        &self,
+        key: &str,
+        platform: &str,
+        payload: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Outbox rows, oldest first, optionally only with `status`.
+    async fn outbox(&self, status: Option<&str>, limit: i64) -> Result<Vec<OutboxRow>, StoreError>;
+    /// Number of outbox rows per status.
+    async fn outbox_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Queues messages not tied to a ticket change (digests, kudos announcements).
+    async fn enqueue(&self, outbox: Vec<Outgoing>, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Records kudos.
+    async fn add_kudos(&self, k: NewKudos) -> Result<Kudos, StoreError>;
+    /// Kudos since a time, newest first, optionally for one receiver identity.
+    async fn list_kudos(
+        &self,
+        since: DateTime<Utc>,
+        receiver_key: Option<&str>,
+    ) -> Result<Vec<Kudos>, StoreError>;
+    /// Records a metric value.
+    async fn add_metric(&self, m: NewMetric) -> Result<MetricSample, StoreError>;
+    /// Metric values since a time, newest first, optionally for one metric.
+    async fn list_metrics(
+        &self,
+        name: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<MetricSample>, StoreError>;
+    /// Records a CSAT answer; `false` when the ticket already has one.
+    async fn record_csat(
+        &self,
+        ticket: TicketRef,
+        score: u8,
+        comment: Option<&str>,
+        responder: &UserRef,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Claims one fire of a schedule by its local wall-clock time; `false` if already claimed.
+    async fn claim_fire(
+        &self,
+        schedule: &str,
+        fire_local: &str,
+        owner: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Makes the people table match the configuration.
+    async fn sync_people(&self, people: &[Person], at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Writes a consistent copy of the database to `path` while it is in use.
+    async fn backup(&self, path: &Path) -> Result<(), StoreError>;
+}
+
+/// The audit entries a store writes for events produced at `at` by `actor`.
+pub fn to_events(
+    ticket: TicketRef,
+    actor: Option<&UserRef>,
+    kinds: Vec<EventKind>,
+    at: DateTime<Utc>,
+) -> Vec<TicketEvent> {
+    kinds
+        .into_iter()
+        .map(|kind| TicketEvent {
+            ticket,
+            at,
+            actor: actor.cloned(),
+            kind,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_fixed_width_so_text_order_is_time_order() {
+        let a = parse_ts("2026-03-02T09:00:00Z").unwrap();
+        let b = a + chrono::Duration::milliseconds(5);
+        assert_eq!(ts(a), "2026-03-02T09:00:00.000Z");
+        assert!(ts(a) < ts(b));
+        assert_eq!(parse_ts(&ts(b)).unwrap(), b);
+    }
+}

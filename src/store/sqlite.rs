@@ -1,0 +1,650 @@
+//! The SQLite store: the embedded default, one file, one writer at a time.
+//!
+//! Owns SQLite's settings (WAL, `synchronous=NORMAL`, foreign keys, a busy timeout) and starts
+//! every write transaction with `BEGIN IMMEDIATE`, because a deferred transaction that reads
+//! and then writes fails with "database is locked" instead of waiting. Migrations come from
+//! `migrations/sqlite/`, embedded in the binary.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+
+use super::{
+    parse_ts, ts, CreateTicket, Created, Kudos, MetricSample, NewKudos, NewMetric, OutboxRow,
+    Store, StoreError, TicketFilter,
+};
+use crate::core::directory::Person;
+use crate::core::message::Outgoing;
+use crate::core::ticket::{EventKind, Source, Ticket, TicketEvent};
+use crate::core::types::{ChannelRef, Platform, TicketRef, UserRef};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// A SQLite database file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn parse_user(s: &str) -> Result<UserRef, StoreError> {
+    s.parse().map_err(|e| corrupt("user", e))
+}
+
+fn opt_ts(s: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    s.as_deref().map(parse_ts).transpose()
+}
+
+fn enum_text<T: serde::Serialize>(v: &T) -> String {
+    // Unit variants serialise to a JSON string; store it without the quotes.
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn enum_from<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|e| corrupt(what, e))
+}
+
+/// `SELECT <every ticket column> FROM tickets` followed by the rest of a statement.
+macro_rules! select_tickets {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, version, title, body, source_platform, source_channel, source_message, \
+             source_thread, source_permalink, source_text, source_author, reporter, department, \
+             priority, tags, assignee, status, created_at, updated_at, first_response_at, \
+             resolved_at, closed_at FROM tickets ",
+            $rest
+        )
+    };
+}
+
+fn ticket_from_row(row: &SqliteRow) -> Result<Ticket, StoreError> {
+    let source = match row.try_get::<Option<String>, _>("source_message")? {
+        None => None,
+        Some(message_id) => {
+            let platform: Platform = row
+                .try_get::<String, _>("source_platform")?
+                .parse()
+                .map_err(|e| corrupt("platform", e))?;
+            Some(Source {
+                channel: ChannelRef::new(platform, row.try_get::<String, _>("source_channel")?),
+                message_id,
+                thread_id: row.try_get("source_thread")?,
+                permalink: row.try_get("source_permalink")?,
+                original_text: row
+                    .try_get::<Option<String>, _>("source_text")?
+                    .unwrap_or_default(),
+                author: parse_user(&row.try_get::<String, _>("source_author")?)?,
+            })
+        }
+    };
+    let tags: String = row.try_get("tags")?;
+    Ok(Ticket {
+        id: TicketRef(row.try_get("id")?),
+        version: row.try_get("version")?,
+        title: row.try_get("title")?,
+        body: row.try_get("body")?,
+        source,
+        reporter: parse_user(&row.try_get::<String, _>("reporter")?)?,
+        department: row.try_get("department")?,
+        priority: enum_from("priority", &row.try_get::<String, _>("priority")?)?,
+        tags: serde_json::from_str(&tags).map_err(|e| corrupt("tags", e))?,
+        assignee: row
+            .try_get::<Option<String>, _>("assignee")?
+            .as_deref()
+            .map(parse_user)
+            .transpose()?,
+        status: enum_from("status", &row.try_get::<String, _>("status")?)?,
+        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
+        updated_at: parse_ts(&row.try_get::<String, _>("updated_at")?)?,
+        first_response_at: opt_ts(row.try_get("first_response_at")?)?,
+        resolved_at: opt_ts(row.try_get("resolved_at")?)?,
+        closed_at: opt_ts(row.try_get("closed_at")?)?,
+    })
+}
+
+async fn insert_events(
+    tx: &mut Transaction<'static, Sqlite>,
+    ticket: TicketRef,
+    actor: Option<&UserRef>,
+    events: &[EventKind],
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for e in events {
+        let data = serde_json::to_value(e).map_err(|e| corrupt("event", e))?;
+        let kind = data["kind"].as_str().unwrap_or("unknown").to_string();
+        sqlx::query(
+            "INSERT INTO ticket_events (ticket_id, at, actor, kind, data) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(ticket.0)
+        .bind(ts(at))
+        .bind(actor.map(|a| a.to_string()))
+        .bind(kind)
+        .bind(data.to_string())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn insert_outbox(
+    tx: &mut Transaction<'static, Sqlite>,
+    ticket: Option<TicketRef>,
+    outbox: Vec<Outgoing>,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for mut o in outbox {
+        if o.ticket.is_none() {
+            o.ticket = ticket;
+        }
+        let target = serde_json::to_string(&o.target).map_err(|e| corrupt("target", e))?;
+        let payload = serde_json::to_string(&o.message).map_err(|e| corrupt("message", e))?;
+        sqlx::query(
+            "INSERT INTO outbox (ticket_id, kind, target, payload, next_attempt_at, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(o.ticket.map(|t| t.0))
+        .bind(enum_text(&o.kind))
+        .bind(target)
+        .bind(payload)
+        .bind(ts(at))
+        .bind(ts(at))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url`, e.g. `sqlite://switchboard.db`.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    async fn write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create_ticket(&self, req: CreateTicket) -> Result<Created, StoreError> {
+        let mut tx = self.write().await?;
+        let at = req.ticket.created_at;
+        if let Some(src) = &req.ticket.source {
+            let existing = sqlx::query(select_tickets!(
+                "WHERE source_platform = ? AND source_channel = ? AND source_message = ?"
+            ))
+            .bind(src.channel.platform.as_str())
+            .bind(&src.channel.id)
+            .bind(&src.message_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = existing {
+                let ticket = ticket_from_row(&row)?;
+                insert_events(
+                    &mut tx,
+                    ticket.id,
+                    Some(&req.actor),
+                    &[EventKind::Reflagged],
+                    at,
+                )
+                .await?;
+                mark_inbox_done(&mut tx, req.inbox_key.as_deref(), at).await?;
+                tx.commit().await?;
+                return Ok(Created::Existing(ticket));
+            }
+        }
+        let t = &req.ticket;
+        let src = t.source.as_ref();
+        let id: i64 = sqlx::query(
+            "INSERT INTO tickets (version, title, body, source_platform, source_channel, source_message, \
+             source_thread, source_permalink, source_text, source_author, reporter, department, priority, \
+             tags, status, created_at, updated_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?) \
+             RETURNING id",
+        )
+        .bind(&t.title)
+        .bind(&t.body)
+        .bind(src.map(|s| s.channel.platform.as_str()))
+        .bind(src.map(|s| s.channel.id.clone()))
+        .bind(src.map(|s| s.message_id.clone()))
+        .bind(src.and_then(|s| s.thread_id.clone()))
+        .bind(src.and_then(|s| s.permalink.clone()))
+        .bind(src.map(|s| s.original_text.clone()))
+        .bind(src.map(|s| s.author.to_string()))
+        .bind(t.reporter.to_string())
+        .bind(&t.department)
+        .bind(enum_text(&t.priority))
+        .bind(serde_json::to_string(&t.tags).map_err(|e| corrupt("tags", e))?)
+        .bind(ts(at))
+        .bind(ts(at))
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        let ticket = req.ticket.into_ticket(TicketRef(id));
+        insert_events(&mut tx, ticket.id, Some(&req.actor), &req.events, at).await?;
+        insert_outbox(&mut tx, Some(ticket.id), (req.outbox)(&ticket), at).await?;
+        mark_inbox_done(&mut tx, req.inbox_key.as_deref(), at).await?;
+        tx.commit().await?;
+        Ok(Created::New(ticket))
+    }
+
+    async fn update_ticket(
+        &self,
+        t: &Ticket,
+        expected_version: i64,
+        actor: Option<&UserRef>,
+        events: Vec<EventKind>,
+        outbox: Vec<Outgoing>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query(
+            "UPDATE tickets SET version = ?, title = ?, body = ?, department = ?, priority = ?, tags = ?, \
+             assignee = ?, status = ?, updated_at = ?, first_response_at = ?, resolved_at = ?, closed_at = ? \
+             WHERE id = ? AND version = ?",
+        )
+        .bind(t.version)
+        .bind(&t.title)
+        .bind(&t.body)
+        .bind(&t.department)
+        .bind(enum_text(&t.priority))
+        .bind(serde_json::to_string(&t.tags).map_err(|e| corrupt("tags", e))?)
+        .bind(t.assignee.as_ref().map(|a| a.to_string()))
+        .bind(enum_text(&t.status))
+        .bind(ts(t.updated_at))
+        .bind(t.first_response_at.map(ts))
+        .bind(t.resolved_at.map(ts))
+        .bind(t.closed_at.map(ts))
+        .bind(t.id.0)
+        .bind(expected_version)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict(t.id));
+        }
+        insert_events(&mut tx, t.id, actor, &events, t.updated_at).await?;
+        insert_outbox(&mut tx, Some(t.id), outbox, t.updated_at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn ticket(&self, id: TicketRef) -> Result<Option<Ticket>, StoreError> {
+        let row = sqlx::query(select_tickets!("WHERE id = ?"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(ticket_from_row).transpose()
+    }
+
+    async fn ticket_by_source(
+        &self,
+        channel: &ChannelRef,
+        message_id: &str,
+    ) -> Result<Option<Ticket>, StoreError> {
+        let row = sqlx::query(select_tickets!(
+            "WHERE source_platform = ? AND source_channel = ? AND source_message = ?"
+        ))
+        .bind(channel.platform.as_str())
+        .bind(&channel.id)
+        .bind(message_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(ticket_from_row).transpose()
+    }
+
+    async fn list_tickets(&self, f: &TicketFilter) -> Result<Vec<Ticket>, StoreError> {
+        let statuses: Vec<String> = f.statuses.iter().map(enum_text).collect();
+        let assignees: Vec<String> = f.assignees.iter().map(|a| a.to_string()).collect();
+        let rows = sqlx::query(select_tickets!(
+            "WHERE (?1 IS NULL OR department = ?1) \
+               AND (?2 = '[]' OR status IN (SELECT value FROM json_each(?2))) \
+               AND (?3 = '[]' OR assignee IN (SELECT value FROM json_each(?3))) \
+               AND (?5 IS NULL OR status IN ('open', 'in_progress', 'waiting_on_customer') \
+                    OR created_at >= ?5 OR resolved_at >= ?5 OR closed_at >= ?5) \
+             ORDER BY id DESC LIMIT ?4"
+        ))
+        .bind(f.department.as_deref())
+        .bind(serde_json::to_string(&statuses).unwrap_or_else(|_| "[]".into()))
+        .bind(serde_json::to_string(&assignees).unwrap_or_else(|_| "[]".into()))
+        .bind(if f.limit > 0 { f.limit } else { -1 })
+        .bind(f.active_or_since.map(ts))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(ticket_from_row).collect()
+    }
+
+    async fn events(&self, id: TicketRef) -> Result<Vec<TicketEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, actor, data FROM ticket_events WHERE ticket_id = ? ORDER BY id",
+        )
+        .bind(id.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TicketEvent {
+                    ticket: id,
+                    at: parse_ts(&r.try_get::<String, _>("at")?)?,
+                    actor: r
+                        .try_get::<Option<String>, _>("actor")?
+                        .as_deref()
+                        .map(parse_user)
+                        .transpose()?,
+                    kind: serde_json::from_str(&r.try_get::<String, _>("data")?)
+                        .map_err(|e| corrupt("event", e))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn inbox_insert(
+        &self,
+        key: &str,
+        platform: &str,
+        payload: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query(
+            "INSERT INTO inbox (dedupe_key, platform, payload, next_attempt_at, received_at) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (dedupe_key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(platform)
+        .bind(payload.to_string())
+        .bind(ts(at))
+        .bind(ts(at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn outbox(&self, status: Option<&str>, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, kind, target, payload, ticket_id, status, attempts, last_error, platform_message_id, created_at \
+             FROM outbox WHERE (?1 IS NULL OR status = ?1) ORDER BY id LIMIT ?2",
+        )
+        .bind(status)
+        .bind(if limit > 0 { limit } else { -1 })
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutboxRow {
+                    id: r.try_get("id")?,
+                    outgoing: Outgoing {
+                        kind: enum_from("outbox kind", &r.try_get::<String, _>("kind")?)?,
+                        target: serde_json::from_str(&r.try_get::<String, _>("target")?)
+                            .map_err(|e| corrupt("target", e))?,
+                        ticket: r.try_get::<Option<i64>, _>("ticket_id")?.map(TicketRef),
+                        message: serde_json::from_str(&r.try_get::<String, _>("payload")?)
+                            .map_err(|e| corrupt("payload", e))?,
+                    },
+                    status: r.try_get("status")?,
+                    attempts: r.try_get("attempts")?,
+                    last_error: r.try_get("last_error")?,
+                    platform_message_id: r.try_get("platform_message_id")?,
+                    created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn outbox_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+            .collect()
+    }
+
+    async fn enqueue(&self, outbox: Vec<Outgoing>, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        insert_outbox(&mut tx, None, outbox, at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn add_kudos(&self, k: NewKudos) -> Result<Kudos, StoreError> {
+        let mut tx = self.write().await?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO kudos (giver, giver_key, receiver, receiver_key, reason, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(k.giver.to_string())
+        .bind(&k.giver_key)
+        .bind(k.receiver.to_string())
+        .bind(&k.receiver_key)
+        .bind(&k.reason)
+        .bind(ts(k.at))
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        tx.commit().await?;
+        Ok(Kudos {
+            id,
+            giver: k.giver,
+            receiver: k.receiver,
+            receiver_key: k.receiver_key,
+            reason: k.reason,
+            created_at: k.at,
+        })
+    }
+
+    async fn list_kudos(
+        &self,
+        since: DateTime<Utc>,
+        receiver_key: Option<&str>,
+    ) -> Result<Vec<Kudos>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, giver, receiver, receiver_key, reason, created_at FROM kudos \
+             WHERE created_at >= ?1 AND (?2 IS NULL OR receiver_key = ?2) ORDER BY created_at DESC, id DESC",
+        )
+        .bind(ts(since))
+        .bind(receiver_key)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Kudos {
+                    id: r.try_get("id")?,
+                    giver: parse_user(&r.try_get::<String, _>("giver")?)?,
+                    receiver: parse_user(&r.try_get::<String, _>("receiver")?)?,
+                    receiver_key: r.try_get("receiver_key")?,
+                    reason: r.try_get("reason")?,
+                    created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_metric(&self, m: NewMetric) -> Result<MetricSample, StoreError> {
+        let mut tx = self.write().await?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO metric_samples (name, value, department, note, recorded_by, recorded_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&m.name)
+        .bind(m.value)
+        .bind(m.department.as_deref())
+        .bind(m.note.as_deref())
+        .bind(m.recorded_by.as_ref().map(|u| u.to_string()))
+        .bind(ts(m.at))
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        tx.commit().await?;
+        Ok(MetricSample {
+            id,
+            name: m.name,
+            value: m.value,
+            department: m.department,
+            note: m.note,
+            recorded_at: m.at,
+        })
+    }
+
+    async fn list_metrics(
+        &self,
+        name: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<MetricSample>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, value, department, note, recorded_at FROM metric_samples \
+             WHERE recorded_at >= ?1 AND (?2 IS NULL OR name = ?2) ORDER BY recorded_at DESC, id DESC",
+        )
+        .bind(ts(since))
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MetricSample {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    value: r.try_get("value")?,
+                    department: r.try_get("department")?,
+                    note: r.try_get("note")?,
+                    recorded_at: parse_ts(&r.try_get::<String, _>("recorded_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_csat(
+        &self,
+        ticket: TicketRef,
+        score: u8,
+        comment: Option<&str>,
+        responder: &UserRef,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query(
+            "INSERT INTO csat_responses (ticket_id, score, comment, responder, created_at) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (ticket_id) DO NOTHING",
+        )
+        .bind(ticket.0)
+        .bind(i64::from(score))
+        .bind(comment)
+        .bind(responder.to_string())
+        .bind(ts(at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn claim_fire(
+        &self,
+        schedule: &str,
+        fire_local: &str,
+        owner: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query(
+            "INSERT INTO schedule_fires (schedule, fire_local, claimed_by, claimed_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (schedule, fire_local) DO NOTHING",
+        )
+        .bind(schedule)
+        .bind(fire_local)
+        .bind(owner)
+        .bind(ts(at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn sync_people(&self, people: &[Person], at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        // Accounts move between people when the config changes: clear links first so the
+        // unique account columns never collide half-way through.
+        sqlx::query("UPDATE people SET slack_id = NULL, discord_id = NULL")
+            .execute(&mut *tx)
+            .await?;
+        for p in people {
+            sqlx::query(
+                "INSERT INTO people (id, name, slack_id, discord_id, updated_at) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, slack_id = excluded.slack_id, \
+                 discord_id = excluded.discord_id, updated_at = excluded.updated_at",
+            )
+            .bind(&p.id.0)
+            .bind(&p.name)
+            .bind(p.slack.as_deref())
+            .bind(p.discord.as_deref())
+            .bind(ts(at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn backup(&self, path: &Path) -> Result<(), StoreError> {
+        if path.exists() {
+            return Err(StoreError::Unsupported(format!(
+                "{} already exists; choose a new file so no backup is overwritten",
+                path.display()
+            )));
+        }
+        let target = path
+            .to_str()
+            .ok_or_else(|| StoreError::Unsupported("backup path must be valid UTF-8".into()))?;
+        // VACUUM INTO reads one consistent snapshot while other connections keep writing.
+        sqlx::query("VACUUM INTO ?")
+            .bind(target)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+async fn mark_inbox_done(
+    tx: &mut Transaction<'static, Sqlite>,
+    key: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if let Some(key) = key {
+        sqlx::query("UPDATE inbox SET status = 'done', done_at = ? WHERE dedupe_key = ?")
+            .bind(ts(at))
+            .bind(key)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
