@@ -186,7 +186,8 @@ impl<W: Write> Script<'_, W> {
             Ok(o) if o.created => {
                 self.say(&format!(
                     "  ✔ {} opened: \"{}\"",
-                    o.ticket.id, o.ticket.title
+                    o.ticket.id,
+                    crate::core::message::neutralize_mentions(&o.ticket.title)
                 ))?;
                 self.say(&format!(
                     "    routing: {}",

@@ -490,7 +490,13 @@ impl Desk {
                 &self.change_actor(actor, &before),
                 self.now(),
             )?;
-            let mut outbox = self.alerts(OutKind::AlertUpdate, &ticket, &before.department);
+            // Notes are internal: the alert shows nothing they change.
+            let alert_changed = events.iter().any(|e| !matches!(e, EventKind::Noted { .. }));
+            let mut outbox = if alert_changed {
+                self.alerts(OutKind::AlertUpdate, &ticket, &before.department)
+            } else {
+                vec![]
+            };
             if ticket.department != before.department {
                 outbox.extend(self.alerts(OutKind::Alert, &ticket, &ticket.department));
             }

@@ -352,7 +352,7 @@ fn show(desk: &Desk, t: &Ticket, events: &[crate::core::ticket::TicketEvent]) ->
         text.push_str(&format!(
             "\n• {} {who}: {}",
             e.at.format("%m-%d %H:%M"),
-            neutralize_mentions(&e.kind.describe())
+            neutralize_mentions(&e.kind.describe_with(&|u| dir.display_name(u)))
         ));
     }
     Message {

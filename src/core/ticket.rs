@@ -239,9 +239,14 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    /// A one-line human description for transcripts and `/ticket show`.
+    /// A one-line human description, naming accounts as they are (`slack:U123`).
     pub fn describe(&self) -> String {
-        let user = |u: &Option<UserRef>| u.as_ref().map_or("nobody".to_string(), |u| u.to_string());
+        self.describe_with(&|u| u.to_string())
+    }
+
+    /// A one-line human description for `/ticket show`, naming accounts with `name`.
+    pub fn describe_with(&self, name: &dyn Fn(&UserRef) -> String) -> String {
+        let user = |u: &Option<UserRef>| u.as_ref().map_or("nobody".to_string(), name);
         match self {
             EventKind::Created {
                 origin,
