@@ -49,7 +49,7 @@ pub async fn build_desk(config: Config, clock: Arc<dyn Clock>) -> Result<Desk, A
     })
 }
 
-/// Runs until `shutdown` completes: serves HTTP; in-flight requests finish before it returns.
+/// Runs until `shutdown` completes: binds `config.listen`, then [`serve`]s.
 pub async fn run(
     config: Config,
     clock: Arc<dyn Clock>,
@@ -60,11 +60,21 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| AppError::Http { addr, source })?;
-    let local = listener
-        .local_addr()
-        .map_err(|source| AppError::Http { addr, source })?;
+    serve(desk, listener, shutdown).await
+}
+
+/// Serves HTTP on `listener` until `shutdown` completes; in-flight requests finish first.
+pub async fn serve(
+    desk: Desk,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), AppError> {
+    let addr = listener.local_addr().map_err(|source| AppError::Http {
+        addr: ([0, 0, 0, 0], 0).into(),
+        source,
+    })?;
     tracing::info!(
-        %local,
+        %addr,
         departments = desk.config.directory.departments.len(),
         rules = desk.config.router.rules.len(),
         "switchboard is running; /healthz, /readyz and /metrics are served"

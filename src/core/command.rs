@@ -335,7 +335,7 @@ impl CommandSet {
                         return Err(UsageError::Duplicate { option: k, usage });
                     }
                 }
-                None => positional.push(tok.text.clone()),
+                None => positional.push(tok),
             }
         }
         let mut positional = positional.into_iter().peekable();
@@ -347,13 +347,20 @@ impl CommandSet {
                 continue;
             }
             let value = if opt.kind == OptionKind::Text {
-                positional.by_ref().collect::<Vec<_>>().join(" ")
+                positional
+                    .by_ref()
+                    .map(|t| t.raw.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
             } else {
-                positional.next().unwrap_or_default()
+                positional
+                    .next()
+                    .map(|t| t.text.clone())
+                    .unwrap_or_default()
             };
             values.insert(opt.name.clone(), value);
         }
-        let extra: Vec<String> = positional.collect();
+        let extra: Vec<String> = positional.map(|t| t.raw.clone()).collect();
         if !extra.is_empty() {
             return Err(UsageError::Extra {
                 extra: extra.join(" "),
@@ -559,10 +566,17 @@ fn validate_spec(spec: &CommandSpec) -> Result<(), String> {
 
 #[derive(Debug)]
 struct Token {
+    /// The value, with grouping quotes removed.
     text: String,
+    /// The token as typed, for free-text options.
+    raw: String,
+    /// Whether the whole token was quoted (then it is never a `name:value`).
     quoted: bool,
 }
 
+/// Splits on whitespace. A quote opens a group only at the start of a token or right after
+/// `name:`, so `"disk full"` and `priority:"very high"` group while `=HYPERLINK("x")` or
+/// `don"t` stay as typed.
 fn tokenize(text: &str) -> Result<Vec<Token>, UsageError> {
     let mut tokens = Vec::new();
     let mut chars = text.trim().chars().peekable();
@@ -571,31 +585,42 @@ fn tokenize(text: &str) -> Result<Vec<Token>, UsageError> {
             chars.next();
             continue;
         }
-        let mut tok = String::new();
-        let mut quoted = false;
+        let mut tok = Token {
+            text: String::new(),
+            raw: String::new(),
+            quoted: false,
+        };
         while let Some(&c) = chars.peek() {
             if c.is_whitespace() {
                 break;
             }
             chars.next();
-            if let Some(close) = closing_quote(c) {
-                quoted = tok.is_empty();
-                let mut closed = false;
-                for q in chars.by_ref() {
-                    if q == close {
-                        closed = true;
-                        break;
+            let opens_group = tok.text.is_empty()
+                || (tok.text.ends_with(':') && !tok.text[..tok.text.len() - 1].contains(':'));
+            match closing_quote(c).filter(|_| opens_group) {
+                Some(close) => {
+                    tok.quoted = tok.text.is_empty();
+                    tok.raw.push(c);
+                    let mut closed = false;
+                    for q in chars.by_ref() {
+                        tok.raw.push(q);
+                        if q == close {
+                            closed = true;
+                            break;
+                        }
+                        tok.text.push(q);
                     }
-                    tok.push(q);
+                    if !closed {
+                        return Err(UsageError::Unquoted(text.trim().to_string()));
+                    }
                 }
-                if !closed {
-                    return Err(UsageError::Unquoted(text.trim().to_string()));
+                None => {
+                    tok.text.push(c);
+                    tok.raw.push(c);
                 }
-            } else {
-                tok.push(c);
             }
         }
-        tokens.push(Token { text: tok, quoted });
+        tokens.push(tok);
     }
     Ok(tokens)
 }
@@ -920,7 +945,19 @@ mod tests {
             .parse_text("ticket", r#"note T-1 Error: "disk full" on db1"#)
             .unwrap()
             .unwrap();
-        assert_eq!(inv.values["text"], "Error: disk full on db1");
+        assert_eq!(
+            inv.values["text"], r#"Error: "disk full" on db1"#,
+            "free text keeps its quotes"
+        );
+        let inv = set()
+            .parse_text(
+                "ticket",
+                r#"new =HYPERLINK("x") "two words" priority:"high""#,
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(inv.values["title"], r#"=HYPERLINK("x") "two words""#);
+        assert_eq!(inv.values["priority"], "high");
         let inv = set()
             .parse_text("ticket", r#"new Slow exports department:"billing""#)
             .unwrap()

@@ -37,14 +37,15 @@ fn median(mut v: Vec<Duration>) -> Option<Duration> {
     })
 }
 
-/// Computes figures for tickets in `departments` (all when empty) over `[from, to)`.
+/// Computes figures for tickets in `departments` (all when empty) over `(from, to]`: the period
+/// ends at the moment the digest is made, and consecutive periods never count a ticket twice.
 pub fn figures(
     tickets: &[Ticket],
     departments: &[String],
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Figures {
-    let within = |t: &DateTime<Utc>| *t >= from && *t < to;
+    let within = |t: &DateTime<Utc>| *t > from && *t <= to;
     let mine: Vec<&Ticket> = tickets
         .iter()
         .filter(|t| departments.is_empty() || departments.contains(&t.department))
@@ -59,7 +60,7 @@ pub fn figures(
         resolved: resolved.len(),
         backlog: mine
             .iter()
-            .filter(|t| t.created_at < to && t.status.is_active())
+            .filter(|t| t.created_at <= to && t.status.is_active())
             .count(),
         median_first_response: median(
             opened

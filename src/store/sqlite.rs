@@ -27,6 +27,11 @@ use crate::core::types::{ChannelRef, Platform, TicketRef, UserRef};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+// Every query here reads its rows with `fetch_all`, never `fetch_one`/`fetch_optional`: those
+// drop the row stream early, and sqlx resets the SQLite statement later on its worker thread,
+// so a connection can keep a stale WAL read snapshot and miss rows committed meanwhile
+// (reported as sqlx issue #2543). Reading every row keeps each statement's life inside the call.
+
 /// A SQLite database file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -210,8 +215,10 @@ impl Store for SqliteStore {
             .bind(src.channel.platform.as_str())
             .bind(&src.channel.id)
             .bind(&src.message_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .next();
             if let Some(row) = existing {
                 let ticket = ticket_from_row(&row)?;
                 insert_events(
@@ -250,8 +257,11 @@ impl Store for SqliteStore {
         .bind(serde_json::to_string(&t.tags).map_err(|e| corrupt("tags", e))?)
         .bind(ts(at))
         .bind(ts(at))
-        .fetch_one(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?
+        .into_iter()
+        .next()
+        .ok_or(sqlx::Error::RowNotFound)?
         .try_get(0)?;
         let ticket = req.ticket.into_ticket(TicketRef(id));
         insert_events(&mut tx, ticket.id, Some(&req.actor), &req.events, at).await?;
@@ -303,8 +313,10 @@ impl Store for SqliteStore {
     async fn ticket(&self, id: TicketRef) -> Result<Option<Ticket>, StoreError> {
         let row = sqlx::query(select_tickets!("WHERE id = ?"))
             .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await?;
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .next();
         row.as_ref().map(ticket_from_row).transpose()
     }
 
@@ -319,8 +331,10 @@ impl Store for SqliteStore {
         .bind(channel.platform.as_str())
         .bind(&channel.id)
         .bind(message_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .next();
         row.as_ref().map(ticket_from_row).transpose()
     }
 
@@ -451,8 +465,11 @@ impl Store for SqliteStore {
         .bind(&k.receiver_key)
         .bind(&k.reason)
         .bind(ts(k.at))
-        .fetch_one(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?
+        .into_iter()
+        .next()
+        .ok_or(sqlx::Error::RowNotFound)?
         .try_get(0)?;
         tx.commit().await?;
         Ok(Kudos {
@@ -503,8 +520,11 @@ impl Store for SqliteStore {
         .bind(m.note.as_deref())
         .bind(m.recorded_by.as_ref().map(|u| u.to_string()))
         .bind(ts(m.at))
-        .fetch_one(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?
+        .into_iter()
+        .next()
+        .ok_or(sqlx::Error::RowNotFound)?
         .try_get(0)?;
         tx.commit().await?;
         Ok(MetricSample {

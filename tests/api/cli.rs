@@ -1,0 +1,183 @@
+//! The `switchboard` binary as an admin uses it: check-config, commands export, demo,
+//! migrate, tickets and backup.
+
+use std::process::{Command, Output};
+
+use crate::helpers::*;
+
+fn switchboard(args: &[&str], db_url: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    cmd.args(args)
+        .env_remove("SWITCHBOARD_CONFIG")
+        .env("SWITCHBOARD_LOG", "warn");
+    match db_url {
+        Some(u) => cmd.env("SWITCHBOARD_DATABASE_URL", u),
+        None => cmd.env_remove("SWITCHBOARD_DATABASE_URL"),
+    };
+    cmd.output().expect("binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn check_config_lists_every_problem_with_its_key_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("broken.toml");
+    std::fs::write(
+        &file,
+        r#"
+[database]
+url = "mysql://x"
+[[departments]]
+name = "billing"
+channels = ["C123"]
+[routing]
+fallback = "nowhere"
+[[digests]]
+name = "weekly"
+cron = "0 9 * *"
+targets = ["slack:C1"]
+"#,
+    )
+    .unwrap();
+    let out = switchboard(&["check-config", file.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("4 problem(s)"), "{err}");
+    for key in [
+        "database.url:",
+        "departments[0].channels[0]:",
+        "routing.fallback:",
+        "digests[0].cron:",
+    ] {
+        assert!(err.contains(key), "missing {key} in:\n{err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/switchboard.example.toml");
+    let out = switchboard(&["check-config", example], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout)
+        .contains("config is valid: 2 department(s), 3 rule(s), 1 digest(s), 2 person(s)"));
+}
+
+#[test]
+fn a_missing_config_file_is_a_clear_error() {
+    let out = switchboard(&["check-config", "/nonexistent/switchboard.toml"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot read /nonexistent/switchboard.toml"));
+}
+
+#[test]
+fn commands_export_prints_both_formats() {
+    let out = switchboard(&["commands", "export", "--format", "discord"], None);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 5);
+    let out = switchboard(&["commands", "export", "--format", "slack-manifest"], None);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["features"]["slash_commands"].as_array().unwrap().len(), 4);
+    let out = switchboard(&["commands", "export", "--format", "teams"], None);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn the_demo_runs_without_tokens_or_config_and_tells_the_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("demo")
+        .current_dir(dir.path())
+        .env_remove("SWITCHBOARD_CONFIG")
+        .env_remove("SWITCHBOARD_DATABASE_URL")
+        .env_remove("SLACK_BOT_TOKEN")
+        .env_remove("DISCORD_BOT_TOKEN")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    for want in [
+        "✔ T-1 opened",
+        "Rule #2 `refunds` matched",
+        "Rule #1 `outages` matched (flag emoji is 🚨)",
+        "already T-1",
+        "✘ refused",
+        "Opened T-3 for support (the fallback)",
+        "T-1 is now in progress.",
+        "is not a status",
+        "You need to be a member of engineering to claim T-2",
+        "T-1 is now resolved.",
+        "thanked Bob (billing)",
+        "Kudos are for thanking someone else",
+        "Outbox:",
+    ] {
+        assert!(t.contains(want), "demo transcript lacks `{want}`:\n{t}");
+    }
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "the demo leaves no files behind"
+    );
+}
+
+#[tokio::test]
+async fn migrate_tickets_and_backup_work_on_the_bots_database() {
+    let app = spawn_app().await;
+    app.ok(
+        &slack("UC"),
+        "/ticket new =HYPERLINK(\"http://evil\") refund",
+    )
+    .await;
+    app.ok(&slack("UC"), "/ticket new printer department:it")
+        .await;
+    app.ok(&bob(), "/ticket claim T-1").await;
+    let url = app.url.clone();
+
+    let out = switchboard(&["migrate"], Some(&url));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = switchboard(&["tickets", "list"], Some(&url));
+    let t = text(&out.stdout);
+    assert!(t.contains("T-2") && t.contains("T-1"), "{t}");
+    let out = switchboard(&["tickets", "list", "--status", "in_progress"], Some(&url));
+    let t = text(&out.stdout);
+    assert!(t.contains("T-1") && !t.contains("T-2"), "{t}");
+
+    let out = switchboard(&["tickets", "show", "T-1"], Some(&url));
+    let t = text(&out.stdout);
+    assert!(
+        t.contains("status:     in progress") && t.contains("status open → in progress"),
+        "{t}"
+    );
+    let out = switchboard(&["tickets", "show", "T-9"], Some(&url));
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("there is no ticket T-9"));
+
+    let out = switchboard(&["tickets", "export", "--format", "csv"], Some(&url));
+    let csv = text(&out.stdout);
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().starts_with("ref,title,status"));
+    let first = lines.next().unwrap();
+    assert!(
+        first.starts_with("T-1,\"'=HYPERLINK"),
+        "formulas are defused: {first}"
+    );
+
+    let out = switchboard(&["tickets", "export", "--format", "json"], Some(&url));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    assert_eq!(v[0]["ref"], "T-1");
+    assert_eq!(v[0]["events"].as_array().unwrap().len(), 3);
+
+    let backup = app.dir.path().join("copy.db");
+    let out = switchboard(&["backup", backup.to_str().unwrap()], Some(&url));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = switchboard(
+        &["tickets", "list"],
+        Some(&format!("sqlite://{}", backup.display())),
+    );
+    assert!(text(&out.stdout).contains("T-2"));
+}

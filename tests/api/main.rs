@@ -1,0 +1,9 @@
+//! Integration tests: one binary, one module per area, a fresh app per test.
+
+mod helpers;
+
+mod cli;
+mod commands;
+mod desk;
+mod http;
+mod store;

@@ -1,0 +1,167 @@
+//! Store operations on SQLite that the desk tests do not reach: inbox dedupe, one CSAT per
+//! ticket, schedule fires claimed once, people sync and a backup taken while writing.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use switchboard::core::directory::Person;
+use switchboard::core::types::{PersonId, Platform, TicketRef, UserRef};
+use switchboard::store::{self, SqliteStore, Store, TicketFilter};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn inbox_keys_are_unique() {
+    let app = spawn_app().await;
+    let at = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+    let payload = serde_json::json!({"event_id": "Ev1"});
+    assert!(app
+        .desk
+        .store
+        .inbox_insert("slack:Ev1", "slack", &payload, at)
+        .await
+        .unwrap());
+    assert!(!app
+        .desk
+        .store
+        .inbox_insert("slack:Ev1", "slack", &payload, at)
+        .await
+        .unwrap());
+    assert!(app
+        .desk
+        .store
+        .inbox_insert("slack:Ev2", "slack", &payload, at)
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn csat_is_recorded_once_per_ticket_and_scores_are_checked() {
+    let app = spawn_app().await;
+    app.ok(&slack("UC"), "/ticket new refund").await;
+    let at = app.desk.now();
+    let who = UserRef::new(Platform::Slack, "UC");
+    assert!(app
+        .desk
+        .store
+        .record_csat(TicketRef(1), 5, Some("great"), &who, at)
+        .await
+        .unwrap());
+    assert!(!app
+        .desk
+        .store
+        .record_csat(TicketRef(1), 1, None, &who, at)
+        .await
+        .unwrap());
+    app.ok(&slack("UC"), "/ticket new printer").await;
+    assert!(
+        app.desk
+            .store
+            .record_csat(TicketRef(2), 9, None, &who, at)
+            .await
+            .is_err(),
+        "scores are 1-5"
+    );
+    assert!(
+        app.desk
+            .store
+            .record_csat(TicketRef(3), 3, None, &who, at)
+            .await
+            .is_err(),
+        "no such ticket"
+    );
+}
+
+#[tokio::test]
+async fn a_schedule_fire_is_claimed_once_even_by_two_stores_on_one_file() {
+    let app = spawn_app().await;
+    let other = SqliteStore::open(&app.url).await.unwrap();
+    let at = app.desk.now();
+    let first = app
+        .desk
+        .store
+        .claim_fire("weekly", "2026-03-02T09:00", "a", at);
+    let second = other.claim_fire("weekly", "2026-03-02T09:00", "b", at);
+    let (a, b) = tokio::join!(first, second);
+    assert_eq!(
+        a.unwrap() as u8 + b.unwrap() as u8,
+        1,
+        "exactly one claim wins"
+    );
+    assert!(other
+        .claim_fire("weekly", "2026-03-09T09:00", "b", at)
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn people_sync_follows_the_config_even_when_accounts_move() {
+    let app = spawn_app().await;
+    let at = app.desk.now();
+    let person = |id: &str, slack: &str| Person {
+        id: PersonId(id.into()),
+        name: id.into(),
+        slack: Some(slack.into()),
+        discord: None,
+    };
+    // UBOB moves from bob to robert: the unique account column must not collide.
+    app.desk
+        .store
+        .sync_people(&[person("robert", "UBOB"), person("bob", "UBOB2")], at)
+        .await
+        .unwrap();
+    app.desk
+        .store
+        .sync_people(&[person("bob", "UBOB")], at)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn backup_is_a_consistent_readable_copy_taken_while_writing() {
+    let app = spawn_app().await;
+    for i in 0..5 {
+        app.ok(&slack("UC"), &format!("/ticket new printer {i}"))
+            .await;
+    }
+    let desk = app.desk.clone();
+    let writer = tokio::spawn(async move {
+        for i in 0..20 {
+            let inv = desk
+                .commands
+                .parse_text("ticket", &format!("new more {i}"))
+                .unwrap()
+                .unwrap();
+            desk.try_run(&slack("UC"), None, &inv).await.unwrap();
+        }
+    });
+    let path = app.dir.path().join("backup.db");
+    app.desk.store.backup(&path).await.unwrap();
+    writer.await.unwrap();
+    let copy: Arc<dyn Store> = store::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let tickets = copy.list_tickets(&TicketFilter::default()).await.unwrap();
+    assert!(
+        tickets.len() >= 5,
+        "the copy holds at least what was committed before it"
+    );
+    for t in &tickets {
+        assert_eq!(
+            copy.events(t.id).await.unwrap().len(),
+            1,
+            "each ticket came with its event"
+        );
+    }
+    let again = app.desk.store.backup(&path).await.unwrap_err();
+    assert!(again.to_string().contains("already exists"), "{again}");
+}
+
+#[tokio::test]
+async fn unsupported_urls_are_refused_clearly() {
+    let err = store::open("mysql://localhost/x").await.unwrap_err();
+    assert!(
+        err.to_string().contains("sqlite:// or postgres://"),
+        "{err}"
+    );
+}
