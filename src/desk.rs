@@ -121,8 +121,9 @@ pub struct Desk {
     pub telemetry: Arc<Telemetry>,
 }
 
-/// How many times a change is retried when another writer got there first.
-const CONFLICT_RETRIES: usize = 5;
+/// How many times a change is retried when another writer got there first. Each retry waits
+/// a random few milliseconds so competing writers spread out instead of colliding again.
+const CONFLICT_RETRIES: usize = 30;
 
 /// The first line of `text`, shortened, for a ticket title.
 pub fn title_from(text: &str) -> String {
@@ -506,7 +507,10 @@ impl Desk {
                 .await
             {
                 Ok(()) => return Ok((ticket, events)),
-                Err(StoreError::Conflict(_)) => continue,
+                Err(StoreError::Conflict(_)) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(1..=15))).await;
+                    continue;
+                }
                 Err(e) => return Err(e.into()),
             }
         }

@@ -181,3 +181,96 @@ async fn migrate_tickets_and_backup_work_on_the_bots_database() {
     );
     assert!(text(&out.stdout).contains("T-2"));
 }
+
+#[test]
+fn the_readme_documents_every_command_and_environment_variable() {
+    let readme = include_str!("../../README.md");
+    let set = switchboard::core::command::CommandSet::builtin().unwrap();
+    for spec in set.slash_commands() {
+        for sub in &spec.subcommands {
+            let name = format!("/{} {}", spec.name, sub.name);
+            assert!(readme.contains(&name), "README lacks {name}");
+        }
+    }
+    for (var, key) in switchboard::config::ENV_OVERRIDES {
+        assert!(
+            readme.contains(var) && readme.contains(key),
+            "README lacks {var} / {key}"
+        );
+    }
+    for var in switchboard::config::SECRET_VARS
+        .iter()
+        .chain(&["SWITCHBOARD_CONFIG", "SWITCHBOARD_LOG"])
+    {
+        assert!(readme.contains(var), "README lacks {var}");
+    }
+    for cmd in [
+        "switchboard run",
+        "switchboard demo",
+        "switchboard migrate",
+        "switchboard check-config",
+        "switchboard backup",
+        "tickets export",
+    ] {
+        assert!(readme.contains(cmd), "README lacks {cmd}");
+    }
+}
+
+#[tokio::test]
+async fn run_serves_health_and_stops_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("switchboard.toml");
+    std::fs::write(&config, TEST_CONFIG).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .env(
+            "SWITCHBOARD_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("bot.db").display()),
+        )
+        .env("SWITCHBOARD_LISTEN", "127.0.0.1:0")
+        .env("SWITCHBOARD_LOG", "info")
+        .env("NO_COLOR", "1")
+        .env("SLACK_BOT_TOKEN", "xoxb-secret-never-logged")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = String::new();
+    let addr = loop {
+        let line = lines.next().expect("log line before exit").unwrap();
+        log.push_str(&line);
+        log.push('\n');
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let body = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "ok\n");
+    let ready = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    for line in lines {
+        log.push_str(&line.unwrap());
+        log.push('\n');
+    }
+    assert!(status.success(), "exit {status:?}\n{log}");
+    assert!(
+        log.contains("SIGTERM received") && log.contains("switchboard stopped"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("xoxb-secret"),
+        "a token reached the log:\n{log}"
+    );
+}
