@@ -508,7 +508,8 @@ impl Desk {
             {
                 Ok(()) => return Ok((ticket, events)),
                 Err(StoreError::Conflict(_)) => {
-                    tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(1..=15))).await;
+                    tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(1..=15)))
+                        .await;
                     continue;
                 }
                 Err(e) => return Err(e.into()),
