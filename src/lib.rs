@@ -21,6 +21,8 @@
 //! - [`demo`]: the scripted `switchboard demo`.
 //! - [`tickets_cli`]: `switchboard tickets list|show|export`.
 
+#![deny(missing_docs)]
+
 pub mod app;
 pub mod cmd;
 pub mod config;
