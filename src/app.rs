@@ -6,11 +6,14 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::chat::{Delivery, EventSource};
 use crate::config::Config;
 use crate::core::clock::Clock;
 use crate::core::command::{CommandSet, SpecError};
 use crate::desk::Desk;
 use crate::http::{self, AppState};
+use crate::inbox::{InboxSettings, InboxWorker};
+use crate::outbox::{OutboxSettings, OutboxWorker};
 use crate::store::{self, StoreError};
 use crate::telemetry::Telemetry;
 
@@ -49,6 +52,15 @@ pub async fn build_desk(config: Config, clock: Arc<dyn Clock>) -> Result<Desk, A
     })
 }
 
+/// The platform connections the workers use; empty until adapters are configured.
+#[derive(Default)]
+pub struct Adapters {
+    /// Outbound delivery, one per platform.
+    pub deliveries: Vec<Arc<dyn Delivery>>,
+    /// Inbound event completion, one per platform.
+    pub sources: Vec<Arc<dyn EventSource>>,
+}
+
 /// Runs until `shutdown` completes: binds `config.listen`, then [`serve`]s.
 pub async fn run(
     config: Config,
@@ -60,19 +72,38 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| AppError::Http { addr, source })?;
-    serve(desk, listener, shutdown).await
+    serve(desk, listener, Adapters::default(), shutdown).await
 }
 
-/// Serves HTTP on `listener` until `shutdown` completes; in-flight requests finish first.
+/// Serves HTTP on `listener` and runs the inbox and outbox workers until `shutdown`
+/// completes. Then the server stops accepting, in-flight requests finish, and each worker
+/// finishes the row in hand; unfinished rows stay in the store for the next start.
 pub async fn serve(
     desk: Desk,
     listener: tokio::net::TcpListener,
+    adapters: Adapters,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AppError> {
     let addr = listener.local_addr().map_err(|source| AppError::Http {
         addr: ([0, 0, 0, 0], 0).into(),
         source,
     })?;
+    if adapters.deliveries.is_empty() {
+        tracing::warn!("no chat adapter is configured: alerts wait in the outbox until one is");
+    }
+    let (stop_workers, stopped) = tokio::sync::watch::channel(false);
+    let outbox = OutboxWorker::new(
+        desk.store.clone(),
+        adapters.deliveries,
+        desk.clock.clone(),
+        desk.telemetry.clone(),
+        OutboxSettings::default(),
+    );
+    let inbox = InboxWorker::new(desk.clone(), adapters.sources, InboxSettings::default());
+    let workers = [
+        tokio::spawn(outbox.run(stopped.clone())),
+        tokio::spawn(inbox.run(stopped)),
+    ];
     tracing::info!(
         %addr,
         departments = desk.config.directory.departments.len(),
@@ -83,10 +114,17 @@ pub async fn serve(
         store: desk.store.clone(),
         telemetry: desk.telemetry.clone(),
     });
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|source| AppError::Http { addr, source })?;
+        .map_err(|source| AppError::Http { addr, source });
+    let _ = stop_workers.send(true);
+    for w in workers {
+        if let Err(e) = w.await {
+            tracing::error!(error = %e, "a worker panicked");
+        }
+    }
+    served?;
     tracing::info!("switchboard stopped");
     Ok(())
 }

@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 pub mod app;
+pub mod chat;
 pub mod cmd;
 pub mod config;
 pub mod core;
@@ -31,6 +32,8 @@ pub mod demo;
 pub mod desk;
 pub mod export;
 pub mod http;
+pub mod inbox;
+pub mod outbox;
 pub mod store;
 pub mod telemetry;
 pub mod tickets_cli;

@@ -51,6 +51,11 @@ enum Command {
         #[command(subcommand)]
         action: TicketsAction,
     },
+    /// Inspect and re-queue outgoing messages.
+    Outbox {
+        #[command(subcommand)]
+        action: OutboxAction,
+    },
     /// Write a consistent copy of the SQLite database to FILE, safe while the bot runs.
     Backup {
         /// Where to write the copy (must not exist).
@@ -100,6 +105,27 @@ enum TicketsAction {
         /// Output format.
         #[arg(long, value_enum)]
         format: DataFormat,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum OutboxAction {
+    /// List outgoing messages, oldest first.
+    List {
+        /// Only dead-lettered messages (delivery failed for good).
+        #[arg(long)]
+        failed: bool,
+        /// Only messages still waiting to be delivered.
+        #[arg(long, conflicts_with = "failed")]
+        pending: bool,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Put dead-lettered messages back in the queue (all of them, or the ids given).
+    Retry {
+        /// Outbox row ids, as `outbox list` shows them.
+        ids: Vec<i64>,
     },
 }
 
@@ -216,6 +242,10 @@ async fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => report(&e),
         },
+        Command::Outbox { action } => match outbox(path, action).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => report(&e),
+        },
         Command::Backup { file } => {
             let result = async {
                 let url = config::database_url(path).map_err(|e| e.to_string())?;
@@ -231,6 +261,52 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+async fn outbox(
+    path: Option<&std::path::Path>,
+    action: OutboxAction,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let url = config::database_url(path)?;
+    let store = store::open(&url).await?;
+    store.migrate().await?;
+    match action {
+        OutboxAction::List {
+            failed,
+            pending,
+            limit,
+        } => {
+            let status = if failed {
+                Some("failed")
+            } else if pending {
+                Some("pending")
+            } else {
+                None
+            };
+            let rows = store.outbox(status, limit).await?;
+            if rows.is_empty() {
+                println!("no outbox rows match");
+            }
+            for r in rows {
+                println!(
+                    "{:<6} {:<8} {:<12} attempts={:<3} {} → {}{}",
+                    r.id,
+                    r.status,
+                    format!("{:?}", r.outgoing.kind),
+                    r.attempts,
+                    r.outgoing.ticket.map_or("-".to_string(), |t| t.to_string()),
+                    r.outgoing.target,
+                    r.last_error
+                        .map_or(String::new(), |e| format!("  last error: {e}"))
+                );
+            }
+        }
+        OutboxAction::Retry { ids } => {
+            let n = store.outbox_requeue(&ids, chrono::Utc::now()).await?;
+            println!("{n} message(s) re-queued for delivery");
+        }
+    }
+    Ok(())
 }
 
 async fn tickets(

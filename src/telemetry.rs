@@ -45,6 +45,34 @@ pub struct Telemetry {
     pub commands: Family<CommandLabels, Counter>,
     /// Outbox rows by status, refreshed at scrape.
     pub outbox_rows: Family<OutboxLabels, Gauge>,
+    /// Messages delivered, by platform.
+    pub outbox_sent: Family<PlatformLabels, Counter>,
+    /// Deliveries recorded twice (two workers sent one row), by platform.
+    pub outbox_duplicates: Family<PlatformLabels, Counter>,
+    /// Rows taken over from an expired lease (possibly delivered once already), by platform.
+    pub outbox_reclaimed: Family<PlatformLabels, Counter>,
+    /// Rate-limit answers, by platform.
+    pub outbox_rate_limited: Family<PlatformLabels, Counter>,
+    /// Rows moved to the dead-letter state, by platform.
+    pub outbox_dead: Family<PlatformLabels, Counter>,
+    /// Inbound events processed, by platform and outcome.
+    pub inbox_events: Family<InboxLabels, Counter>,
+}
+
+/// Labels of per-platform counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PlatformLabels {
+    /// slack or discord.
+    pub platform: String,
+}
+
+/// Labels of the inbox counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InboxLabels {
+    /// slack or discord.
+    pub platform: String,
+    /// ticket, existing, ignored, refused, retry or failed.
+    pub outcome: String,
 }
 
 impl Default for Telemetry {
@@ -64,11 +92,49 @@ impl Default for Telemetry {
             "Outbox rows by delivery status",
             outbox_rows.clone(),
         );
+        let family = |registry: &mut Registry, name: &str, help: &str| {
+            let f = Family::<PlatformLabels, Counter>::default();
+            registry.register(name, help, f.clone());
+            f
+        };
+        let outbox_sent = family(&mut registry, "outbox_sent", "Messages delivered");
+        let outbox_duplicates = family(
+            &mut registry,
+            "outbox_duplicates",
+            "Rows delivered by two workers",
+        );
+        let outbox_reclaimed = family(
+            &mut registry,
+            "outbox_reclaimed",
+            "Rows taken over from an expired lease",
+        );
+        let outbox_rate_limited = family(
+            &mut registry,
+            "outbox_rate_limited",
+            "Rate-limit answers from a platform",
+        );
+        let outbox_dead = family(
+            &mut registry,
+            "outbox_dead",
+            "Rows moved to the dead-letter state",
+        );
+        let inbox_events = Family::<InboxLabels, Counter>::default();
+        registry.register(
+            "inbox_events",
+            "Inbound events processed, by outcome",
+            inbox_events.clone(),
+        );
         Self {
             registry,
             tickets_created,
             commands,
             outbox_rows,
+            outbox_sent,
+            outbox_duplicates,
+            outbox_reclaimed,
+            outbox_rate_limited,
+            outbox_dead,
+            inbox_events,
         }
     }
 }
@@ -79,6 +145,25 @@ impl Telemetry {
         self.commands
             .get_or_create(&CommandLabels {
                 command: command.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts one event in a per-platform family.
+    pub fn counter(&self, family: &Family<PlatformLabels, Counter>, platform: &str) {
+        family
+            .get_or_create(&PlatformLabels {
+                platform: platform.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts one processed inbound event.
+    pub fn inbox(&self, platform: &str, outcome: &str) {
+        self.inbox_events
+            .get_or_create(&InboxLabels {
+                platform: platform.to_string(),
                 outcome: outcome.to_string(),
             })
             .inc();

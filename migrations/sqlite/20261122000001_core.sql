@@ -50,6 +50,8 @@ CREATE TABLE inbox (
     status          TEXT NOT NULL DEFAULT 'pending',
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at TEXT NOT NULL,
+    lease_owner     TEXT,
+    lease_until     TEXT,
     last_error      TEXT,
     received_at     TEXT NOT NULL,
     done_at         TEXT
@@ -59,6 +61,7 @@ CREATE INDEX inbox_due ON inbox (status, next_attempt_at);
 CREATE TABLE outbox (
     id                  INTEGER PRIMARY KEY AUTOINCREMENT,
     ticket_id           INTEGER REFERENCES tickets (id),
+    platform            TEXT NOT NULL,
     kind                TEXT NOT NULL,
     target              TEXT NOT NULL,
     payload             TEXT NOT NULL,
@@ -72,7 +75,7 @@ CREATE TABLE outbox (
     created_at          TEXT NOT NULL,
     sent_at             TEXT
 );
-CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+CREATE INDEX outbox_due ON outbox (status, platform, next_attempt_at);
 CREATE INDEX outbox_ticket ON outbox (ticket_id, id);
 
 CREATE TABLE people (

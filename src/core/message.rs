@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::directory::Directory;
 use super::ticket::Ticket;
-use super::types::{ChannelRef, Status, TicketRef, UserRef};
+use super::types::{ChannelRef, Platform, Status, TicketRef, UserRef};
 
 /// A labelled value shown beside the text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,6 +184,16 @@ pub enum Target {
         /// User.
         user: UserRef,
     },
+}
+
+impl Target {
+    /// The platform that delivers to this target.
+    pub fn platform(&self) -> Platform {
+        match self {
+            Target::Channel { channel, .. } => channel.platform,
+            Target::User { user } => user.platform,
+        }
+    }
 }
 
 impl std::fmt::Display for Target {

@@ -2,8 +2,10 @@
 //!
 //! Owns every SQL statement and the transaction boundaries (a ticket, its event and its outbox
 //! rows are written together or not at all). Knows nothing of chat platforms or rules: it
-//! stores the core's neutral types. `SqliteStore` is the embedded default.
+//! stores the core's neutral types. `SqliteStore` is the embedded default; `PgStore` is what
+//! several instances share. One contract suite (`tests/api/contract.rs`) runs on both.
 
+mod postgres;
 mod sqlite;
 
 use std::path::Path;
@@ -14,10 +16,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::core::directory::Person;
-use crate::core::message::Outgoing;
+use crate::core::message::{Outgoing, Target};
 use crate::core::ticket::{EventKind, NewTicket, Ticket, TicketEvent};
-use crate::core::types::{ChannelRef, Status, TicketRef, UserRef};
+use crate::core::types::{ChannelRef, Platform, Status, TicketRef, UserRef};
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// Storage failures. `Conflict` is expected under concurrency and retried by callers; the
@@ -44,14 +47,12 @@ pub enum StoreError {
 /// A shared handle to whichever store the URL chose.
 pub type DynStore = Arc<dyn Store>;
 
-/// Opens the store the URL names (`sqlite://…`; PostgreSQL arrives with its own store).
+/// Opens the store the URL's scheme names: `sqlite://…` or `postgres://…`.
 pub async fn open(url: &str) -> Result<DynStore, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(url).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Err(StoreError::Unsupported(
-            "PostgreSQL support is not in this build yet; use a sqlite:// URL".into(),
-        ))
+        Ok(Arc::new(PgStore::open(url).await?))
     } else {
         Err(StoreError::Unsupported(format!(
             "database URL must start with sqlite:// or postgres:// (got `{}`)",
@@ -130,6 +131,9 @@ pub struct TicketFilter {
 pub struct OutboxRow {
     /// Row id.
     pub id: i64,
+    /// True when the row was claimed before and that claim ended without an outcome (its
+    /// worker died or lost the lease): the message may already have been delivered once.
+    pub reclaimed: bool,
     /// The message.
     pub outgoing: Outgoing,
     /// pending, sent or failed.
@@ -142,6 +146,36 @@ pub struct OutboxRow {
     pub platform_message_id: Option<String>,
     /// When it was queued.
     pub created_at: DateTime<Utc>,
+}
+
+/// A raw platform event waiting in the inbox.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InboxRow {
+    /// Row id.
+    pub id: i64,
+    /// The unique key it was stored under.
+    pub key: String,
+    /// Platform that sent it.
+    pub platform: String,
+    /// The event as received.
+    pub payload: serde_json::Value,
+    /// Processing attempts so far, including this claim.
+    pub attempts: i64,
+    /// pending, done or failed.
+    pub status: String,
+    /// Last processing error or outcome note.
+    pub last_error: Option<String>,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
+}
+
+/// How an inbox row ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboxOutcome {
+    /// Processed; it created something or needed nothing.
+    Done,
+    /// Cannot ever be processed (e.g. the message was deleted); kept for inspection.
+    Failed,
 }
 
 /// Kudos to record.
@@ -252,6 +286,70 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         payload: &serde_json::Value,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// Claims up to `limit` pending inbox rows from `platforms` that are due and not leased by
+    /// a live worker, leasing them to `owner` until `now + lease`.
+    async fn inbox_claim(
+        &self,
+        owner: &str,
+        platforms: &[Platform],
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: i64,
+    ) -> Result<Vec<InboxRow>, StoreError>;
+    /// Gives a claimed inbox row back to be tried again at `next_at`, recording why.
+    async fn inbox_retry(
+        &self,
+        id: i64,
+        next_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError>;
+    /// Ends an inbox row that created no ticket (a ticket's own transaction marks it done).
+    async fn inbox_finish(
+        &self,
+        id: i64,
+        outcome: InboxOutcome,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Inbox rows, oldest first, optionally only with `status`.
+    async fn inbox(&self, status: Option<&str>, limit: i64) -> Result<Vec<InboxRow>, StoreError>;
+    /// Claims up to `limit` due outbox rows for `platforms`, leasing them to `owner` until
+    /// `now + lease`. A row waits while an earlier row of the same ticket is still pending, so
+    /// each ticket's messages go out in order (an edit after the post it edits).
+    async fn outbox_claim(
+        &self,
+        owner: &str,
+        platforms: &[Platform],
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, StoreError>;
+    /// Records a delivery: status sent and the platform's message id. Returns false when the
+    /// row was no longer pending (another worker delivered it too: a duplicate).
+    async fn outbox_sent(
+        &self,
+        id: i64,
+        message_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Gives a claimed row back to be tried again at `next_at`, recording the error.
+    async fn outbox_retry(
+        &self,
+        id: i64,
+        next_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError>;
+    /// Moves a row to the dead-letter state (`failed`) with its error.
+    async fn outbox_dead(&self, id: i64, error: &str, now: DateTime<Utc>)
+        -> Result<(), StoreError>;
+    /// Puts failed rows (all, or those listed) back to pending; returns how many.
+    async fn outbox_requeue(&self, ids: &[i64], now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// The platform message id of the ticket's alert in `target`, once posted.
+    async fn alert_message_id(
+        &self,
+        ticket: TicketRef,
+        target: &Target,
+    ) -> Result<Option<String>, StoreError>;
     /// Outbox rows, oldest first, optionally only with `status`.
     async fn outbox(&self, status: Option<&str>, limit: i64) -> Result<Vec<OutboxRow>, StoreError>;
     /// Number of outbox rows per status.

@@ -17,11 +17,11 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::{
-    parse_ts, ts, CreateTicket, Created, Kudos, MetricSample, NewKudos, NewMetric, OutboxRow,
-    Store, StoreError, TicketFilter,
+    parse_ts, ts, CreateTicket, Created, InboxOutcome, InboxRow, Kudos, MetricSample, NewKudos,
+    NewMetric, OutboxRow, Store, StoreError, TicketFilter,
 };
 use crate::core::directory::Person;
-use crate::core::message::Outgoing;
+use crate::core::message::{Outgoing, Target};
 use crate::core::ticket::{EventKind, Source, Ticket, TicketEvent};
 use crate::core::types::{ChannelRef, Platform, TicketRef, UserRef};
 
@@ -157,10 +157,11 @@ async fn insert_outbox(
         let target = serde_json::to_string(&o.target).map_err(|e| corrupt("target", e))?;
         let payload = serde_json::to_string(&o.message).map_err(|e| corrupt("message", e))?;
         sqlx::query(
-            "INSERT INTO outbox (ticket_id, kind, target, payload, next_attempt_at, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO outbox (ticket_id, platform, kind, target, payload, next_attempt_at, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(o.ticket.map(|t| t.0))
+        .bind(o.target.platform().as_str())
         .bind(enum_text(&o.kind))
         .bind(target)
         .bind(payload)
@@ -408,33 +409,247 @@ impl Store for SqliteStore {
 
     async fn outbox(&self, status: Option<&str>, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, kind, target, payload, ticket_id, status, attempts, last_error, platform_message_id, created_at \
-             FROM outbox WHERE (?1 IS NULL OR status = ?1) ORDER BY id LIMIT ?2",
+            "SELECT id, kind, target, payload, ticket_id, status, attempts, last_error, platform_message_id, \
+             created_at, NULL AS lease_until FROM outbox WHERE (?1 IS NULL OR status = ?1) ORDER BY id LIMIT ?2",
         )
         .bind(status)
         .bind(if limit > 0 { limit } else { -1 })
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(OutboxRow {
-                    id: r.try_get("id")?,
-                    outgoing: Outgoing {
-                        kind: enum_from("outbox kind", &r.try_get::<String, _>("kind")?)?,
-                        target: serde_json::from_str(&r.try_get::<String, _>("target")?)
-                            .map_err(|e| corrupt("target", e))?,
-                        ticket: r.try_get::<Option<i64>, _>("ticket_id")?.map(TicketRef),
-                        message: serde_json::from_str(&r.try_get::<String, _>("payload")?)
-                            .map_err(|e| corrupt("payload", e))?,
-                    },
-                    status: r.try_get("status")?,
-                    attempts: r.try_get("attempts")?,
-                    last_error: r.try_get("last_error")?,
-                    platform_message_id: r.try_get("platform_message_id")?,
-                    created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(outbox_from_row).collect()
+    }
+
+    async fn inbox_claim(
+        &self,
+        owner: &str,
+        platforms: &[Platform],
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: i64,
+    ) -> Result<Vec<InboxRow>, StoreError> {
+        let platforms: Vec<&str> = platforms.iter().map(|p| p.as_str()).collect();
+        let mut tx = self.write().await?;
+        let rows = sqlx::query(
+            "SELECT id, dedupe_key, platform, payload, attempts, status, last_error, received_at FROM inbox \
+             WHERE status = 'pending' AND platform IN (SELECT value FROM json_each(?3)) \
+               AND next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1) \
+             ORDER BY id LIMIT ?2",
+        )
+        .bind(ts(now))
+        .bind(limit)
+        .bind(serde_json::to_string(&platforms).map_err(|e| corrupt("platforms", e))?)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let mut row = inbox_from_row(r)?;
+            row.attempts += 1;
+            sqlx::query(
+                "UPDATE inbox SET lease_owner = ?, lease_until = ?, attempts = ? WHERE id = ?",
+            )
+            .bind(owner)
+            .bind(ts(now + lease))
+            .bind(row.attempts)
+            .bind(row.id)
+            .execute(&mut *tx)
+            .await?;
+            out.push(row);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn inbox_retry(
+        &self,
+        id: i64,
+        next_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE inbox SET next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL \
+             WHERE id = ? AND status = 'pending'",
+        )
+        .bind(ts(next_at))
+        .bind(error)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn inbox_finish(
+        &self,
+        id: i64,
+        outcome: InboxOutcome,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let status = match outcome {
+            InboxOutcome::Done => "done",
+            InboxOutcome::Failed => "failed",
+        };
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE inbox SET status = ?, last_error = ?, done_at = ?, lease_owner = NULL, lease_until = NULL \
+             WHERE id = ? AND status = 'pending'",
+        )
+        .bind(status)
+        .bind(note)
+        .bind(ts(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn inbox(&self, status: Option<&str>, limit: i64) -> Result<Vec<InboxRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, dedupe_key, platform, payload, attempts, status, last_error, received_at FROM inbox \
+             WHERE (?1 IS NULL OR status = ?1) ORDER BY id LIMIT ?2",
+        )
+        .bind(status)
+        .bind(if limit > 0 { limit } else { -1 })
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(inbox_from_row).collect()
+    }
+
+    async fn outbox_claim(
+        &self,
+        owner: &str,
+        platforms: &[Platform],
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let platforms: Vec<&str> = platforms.iter().map(|p| p.as_str()).collect();
+        let mut tx = self.write().await?;
+        let rows = sqlx::query(
+            "SELECT id, kind, target, payload, ticket_id, status, attempts, last_error, platform_message_id, \
+             created_at, lease_until FROM outbox o \
+             WHERE status = 'pending' AND platform IN (SELECT value FROM json_each(?1)) \
+               AND next_attempt_at <= ?2 AND (lease_until IS NULL OR lease_until <= ?2) \
+               AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.ticket_id = o.ticket_id \
+                               AND e.platform = o.platform AND e.id < o.id AND e.status = 'pending') \
+             ORDER BY id LIMIT ?3",
+        )
+        .bind(serde_json::to_string(&platforms).map_err(|e| corrupt("platforms", e))?)
+        .bind(ts(now))
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let mut row = outbox_from_row(r)?;
+            row.attempts += 1;
+            sqlx::query(
+                "UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = ? WHERE id = ?",
+            )
+            .bind(owner)
+            .bind(ts(now + lease))
+            .bind(row.attempts)
+            .bind(row.id)
+            .execute(&mut *tx)
+            .await?;
+            out.push(row);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn outbox_sent(
+        &self,
+        id: i64,
+        message_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'sent', platform_message_id = ?, sent_at = ?, last_error = NULL, \
+             lease_owner = NULL, lease_until = NULL WHERE id = ? AND status = 'pending'",
+        )
+        .bind(message_id)
+        .bind(ts(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn outbox_retry(
+        &self,
+        id: i64,
+        next_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE outbox SET next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL \
+             WHERE id = ? AND status = 'pending'",
+        )
+        .bind(ts(next_at))
+        .bind(error)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn outbox_dead(
+        &self,
+        id: i64,
+        error: &str,
+        _now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE outbox SET status = 'failed', last_error = ?, lease_owner = NULL, lease_until = NULL \
+             WHERE id = ? AND status = 'pending'",
+        )
+        .bind(error)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn outbox_requeue(&self, ids: &[i64], now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?1 \
+             WHERE status = 'failed' AND (?2 = '[]' OR id IN (SELECT value FROM json_each(?2)))",
+        )
+        .bind(ts(now))
+        .bind(serde_json::to_string(ids).map_err(|e| corrupt("ids", e))?)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn alert_message_id(
+        &self,
+        ticket: TicketRef,
+        target: &Target,
+    ) -> Result<Option<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT platform_message_id FROM outbox WHERE ticket_id = ? AND kind = 'alert' AND target = ? \
+             AND status = 'sent' ORDER BY id DESC LIMIT 1",
+        )
+        .bind(ticket.0)
+        .bind(serde_json::to_string(target).map_err(|e| corrupt("target", e))?)
+        .fetch_all(&self.pool)
+        .await?;
+        match rows.first() {
+            Some(r) => Ok(r.try_get("platform_message_id")?),
+            None => Ok(None),
+        }
     }
 
     async fn outbox_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
@@ -654,13 +869,50 @@ impl Store for SqliteStore {
     }
 }
 
+fn outbox_from_row(r: &SqliteRow) -> Result<OutboxRow, StoreError> {
+    Ok(OutboxRow {
+        id: r.try_get("id")?,
+        reclaimed: r.try_get::<Option<String>, _>("lease_until")?.is_some(),
+        outgoing: Outgoing {
+            kind: enum_from("outbox kind", &r.try_get::<String, _>("kind")?)?,
+            target: serde_json::from_str(&r.try_get::<String, _>("target")?)
+                .map_err(|e| corrupt("target", e))?,
+            ticket: r.try_get::<Option<i64>, _>("ticket_id")?.map(TicketRef),
+            message: serde_json::from_str(&r.try_get::<String, _>("payload")?)
+                .map_err(|e| corrupt("payload", e))?,
+        },
+        status: r.try_get("status")?,
+        attempts: r.try_get("attempts")?,
+        last_error: r.try_get("last_error")?,
+        platform_message_id: r.try_get("platform_message_id")?,
+        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+    })
+}
+
+fn inbox_from_row(r: &SqliteRow) -> Result<InboxRow, StoreError> {
+    Ok(InboxRow {
+        id: r.try_get("id")?,
+        key: r.try_get("dedupe_key")?,
+        platform: r.try_get("platform")?,
+        payload: serde_json::from_str(&r.try_get::<String, _>("payload")?)
+            .map_err(|e| corrupt("inbox payload", e))?,
+        attempts: r.try_get("attempts")?,
+        status: r.try_get("status")?,
+        last_error: r.try_get("last_error")?,
+        received_at: parse_ts(&r.try_get::<String, _>("received_at")?)?,
+    })
+}
+
 async fn mark_inbox_done(
     tx: &mut Transaction<'static, Sqlite>,
     key: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     if let Some(key) = key {
-        sqlx::query("UPDATE inbox SET status = 'done', done_at = ? WHERE dedupe_key = ?")
+        sqlx::query(
+            "UPDATE inbox SET status = 'done', done_at = ?, lease_owner = NULL, lease_until = NULL \
+             WHERE dedupe_key = ?",
+        )
             .bind(ts(at))
             .bind(key)
             .execute(&mut **tx)

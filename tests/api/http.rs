@@ -21,9 +21,14 @@ async fn health_ready_and_metrics_answer_and_shutdown_is_clean() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(app.desk.clone(), listener, async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(serve(
+        app.desk.clone(),
+        listener,
+        Default::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let client = reqwest::Client::new();
     let base = format!("http://{addr}");
 

@@ -1,0 +1,224 @@
+//! The inbox worker: completes raw platform events into tickets.
+//!
+//! Adapters commit each event to the inbox (unique key) before they acknowledge it; this worker
+//! claims due rows with a lease, asks the platform's [`EventSource`] for what the event lacks,
+//! and hands the flag to the desk, which marks the row done in the transaction that writes the
+//! ticket. Rate limits and errors reschedule the row; nothing is lost. Must not talk to a
+//! platform except through `EventSource`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::chat::{backoff, ChatError, Completion, EventSource};
+use crate::core::types::Platform;
+use crate::desk::{Desk, DeskError};
+use crate::store::{InboxOutcome, InboxRow, StoreError};
+
+/// Tuning of the inbox worker.
+#[derive(Debug, Clone)]
+pub struct InboxSettings {
+    /// Name of this worker in leases (unique per process).
+    pub owner: String,
+    /// How long a claim is held; a dead worker's rows are taken over after this.
+    pub lease: Duration,
+    /// Rows claimed per round.
+    pub batch: i64,
+    /// Wait between rounds when there was nothing to do.
+    pub idle: Duration,
+    /// First backoff after a temporary failure.
+    pub backoff_base: Duration,
+    /// Longest backoff (events are retried at this pace for as long as it takes).
+    pub backoff_cap: Duration,
+}
+
+impl Default for InboxSettings {
+    fn default() -> Self {
+        Self {
+            owner: format!("inbox-{}", uuid::Uuid::new_v4().simple()),
+            lease: Duration::from_secs(60),
+            batch: 20,
+            idle: Duration::from_millis(250),
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What became of one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboxResult {
+    /// A new ticket.
+    Ticket(String),
+    /// The message already had a ticket.
+    Existing(String),
+    /// Not a flag, or refused (with the reason); the row is done.
+    Ignored(String),
+    /// Rescheduled (rate limit or temporary failure).
+    Retry(String),
+    /// Can never be processed; kept as failed.
+    Failed(String),
+}
+
+/// The inbox worker.
+pub struct InboxWorker {
+    desk: Desk,
+    sources: HashMap<Platform, Arc<dyn EventSource>>,
+    settings: InboxSettings,
+}
+
+impl std::fmt::Debug for InboxWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboxWorker")
+            .field("platforms", &self.sources.keys().collect::<Vec<_>>())
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl InboxWorker {
+    /// A worker completing events through `sources` (one per platform).
+    pub fn new(desk: Desk, sources: Vec<Arc<dyn EventSource>>, settings: InboxSettings) -> Self {
+        let sources = sources.into_iter().map(|s| (s.platform(), s)).collect();
+        Self {
+            desk,
+            sources,
+            settings,
+        }
+    }
+
+    /// Runs rounds until `shutdown` turns true; the event in hand is finished first.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        tracing::info!(owner = %self.settings.owner, "inbox worker started");
+        while !*shutdown.borrow() {
+            let busy = match self.round().await {
+                Ok(n) => n > 0,
+                Err(e) => {
+                    tracing::warn!(error = %e, "inbox round failed; retrying");
+                    false
+                }
+            };
+            if !busy {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.settings.idle) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+        tracing::info!(owner = %self.settings.owner, "inbox worker stopped");
+    }
+
+    /// Claims one batch and processes it; returns how many events it handled.
+    pub async fn round(&self) -> Result<usize, StoreError> {
+        let platforms: Vec<Platform> = self.sources.keys().copied().collect();
+        if platforms.is_empty() {
+            return Ok(0);
+        }
+        let lease = chrono::Duration::from_std(self.settings.lease)
+            .unwrap_or(chrono::Duration::seconds(60));
+        let rows = self
+            .desk
+            .store
+            .inbox_claim(
+                &self.settings.owner,
+                &platforms,
+                self.desk.now(),
+                lease,
+                self.settings.batch,
+            )
+            .await?;
+        for row in &rows {
+            let result = self.process(row).await?;
+            let outcome = match &result {
+                InboxResult::Ticket(_) => "ticket",
+                InboxResult::Existing(_) => "existing",
+                InboxResult::Ignored(_) => "ignored",
+                InboxResult::Retry(_) => "retry",
+                InboxResult::Failed(_) => "failed",
+            };
+            self.desk.telemetry.inbox(&row.platform, outcome);
+        }
+        Ok(rows.len())
+    }
+
+    async fn retry(
+        &self,
+        row: &InboxRow,
+        wait: Duration,
+        why: String,
+    ) -> Result<InboxResult, StoreError> {
+        let until = self.desk.now()
+            + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(1));
+        tracing::info!(event = %row.key, attempts = row.attempts, ?wait, reason = %why, "event will be retried");
+        self.desk.store.inbox_retry(row.id, until, &why).await?;
+        Ok(InboxResult::Retry(why))
+    }
+
+    /// Processes one claimed event and records what became of it.
+    pub async fn process(&self, row: &InboxRow) -> Result<InboxResult, StoreError> {
+        let Some(source) = row
+            .platform
+            .parse::<Platform>()
+            .ok()
+            .and_then(|p| self.sources.get(&p))
+        else {
+            return self
+                .retry(
+                    row,
+                    Duration::from_secs(60),
+                    format!("no {} adapter is running", row.platform),
+                )
+                .await;
+        };
+        let backoff_wait = || {
+            backoff(
+                row.attempts,
+                self.settings.backoff_base,
+                self.settings.backoff_cap,
+            )
+        };
+        let completion = match source.complete(&row.payload).await {
+            Ok(c) => c,
+            Err(ChatError::RateLimited(wait)) => {
+                return self
+                    .retry(row, wait, "rate limited while fetching the message".into())
+                    .await
+            }
+            Err(ChatError::Transient(e)) => return self.retry(row, backoff_wait(), e).await,
+            Err(ChatError::Permanent(e)) => {
+                tracing::warn!(event = %row.key, error = %e, "event cannot be completed; kept as failed");
+                self.desk
+                    .store
+                    .inbox_finish(row.id, InboxOutcome::Failed, &e, self.desk.now())
+                    .await?;
+                return Ok(InboxResult::Failed(e));
+            }
+        };
+        let mut request = match completion {
+            Completion::Flag(r) => *r,
+            Completion::Ignore(why) => {
+                self.desk
+                    .store
+                    .inbox_finish(row.id, InboxOutcome::Done, &why, self.desk.now())
+                    .await?;
+                return Ok(InboxResult::Ignored(why));
+            }
+        };
+        request.inbox_key = Some(row.key.clone());
+        match self.desk.flag(request).await {
+            Ok(o) if o.created => Ok(InboxResult::Ticket(o.ticket.id.to_string())),
+            Ok(o) => Ok(InboxResult::Existing(o.ticket.id.to_string())),
+            Err(DeskError::Internal(e)) => self.retry(row, backoff_wait(), e.to_string()).await,
+            Err(e) => {
+                let why = e.to_string();
+                self.desk
+                    .store
+                    .inbox_finish(row.id, InboxOutcome::Done, &why, self.desk.now())
+                    .await?;
+                Ok(InboxResult::Ignored(why))
+            }
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! The delivery worker: claims due outbox rows with a lease and sends them through the
+//! platform's [`Delivery`], in order per ticket and platform.
+//!
+//! Owns retry policy: a rate limit waits the platform's Retry-After (and pauses that platform),
+//! a temporary failure backs off with jitter, a permanent one (or too many attempts) moves the
+//! row to the dead-letter state, logged once and retryable from the CLI. Nothing is dropped.
+//! Must not render or decide content: rows arrive ready to send.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use crate::chat::{backoff, ChatError, Delivery};
+use crate::core::clock::Clock;
+use crate::core::message::{OutKind, Target};
+use crate::core::types::Platform;
+use crate::store::{DynStore, OutboxRow, StoreError};
+use crate::telemetry::Telemetry;
+
+/// Tuning of the delivery worker.
+#[derive(Debug, Clone)]
+pub struct OutboxSettings {
+    /// Name of this worker in leases (unique per process).
+    pub owner: String,
+    /// How long a claim is held; a dead worker's rows are taken over after this.
+    pub lease: Duration,
+    /// Rows claimed per round.
+    pub batch: i64,
+    /// Wait between rounds when there was nothing to do.
+    pub idle: Duration,
+    /// First backoff after a temporary failure.
+    pub backoff_base: Duration,
+    /// Longest backoff.
+    pub backoff_cap: Duration,
+    /// Attempts after which a still-failing row is dead-lettered.
+    pub max_attempts: i64,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self {
+            owner: format!("outbox-{}", uuid::Uuid::new_v4().simple()),
+            lease: Duration::from_secs(60),
+            batch: 20,
+            idle: Duration::from_millis(500),
+            backoff_base: Duration::from_secs(2),
+            backoff_cap: Duration::from_secs(300),
+            max_attempts: 15,
+        }
+    }
+}
+
+/// What one row's delivery came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Sent and recorded.
+    Sent,
+    /// Sent, but another worker had recorded it already: a duplicate delivery.
+    Duplicate,
+    /// Will be tried again at the given time.
+    Retry(DateTime<Utc>),
+    /// The platform asked to wait until the given time; the rest of its rows wait too.
+    RateLimited(DateTime<Utc>),
+    /// Moved to the dead-letter state.
+    Dead(String),
+}
+
+/// The delivery worker.
+pub struct OutboxWorker {
+    store: DynStore,
+    deliveries: HashMap<Platform, Arc<dyn Delivery>>,
+    clock: Arc<dyn Clock>,
+    telemetry: Arc<Telemetry>,
+    settings: OutboxSettings,
+}
+
+impl std::fmt::Debug for OutboxWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxWorker")
+            .field("platforms", &self.deliveries.keys().collect::<Vec<_>>())
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl OutboxWorker {
+    /// A worker delivering through `deliveries` (one per platform).
+    pub fn new(
+        store: DynStore,
+        deliveries: Vec<Arc<dyn Delivery>>,
+        clock: Arc<dyn Clock>,
+        telemetry: Arc<Telemetry>,
+        settings: OutboxSettings,
+    ) -> Self {
+        let deliveries = deliveries.into_iter().map(|d| (d.platform(), d)).collect();
+        Self {
+            store,
+            deliveries,
+            clock,
+            telemetry,
+            settings,
+        }
+    }
+
+    /// Runs rounds until `shutdown` turns true; the row in hand is finished first.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        tracing::info!(owner = %self.settings.owner, platforms = ?self.deliveries.keys().collect::<Vec<_>>(), "outbox worker started");
+        while !*shutdown.borrow() {
+            let busy = match self.round().await {
+                Ok(n) => n > 0,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox round failed; retrying");
+                    false
+                }
+            };
+            if !busy {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.settings.idle) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+        tracing::info!(owner = %self.settings.owner, "outbox worker stopped");
+    }
+
+    /// Claims one batch and delivers it; returns how many rows it handled.
+    pub async fn round(&self) -> Result<usize, StoreError> {
+        let platforms: Vec<Platform> = self.deliveries.keys().copied().collect();
+        if platforms.is_empty() {
+            return Ok(0);
+        }
+        let lease = chrono::Duration::from_std(self.settings.lease)
+            .unwrap_or(chrono::Duration::seconds(60));
+        let rows = self
+            .store
+            .outbox_claim(
+                &self.settings.owner,
+                &platforms,
+                self.clock.now(),
+                lease,
+                self.settings.batch,
+            )
+            .await?;
+        let mut paused: HashMap<Platform, DateTime<Utc>> = HashMap::new();
+        for row in &rows {
+            let platform = row.outgoing.target.platform();
+            if let Some(until) = paused.get(&platform) {
+                // The platform said to wait; don't spend an attempt hitting it again now.
+                self.store
+                    .outbox_retry(row.id, *until, "waiting for the platform's rate limit")
+                    .await?;
+                continue;
+            }
+            if let Outcome::RateLimited(until) = self.deliver(row).await? {
+                paused.insert(platform, until);
+            }
+        }
+        Ok(rows.len())
+    }
+
+    /// Delivers one claimed row and records the outcome.
+    pub async fn deliver(&self, row: &OutboxRow) -> Result<Outcome, StoreError> {
+        let platform = row.outgoing.target.platform();
+        let label = platform.as_str();
+        if row.reclaimed {
+            // A previous claim ended without an outcome: its worker may have sent it already.
+            self.telemetry
+                .counter(&self.telemetry.outbox_reclaimed, label);
+            tracing::warn!(
+                row = row.id,
+                attempts = row.attempts,
+                "outbox row taken over from an expired lease; it may be delivered twice"
+            );
+        }
+        let Some(delivery) = self.deliveries.get(&platform) else {
+            let until = self.clock.now() + chrono::Duration::seconds(60);
+            self.store
+                .outbox_retry(row.id, until, &format!("no {platform} adapter is running"))
+                .await?;
+            return Ok(Outcome::Retry(until));
+        };
+        let key = format!("switchboard-outbox-{}", row.id);
+        let result = match (row.outgoing.kind, &row.outgoing.target) {
+            (OutKind::AlertUpdate, Target::Channel { channel, .. }) => {
+                let alert_target = Target::Channel {
+                    channel: channel.clone(),
+                    thread: None,
+                };
+                let ticket = row.outgoing.ticket;
+                let posted = match ticket {
+                    Some(t) => self.store.alert_message_id(t, &alert_target).await?,
+                    None => None,
+                };
+                match posted {
+                    Some(id) => delivery
+                        .edit(channel, &id, &row.outgoing.message)
+                        .await
+                        .map(|()| id),
+                    None => Err(ChatError::Permanent(
+                        "the alert this edits was never posted".into(),
+                    )),
+                }
+            }
+            (OutKind::AlertUpdate, Target::User { .. }) => Err(ChatError::Permanent(
+                "alerts live in channels, not DMs".into(),
+            )),
+            (OutKind::Alert | OutKind::Post, target) => {
+                delivery.post(target, &row.outgoing.message, &key).await
+            }
+        };
+        let now = self.clock.now();
+        let outcome = match result {
+            Ok(message_id) => {
+                if self
+                    .store
+                    .outbox_sent(row.id, Some(&message_id), now)
+                    .await?
+                {
+                    self.telemetry.counter(&self.telemetry.outbox_sent, label);
+                    Outcome::Sent
+                } else {
+                    self.telemetry
+                        .counter(&self.telemetry.outbox_duplicates, label);
+                    tracing::warn!(row = row.id, "outbox row was delivered by two workers");
+                    Outcome::Duplicate
+                }
+            }
+            Err(ChatError::RateLimited(wait)) => {
+                let until =
+                    now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(1));
+                self.telemetry
+                    .counter(&self.telemetry.outbox_rate_limited, label);
+                self.store
+                    .outbox_retry(row.id, until, &format!("rate limited for {wait:?}"))
+                    .await?;
+                Outcome::RateLimited(until)
+            }
+            Err(ChatError::Transient(e)) if row.attempts < self.settings.max_attempts => {
+                let wait = backoff(
+                    row.attempts,
+                    self.settings.backoff_base,
+                    self.settings.backoff_cap,
+                );
+                let until =
+                    now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(1));
+                tracing::info!(row = row.id, attempts = row.attempts, error = %e, ?wait, "delivery failed; will retry");
+                self.store.outbox_retry(row.id, until, &e).await?;
+                Outcome::Retry(until)
+            }
+            Err(e) => {
+                let why = match e {
+                    ChatError::Transient(e) => {
+                        format!("gave up after {} attempts: {e}", row.attempts)
+                    }
+                    other => other.to_string(),
+                };
+                self.telemetry.counter(&self.telemetry.outbox_dead, label);
+                tracing::error!(row = row.id, target = %row.outgoing.target, error = %why, "delivery failed for good; the row is dead-lettered (`switchboard outbox list --failed`, `switchboard outbox retry`)");
+                self.store.outbox_dead(row.id, &why, now).await?;
+                Outcome::Dead(why)
+            }
+        };
+        Ok(outcome)
+    }
+}
