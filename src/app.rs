@@ -36,9 +36,18 @@ pub enum AppError {
     },
 }
 
-/// Opens and migrates the store, syncs people from the config, and builds the desk.
+/// Opens and migrates the store the config names, syncs people, and builds the desk.
 pub async fn build_desk(config: Config, clock: Arc<dyn Clock>) -> Result<Desk, AppError> {
     let store = store::open(&config.database_url).await?;
+    build_desk_with_store(config, store, clock).await
+}
+
+/// Like [`build_desk`] with a store opened by the caller (tests isolate PostgreSQL schemas).
+pub async fn build_desk_with_store(
+    config: Config,
+    store: store::DynStore,
+    clock: Arc<dyn Clock>,
+) -> Result<Desk, AppError> {
     store.migrate().await?;
     store
         .sync_people(&config.directory.people, clock.now())

@@ -10,9 +10,7 @@ use switchboard::store::TicketFilter;
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn a_flag_writes_ticket_event_alerts_and_thread_reply_together() {
-    let app = spawn_app().await;
+async fn a_flag_writes_ticket_event_alerts_and_thread_reply_together(app: TestApp) {
     let src = source(
         "slack:CHELP",
         "1700000000.000100",
@@ -77,9 +75,7 @@ async fn a_flag_writes_ticket_event_alerts_and_thread_reply_together() {
     );
 }
 
-#[tokio::test]
-async fn a_second_flag_on_the_same_message_points_to_the_existing_ticket() {
-    let app = spawn_app().await;
+async fn a_second_flag_on_the_same_message_points_to_the_existing_ticket(app: TestApp) {
     let src = source("slack:CHELP", "1700000000.000100", "refund please");
     let first = app.flag(&bob(), "ticket", src.clone()).await.unwrap();
     let again = app.flag(&alice(), "🎫", src.clone()).await.unwrap();
@@ -101,9 +97,7 @@ async fn a_second_flag_on_the_same_message_points_to_the_existing_ticket() {
     );
 }
 
-#[tokio::test]
-async fn flags_from_people_not_allowed_or_with_other_emojis_write_nothing() {
-    let app = spawn_app().await;
+async fn flags_from_people_not_allowed_or_with_other_emojis_write_nothing(app: TestApp) {
     let src = source("slack:CHELP", "1.1", "hello");
     let err = app
         .flag(&slack("USTRANGER"), "ticket", src.clone())
@@ -126,9 +120,7 @@ async fn flags_from_people_not_allowed_or_with_other_emojis_write_nothing() {
     assert!(app.desk.store.outbox(None, 0).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn members_through_roles_and_groups_may_flag_and_rules_see_the_emoji() {
-    let app = spawn_app().await;
+async fn members_through_roles_and_groups_may_flag_and_rules_see_the_emoji(app: TestApp) {
     let mut src = source("discord:2009", "9001", "site is down");
     src.author =
         switchboard::core::types::UserRef::new(switchboard::core::types::Platform::Discord, "5555");
@@ -139,9 +131,7 @@ async fn members_through_roles_and_groups_may_flag_and_rules_see_the_emoji() {
     );
 }
 
-#[tokio::test]
-async fn ticket_new_routes_by_rules_or_by_the_department_given() {
-    let app = spawn_app().await;
+async fn ticket_new_routes_by_rules_or_by_the_department_given(app: TestApp) {
     let out = app
         .ok(&slack("UCUSTOMER"), "/ticket new I need a refund for May")
         .await;
@@ -173,9 +163,7 @@ async fn ticket_new_routes_by_rules_or_by_the_department_given() {
     assert_eq!(t.reporter, slack("UCUSTOMER").user);
 }
 
-#[tokio::test]
-async fn the_life_of_a_ticket_through_every_working_subcommand() {
-    let app = spawn_app().await;
+async fn the_life_of_a_ticket_through_every_working_subcommand(app: TestApp) {
     app.ok(&slack("UCUSTOMER"), "/ticket new Refund for invoice 7")
         .await;
     app.clock.advance(Duration::minutes(10));
@@ -276,9 +264,7 @@ async fn the_life_of_a_ticket_through_every_working_subcommand() {
     );
 }
 
-#[tokio::test]
-async fn list_filters_by_status_department_and_linked_assignee() {
-    let app = spawn_app().await;
+async fn list_filters_by_status_department_and_linked_assignee(app: TestApp) {
     app.ok(&slack("UC1"), "/ticket new refund one").await;
     app.ok(&slack("UC2"), "/ticket new printer broken department:it")
         .await;
@@ -298,9 +284,7 @@ async fn list_filters_by_status_department_and_linked_assignee() {
     assert!(out.contains("No tickets match"), "{out}");
 }
 
-#[tokio::test]
-async fn permissions_are_checked_before_any_change() {
-    let app = spawn_app().await;
+async fn permissions_are_checked_before_any_change(app: TestApp) {
     app.ok(&slack("UCUSTOMER"), "/ticket new refund please")
         .await;
     app.ok(&slack("UCUSTOMER"), "/ticket new printer jam department:it")
@@ -345,9 +329,7 @@ async fn permissions_are_checked_before_any_change() {
     );
 }
 
-#[tokio::test]
-async fn unknown_tickets_and_departments_say_how_to_find_the_right_one() {
-    let app = spawn_app().await;
+async fn unknown_tickets_and_departments_say_how_to_find_the_right_one(app: TestApp) {
     let err = app.user_error(&bob(), "/ticket claim T-99").await;
     assert_eq!(
         err,
@@ -365,9 +347,7 @@ async fn unknown_tickets_and_departments_say_how_to_find_the_right_one() {
     );
 }
 
-#[tokio::test]
-async fn buttons_claim_and_resolve_like_the_commands() {
-    let app = spawn_app().await;
+async fn buttons_claim_and_resolve_like_the_commands(app: TestApp) {
     app.ok(&slack("UC"), "/ticket new refund").await;
     let r = app.desk.press(&discord("1002"), "claim:1").await.unwrap();
     assert!(
@@ -390,9 +370,7 @@ async fn buttons_claim_and_resolve_like_the_commands() {
         .is_user_error());
 }
 
-#[tokio::test]
-async fn concurrent_changes_to_one_ticket_all_land_in_the_audit_log() {
-    let app = spawn_app().await;
+async fn concurrent_changes_to_one_ticket_all_land_in_the_audit_log(app: TestApp) {
     app.ok(&slack("UC"), "/ticket new refund").await;
     let mut tasks = Vec::new();
     for i in 0..12 {
@@ -423,9 +401,7 @@ async fn concurrent_changes_to_one_ticket_all_land_in_the_audit_log() {
     assert_eq!(notes, 12);
 }
 
-#[tokio::test]
-async fn kudos_thank_others_across_linked_accounts_and_list_them() {
-    let app = spawn_app().await;
+async fn kudos_thank_others_across_linked_accounts_and_list_them(app: TestApp) {
     let out = app
         .ok(
             &alice(),
@@ -455,9 +431,7 @@ async fn kudos_thank_others_across_linked_accounts_and_list_them() {
     assert!(out.contains("(2)"), "{out}");
 }
 
-#[tokio::test]
-async fn metrics_are_recorded_checked_and_listed() {
-    let app = spawn_app().await;
+async fn metrics_are_recorded_checked_and_listed(app: TestApp) {
     let out = app
         .ok(&bob(), "/metric record nps 42 department:billing Q1 survey")
         .await;
@@ -476,9 +450,7 @@ async fn metrics_are_recorded_checked_and_listed() {
     assert!(out.contains("No metric values"), "{out}");
 }
 
-#[tokio::test]
-async fn digests_preview_privately_and_post_through_the_outbox() {
-    let app = spawn_app().await;
+async fn digests_preview_privately_and_post_through_the_outbox(app: TestApp) {
     app.ok(&slack("UC"), "/ticket new refund").await;
     app.clock.advance(Duration::minutes(30));
     app.ok(&bob(), "/ticket claim T-1").await;
@@ -519,3 +491,20 @@ async fn digests_preview_privately_and_post_through_the_outbox() {
         "{err}"
     );
 }
+
+crate::on_both_backends!(
+    a_flag_writes_ticket_event_alerts_and_thread_reply_together,
+    a_second_flag_on_the_same_message_points_to_the_existing_ticket,
+    flags_from_people_not_allowed_or_with_other_emojis_write_nothing,
+    members_through_roles_and_groups_may_flag_and_rules_see_the_emoji,
+    ticket_new_routes_by_rules_or_by_the_department_given,
+    the_life_of_a_ticket_through_every_working_subcommand,
+    list_filters_by_status_department_and_linked_assignee,
+    permissions_are_checked_before_any_change,
+    unknown_tickets_and_departments_say_how_to_find_the_right_one,
+    buttons_claim_and_resolve_like_the_commands,
+    concurrent_changes_to_one_ticket_all_land_in_the_audit_log,
+    kudos_thank_others_across_linked_accounts_and_list_them,
+    metrics_are_recorded_checked_and_listed,
+    digests_preview_privately_and_post_through_the_outbox,
+);

@@ -1,10 +1,10 @@
 //! Shared test set-up: `spawn_app` gives each test its own SQLite file, a manual clock and a
 //! desk built by the same code as `switchboard run`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{TimeZone, Utc};
-use switchboard::app::build_desk;
+use switchboard::app::build_desk_with_store;
 use switchboard::config::Config;
 use switchboard::core::clock::ManualClock;
 use switchboard::core::command::UsageError;
@@ -13,6 +13,7 @@ use switchboard::core::message::Reply;
 use switchboard::core::ticket::{Origin, Source};
 use switchboard::core::types::{ChannelRef, Platform, RoleRef, UserRef};
 use switchboard::desk::{Desk, DeskError, FlagOutcome, FlagRequest, TicketOverrides};
+use switchboard::store::{DynStore, PgStore, SqliteStore};
 
 /// Alice: admin, linked on both platforms. Bob: billing member by person, linked. Carol:
 /// billing lead on Slack. Dave: it member through a Discord role. Erin: it member through a
@@ -80,35 +81,154 @@ timezone = "Europe/Berlin"
 targets = ["slack:CLEADS", "discord:2003"]
 "#;
 
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 /// A running desk on its own database.
 pub struct TestApp {
     pub desk: Desk,
     pub clock: ManualClock,
+    /// The database URL (for PostgreSQL, of the shared test database).
     pub url: String,
+    /// The PostgreSQL schema holding this test's tables.
+    pub schema: Option<String>,
     pub dir: tempfile::TempDir,
 }
 
+/// A desk on a fresh SQLite file.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(TEST_CONFIG).await
+    spawn_on(Backend::Sqlite)
+        .await
+        .expect("SQLite is always available")
 }
 
-pub async fn spawn_app_with(config: &str) -> TestApp {
+/// The PostgreSQL server for tests: `SWITCHBOARD_TEST_POSTGRES`, else the local default when
+/// it answers. In CI (`CI` set) its absence is a failure, never a skip.
+pub fn postgres_url() -> Option<String> {
+    static URL: OnceLock<Option<String>> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("SWITCHBOARD_TEST_POSTGRES") {
+            return Some(url);
+        }
+        let local = "127.0.0.1:5432".parse().unwrap();
+        if std::net::TcpStream::connect_timeout(&local, std::time::Duration::from_millis(500)).is_ok() {
+            return Some("postgres://postgres@127.0.0.1:5432/test".to_string());
+        }
+        if std::env::var_os("CI").is_some() {
+            panic!("CI must run the PostgreSQL half of the suite: set SWITCHBOARD_TEST_POSTGRES or start PostgreSQL on 127.0.0.1:5432");
+        }
+        eprintln!("SKIPPING the PostgreSQL half of the suite: no SWITCHBOARD_TEST_POSTGRES and nothing on 127.0.0.1:5432");
+        None
+    })
+    .clone()
+}
+
+/// Drops schemas left by earlier runs of this suite, once per process.
+async fn clean_old_schemas(url: &str) {
+    static CLEANED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    CLEANED
+        .get_or_init(|| async {
+            let pool = sqlx::PgPool::connect(url)
+                .await
+                .expect("PostgreSQL test database answers");
+            let old: Vec<String> = sqlx::query_scalar(
+                "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'sbtest_%'",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            for s in old {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS {s} CASCADE"
+                )))
+                .execute(&pool)
+                .await;
+            }
+            pool.close().await;
+        })
+        .await;
+}
+
+/// A desk with the test config on `backend`; `None` when PostgreSQL is unavailable off CI.
+pub async fn spawn_on(backend: Backend) -> Option<TestApp> {
+    spawn_with(backend, TEST_CONFIG).await
+}
+
+/// A desk with `config` on `backend`, each on its own database (SQLite) or schema (PostgreSQL).
+pub async fn spawn_with(backend: Backend, config: &str) -> Option<TestApp> {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let (url, schema, store): (String, Option<String>, DynStore) = match backend {
+        Backend::Sqlite => {
+            let url = format!("sqlite://{}", dir.path().join("test.db").display());
+            let store = Arc::new(SqliteStore::open(&url).await.expect("SQLite opens"));
+            (url, None, store)
+        }
+        Backend::Postgres => {
+            let url = postgres_url()?;
+            clean_old_schemas(&url).await;
+            let schema = format!("sbtest_{}", uuid::Uuid::new_v4().simple());
+            let store = Arc::new(
+                PgStore::open_in_schema(&url, &schema)
+                    .await
+                    .expect("PostgreSQL opens"),
+            );
+            (url, Some(schema), store)
+        }
+    };
     let config = Config::from_toml(config, "test config", |k| {
         (k == "SWITCHBOARD_DATABASE_URL").then(|| url.clone())
     })
     .expect("test config is valid");
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap());
-    let desk = build_desk(config, Arc::new(clock.clone()))
+    let desk = build_desk_with_store(config, store, Arc::new(clock.clone()))
         .await
         .expect("desk starts");
-    TestApp {
+    Some(TestApp {
         desk,
         clock,
         url,
+        schema,
         dir,
+    })
+}
+
+impl TestApp {
+    /// A second, independent store (its own pool) on the same database, as another
+    /// instance would have.
+    pub async fn second_store(&self) -> DynStore {
+        match &self.schema {
+            None => Arc::new(SqliteStore::open(&self.url).await.unwrap()),
+            Some(schema) => Arc::new(PgStore::open_in_schema(&self.url, schema).await.unwrap()),
+        }
     }
+}
+
+/// Runs each named `async fn(TestApp)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = $crate::helpers::spawn_on($crate::helpers::Backend::Sqlite).await.unwrap();
+                    super::$name(app).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let Some(app) = $crate::helpers::spawn_on($crate::helpers::Backend::Postgres).await else {
+                        return;
+                    };
+                    super::$name(app).await;
+                }
+            }
+        )*
+    };
 }
 
 pub fn slack(id: &str) -> Actor {

@@ -6,13 +6,11 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use switchboard::core::directory::Person;
 use switchboard::core::types::{PersonId, Platform, TicketRef, UserRef};
-use switchboard::store::{self, SqliteStore, Store, TicketFilter};
+use switchboard::store::{self, Store, TicketFilter};
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn inbox_keys_are_unique() {
-    let app = spawn_app().await;
+async fn inbox_keys_are_unique(app: TestApp) {
     let at = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
     let payload = serde_json::json!({"event_id": "Ev1"});
     assert!(app
@@ -35,9 +33,7 @@ async fn inbox_keys_are_unique() {
         .unwrap());
 }
 
-#[tokio::test]
-async fn csat_is_recorded_once_per_ticket_and_scores_are_checked() {
-    let app = spawn_app().await;
+async fn csat_is_recorded_once_per_ticket_and_scores_are_checked(app: TestApp) {
     app.ok(&slack("UC"), "/ticket new refund").await;
     let at = app.desk.now();
     let who = UserRef::new(Platform::Slack, "UC");
@@ -72,10 +68,8 @@ async fn csat_is_recorded_once_per_ticket_and_scores_are_checked() {
     );
 }
 
-#[tokio::test]
-async fn a_schedule_fire_is_claimed_once_even_by_two_stores_on_one_file() {
-    let app = spawn_app().await;
-    let other = SqliteStore::open(&app.url).await.unwrap();
+async fn a_schedule_fire_is_claimed_once_even_by_two_stores_on_one_file(app: TestApp) {
+    let other = app.second_store().await;
     let at = app.desk.now();
     let first = app
         .desk
@@ -94,9 +88,7 @@ async fn a_schedule_fire_is_claimed_once_even_by_two_stores_on_one_file() {
         .unwrap());
 }
 
-#[tokio::test]
-async fn people_sync_follows_the_config_even_when_accounts_move() {
-    let app = spawn_app().await;
+async fn people_sync_follows_the_config_even_when_accounts_move(app: TestApp) {
     let at = app.desk.now();
     let person = |id: &str, slack: &str| Person {
         id: PersonId(id.into()),
@@ -165,3 +157,10 @@ async fn unsupported_urls_are_refused_clearly() {
         "{err}"
     );
 }
+
+crate::on_both_backends!(
+    inbox_keys_are_unique,
+    csat_is_recorded_once_per_ticket_and_scores_are_checked,
+    a_schedule_fire_is_claimed_once_even_by_two_stores_on_one_file,
+    people_sync_follows_the_config_even_when_accounts_move,
+);
