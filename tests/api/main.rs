@@ -7,3 +7,4 @@ mod commands;
 mod desk;
 mod http;
 mod store;
+mod workers;
