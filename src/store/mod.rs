@@ -39,6 +39,9 @@ pub enum StoreError {
     /// A stored row could not be read back.
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    /// A group commit failed as a whole; nothing of it was written.
+    #[error("group commit failed: {0}")]
+    Batch(String),
     /// The URL names no supported database, or the operation does not apply to it.
     #[error("{0}")]
     Unsupported(String),

@@ -247,6 +247,11 @@ impl PgStore {
         Self::connect(options).await
     }
 
+    /// The connection pool, for benchmarks that compare against raw statements.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     async fn connect(options: PgConnectOptions) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(10)

@@ -15,6 +15,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{
     parse_ts, ts, CreateTicket, Created, InboxOutcome, InboxRow, Kudos, MetricSample, NewKudos,
@@ -36,6 +37,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    creates: mpsc::Sender<CreateJob>,
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -186,7 +188,14 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        let (creates, jobs) = mpsc::channel(1024);
+        tokio::spawn(group_writer(pool.clone(), jobs));
+        Ok(Self { pool, creates })
+    }
+
+    /// The connection pool, for benchmarks that compare against raw statements.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     async fn write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
@@ -207,69 +216,14 @@ impl Store for SqliteStore {
     }
 
     async fn create_ticket(&self, req: CreateTicket) -> Result<Created, StoreError> {
-        let mut tx = self.write().await?;
-        let at = req.ticket.created_at;
-        if let Some(src) = &req.ticket.source {
-            let existing = sqlx::query(select_tickets!(
-                "WHERE source_platform = ? AND source_channel = ? AND source_message = ?"
-            ))
-            .bind(src.channel.platform.as_str())
-            .bind(&src.channel.id)
-            .bind(&src.message_id)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .next();
-            if let Some(row) = existing {
-                let ticket = ticket_from_row(&row)?;
-                insert_events(
-                    &mut tx,
-                    ticket.id,
-                    Some(&req.actor),
-                    &[EventKind::Reflagged],
-                    at,
-                )
-                .await?;
-                mark_inbox_done(&mut tx, req.inbox_key.as_deref(), at).await?;
-                tx.commit().await?;
-                return Ok(Created::Existing(ticket));
-            }
-        }
-        let t = &req.ticket;
-        let src = t.source.as_ref();
-        let id: i64 = sqlx::query(
-            "INSERT INTO tickets (version, title, body, source_platform, source_channel, source_message, \
-             source_thread, source_permalink, source_text, source_author, reporter, department, priority, \
-             tags, status, created_at, updated_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?) \
-             RETURNING id",
-        )
-        .bind(&t.title)
-        .bind(&t.body)
-        .bind(src.map(|s| s.channel.platform.as_str()))
-        .bind(src.map(|s| s.channel.id.clone()))
-        .bind(src.map(|s| s.message_id.clone()))
-        .bind(src.and_then(|s| s.thread_id.clone()))
-        .bind(src.and_then(|s| s.permalink.clone()))
-        .bind(src.map(|s| s.original_text.clone()))
-        .bind(src.map(|s| s.author.to_string()))
-        .bind(t.reporter.to_string())
-        .bind(&t.department)
-        .bind(enum_text(&t.priority))
-        .bind(serde_json::to_string(&t.tags).map_err(|e| corrupt("tags", e))?)
-        .bind(ts(at))
-        .bind(ts(at))
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or(sqlx::Error::RowNotFound)?
-        .try_get(0)?;
-        let ticket = req.ticket.into_ticket(TicketRef(id));
-        insert_events(&mut tx, ticket.id, Some(&req.actor), &req.events, at).await?;
-        insert_outbox(&mut tx, Some(ticket.id), (req.outbox)(&ticket), at).await?;
-        mark_inbox_done(&mut tx, req.inbox_key.as_deref(), at).await?;
-        tx.commit().await?;
-        Ok(Created::New(ticket))
+        let (reply, answer) = oneshot::channel();
+        self.creates
+            .send((req, reply))
+            .await
+            .map_err(|_| StoreError::Batch("the SQLite writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Batch("the SQLite writer has stopped".into()))?
     }
 
     async fn update_ticket(
@@ -866,6 +820,149 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+}
+
+/// Writes one new ticket (or a `Reflagged` event on the existing one) inside `tx`.
+async fn create_in_tx(
+    tx: &mut Transaction<'static, Sqlite>,
+    req: CreateTicket,
+) -> Result<Created, StoreError> {
+    let at = req.ticket.created_at;
+    if let Some(src) = &req.ticket.source {
+        let existing = sqlx::query(select_tickets!(
+            "WHERE source_platform = ? AND source_channel = ? AND source_message = ?"
+        ))
+        .bind(src.channel.platform.as_str())
+        .bind(&src.channel.id)
+        .bind(&src.message_id)
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .next();
+        if let Some(row) = existing {
+            let ticket = ticket_from_row(&row)?;
+            insert_events(tx, ticket.id, Some(&req.actor), &[EventKind::Reflagged], at).await?;
+            mark_inbox_done(tx, req.inbox_key.as_deref(), at).await?;
+            return Ok(Created::Existing(ticket));
+        }
+    }
+    let t = &req.ticket;
+    let src = t.source.as_ref();
+    let id: i64 = sqlx::query(
+        "INSERT INTO tickets (version, title, body, source_platform, source_channel, source_message, \
+         source_thread, source_permalink, source_text, source_author, reporter, department, priority, \
+         tags, status, created_at, updated_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?) \
+         RETURNING id",
+    )
+    .bind(&t.title)
+    .bind(&t.body)
+    .bind(src.map(|s| s.channel.platform.as_str()))
+    .bind(src.map(|s| s.channel.id.clone()))
+    .bind(src.map(|s| s.message_id.clone()))
+    .bind(src.and_then(|s| s.thread_id.clone()))
+    .bind(src.and_then(|s| s.permalink.clone()))
+    .bind(src.map(|s| s.original_text.clone()))
+    .bind(src.map(|s| s.author.to_string()))
+    .bind(t.reporter.to_string())
+    .bind(&t.department)
+    .bind(enum_text(&t.priority))
+    .bind(serde_json::to_string(&t.tags).map_err(|e| corrupt("tags", e))?)
+    .bind(ts(at))
+    .bind(ts(at))
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .next()
+    .ok_or(sqlx::Error::RowNotFound)?
+    .try_get(0)?;
+    let ticket = req.ticket.into_ticket(TicketRef(id));
+    insert_events(tx, ticket.id, Some(&req.actor), &req.events, at).await?;
+    insert_outbox(tx, Some(ticket.id), (req.outbox)(&ticket), at).await?;
+    mark_inbox_done(tx, req.inbox_key.as_deref(), at).await?;
+    Ok(Created::New(ticket))
+}
+
+/// Flags waiting for the group-commit writer, each with where to send its outcome.
+type CreateJob = (CreateTicket, oneshot::Sender<Result<Created, StoreError>>);
+
+/// The most tickets one group commit writes.
+const MAX_GROUP: usize = 64;
+
+/// Group commit: one task writes every new ticket. It takes whatever flags are waiting (up to
+/// [`MAX_GROUP`]), writes each inside its own savepoint of one `BEGIN IMMEDIATE` transaction,
+/// commits once, and only then answers each caller. Under load many flags share one commit;
+/// alone, a flag commits by itself at once. A failing flag rolls back to its savepoint and
+/// fails alone.
+async fn group_writer(pool: SqlitePool, mut jobs: mpsc::Receiver<CreateJob>) {
+    while let Some(first) = jobs.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        // Its own task, so a panic while writing one group fails that group's callers (they
+        // see the writer stop) and the writer goes on with the next group.
+        if let Err(e) = tokio::spawn(commit_group(pool.clone(), group)).await {
+            tracing::error!(error = %e, "a group commit panicked; its flags were not written");
+        }
+    }
+}
+
+async fn commit_group(pool: SqlitePool, group: Vec<CreateJob>) {
+    let fail_all = |group: Vec<oneshot::Sender<Result<Created, StoreError>>>, why: String| {
+        for reply in group {
+            let _ = reply.send(Err(StoreError::Batch(why.clone())));
+        }
+    };
+    let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(group.into_iter().map(|(_, r)| r).collect(), e.to_string()),
+    };
+    let mut answers = Vec::with_capacity(group.len());
+    for (req, reply) in group {
+        let result = async {
+            sqlx::query("SAVEPOINT create_ticket")
+                .execute(&mut *tx)
+                .await?;
+            match create_in_tx(&mut tx, req).await {
+                Ok(created) => {
+                    sqlx::query("RELEASE create_ticket")
+                        .execute(&mut *tx)
+                        .await?;
+                    Ok(Ok(created))
+                }
+                Err(e) => {
+                    sqlx::query("ROLLBACK TO create_ticket")
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("RELEASE create_ticket")
+                        .execute(&mut *tx)
+                        .await?;
+                    Ok::<_, sqlx::Error>(Err(e))
+                }
+            }
+        }
+        .await;
+        match result {
+            Ok(outcome) => answers.push((reply, outcome)),
+            Err(e) => {
+                // The transaction itself broke: nobody in this group is written.
+                let mut replies: Vec<_> = answers.into_iter().map(|(r, _)| r).collect();
+                replies.push(reply);
+                return fail_all(replies, e.to_string());
+            }
+        }
+    }
+    match tx.commit().await {
+        Ok(()) => {
+            for (reply, outcome) in answers {
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(e) => fail_all(answers.into_iter().map(|(r, _)| r).collect(), e.to_string()),
     }
 }
 

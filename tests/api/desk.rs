@@ -508,3 +508,58 @@ crate::on_both_backends!(
     metrics_are_recorded_checked_and_listed,
     digests_preview_privately_and_post_through_the_outbox,
 );
+
+async fn many_concurrent_flags_each_get_one_ticket_even_when_they_repeat(app: TestApp) {
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let desk = app.desk.clone();
+        // Ten of the sixty flag one shared message; the rest flag a message each.
+        let ts = if i % 6 == 0 {
+            "1.0".to_string()
+        } else {
+            format!("2.{i}")
+        };
+        tasks.push(tokio::spawn(async move {
+            let req = switchboard::desk::FlagRequest {
+                flagger: bob(),
+                origin: switchboard::core::ticket::Origin::Flag,
+                emoji: Some("ticket".into()),
+                source: source("slack:CHELP", &ts, "refund please"),
+                author_roles: vec![],
+                overrides: Default::default(),
+                inbox_key: None,
+            };
+            desk.flag(req).await.map(|o| (ts, o.ticket.id))
+        }));
+    }
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.push(t.await.unwrap().unwrap());
+    }
+    let tickets = app
+        .desk
+        .store
+        .list_tickets(&TicketFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(tickets.len(), 51, "one ticket per distinct message");
+    let shared: std::collections::HashSet<TicketRef> = acked
+        .iter()
+        .filter(|(ts, _)| ts == "1.0")
+        .map(|(_, id)| *id)
+        .collect();
+    assert_eq!(
+        shared.len(),
+        1,
+        "every flag of the shared message got the same ticket"
+    );
+    for (_, id) in &acked {
+        assert!(
+            app.desk.store.ticket(*id).await.unwrap().is_some(),
+            "acked {id} is stored"
+        );
+        assert!(!app.desk.store.events(*id).await.unwrap().is_empty());
+    }
+}
+
+crate::on_both_backends!(many_concurrent_flags_each_get_one_ticket_even_when_they_repeat);
