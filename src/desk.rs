@@ -232,13 +232,8 @@ impl Desk {
             }
             .into());
         }
-        if let Some(existing) = self
-            .store
-            .ticket_by_source(&req.source.channel, &req.source.message_id)
-            .await?
-        {
-            return self.reflagged(req, existing).await;
-        }
+        // A message flagged before is found by the store inside the same transaction that
+        // would create its ticket, so two flags racing on one message still make one ticket.
         let decision = self.config.router.route(&RouteInput {
             platform: req.source.channel.platform,
             channel: Some(&req.source.channel),
@@ -300,57 +295,12 @@ impl Desk {
                 created: true,
                 decision,
             }),
-            // Another instance opened it between our look-up and our write.
             Created::Existing(ticket) => Ok(FlagOutcome {
                 ticket,
                 created: false,
                 decision,
             }),
         }
-    }
-
-    async fn reflagged(
-        &self,
-        req: FlagRequest,
-        existing: Ticket,
-    ) -> Result<FlagOutcome, DeskError> {
-        let decision = Decision {
-            department: existing.department.clone(),
-            priority: existing.priority,
-            tags: existing.tags.clone(),
-            rule: None,
-            reasons: vec![format!("the message already has {}", existing.id)],
-            skipped: vec![],
-        };
-        let new = NewTicket {
-            title: existing.title.clone(),
-            body: existing.body.clone(),
-            source: existing.source.clone(),
-            reporter: existing.reporter.clone(),
-            department: existing.department.clone(),
-            priority: existing.priority,
-            tags: existing.tags.clone(),
-            created_at: self.now(),
-        };
-        // The store sees the source already taken and records a Reflagged event instead.
-        let created = self
-            .store
-            .create_ticket(CreateTicket {
-                ticket: new,
-                actor: req.flagger.user.clone(),
-                events: vec![],
-                outbox: Box::new(|_| vec![]),
-                inbox_key: req.inbox_key,
-            })
-            .await?;
-        let ticket = match created {
-            Created::Existing(t) | Created::New(t) => t,
-        };
-        Ok(FlagOutcome {
-            ticket,
-            created: false,
-            decision,
-        })
     }
 
     /// Opens a ticket with its alert(s) and, for a flagged message, a confirmation in its thread.

@@ -76,8 +76,9 @@ pub fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("timestamp `{s}`: {e}")))
 }
 
-/// Builds a new ticket's outbox rows once the store has given it its reference.
-pub type OutboxFor = Box<dyn FnOnce(&Ticket) -> Vec<Outgoing> + Send>;
+/// Builds a new ticket's outbox rows once the store has given it its reference. It may be
+/// called again if a group commit is retried, so it must only compute.
+pub type OutboxFor = Box<dyn Fn(&Ticket) -> Vec<Outgoing> + Send + Sync>;
 
 /// A ticket to open, with what must be written in the same transaction.
 pub struct CreateTicket {

@@ -14,7 +14,9 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use std::collections::HashMap;
+
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
@@ -823,66 +825,6 @@ impl Store for SqliteStore {
     }
 }
 
-/// Writes one new ticket (or a `Reflagged` event on the existing one) inside `tx`.
-async fn create_in_tx(
-    tx: &mut Transaction<'static, Sqlite>,
-    req: CreateTicket,
-) -> Result<Created, StoreError> {
-    let at = req.ticket.created_at;
-    if let Some(src) = &req.ticket.source {
-        let existing = sqlx::query(select_tickets!(
-            "WHERE source_platform = ? AND source_channel = ? AND source_message = ?"
-        ))
-        .bind(src.channel.platform.as_str())
-        .bind(&src.channel.id)
-        .bind(&src.message_id)
-        .fetch_all(&mut **tx)
-        .await?
-        .into_iter()
-        .next();
-        if let Some(row) = existing {
-            let ticket = ticket_from_row(&row)?;
-            insert_events(tx, ticket.id, Some(&req.actor), &[EventKind::Reflagged], at).await?;
-            mark_inbox_done(tx, req.inbox_key.as_deref(), at).await?;
-            return Ok(Created::Existing(ticket));
-        }
-    }
-    let t = &req.ticket;
-    let src = t.source.as_ref();
-    let id: i64 = sqlx::query(
-        "INSERT INTO tickets (version, title, body, source_platform, source_channel, source_message, \
-         source_thread, source_permalink, source_text, source_author, reporter, department, priority, \
-         tags, status, created_at, updated_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?) \
-         RETURNING id",
-    )
-    .bind(&t.title)
-    .bind(&t.body)
-    .bind(src.map(|s| s.channel.platform.as_str()))
-    .bind(src.map(|s| s.channel.id.clone()))
-    .bind(src.map(|s| s.message_id.clone()))
-    .bind(src.and_then(|s| s.thread_id.clone()))
-    .bind(src.and_then(|s| s.permalink.clone()))
-    .bind(src.map(|s| s.original_text.clone()))
-    .bind(src.map(|s| s.author.to_string()))
-    .bind(t.reporter.to_string())
-    .bind(&t.department)
-    .bind(enum_text(&t.priority))
-    .bind(serde_json::to_string(&t.tags).map_err(|e| corrupt("tags", e))?)
-    .bind(ts(at))
-    .bind(ts(at))
-    .fetch_all(&mut **tx)
-    .await?
-    .into_iter()
-    .next()
-    .ok_or(sqlx::Error::RowNotFound)?
-    .try_get(0)?;
-    let ticket = req.ticket.into_ticket(TicketRef(id));
-    insert_events(tx, ticket.id, Some(&req.actor), &req.events, at).await?;
-    insert_outbox(tx, Some(ticket.id), (req.outbox)(&ticket), at).await?;
-    mark_inbox_done(tx, req.inbox_key.as_deref(), at).await?;
-    Ok(Created::New(ticket))
-}
-
 /// Flags waiting for the group-commit writer, each with where to send its outcome.
 type CreateJob = (CreateTicket, oneshot::Sender<Result<Created, StoreError>>);
 
@@ -890,10 +832,10 @@ type CreateJob = (CreateTicket, oneshot::Sender<Result<Created, StoreError>>);
 const MAX_GROUP: usize = 64;
 
 /// Group commit: one task writes every new ticket. It takes whatever flags are waiting (up to
-/// [`MAX_GROUP`]), writes each inside its own savepoint of one `BEGIN IMMEDIATE` transaction,
-/// commits once, and only then answers each caller. Under load many flags share one commit;
-/// alone, a flag commits by itself at once. A failing flag rolls back to its savepoint and
-/// fails alone.
+/// [`MAX_GROUP`]), writes them all in one `BEGIN IMMEDIATE` transaction with one multi-row
+/// statement per table, commits once, and only then answers each caller. Under load many flags
+/// share one commit; alone, a flag commits by itself at once. If a group fails, its flags are
+/// written one by one, so a bad flag fails alone.
 async fn group_writer(pool: SqlitePool, mut jobs: mpsc::Receiver<CreateJob>) {
     while let Some(first) = jobs.recv().await {
         let mut group = vec![first];
@@ -912,58 +854,248 @@ async fn group_writer(pool: SqlitePool, mut jobs: mpsc::Receiver<CreateJob>) {
 }
 
 async fn commit_group(pool: SqlitePool, group: Vec<CreateJob>) {
-    let fail_all = |group: Vec<oneshot::Sender<Result<Created, StoreError>>>, why: String| {
-        for reply in group {
-            let _ = reply.send(Err(StoreError::Batch(why.clone())));
-        }
-    };
-    let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
-        Ok(tx) => tx,
-        Err(e) => return fail_all(group.into_iter().map(|(_, r)| r).collect(), e.to_string()),
-    };
-    let mut answers = Vec::with_capacity(group.len());
-    for (req, reply) in group {
-        let result = async {
-            sqlx::query("SAVEPOINT create_ticket")
-                .execute(&mut *tx)
-                .await?;
-            match create_in_tx(&mut tx, req).await {
-                Ok(created) => {
-                    sqlx::query("RELEASE create_ticket")
-                        .execute(&mut *tx)
-                        .await?;
-                    Ok(Ok(created))
-                }
-                Err(e) => {
-                    sqlx::query("ROLLBACK TO create_ticket")
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("RELEASE create_ticket")
-                        .execute(&mut *tx)
-                        .await?;
-                    Ok::<_, sqlx::Error>(Err(e))
-                }
+    let (requests, replies): (Vec<CreateTicket>, Vec<_>) = group.into_iter().unzip();
+    // Fast path: the whole group in a handful of multi-row statements.
+    let fast = async {
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+        let results = write_group(&mut tx, &requests).await?;
+        tx.commit().await?;
+        Ok::<_, StoreError>(results)
+    }
+    .await;
+    match fast {
+        Ok(results) => {
+            for (reply, result) in replies.into_iter().zip(results) {
+                let _ = reply.send(Ok(result));
             }
         }
-        .await;
-        match result {
-            Ok(outcome) => answers.push((reply, outcome)),
-            Err(e) => {
-                // The transaction itself broke: nobody in this group is written.
-                let mut replies: Vec<_> = answers.into_iter().map(|(r, _)| r).collect();
-                replies.push(reply);
-                return fail_all(replies, e.to_string());
+        Err(e) if requests.len() == 1 => {
+            let _ = replies.into_iter().next().map(|r| r.send(Err(e)));
+        }
+        Err(e) => {
+            // Something in the group failed: nothing of it was written. Write each flag on its
+            // own so one bad flag fails alone.
+            tracing::warn!(error = %e, size = requests.len(), "group commit failed; writing its flags one by one");
+            for (req, reply) in requests.into_iter().zip(replies) {
+                let one = async {
+                    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                    let mut results = write_group(&mut tx, std::slice::from_ref(&req)).await?;
+                    tx.commit().await?;
+                    Ok::<_, StoreError>(results.remove(0))
+                }
+                .await;
+                let _ = reply.send(one);
             }
         }
     }
-    match tx.commit().await {
-        Ok(()) => {
-            for (reply, outcome) in answers {
-                let _ = reply.send(outcome);
+}
+
+/// The columns of `tickets` a new ticket is written with, in bind order.
+const NEW_TICKET_COLUMNS: &str = "INSERT INTO tickets (version, title, body, source_platform, \
+    source_channel, source_message, source_thread, source_permalink, source_text, source_author, \
+    reporter, department, priority, tags, status, created_at, updated_at) ";
+
+/// Writes a group of new tickets inside `tx` with one statement per table: each flagged
+/// message already stored (or flagged twice within the group) gets a `Reflagged` event on its
+/// ticket instead of a second ticket.
+async fn write_group(
+    tx: &mut Transaction<'static, Sqlite>,
+    reqs: &[CreateTicket],
+) -> Result<Vec<Created>, StoreError> {
+    type Key = (String, String, String);
+    let key = |r: &CreateTicket| -> Option<Key> {
+        r.ticket.source.as_ref().map(|s| {
+            (
+                s.channel.platform.as_str().to_string(),
+                s.channel.id.clone(),
+                s.message_id.clone(),
+            )
+        })
+    };
+    // Tickets that already exist for the group's messages.
+    let mut stored: HashMap<Key, Ticket> = HashMap::new();
+    let keys: Vec<Key> = reqs.iter().filter_map(key).collect();
+    if !keys.is_empty() {
+        let mut q = QueryBuilder::<Sqlite>::new(select_tickets!(
+            "WHERE (source_platform, source_channel, source_message) IN "
+        ));
+        q.push("(VALUES ");
+        let mut sep = q.separated(", ");
+        for (p, c, m) in &keys {
+            sep.push("(")
+                .push_bind_unseparated(p.clone())
+                .push_unseparated(", ")
+                .push_bind_unseparated(c.clone())
+                .push_unseparated(", ")
+                .push_bind_unseparated(m.clone())
+                .push_unseparated(")");
+        }
+        q.push(")");
+        for row in q.build().fetch_all(&mut **tx).await? {
+            let t = ticket_from_row(&row)?;
+            if let Some(k) = t.source.as_ref().map(|s| {
+                (
+                    s.channel.platform.as_str().to_string(),
+                    s.channel.id.clone(),
+                    s.message_id.clone(),
+                )
+            }) {
+                stored.insert(k, t);
             }
         }
-        Err(e) => fail_all(answers.into_iter().map(|(r, _)| r).collect(), e.to_string()),
     }
+    // Which requests make a new ticket: the first of each message not yet stored.
+    let mut first_in_group: HashMap<Key, usize> = HashMap::new();
+    let mut fresh: Vec<usize> = Vec::new();
+    for (i, r) in reqs.iter().enumerate() {
+        match key(r) {
+            Some(k) if stored.contains_key(&k) || first_in_group.contains_key(&k) => {}
+            Some(k) => {
+                first_in_group.insert(k, i);
+                fresh.push(i);
+            }
+            None => fresh.push(i),
+        }
+    }
+    let mut created: HashMap<usize, Ticket> = HashMap::new();
+    if !fresh.is_empty() {
+        let mut q = QueryBuilder::<Sqlite>::new(NEW_TICKET_COLUMNS);
+        let mut bind_error = None;
+        q.push_values(fresh.iter().map(|&i| &reqs[i].ticket), |mut b, t| {
+            let src = t.source.as_ref();
+            let tags = serde_json::to_string(&t.tags).unwrap_or_else(|e| {
+                bind_error = Some(corrupt("tags", e));
+                "[]".into()
+            });
+            b.push_bind(1i64)
+                .push_bind(t.title.clone())
+                .push_bind(t.body.clone())
+                .push_bind(src.map(|s| s.channel.platform.as_str()))
+                .push_bind(src.map(|s| s.channel.id.clone()))
+                .push_bind(src.map(|s| s.message_id.clone()))
+                .push_bind(src.and_then(|s| s.thread_id.clone()))
+                .push_bind(src.and_then(|s| s.permalink.clone()))
+                .push_bind(src.map(|s| s.original_text.clone()))
+                .push_bind(src.map(|s| s.author.to_string()))
+                .push_bind(t.reporter.to_string())
+                .push_bind(t.department.clone())
+                .push_bind(enum_text(&t.priority))
+                .push_bind(tags)
+                .push_bind("open")
+                .push_bind(ts(t.created_at))
+                .push_bind(ts(t.created_at));
+        });
+        if let Some(e) = bind_error {
+            return Err(e);
+        }
+        q.push(" RETURNING id");
+        // One writer holds the lock and AUTOINCREMENT counts up in VALUES order, so the
+        // sorted ids belong to the rows in the order they were listed.
+        let mut ids: Vec<i64> = q
+            .build()
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<i64, _>(0))
+            .collect::<Result<_, _>>()?;
+        ids.sort_unstable();
+        if ids.len() != fresh.len() {
+            return Err(corrupt("group commit", "fewer ticket ids than tickets"));
+        }
+        for (&i, id) in fresh.iter().zip(ids) {
+            created.insert(i, reqs[i].ticket.clone().into_ticket(TicketRef(id)));
+        }
+    }
+    // Every request's outcome, then its events, outbox rows and inbox row.
+    let mut results = Vec::with_capacity(reqs.len());
+    let mut events: Vec<(TicketRef, &UserRef, EventKind, DateTime<Utc>)> = Vec::new();
+    let mut outbox: Vec<(TicketRef, Outgoing, DateTime<Utc>)> = Vec::new();
+    let mut inbox_keys: Vec<&str> = Vec::new();
+    for (i, r) in reqs.iter().enumerate() {
+        let at = r.ticket.created_at;
+        let result = match created.get(&i) {
+            Some(t) => {
+                events.extend(r.events.iter().map(|e| (t.id, &r.actor, e.clone(), at)));
+                outbox.extend((r.outbox)(t).into_iter().map(|o| (t.id, o, at)));
+                Created::New(t.clone())
+            }
+            None => {
+                let k = key(r)
+                    .ok_or_else(|| corrupt("group commit", "a duplicate without a source"))?;
+                let t = match stored.get(&k) {
+                    Some(t) => t.clone(),
+                    None => created[&first_in_group[&k]].clone(),
+                };
+                events.push((t.id, &r.actor, EventKind::Reflagged, at));
+                Created::Existing(t)
+            }
+        };
+        if let Some(k) = r.inbox_key.as_deref() {
+            inbox_keys.push(k);
+        }
+        results.push(result);
+    }
+    if !events.is_empty() {
+        let mut rows = Vec::with_capacity(events.len());
+        for (id, actor, e, at) in events {
+            let data = serde_json::to_value(&e).map_err(|e| corrupt("event", e))?;
+            let kind = data["kind"].as_str().unwrap_or("unknown").to_string();
+            rows.push((id.0, ts(at), actor.to_string(), kind, data.to_string()));
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO ticket_events (ticket_id, at, actor, kind, data) ",
+        );
+        q.push_values(rows, |mut b, (id, at, actor, kind, data)| {
+            b.push_bind(id)
+                .push_bind(at)
+                .push_bind(actor)
+                .push_bind(kind)
+                .push_bind(data);
+        });
+        q.build().execute(&mut **tx).await?;
+    }
+    if !outbox.is_empty() {
+        let mut rows = Vec::with_capacity(outbox.len());
+        for (id, o, at) in outbox {
+            let target = serde_json::to_string(&o.target).map_err(|e| corrupt("target", e))?;
+            let payload = serde_json::to_string(&o.message).map_err(|e| corrupt("message", e))?;
+            rows.push((
+                o.ticket.unwrap_or(id).0,
+                o.target.platform().as_str(),
+                enum_text(&o.kind),
+                target,
+                payload,
+                ts(at),
+            ));
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO outbox (ticket_id, platform, kind, target, payload, next_attempt_at, created_at) ",
+        );
+        q.push_values(rows, |mut b, (id, platform, kind, target, payload, at)| {
+            b.push_bind(id)
+                .push_bind(platform)
+                .push_bind(kind)
+                .push_bind(target)
+                .push_bind(payload)
+                .push_bind(at.clone())
+                .push_bind(at);
+        });
+        q.build().execute(&mut **tx).await?;
+    }
+    if !inbox_keys.is_empty() {
+        let now = ts(reqs[0].ticket.created_at);
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "UPDATE inbox SET status = 'done', lease_owner = NULL, lease_until = NULL, done_at = ",
+        );
+        q.push_bind(now).push(" WHERE dedupe_key IN (");
+        let mut sep = q.separated(", ");
+        for k in inbox_keys {
+            sep.push_bind(k.to_string());
+        }
+        q.push(")");
+        q.build().execute(&mut **tx).await?;
+    }
+    Ok(results)
 }
 
 fn outbox_from_row(r: &SqliteRow) -> Result<OutboxRow, StoreError> {
@@ -998,22 +1130,4 @@ fn inbox_from_row(r: &SqliteRow) -> Result<InboxRow, StoreError> {
         last_error: r.try_get("last_error")?,
         received_at: parse_ts(&r.try_get::<String, _>("received_at")?)?,
     })
-}
-
-async fn mark_inbox_done(
-    tx: &mut Transaction<'static, Sqlite>,
-    key: Option<&str>,
-    at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    if let Some(key) = key {
-        sqlx::query(
-            "UPDATE inbox SET status = 'done', done_at = ?, lease_owner = NULL, lease_until = NULL \
-             WHERE dedupe_key = ?",
-        )
-            .bind(ts(at))
-            .bind(key)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
 }

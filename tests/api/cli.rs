@@ -211,6 +211,8 @@ fn the_readme_documents_every_command_and_environment_variable() {
         "switchboard check-config",
         "switchboard backup",
         "tickets export",
+        "switchboard outbox list",
+        "switchboard outbox retry",
     ] {
         assert!(readme.contains(cmd), "README lacks {cmd}");
     }
@@ -273,4 +275,46 @@ async fn run_serves_health_and_stops_cleanly_on_sigterm() {
         !log.contains("xoxb-secret"),
         "a token reached the log:\n{log}"
     );
+}
+
+#[tokio::test]
+async fn outbox_list_shows_dead_letters_and_retry_requeues_them() {
+    let app = spawn_app().await;
+    app.ok(&slack("UC"), "/ticket new printer department:support")
+        .await;
+    let now = app.desk.now();
+    let rows = app
+        .desk
+        .store
+        .outbox_claim(
+            "cli-test",
+            &[switchboard::core::types::Platform::Slack],
+            now,
+            chrono::Duration::seconds(60),
+            10,
+        )
+        .await
+        .unwrap();
+    app.desk
+        .store
+        .outbox_dead(rows[0].id, "permanent failure: not_in_channel", now)
+        .await
+        .unwrap();
+    let url = app.url.clone();
+    let out = switchboard(&["outbox", "list", "--failed"], Some(&url));
+    let t = text(&out.stdout);
+    assert!(
+        t.contains("failed") && t.contains("slack:CSUPPORT") && t.contains("not_in_channel"),
+        "{t}"
+    );
+    let out = switchboard(&["outbox", "retry"], Some(&url));
+    assert!(
+        text(&out.stdout).contains("1 message(s) re-queued"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = switchboard(&["outbox", "list", "--failed"], Some(&url));
+    assert!(text(&out.stdout).contains("no outbox rows match"));
+    let out = switchboard(&["outbox", "list", "--pending"], Some(&url));
+    assert!(text(&out.stdout).contains("slack:CSUPPORT"));
 }

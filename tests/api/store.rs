@@ -164,3 +164,55 @@ crate::on_both_backends!(
     a_schedule_fire_is_claimed_once_even_by_two_stores_on_one_file,
     people_sync_follows_the_config_even_when_accounts_move,
 );
+
+async fn one_bad_ticket_in_a_group_fails_alone(app: TestApp) {
+    use switchboard::core::message::{Message, OutKind, Outgoing, Target};
+    use switchboard::core::ticket::{EventKind, NewTicket, Origin};
+    use switchboard::core::types::Priority;
+    use switchboard::store::CreateTicket;
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let store = app.desk.store.clone();
+        let now = app.desk.now();
+        tasks.push(tokio::spawn(async move {
+            let req = CreateTicket {
+                ticket: NewTicket {
+                    title: format!("t{i}"),
+                    body: "b".into(),
+                    source: Some(source("slack:C1", &format!("9.{i}"), "x")),
+                    reporter: customer(),
+                    department: "support".into(),
+                    priority: Priority::Normal,
+                    tags: vec![],
+                    created_at: now,
+                },
+                actor: customer(),
+                events: vec![EventKind::Created { origin: Origin::Flag, department: "support".into(), rule: None, reasons: vec![], emoji: None }],
+                // The fifth one's outbox row points at a ticket that does not exist.
+                outbox: Box::new(move |t| {
+                    vec![Outgoing {
+                        kind: OutKind::Alert,
+                        target: Target::Channel { channel: "slack:CSUPPORT".parse().unwrap(), thread: None },
+                        ticket: Some(if i == 4 { TicketRef(999_999) } else { t.id }),
+                        message: Message::text("alert"),
+                    }]
+                }),
+                inbox_key: None,
+            };
+            store.create_ticket(req).await
+        }));
+    }
+    let mut ok = 0;
+    let mut failed = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(_) => failed += 1,
+        }
+    }
+    assert_eq!((ok, failed), (9, 1));
+    assert_eq!(app.desk.store.list_tickets(&TicketFilter::default()).await.unwrap().len(), 9);
+    assert_eq!(app.desk.store.outbox(None, 0).await.unwrap().len(), 9, "the failed ticket left nothing behind");
+}
+
+crate::on_both_backends!(one_bad_ticket_in_a_group_fails_alone);
