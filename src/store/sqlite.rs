@@ -870,7 +870,9 @@ async fn commit_group(pool: SqlitePool, group: Vec<CreateJob>) {
             }
         }
         Err(e) if requests.len() == 1 => {
-            let _ = replies.into_iter().next().map(|r| r.send(Err(e)));
+            if let Some(reply) = replies.into_iter().next() {
+                let _ = reply.send(Err(e));
+            }
         }
         Err(e) => {
             // Something in the group failed: nothing of it was written. Write each flag on its

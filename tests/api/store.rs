@@ -187,12 +187,21 @@ async fn one_bad_ticket_in_a_group_fails_alone(app: TestApp) {
                     created_at: now,
                 },
                 actor: customer(),
-                events: vec![EventKind::Created { origin: Origin::Flag, department: "support".into(), rule: None, reasons: vec![], emoji: None }],
+                events: vec![EventKind::Created {
+                    origin: Origin::Flag,
+                    department: "support".into(),
+                    rule: None,
+                    reasons: vec![],
+                    emoji: None,
+                }],
                 // The fifth one's outbox row points at a ticket that does not exist.
                 outbox: Box::new(move |t| {
                     vec![Outgoing {
                         kind: OutKind::Alert,
-                        target: Target::Channel { channel: "slack:CSUPPORT".parse().unwrap(), thread: None },
+                        target: Target::Channel {
+                            channel: "slack:CSUPPORT".parse().unwrap(),
+                            thread: None,
+                        },
                         ticket: Some(if i == 4 { TicketRef(999_999) } else { t.id }),
                         message: Message::text("alert"),
                     }]
@@ -211,8 +220,20 @@ async fn one_bad_ticket_in_a_group_fails_alone(app: TestApp) {
         }
     }
     assert_eq!((ok, failed), (9, 1));
-    assert_eq!(app.desk.store.list_tickets(&TicketFilter::default()).await.unwrap().len(), 9);
-    assert_eq!(app.desk.store.outbox(None, 0).await.unwrap().len(), 9, "the failed ticket left nothing behind");
+    assert_eq!(
+        app.desk
+            .store
+            .list_tickets(&TicketFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        9
+    );
+    assert_eq!(
+        app.desk.store.outbox(None, 0).await.unwrap().len(),
+        9,
+        "the failed ticket left nothing behind"
+    );
 }
 
 crate::on_both_backends!(one_bad_ticket_in_a_group_fails_alone);
