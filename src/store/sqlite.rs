@@ -918,17 +918,16 @@ async fn write_group(
     let mut stored: HashMap<Key, Ticket> = HashMap::new();
     let keys: Vec<Key> = reqs.iter().filter_map(key).collect();
     if !keys.is_empty() {
-        let mut q = QueryBuilder::<Sqlite>::new(select_tickets!(
-            "WHERE (source_platform, source_channel, source_message) IN "
-        ));
-        q.push("(VALUES ");
-        let mut sep = q.separated(", ");
+        // One equality triple per message, OR-ed: SQLite answers each from the unique index
+        // (a row-value `IN (VALUES …)` would scan the whole table).
+        let mut q = QueryBuilder::<Sqlite>::new(select_tickets!("WHERE ("));
+        let mut sep = q.separated(" OR ");
         for (p, c, m) in &keys {
-            sep.push("(")
+            sep.push("(source_platform = ")
                 .push_bind_unseparated(p.clone())
-                .push_unseparated(", ")
+                .push_unseparated(" AND source_channel = ")
                 .push_bind_unseparated(c.clone())
-                .push_unseparated(", ")
+                .push_unseparated(" AND source_message = ")
                 .push_bind_unseparated(m.clone())
                 .push_unseparated(")");
         }
