@@ -5,6 +5,19 @@
 //! stores the core's neutral types. `SqliteStore` is the embedded default; `PgStore` is what
 //! several instances share. One contract suite (`tests/api/contract.rs`) runs on both.
 
+/// `SELECT <every ticket column> FROM tickets` followed by the rest of a statement.
+macro_rules! select_tickets {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, version, title, body, source_platform, source_channel, source_message, \
+             source_thread, source_permalink, source_text, source_author, reporter, department, \
+             priority, tags, assignee, status, created_at, updated_at, first_response_at, \
+             resolved_at, closed_at FROM tickets ",
+            $rest
+        )
+    };
+}
+
 mod postgres;
 mod sqlite;
 
@@ -62,6 +75,86 @@ pub async fn open(url: &str) -> Result<DynStore, StoreError> {
             url.split(':').next().unwrap_or("")
         )))
     }
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn parse_user(s: &str) -> Result<UserRef, StoreError> {
+    s.parse().map_err(|e| corrupt("user", e))
+}
+
+/// A unit enum variant as stored: its serde name without quotes.
+fn enum_text<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn enum_from<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|e| corrupt(what, e))
+}
+
+/// What each store's row type offers, so one function decodes a ticket from either database
+/// (they differ only in how timestamps and tags are kept).
+trait TicketRow {
+    fn text(&self, col: &str) -> Result<Option<String>, StoreError>;
+    fn int(&self, col: &str) -> Result<i64, StoreError>;
+    fn time(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
+    fn tags(&self, col: &str) -> Result<Vec<String>, StoreError>;
+
+    fn required_text(&self, col: &str) -> Result<String, StoreError> {
+        self.text(col)?.ok_or_else(|| corrupt(col, "missing"))
+    }
+
+    fn required_time(&self, col: &str) -> Result<DateTime<Utc>, StoreError> {
+        self.time(col)?.ok_or_else(|| corrupt(col, "missing"))
+    }
+}
+
+/// Decodes a row of [`select_tickets!`].
+fn ticket_from_row(row: &impl TicketRow) -> Result<Ticket, StoreError> {
+    let source = match row.text("source_message")? {
+        None => None,
+        Some(message_id) => {
+            let platform: Platform = row
+                .required_text("source_platform")?
+                .parse()
+                .map_err(|e| corrupt("platform", e))?;
+            Some(crate::core::ticket::Source {
+                channel: ChannelRef::new(platform, row.required_text("source_channel")?),
+                message_id,
+                thread_id: row.text("source_thread")?,
+                permalink: row.text("source_permalink")?,
+                original_text: row.text("source_text")?.unwrap_or_default(),
+                author: parse_user(&row.required_text("source_author")?)?,
+            })
+        }
+    };
+    Ok(Ticket {
+        id: TicketRef(row.int("id")?),
+        version: row.int("version")?,
+        title: row.required_text("title")?,
+        body: row.required_text("body")?,
+        source,
+        reporter: parse_user(&row.required_text("reporter")?)?,
+        department: row.required_text("department")?,
+        priority: enum_from("priority", &row.required_text("priority")?)?,
+        tags: row.tags("tags")?,
+        assignee: row
+            .text("assignee")?
+            .as_deref()
+            .map(parse_user)
+            .transpose()?,
+        status: enum_from("status", &row.required_text("status")?)?,
+        created_at: row.required_time("created_at")?,
+        updated_at: row.required_time("updated_at")?,
+        first_response_at: row.time("first_response_at")?,
+        resolved_at: row.time("resolved_at")?,
+        closed_at: row.time("closed_at")?,
+    })
 }
 
 /// Formats a time the way every store writes it: fixed-width UTC with milliseconds.

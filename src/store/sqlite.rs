@@ -20,12 +20,13 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    parse_ts, ts, CreateTicket, Created, InboxOutcome, InboxRow, Kudos, MetricSample, NewKudos,
-    NewMetric, OutboxRow, Store, StoreError, TicketFilter,
+    corrupt, enum_from, enum_text, parse_ts, parse_user, ticket_from_row, ts, CreateTicket,
+    Created, InboxOutcome, InboxRow, Kudos, MetricSample, NewKudos, NewMetric, OutboxRow, Store,
+    StoreError, TicketFilter,
 };
 use crate::core::directory::Person;
 use crate::core::message::{Outgoing, Target};
-use crate::core::ticket::{EventKind, Source, Ticket, TicketEvent};
+use crate::core::ticket::{EventKind, Ticket, TicketEvent};
 use crate::core::types::{ChannelRef, Platform, TicketRef, UserRef};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -42,86 +43,25 @@ pub struct SqliteStore {
     creates: mpsc::Sender<CreateJob>,
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
+impl super::TicketRow for SqliteRow {
+    fn text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.try_get(col)?)
+    }
 
-fn parse_user(s: &str) -> Result<UserRef, StoreError> {
-    s.parse().map_err(|e| corrupt("user", e))
-}
+    fn int(&self, col: &str) -> Result<i64, StoreError> {
+        Ok(self.try_get(col)?)
+    }
 
-fn opt_ts(s: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
-    s.as_deref().map(parse_ts).transpose()
-}
-
-fn enum_text<T: serde::Serialize>(v: &T) -> String {
-    // Unit variants serialise to a JSON string; store it without the quotes.
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
-fn enum_from<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T, StoreError> {
-    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|e| corrupt(what, e))
-}
-
-/// `SELECT <every ticket column> FROM tickets` followed by the rest of a statement.
-macro_rules! select_tickets {
-    ($rest:literal) => {
-        concat!(
-            "SELECT id, version, title, body, source_platform, source_channel, source_message, \
-             source_thread, source_permalink, source_text, source_author, reporter, department, \
-             priority, tags, assignee, status, created_at, updated_at, first_response_at, \
-             resolved_at, closed_at FROM tickets ",
-            $rest
-        )
-    };
-}
-
-fn ticket_from_row(row: &SqliteRow) -> Result<Ticket, StoreError> {
-    let source = match row.try_get::<Option<String>, _>("source_message")? {
-        None => None,
-        Some(message_id) => {
-            let platform: Platform = row
-                .try_get::<String, _>("source_platform")?
-                .parse()
-                .map_err(|e| corrupt("platform", e))?;
-            Some(Source {
-                channel: ChannelRef::new(platform, row.try_get::<String, _>("source_channel")?),
-                message_id,
-                thread_id: row.try_get("source_thread")?,
-                permalink: row.try_get("source_permalink")?,
-                original_text: row
-                    .try_get::<Option<String>, _>("source_text")?
-                    .unwrap_or_default(),
-                author: parse_user(&row.try_get::<String, _>("source_author")?)?,
-            })
-        }
-    };
-    let tags: String = row.try_get("tags")?;
-    Ok(Ticket {
-        id: TicketRef(row.try_get("id")?),
-        version: row.try_get("version")?,
-        title: row.try_get("title")?,
-        body: row.try_get("body")?,
-        source,
-        reporter: parse_user(&row.try_get::<String, _>("reporter")?)?,
-        department: row.try_get("department")?,
-        priority: enum_from("priority", &row.try_get::<String, _>("priority")?)?,
-        tags: serde_json::from_str(&tags).map_err(|e| corrupt("tags", e))?,
-        assignee: row
-            .try_get::<Option<String>, _>("assignee")?
+    fn time(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.try_get::<Option<String>, _>(col)?
             .as_deref()
-            .map(parse_user)
-            .transpose()?,
-        status: enum_from("status", &row.try_get::<String, _>("status")?)?,
-        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
-        updated_at: parse_ts(&row.try_get::<String, _>("updated_at")?)?,
-        first_response_at: opt_ts(row.try_get("first_response_at")?)?,
-        resolved_at: opt_ts(row.try_get("resolved_at")?)?,
-        closed_at: opt_ts(row.try_get("closed_at")?)?,
-    })
+            .map(parse_ts)
+            .transpose()
+    }
+
+    fn tags(&self, col: &str) -> Result<Vec<String>, StoreError> {
+        serde_json::from_str(&self.try_get::<String, _>(col)?).map_err(|e| corrupt("tags", e))
+    }
 }
 
 async fn insert_events(
