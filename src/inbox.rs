@@ -89,25 +89,10 @@ impl InboxWorker {
         }
     }
 
-    /// Runs rounds until `shutdown` turns true; the event in hand is finished first.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        tracing::info!(owner = %self.settings.owner, "inbox worker started");
-        while !*shutdown.borrow() {
-            let busy = match self.round().await {
-                Ok(n) => n > 0,
-                Err(e) => {
-                    tracing::warn!(error = %e, "inbox round failed; retrying");
-                    false
-                }
-            };
-            if !busy {
-                tokio::select! {
-                    _ = tokio::time::sleep(self.settings.idle) => {}
-                    _ = shutdown.changed() => {}
-                }
-            }
-        }
-        tracing::info!(owner = %self.settings.owner, "inbox worker stopped");
+    /// Runs rounds until `shutdown` turns true; the row in hand is finished first.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let name = format!("inbox {}", self.settings.owner);
+        crate::worker::run_rounds(&name, self.settings.idle, shutdown, || self.round()).await;
     }
 
     /// Claims one batch and processes it; returns how many events it handled.

@@ -11,11 +11,16 @@
 //!   permissions, command specs and parsing, digests, neutral messages. No I/O.
 //! - [`config`]: the TOML file, environment overrides and secrets, with every problem reported
 //!   by key.
-//! - [`store`]: the `Store` trait and `SqliteStore`; transactions and SQL live only here.
+//! - [`store`]: the `Store` trait, `SqliteStore` (group commit) and `PgStore`; transactions and
+//!   SQL live only here.
 //! - [`desk`]: the use cases (flag, command, button) joining core and store.
 //! - [`cmd`]: one handler module per slash command in `commands/`.
 //! - [`export`]: command specs as Discord JSON and Slack manifest.
 //! - [`http`]: health, readiness and metrics endpoints.
+//! - [`chat`]: the `Delivery` and `EventSource` traits platform adapters implement.
+//! - [`inbox`]: the worker that completes stored platform events into tickets.
+//! - [`outbox`]: the delivery worker (leases, order per ticket, retries, dead letters).
+//! - [`worker`]: the round loop both workers run.
 //! - [`telemetry`]: Prometheus metrics.
 //! - [`app`]: wiring for `switchboard run`.
 //! - [`demo`]: the scripted `switchboard demo`.
@@ -37,3 +42,4 @@ pub mod outbox;
 pub mod store;
 pub mod telemetry;
 pub mod tickets_cli;
+pub mod worker;

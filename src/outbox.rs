@@ -106,24 +106,9 @@ impl OutboxWorker {
     }
 
     /// Runs rounds until `shutdown` turns true; the row in hand is finished first.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        tracing::info!(owner = %self.settings.owner, platforms = ?self.deliveries.keys().collect::<Vec<_>>(), "outbox worker started");
-        while !*shutdown.borrow() {
-            let busy = match self.round().await {
-                Ok(n) => n > 0,
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbox round failed; retrying");
-                    false
-                }
-            };
-            if !busy {
-                tokio::select! {
-                    _ = tokio::time::sleep(self.settings.idle) => {}
-                    _ = shutdown.changed() => {}
-                }
-            }
-        }
-        tracing::info!(owner = %self.settings.owner, "outbox worker stopped");
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let name = format!("outbox {}", self.settings.owner);
+        crate::worker::run_rounds(&name, self.settings.idle, shutdown, || self.round()).await;
     }
 
     /// Claims one batch and delivers it; returns how many rows it handled.
