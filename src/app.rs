@@ -119,9 +119,20 @@ pub async fn serve(
         rules = desk.config.router.rules.len(),
         "switchboard is running; /healthz, /readyz and /metrics are served"
     );
+    let slack_events = desk
+        .config
+        .secrets
+        .slack_signing_secret
+        .clone()
+        .map(|secret| crate::chat::slack::events::EventsState {
+            store: desk.store.clone(),
+            clock: desk.clock.clone(),
+            secret,
+        });
     let app = http::router(AppState {
         store: desk.store.clone(),
         telemetry: desk.telemetry.clone(),
+        slack_events,
     });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

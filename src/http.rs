@@ -1,4 +1,5 @@
-//! The HTTP server: health, readiness and Prometheus metrics (platform webhooks join later).
+//! The HTTP server: health, readiness, Prometheus metrics, and the platform webhooks that are
+//! configured (Slack's Events API in HTTP mode).
 //!
 //! Owns routes and their status codes. Must not hold business rules; it asks the store and
 //! the telemetry registry, nothing else.
@@ -11,6 +12,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 
+use crate::chat::slack::events::EventsState;
 use crate::store::DynStore;
 use crate::telemetry::{OutboxLabels, Telemetry};
 
@@ -21,15 +23,22 @@ pub struct AppState {
     pub store: DynStore,
     /// Metrics.
     pub telemetry: Arc<Telemetry>,
+    /// Slack's Events API endpoint, when `SLACK_SIGNING_SECRET` is set (HTTP mode).
+    pub slack_events: Option<EventsState>,
 }
 
 /// The router with every route.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let slack = state.slack_events.clone();
+    let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(state)
+        .with_state(state);
+    match slack {
+        Some(events) => app.merge(crate::chat::slack::events::router(events)),
+        None => app,
+    }
 }
 
 /// Alive: the process answers.

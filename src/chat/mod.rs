@@ -5,6 +5,8 @@
 //! Owns the error kinds that decide retry, wait or dead-letter. Platform adapters implement
 //! these traits; the workers never see a platform type.
 
+pub mod slack;
+
 use std::time::Duration;
 
 use async_trait::async_trait;

@@ -81,6 +81,9 @@ timezone = "Europe/Berlin"
 targets = ["slack:CLEADS", "discord:2003"]
 "#;
 
+/// The Slack signing secret every test desk is configured with.
+pub const TEST_SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -179,8 +182,10 @@ pub async fn spawn_with(backend: Backend, config: &str) -> Option<TestApp> {
             (url, Some(schema), store)
         }
     };
-    let config = Config::from_toml(config, "test config", |k| {
-        (k == "SWITCHBOARD_DATABASE_URL").then(|| url.clone())
+    let config = Config::from_toml(config, "test config", |k| match k {
+        "SWITCHBOARD_DATABASE_URL" => Some(url.clone()),
+        "SLACK_SIGNING_SECRET" => Some(TEST_SIGNING_SECRET.to_string()),
+        _ => None,
     })
     .expect("test config is valid");
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap());

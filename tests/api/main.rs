@@ -6,5 +6,6 @@ mod cli;
 mod commands;
 mod desk;
 mod http;
+mod slack_http;
 mod store;
 mod workers;
