@@ -17,7 +17,9 @@
 //! - [`cmd`]: one handler module per slash command in `commands/`.
 //! - [`export`]: command specs as Discord JSON and Slack manifest.
 //! - [`http`]: health, readiness and metrics endpoints.
-//! - [`chat`]: the `Delivery` and `EventSource` traits platform adapters implement.
+//! - [`chat`]: the `Delivery` and `EventSource` traits platform adapters implement, and the
+//!   Slack adapter (`chat::slack`: Events API endpoint, Block Kit, Web API delivery).
+//! - [`sandbox`]: loopback fakes of the platforms for tests and the demo.
 //! - [`inbox`]: the worker that completes stored platform events into tickets.
 //! - [`outbox`]: the delivery worker (leases, order per ticket, retries, dead letters).
 //! - [`worker`]: the round loop both workers run.
@@ -39,6 +41,7 @@ pub mod export;
 pub mod http;
 pub mod inbox;
 pub mod outbox;
+pub mod sandbox;
 pub mod store;
 pub mod telemetry;
 pub mod tickets_cli;

@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod desk;
 mod http;
+mod slack_delivery;
 mod slack_http;
 mod store;
 mod workers;

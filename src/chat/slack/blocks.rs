@@ -1,0 +1,208 @@
+//! Block Kit rendering: a neutral [`Message`] as Slack blocks plus the `text` fallback.
+//!
+//! Owns Slack's text rules: mrkdwn escaping (`&`, `<`, `>`), so no re-posted text can form a
+//! mention, link or `<!here>`; Slack's limits (3,000 characters per text object, 10 fields per
+//! section, 50 blocks, 150 characters in a header) with an explicit "…" rather than a silent
+//! cut. Must not decide content.
+
+use serde_json::{json, Value};
+
+use crate::core::message::{neutralize_mentions, truncate, ButtonStyle, Message};
+
+/// Slack's limit on one text object.
+pub const MAX_TEXT: usize = 3000;
+/// Slack's limit on blocks in one message.
+pub const MAX_BLOCKS: usize = 50;
+/// Slack's limit on fields in one section.
+const MAX_FIELDS: usize = 10;
+
+/// Escapes the three characters Slack's mrkdwn treats as control characters, after turning
+/// mentions into plain names: the result can neither ping nor link.
+pub fn escape(text: &str) -> String {
+    neutralize_mentions(text)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn mrkdwn(text: &str) -> Value {
+    json!({ "type": "mrkdwn", "text": text })
+}
+
+/// Splits escaped text into pieces of at most [`MAX_TEXT`] characters, on line breaks where it
+/// can.
+fn chunks(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.split_inclusive('\n') {
+        if current.chars().count() + line.chars().count() > MAX_TEXT && !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+        if line.chars().count() > MAX_TEXT {
+            let chars: Vec<char> = line.chars().collect();
+            for piece in chars.chunks(MAX_TEXT) {
+                out.push(piece.iter().collect());
+            }
+        } else {
+            current.push_str(line);
+        }
+    }
+    if !current.trim().is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// The `text` fallback and `blocks` of a message.
+pub fn render(msg: &Message) -> (String, Value) {
+    let mut blocks: Vec<Value> = Vec::new();
+    if let Some(title) = &msg.title {
+        let title = escape(title);
+        let heading = match &msg.link {
+            Some(link) => format!(
+                "*<{}|{}>*",
+                link.replace(['<', '>', '|'], ""),
+                truncate(&title, 2000)
+            ),
+            None => format!("*{}*", truncate(&title, 2000)),
+        };
+        blocks.push(json!({ "type": "section", "text": mrkdwn(&heading) }));
+    }
+    for piece in chunks(&escape(&msg.text)) {
+        blocks.push(json!({ "type": "section", "text": mrkdwn(&piece) }));
+    }
+    for group in msg.fields.chunks(MAX_FIELDS) {
+        let fields: Vec<Value> = group
+            .iter()
+            .map(|f| {
+                mrkdwn(&truncate(
+                    &format!("*{}*\n{}", escape(&f.name), escape(&f.value)),
+                    2000,
+                ))
+            })
+            .collect();
+        blocks.push(json!({ "type": "section", "fields": fields }));
+    }
+    if !msg.buttons.is_empty() {
+        let elements: Vec<Value> = msg
+            .buttons
+            .iter()
+            .map(|b| {
+                let mut button = json!({
+                    "type": "button",
+                    "text": { "type": "plain_text", "text": truncate(&b.label, 75) },
+                    "action_id": b.action_id,
+                    "value": b.action_id,
+                });
+                match b.style {
+                    ButtonStyle::Primary => button["style"] = json!("primary"),
+                    ButtonStyle::Danger => button["style"] = json!("danger"),
+                    ButtonStyle::Secondary => {}
+                }
+                button
+            })
+            .collect();
+        blocks.push(json!({ "type": "actions", "elements": elements }));
+    }
+    if blocks.len() > MAX_BLOCKS {
+        let dropped = blocks.len() - (MAX_BLOCKS - 1);
+        blocks.truncate(MAX_BLOCKS - 1);
+        blocks.push(json!({
+            "type": "context",
+            "elements": [mrkdwn(&format!("…and {dropped} more blocks not shown; see `/ticket show` or the CLI for the full text."))]
+        }));
+    }
+    let fallback = truncate(&escape(&msg.plain()), MAX_TEXT);
+    (fallback, Value::Array(blocks))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::message::{ButtonAction, Field};
+    use crate::core::types::TicketRef;
+
+    fn all_text(v: &Value) -> String {
+        match v {
+            Value::String(s) => s.clone(),
+            Value::Array(a) => a.iter().map(all_text).collect::<Vec<_>>().join(" "),
+            Value::Object(o) => o.values().map(all_text).collect::<Vec<_>>().join(" "),
+            _ => String::new(),
+        }
+    }
+
+    #[test]
+    fn reposted_text_pings_nobody_in_blocks_or_fallback() {
+        let msg = Message {
+            title: Some("<!channel> help".into()),
+            text:
+                "cc <!here> <!everyone> <!subteam^S1|@oncall> <@U123|bob> and <https://evil|click>"
+                    .into(),
+            fields: vec![Field {
+                name: "Reporter".into(),
+                value: "<@U9>".into(),
+            }],
+            ..Message::default()
+        };
+        let (text, blocks) = render(&msg);
+        for rendered in [text, all_text(&blocks)] {
+            for bad in ["<!", "<@", "<http", "|click>"] {
+                assert!(!rendered.contains(bad), "`{bad}` survived in {rendered}");
+            }
+            assert!(
+                rendered.contains("@bob") && rendered.contains("@oncall"),
+                "{rendered}"
+            );
+        }
+    }
+
+    #[test]
+    fn alerts_get_a_linked_title_fields_and_buttons() {
+        let msg = Message {
+            title: Some("T-7 Refund".into()),
+            text: "charged twice".into(),
+            fields: vec![Field {
+                name: "Status".into(),
+                value: "open".into(),
+            }],
+            buttons: vec![
+                ButtonAction::Claim.button(TicketRef(7)),
+                ButtonAction::Resolve.button(TicketRef(7)),
+            ],
+            link: Some("https://example.slack.com/archives/C1/p1".into()),
+        };
+        let (text, blocks) = render(&msg);
+        assert!(text.starts_with("T-7 Refund"));
+        assert_eq!(
+            blocks[0]["text"]["text"],
+            "*<https://example.slack.com/archives/C1/p1|T-7 Refund>*"
+        );
+        assert_eq!(blocks[2]["fields"][0]["text"], "*Status*\nopen");
+        let actions = &blocks[3]["elements"];
+        assert_eq!(actions[0]["action_id"], "claim:7");
+        assert_eq!(actions[0]["style"], "primary");
+        assert_eq!(actions[1]["style"], "danger");
+    }
+
+    #[test]
+    fn long_text_is_split_within_limits_and_block_overflow_is_said() {
+        let long = "line of text\n".repeat(2000);
+        let (text, blocks) = render(&Message::text(long));
+        assert!(text.chars().count() <= MAX_TEXT);
+        let blocks = blocks.as_array().unwrap();
+        assert!(blocks.len() <= MAX_BLOCKS);
+        for b in blocks {
+            if let Some(t) = b["text"]["text"].as_str() {
+                assert!(t.chars().count() <= MAX_TEXT);
+            }
+        }
+        let huge = "x".repeat(MAX_TEXT * 60);
+        let (_, blocks) = render(&Message::text(huge));
+        let blocks = blocks.as_array().unwrap();
+        assert_eq!(blocks.len(), MAX_BLOCKS);
+        assert!(blocks.last().unwrap()["elements"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("more blocks not shown"));
+    }
+}

@@ -1,0 +1,220 @@
+//! Slack's Web API through slack-morphism: the [`Delivery`] for Slack.
+//!
+//! Owns the client set-up (HTTPS with the system's roots for Slack itself; plain HTTP only for
+//! a loopback base URL such as the sandbox), the mapping of Slack's answers to retry, wait or
+//! dead-letter, and the calls that post and edit. Rendering is `blocks`; decisions are the
+//! outbox worker's.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
+
+use super::blocks;
+use crate::chat::{ChatError, Delivery};
+use crate::config::Secret;
+use crate::core::message::{Message, Target};
+use crate::core::types::{ChannelRef, Platform};
+
+/// The connector type every Switchboard Slack client uses.
+pub type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
+
+/// Slack error codes that will not go away by retrying.
+const PERMANENT: &[&str] = &[
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "token_revoked",
+    "missing_scope",
+    "message_not_found",
+    "cant_update_message",
+    "msg_too_long",
+    "no_text",
+    "invalid_blocks",
+    "restricted_action",
+    "user_not_found",
+    "users_list_not_supplied",
+];
+
+/// Why the client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No usable TLS roots (HTTPS base URL on a machine without CA certificates).
+    #[error("cannot set up HTTPS for {url}: {source}")]
+    Tls {
+        /// The base URL.
+        url: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+fn https_connector(api_url: &str) -> Result<HttpsConnector<HttpConnector>, ClientError> {
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    if api_url.starts_with("http://") {
+        // Only a loopback fake is reached over plain HTTP; no certificate is ever checked.
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Tls {
+            url: api_url.into(),
+            source: std::io::Error::other(e),
+        })?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+        return Ok(builder
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .build());
+    }
+    Ok(builder
+        .with_native_roots()
+        .map_err(|source| ClientError::Tls {
+            url: api_url.into(),
+            source,
+        })?
+        .https_only()
+        .enable_http1()
+        .enable_http2()
+        .build())
+}
+
+/// Maps a slack-morphism error to what the worker should do.
+pub fn classify(e: SlackClientError) -> ChatError {
+    match e {
+        SlackClientError::RateLimitError(r) => {
+            ChatError::RateLimited(r.retry_after.unwrap_or(Duration::from_secs(1)))
+        }
+        SlackClientError::ApiError(a) if a.code == "ratelimited" => {
+            ChatError::RateLimited(Duration::from_secs(1))
+        }
+        SlackClientError::ApiError(a) if PERMANENT.contains(&a.code.as_str()) => {
+            ChatError::Permanent(a.code)
+        }
+        SlackClientError::ApiError(a) => ChatError::Transient(a.code),
+        SlackClientError::HttpError(h)
+            if h.status_code.is_server_error() || h.status_code.as_u16() == 408 =>
+        {
+            ChatError::Transient(format!("HTTP {}", h.status_code))
+        }
+        SlackClientError::HttpError(h) => ChatError::Permanent(format!("HTTP {}", h.status_code)),
+        other => ChatError::Transient(other.to_string()),
+    }
+}
+
+/// A Slack Web API client with its bot token.
+#[derive(Clone)]
+pub struct SlackApi {
+    client: Arc<SlackClient<Connector>>,
+    token: SlackApiToken,
+}
+
+impl std::fmt::Debug for SlackApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackApi")
+            .field("token", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+impl SlackApi {
+    /// A client for the Web API at `api_url` (e.g. `https://slack.com/api`) with `token`.
+    pub fn new(api_url: &str, token: &Secret) -> Result<Self, ClientError> {
+        let connector = SlackClientHyperConnector::with_connector(https_connector(api_url)?)
+            .with_slack_api_url(api_url.trim_end_matches('/'));
+        Ok(Self {
+            client: Arc::new(SlackClient::new(connector)),
+            token: SlackApiToken::new(SlackApiTokenValue(token.expose().to_string())),
+        })
+    }
+
+    fn session(&self) -> SlackClientSession<'_, Connector> {
+        self.client.open_session(&self.token)
+    }
+
+    /// Checks the token (`auth.test`), returning the bot's user id.
+    pub async fn whoami(&self) -> Result<String, ChatError> {
+        let r = self.session().auth_test().await.map_err(classify)?;
+        Ok(r.user_id.to_string())
+    }
+
+    fn content(message: &Message) -> Result<SlackMessageContent, ChatError> {
+        let (text, blocks) = blocks::render(message);
+        let blocks: Vec<SlackBlock> = serde_json::from_value(blocks).map_err(|e| {
+            ChatError::Permanent(format!("message does not render as Block Kit: {e}"))
+        })?;
+        Ok(SlackMessageContent::new()
+            .with_text(text)
+            .with_blocks(blocks))
+    }
+
+    async fn channel_for(&self, target: &Target) -> Result<(String, Option<String>), ChatError> {
+        match target {
+            Target::Channel { channel, thread } => Ok((channel.id.clone(), thread.clone())),
+            Target::User { user } => {
+                let req = SlackApiConversationsOpenRequest::new()
+                    .with_users(vec![SlackUserId(user.id.clone())]);
+                let r = self
+                    .session()
+                    .conversations_open(&req)
+                    .await
+                    .map_err(classify)?;
+                Ok((r.channel.id.to_string(), None))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Delivery for SlackApi {
+    fn platform(&self) -> Platform {
+        Platform::Slack
+    }
+
+    async fn post(
+        &self,
+        target: &Target,
+        message: &Message,
+        _key: &str,
+    ) -> Result<String, ChatError> {
+        // Slack has no idempotency key for chat.postMessage; the outbox records the ts instead.
+        let (channel, thread) = self.channel_for(target).await?;
+        let mut req =
+            SlackApiChatPostMessageRequest::new(SlackChannelId(channel), Self::content(message)?)
+                .with_unfurl_links(false)
+                .with_unfurl_media(false);
+        if let Some(ts) = thread {
+            req = req.with_thread_ts(SlackTs(ts));
+        }
+        let r = self
+            .session()
+            .chat_post_message(&req)
+            .await
+            .map_err(classify)?;
+        Ok(r.ts.to_string())
+    }
+
+    async fn edit(
+        &self,
+        channel: &ChannelRef,
+        message_id: &str,
+        message: &Message,
+    ) -> Result<(), ChatError> {
+        let req = SlackApiChatUpdateRequest::new(
+            SlackChannelId(channel.id.clone()),
+            Self::content(message)?,
+            SlackTs(message_id.to_string()),
+        );
+        self.session().chat_update(&req).await.map_err(classify)?;
+        Ok(())
+    }
+}
