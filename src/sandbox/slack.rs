@@ -406,6 +406,9 @@ fn history(s: &FakeState, method: &str, args: &BTreeMap<String, Value>) -> Respo
         }
     };
     let mut found: Vec<&SlackMessage> = s.messages.iter().filter(wanted).collect();
+    if method == "conversations.replies" && found.is_empty() {
+        return api_error("thread_not_found");
+    }
     // History is newest first; replies oldest first (the parent leads).
     if method == "conversations.history" {
         found.reverse();

@@ -7,6 +7,7 @@ mod commands;
 mod desk;
 mod http;
 mod slack_delivery;
+mod slack_flow;
 mod slack_http;
 mod store;
 mod workers;

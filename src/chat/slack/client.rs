@@ -218,3 +218,80 @@ impl Delivery for SlackApi {
         Ok(())
     }
 }
+
+/// A message read back from Slack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedMessage {
+    /// Its ts.
+    pub ts: String,
+    /// The thread it belongs to, when it is a reply.
+    pub thread_ts: Option<String>,
+    /// Author: a user id, or the bot id of an app's message.
+    pub author: String,
+    /// Text.
+    pub text: String,
+}
+
+impl SlackApi {
+    /// The message `ts` in `channel`, top-level or a thread reply (`conversations.replies`
+    /// accepts any message of a thread); `None` when it no longer exists.
+    pub async fn message(
+        &self,
+        channel: &str,
+        ts: &str,
+    ) -> Result<Option<FetchedMessage>, ChatError> {
+        let req = SlackApiConversationsRepliesRequest::new(
+            SlackChannelId(channel.to_string()),
+            SlackTs(ts.to_string()),
+        )
+        .with_limit(200);
+        let r = match self.session().conversations_replies(&req).await {
+            Ok(r) => r,
+            Err(SlackClientError::ApiError(a))
+                if a.code == "thread_not_found" || a.code == "message_not_found" =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(classify(e)),
+        };
+        Ok(r.messages
+            .into_iter()
+            .find(|m| m.origin.ts.0 == ts)
+            .map(|m| FetchedMessage {
+                ts: m.origin.ts.0.clone(),
+                thread_ts: m.origin.thread_ts.map(|t| t.0).filter(|t| t != ts),
+                author: m
+                    .sender
+                    .user
+                    .map(|u| u.0)
+                    .or(m.sender.bot_id.map(|b| b.0))
+                    .unwrap_or_else(|| "USLACKBOT".to_string()),
+                text: m.content.text.unwrap_or_default(),
+            }))
+    }
+
+    /// A link to the message `ts` in `channel`.
+    pub async fn permalink(&self, channel: &str, ts: &str) -> Result<String, ChatError> {
+        let req = SlackApiChatGetPermalinkRequest::new(
+            SlackChannelId(channel.to_string()),
+            SlackTs(ts.to_string()),
+        );
+        let r = self
+            .session()
+            .chat_get_permalink(&req)
+            .await
+            .map_err(classify)?;
+        Ok(r.permalink.to_string())
+    }
+
+    /// Whether the bot can post in `channel` (`conversations.info` reports membership).
+    pub async fn can_post(&self, channel: &str) -> Result<bool, ChatError> {
+        let req = SlackApiConversationsInfoRequest::new(SlackChannelId(channel.to_string()));
+        let r = self
+            .session()
+            .conversations_info(&req)
+            .await
+            .map_err(classify)?;
+        Ok(r.channel.flags.is_member.unwrap_or(false))
+    }
+}

@@ -123,7 +123,7 @@ fn header<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<&'h str, Sig
 }
 
 /// Event types the adapter acts on; others are acknowledged and dropped on purpose.
-const HANDLED: &[&str] = &["reaction_added", "message"];
+const HANDLED: &[&str] = &["reaction_added"];
 
 async fn events(State(s): State<EventsState>, headers: HeaderMap, body: Bytes) -> Response {
     let checked = header(&headers, "x-slack-request-timestamp").and_then(|ts| {

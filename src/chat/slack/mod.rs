@@ -7,3 +7,4 @@
 pub mod blocks;
 pub mod client;
 pub mod events;
+pub mod source;

@@ -1,0 +1,109 @@
+//! Completes stored Slack events into flags: the [`EventSource`] for Slack.
+//!
+//! Owns reading `reaction_added` (flag emoji, flagger, the message's channel and ts) and
+//! fetching what the event lacks: the message's text, author and thread
+//! (`conversations.replies`) and its permalink (`chat.getPermalink`). Rate limits and errors
+//! come back as [`ChatError`] so the inbox worker retries without losing the event.
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::client::SlackApi;
+use crate::chat::{ChatError, Completion, EventSource};
+use crate::core::directory::Actor;
+use crate::core::routing::normalize_emoji;
+use crate::core::ticket::{Origin, Source};
+use crate::core::types::{ChannelRef, Platform, UserRef};
+use crate::desk::{FlagRequest, TicketOverrides};
+
+/// Slack's side of the inbox worker.
+#[derive(Debug, Clone)]
+pub struct SlackEventSource {
+    api: SlackApi,
+    flag_emojis: Vec<String>,
+    bot_user: Option<String>,
+}
+
+impl SlackEventSource {
+    /// Completes events with `api`, treating `flag_emojis` as flags and ignoring reactions by
+    /// `bot_user` (the bot itself).
+    pub fn new(api: SlackApi, flag_emojis: Vec<String>, bot_user: Option<String>) -> Self {
+        Self {
+            api,
+            flag_emojis,
+            bot_user,
+        }
+    }
+}
+
+fn field<'v>(v: &'v Value, path: &[&str]) -> Result<&'v str, ChatError> {
+    let mut cur = v;
+    for p in path {
+        cur = &cur[*p];
+    }
+    cur.as_str()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ChatError::Permanent(format!("event has no {}", path.join("."))))
+}
+
+#[async_trait]
+impl EventSource for SlackEventSource {
+    fn platform(&self) -> Platform {
+        Platform::Slack
+    }
+
+    async fn complete(&self, raw: &Value) -> Result<Completion, ChatError> {
+        let event = &raw["event"];
+        match event["type"].as_str() {
+            Some("reaction_added") => {}
+            other => {
+                return Ok(Completion::Ignore(format!(
+                    "{} events are not flags",
+                    other.unwrap_or("untyped")
+                )))
+            }
+        }
+        if event["item"]["type"].as_str() != Some("message") {
+            return Ok(Completion::Ignore(
+                "the reaction is not on a message".into(),
+            ));
+        }
+        let emoji = normalize_emoji(field(event, &["reaction"])?);
+        if !self.flag_emojis.contains(&emoji) {
+            return Ok(Completion::Ignore(format!(":{emoji}: is not a flag emoji")));
+        }
+        let flagger = field(event, &["user"])?;
+        if self.bot_user.as_deref() == Some(flagger) {
+            return Ok(Completion::Ignore("the bot's own reaction".into()));
+        }
+        let channel = field(event, &["item", "channel"])?;
+        let ts = field(event, &["item", "ts"])?;
+        let Some(message) = self.api.message(channel, ts).await? else {
+            return Err(ChatError::Permanent(format!(
+                "message {ts} in {channel} no longer exists"
+            )));
+        };
+        let permalink = self.api.permalink(channel, ts).await?;
+        let user = |id: &str| -> Result<UserRef, ChatError> {
+            format!("slack:{id}")
+                .parse()
+                .map_err(|_| ChatError::Permanent(format!("`{id}` is not a Slack user id")))
+        };
+        Ok(Completion::Flag(Box::new(FlagRequest {
+            flagger: Actor::user(user(flagger)?),
+            origin: Origin::Flag,
+            emoji: Some(emoji),
+            source: Source {
+                channel: ChannelRef::new(Platform::Slack, channel),
+                message_id: message.ts,
+                thread_id: message.thread_ts,
+                permalink: Some(permalink),
+                original_text: message.text,
+                author: user(&message.author)?,
+            },
+            author_roles: vec![],
+            overrides: TicketOverrides::default(),
+            inbox_key: None,
+        })))
+    }
+}

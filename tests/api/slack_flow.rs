@@ -1,0 +1,320 @@
+//! A Slack flag end to end in HTTP mode: a signed `reaction_added` to `/slack/events`, the inbox
+//! worker completing it through the real slack-morphism client against the fake Slack, and the
+//! outbox worker posting the thread reply and the alert there.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use switchboard::app::serve;
+use switchboard::chat::slack::client::SlackApi;
+use switchboard::chat::slack::events::sign;
+use switchboard::chat::slack::source::SlackEventSource;
+use switchboard::chat::{Delivery, EventSource};
+use switchboard::config::Secret;
+use switchboard::core::types::TicketRef;
+use switchboard::inbox::{InboxSettings, InboxWorker};
+use switchboard::outbox::{OutboxSettings, OutboxWorker};
+use switchboard::sandbox::slack::{FakeSlack, Fault, BOT_USER};
+use switchboard::store::TicketFilter;
+
+use crate::helpers::*;
+
+const TOKEN: &str = "xoxb-sandbox-token";
+
+struct Rig {
+    fake: FakeSlack,
+    base: String,
+    inbox: InboxWorker,
+    outbox: OutboxWorker,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn rig(app: &TestApp) -> Rig {
+    let fake = FakeSlack::start(TOKEN).await.unwrap();
+    for (id, name) in [
+        ("CHELP", "help"),
+        ("CBILLING", "billing"),
+        ("CSUPPORT", "support"),
+    ] {
+        fake.add_channel(id, name, true);
+    }
+    let api = SlackApi::new(&fake.api_url, &Secret::new(TOKEN)).unwrap();
+    let source = SlackEventSource::new(
+        api.clone(),
+        app.desk.config.flag_emojis.clone(),
+        Some(BOT_USER.into()),
+    );
+    let inbox = InboxWorker::new(
+        app.desk.clone(),
+        vec![Arc::new(source) as Arc<dyn EventSource>],
+        InboxSettings {
+            owner: "inbox".into(),
+            idle: Duration::from_millis(5),
+            ..InboxSettings::default()
+        },
+    );
+    let outbox = OutboxWorker::new(
+        app.desk.store.clone(),
+        vec![Arc::new(api) as Arc<dyn Delivery>],
+        Arc::new(app.clock.clone()),
+        app.desk.telemetry.clone(),
+        OutboxSettings {
+            owner: "outbox".into(),
+            idle: Duration::from_millis(5),
+            ..OutboxSettings::default()
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve(
+        app.desk.clone(),
+        listener,
+        Default::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    Rig {
+        fake,
+        base,
+        inbox,
+        outbox,
+        _stop: stop,
+    }
+}
+
+fn reaction(event_id: &str, user: &str, emoji: &str, ts: &str) -> Value {
+    json!({
+        "token": "XXYYZZ", "team_id": "T0SANDBOX", "api_app_id": "A0APP", "type": "event_callback",
+        "event_id": event_id, "event_time": 1_772_442_100, "authed_users": [BOT_USER],
+        "event": {
+            "type": "reaction_added", "user": user, "reaction": emoji, "item_user": "UCUSTOMER",
+            "item": {"type": "message", "channel": "CHELP", "ts": ts}, "event_ts": "1772442100.000100"
+        }
+    })
+}
+
+impl Rig {
+    async fn deliver(&self, app: &TestApp, event: &Value) -> u16 {
+        let body = serde_json::to_vec(event).unwrap();
+        let ts = app.desk.now().timestamp().to_string();
+        let sig = sign(&Secret::new(TEST_SIGNING_SECRET), &ts, &body);
+        reqwest::Client::new()
+            .post(format!("{}/slack/events", self.base))
+            .header("content-type", "application/json")
+            .header("x-slack-request-timestamp", ts)
+            .header("x-slack-signature", sig)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    async fn work(&self) {
+        while self.inbox.round().await.unwrap() > 0 {}
+        while self.outbox.round().await.unwrap() > 0 {}
+    }
+}
+
+async fn tickets(app: &TestApp) -> usize {
+    app.desk
+        .store
+        .list_tickets(&TicketFilter::default())
+        .await
+        .unwrap()
+        .len()
+}
+
+async fn a_reaction_becomes_a_ticket_a_thread_reply_and_an_alert(app: TestApp) {
+    let r = rig(&app).await;
+    r.fake.seed_message(
+        "CHELP",
+        "1772442000.000100",
+        "UCUSTOMER",
+        "Hi <!here>, I was charged twice for March",
+        None,
+    );
+    assert_eq!(
+        r.deliver(
+            &app,
+            &reaction("Ev1", "UBOB", "ticket", "1772442000.000100")
+        )
+        .await,
+        200
+    );
+    r.work().await;
+    let t = app.desk.ticket(TicketRef(1)).await.unwrap();
+    assert_eq!(t.department, "billing");
+    let src = t.source.clone().unwrap();
+    assert_eq!(
+        src.original_text, "Hi <!here>, I was charged twice for March",
+        "the exact message"
+    );
+    assert_eq!(
+        src.permalink.as_deref(),
+        Some("https://sandbox.slack.com/archives/CHELP/p1772442000000100")
+    );
+    assert_eq!(t.reporter.to_string(), "slack:UCUSTOMER");
+    let posted = r.fake.bot_messages();
+    assert_eq!(posted.len(), 2, "{posted:#?}");
+    assert_eq!(posted[0].thread_ts.as_deref(), Some("1772442000.000100"));
+    assert!(posted[0].text.contains("T-1") && posted[0].text.contains("billing"));
+    assert_eq!(posted[1].channel, "CBILLING");
+    assert!(!posted[1].text.contains("<!here>"));
+    let blocks = serde_json::to_string(&posted[1].blocks).unwrap();
+    assert!(
+        blocks.contains("claim:1") && blocks.contains("p1772442000000100"),
+        "{blocks}"
+    );
+
+    // A second flag of the same message, and Slack retrying the first delivery, add nothing.
+    assert_eq!(
+        r.deliver(
+            &app,
+            &reaction("Ev2", "UALICE", "ticket", "1772442000.000100")
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        r.deliver(
+            &app,
+            &reaction("Ev1", "UBOB", "ticket", "1772442000.000100")
+        )
+        .await,
+        200
+    );
+    r.work().await;
+    assert_eq!(tickets(&app).await, 1);
+    assert_eq!(r.fake.bot_messages().len(), 2);
+}
+
+async fn a_thread_reply_is_flagged_as_itself(app: TestApp) {
+    let r = rig(&app).await;
+    r.fake.seed_message(
+        "CHELP",
+        "1772442000.000100",
+        "UCUSTOMER",
+        "Printer question",
+        None,
+    );
+    r.fake.seed_message(
+        "CHELP",
+        "1772442050.000200",
+        "UCUSTOMER2",
+        "Also the refund never came",
+        Some("1772442000.000100"),
+    );
+    r.deliver(
+        &app,
+        &reaction("Ev3", "UBOB", "ticket", "1772442050.000200"),
+    )
+    .await;
+    r.work().await;
+    let t = app.desk.ticket(TicketRef(1)).await.unwrap();
+    let src = t.source.unwrap();
+    assert_eq!(src.original_text, "Also the refund never came");
+    assert_eq!(src.thread_id.as_deref(), Some("1772442000.000100"));
+    assert_eq!(t.reporter.to_string(), "slack:UCUSTOMER2");
+    assert_eq!(
+        r.fake.bot_messages()[0].thread_ts.as_deref(),
+        Some("1772442000.000100"),
+        "the reply goes to the thread"
+    );
+}
+
+async fn flags_by_strangers_other_emojis_and_the_bot_make_no_ticket(app: TestApp) {
+    let r = rig(&app).await;
+    r.fake.seed_message(
+        "CHELP",
+        "1772442000.000100",
+        "UCUSTOMER",
+        "refund please",
+        None,
+    );
+    r.deliver(
+        &app,
+        &reaction("Ev4", "USTRANGER", "ticket", "1772442000.000100"),
+    )
+    .await;
+    r.deliver(
+        &app,
+        &reaction("Ev5", "UBOB", "thumbsup", "1772442000.000100"),
+    )
+    .await;
+    r.deliver(
+        &app,
+        &reaction("Ev6", BOT_USER, "ticket", "1772442000.000100"),
+    )
+    .await;
+    r.work().await;
+    assert_eq!(tickets(&app).await, 0);
+    let rows = app.desk.store.inbox(None, 0).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| r.status == "done"), "{rows:#?}");
+    assert!(rows[0]
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("allowed to flag"));
+    assert!(r.fake.bot_messages().is_empty());
+}
+
+async fn a_rate_limited_history_call_is_retried_and_the_flag_is_not_lost(app: TestApp) {
+    let r = rig(&app).await;
+    r.fake.seed_message(
+        "CHELP",
+        "1772442000.000100",
+        "UCUSTOMER",
+        "refund please",
+        None,
+    );
+    r.fake
+        .fail_next("conversations.replies", Fault::RateLimited(30), 2);
+    r.deliver(
+        &app,
+        &reaction("Ev7", "UBOB", "ticket", "1772442000.000100"),
+    )
+    .await;
+    r.work().await;
+    assert_eq!(tickets(&app).await, 0);
+    app.clock.advance(chrono::Duration::seconds(30));
+    r.work().await;
+    assert_eq!(tickets(&app).await, 0, "rate limited again");
+    app.clock.advance(chrono::Duration::seconds(30));
+    r.work().await;
+    assert_eq!(tickets(&app).await, 1);
+    assert_eq!(r.fake.bot_messages().len(), 2);
+}
+
+async fn a_deleted_message_leaves_the_event_failed_not_lost(app: TestApp) {
+    let r = rig(&app).await;
+    r.deliver(
+        &app,
+        &reaction("Ev8", "UBOB", "ticket", "1772442999.000100"),
+    )
+    .await;
+    r.work().await;
+    let rows = app.desk.store.inbox(Some("failed"), 0).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(
+        rows[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("no longer exists"),
+        "{rows:?}"
+    );
+}
+
+crate::on_both_backends!(
+    a_reaction_becomes_a_ticket_a_thread_reply_and_an_alert,
+    a_thread_reply_is_flagged_as_itself,
+    flags_by_strangers_other_emojis_and_the_bot_make_no_ticket,
+    a_rate_limited_history_call_is_retried_and_the_flag_is_not_lost,
+    a_deleted_message_leaves_the_event_failed_not_lost,
+);
