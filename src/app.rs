@@ -6,10 +6,13 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::chat::slack::client::SlackApi;
+use crate::chat::slack::source::SlackEventSource;
 use crate::chat::{Delivery, EventSource};
 use crate::config::Config;
 use crate::core::clock::Clock;
 use crate::core::command::{CommandSet, SpecError};
+use crate::core::types::Platform;
 use crate::desk::Desk;
 use crate::http::{self, AppState};
 use crate::inbox::{InboxSettings, InboxWorker};
@@ -34,6 +37,9 @@ pub enum AppError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Slack refused the token or could not be reached at start.
+    #[error("Slack: {0}")]
+    Slack(String),
 }
 
 /// Opens and migrates the store the config names, syncs people, and builds the desk.
@@ -78,10 +84,66 @@ pub async fn run(
 ) -> Result<(), AppError> {
     let addr = config.listen;
     let desk = build_desk(config, clock).await?;
+    let adapters = adapters(&desk).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| AppError::Http { addr, source })?;
-    serve(desk, listener, Adapters::default(), shutdown).await
+    serve(desk, listener, adapters, shutdown).await
+}
+
+/// The platform adapters the environment has tokens for. Slack (`SLACK_BOT_TOKEN`): the token
+/// is checked with `auth.test`, and every configured Slack channel is checked for the bot's
+/// membership, each one it cannot post in named in the log.
+pub async fn adapters(desk: &Desk) -> Result<Adapters, AppError> {
+    let mut out = Adapters::default();
+    let config = &desk.config;
+    if let Some(token) = &config.secrets.slack_bot_token {
+        let api = SlackApi::new(&config.slack.api_url, token)
+            .map_err(|e| AppError::Slack(e.to_string()))?;
+        let bot = api.whoami().await.map_err(|e| {
+            AppError::Slack(format!(
+                "SLACK_BOT_TOKEN was not accepted by {} ({e})",
+                config.slack.api_url
+            ))
+        })?;
+        tracing::info!(bot_user = %bot, "connected to Slack");
+        for problem in slack_channel_problems(&api, config).await {
+            tracing::warn!("{problem}");
+        }
+        out.deliveries.push(Arc::new(api.clone()));
+        out.sources.push(Arc::new(SlackEventSource::new(
+            api,
+            config.flag_emojis.clone(),
+            Some(bot),
+        )));
+    }
+    Ok(out)
+}
+
+/// One line per configured Slack channel the bot cannot post in, saying how to fix it.
+pub async fn slack_channel_problems(api: &SlackApi, config: &Config) -> Vec<String> {
+    let mut channels: Vec<(String, String)> = Vec::new();
+    for d in &config.directory.departments {
+        for c in d.channels.iter().filter(|c| c.platform == Platform::Slack) {
+            channels.push((c.id.clone(), format!("department {}", d.name)));
+        }
+    }
+    for s in &config.digests {
+        for c in s.targets.iter().filter(|c| c.platform == Platform::Slack) {
+            channels.push((c.id.clone(), format!("digest {}", s.name)));
+        }
+    }
+    let mut problems = Vec::new();
+    for (id, used_by) in channels {
+        match api.can_post(&id).await {
+            Ok(true) => {}
+            Ok(false) => problems.push(format!(
+                "cannot post in slack:{id} ({used_by}): the bot is not a member; invite it with `/invite @Switchboard` in that channel"
+            )),
+            Err(e) => problems.push(format!("cannot post in slack:{id} ({used_by}): {e}")),
+        }
+    }
+    problems
 }
 
 /// Serves HTTP on `listener` and runs the inbox and outbox workers until `shutdown`

@@ -318,3 +318,112 @@ crate::on_both_backends!(
     a_rate_limited_history_call_is_retried_and_the_flag_is_not_lost,
     a_deleted_message_leaves_the_event_failed_not_lost,
 );
+
+/// The released binary in HTTP mode against the fake Slack: start-up checks, a signed event,
+/// the ticket's thread reply and alert delivered, a clean stop.
+#[tokio::test]
+async fn the_binary_runs_http_mode_end_to_end_and_names_channels_it_cannot_post_in() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let fake = FakeSlack::start(TOKEN).await.unwrap();
+    fake.add_channel("CHELP", "help", true);
+    fake.add_channel("CBILLING", "billing", true);
+    fake.add_channel("CSUPPORT", "support", false);
+    fake.seed_message(
+        "CHELP",
+        "1772442000.000100",
+        "UCUSTOMER",
+        "I need a refund for invoice 42",
+        None,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("switchboard.toml");
+    std::fs::write(&config, TEST_CONFIG).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .env(
+            "SWITCHBOARD_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("bot.db").display()),
+        )
+        .env("SWITCHBOARD_LISTEN", "127.0.0.1:0")
+        .env("SWITCHBOARD_SLACK_API_URL", &fake.api_url)
+        .env("SWITCHBOARD_LOG", "info")
+        .env("SLACK_BOT_TOKEN", TOKEN)
+        .env("SLACK_SIGNING_SECRET", TEST_SIGNING_SECRET)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = String::new();
+    let addr = loop {
+        let line = match tokio::time::timeout(Duration::from_secs(20), rx.recv()).await {
+            Ok(Some(line)) => line,
+            _ => {
+                let _ = child.kill();
+                panic!("the bot did not start:\n{log}");
+            }
+        };
+        log.push_str(&line);
+        log.push('\n');
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    assert!(
+        log.contains("cannot post in slack:CSUPPORT (department support): the bot is not a member"),
+        "{log}"
+    );
+    assert!(
+        log.contains(
+            "cannot post in slack:CLEADS (digest weekly): permanent failure: channel_not_found"
+        ),
+        "{log}"
+    );
+
+    let event = reaction("EvBin1", "UBOB", "ticket", "1772442000.000100");
+    let body = serde_json::to_vec(&event).unwrap();
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let sig = sign(&Secret::new(TEST_SIGNING_SECRET), &ts, &body);
+    let status = reqwest::Client::new()
+        .post(format!("http://{addr}/slack/events"))
+        .header("content-type", "application/json")
+        .header("x-slack-request-timestamp", ts)
+        .header("x-slack-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while fake.bot_messages().len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let posted = fake.bot_messages();
+    assert_eq!(posted.len(), 2, "{posted:#?}\n{log}");
+    assert_eq!(posted[0].thread_ts.as_deref(), Some("1772442000.000100"));
+    assert_eq!(posted[1].channel, "CBILLING");
+
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert!(child.wait().unwrap().success());
+    while let Ok(line) = rx.try_recv() {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    assert!(
+        !log.contains(TOKEN) && !log.contains(TEST_SIGNING_SECRET),
+        "a secret reached the log:\n{log}"
+    );
+}
