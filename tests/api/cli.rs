@@ -232,8 +232,7 @@ async fn run_serves_health_and_stops_cleanly_on_sigterm() {
         )
         .env("SWITCHBOARD_LISTEN", "127.0.0.1:0")
         .env("SWITCHBOARD_LOG", "info")
-        .env("NO_COLOR", "1")
-        .env("SLACK_BOT_TOKEN", "xoxb-secret-never-logged")
+        .env("SLACK_SIGNING_SECRET", "signing-secret-never-logged")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
