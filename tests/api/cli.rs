@@ -271,7 +271,7 @@ async fn run_serves_health_and_stops_cleanly_on_sigterm() {
         "{log}"
     );
     assert!(
-        !log.contains("xoxb-secret"),
+        !log.contains("never-logged"),
         "a token reached the log:\n{log}"
     );
 }
@@ -316,4 +316,32 @@ async fn outbox_list_shows_dead_letters_and_retry_requeues_them() {
     assert!(text(&out.stdout).contains("no outbox rows match"));
     let out = switchboard(&["outbox", "list", "--pending"], Some(&url));
     assert!(text(&out.stdout).contains("slack:CSUPPORT"));
+}
+
+#[test]
+fn run_refuses_to_start_when_slack_cannot_be_reached_and_never_prints_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("switchboard.toml");
+    std::fs::write(&config, TEST_CONFIG).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .env(
+            "SWITCHBOARD_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("bot.db").display()),
+        )
+        .env("SWITCHBOARD_LISTEN", "127.0.0.1:0")
+        .env("SWITCHBOARD_SLACK_API_URL", "http://127.0.0.1:9/api")
+        .env("SLACK_BOT_TOKEN", "xoxb-secret-never-logged")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("Slack: SLACK_BOT_TOKEN was not accepted by http://127.0.0.1:9/api"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("xoxb-secret"),
+        "the token reached the output:\n{err}"
+    );
 }
