@@ -19,7 +19,7 @@ use crate::core::routing::{normalize_emoji, Decision, RouteInput};
 use crate::core::ticket::{
     Change, ChangeActor, EventKind, NewTicket, Origin, Source, Ticket, TicketError,
 };
-use crate::core::types::{ChannelRef, Priority, RoleRef, Status, TicketRef};
+use crate::core::types::{ChannelRef, Priority, RoleRef, Status, TicketRef, UserRef};
 use crate::store::{CreateTicket, Created, DynStore, StoreError};
 use crate::telemetry::Telemetry;
 
@@ -427,22 +427,66 @@ impl Desk {
         action: &str,
         change: Change,
     ) -> Result<(Ticket, Vec<EventKind>), DeskError> {
+        if let Change::Route(to) = &change {
+            self.department(to)?;
+        }
+        let who = |t: &Ticket| {
+            let dept = self.config.directory.department(&t.department);
+            self.authorize(actor, needed, dept, action)?;
+            Ok(self.change_actor(actor, t))
+        };
+        self.apply_change(id, Some(&actor.user), who, change).await
+    }
+
+    /// Records that a flagged message was edited (`Some(new text)`) or deleted (`None`) on
+    /// its platform, by `by` when known. `Ok(None)` when the message has no ticket.
+    pub async fn record_source_change(
+        &self,
+        channel: &ChannelRef,
+        message_id: &str,
+        by: Option<&UserRef>,
+        text: Option<String>,
+    ) -> Result<Option<Ticket>, DeskError> {
+        let Some(ticket) = self.store.ticket_by_source(channel, message_id).await? else {
+            return Ok(None);
+        };
+        let who = |t: &Ticket| {
+            Ok(ChangeActor {
+                user: by.cloned().unwrap_or_else(|| t.reporter.clone()),
+                is_staff: false,
+            })
+        };
+        let (ticket, _) = self
+            .apply_change(ticket.id, by, who, Change::SourceChanged(text))
+            .await?;
+        Ok(Some(ticket))
+    }
+
+    /// Loads, changes and saves a ticket with its events and alert updates, retrying with a
+    /// fresh copy when another writer got there first. `who` checks permission on the loaded
+    /// ticket and says who is acting.
+    async fn apply_change(
+        &self,
+        id: TicketRef,
+        by: Option<&UserRef>,
+        who: impl Fn(&Ticket) -> Result<ChangeActor, DeskError>,
+        change: Change,
+    ) -> Result<(Ticket, Vec<EventKind>), DeskError> {
         for _ in 0..CONFLICT_RETRIES {
             let mut ticket = self.ticket(id).await?;
-            let dept = self.config.directory.department(&ticket.department);
-            self.authorize(actor, needed, dept, action)?;
-            if let Change::Route(to) = &change {
-                self.department(to)?;
-            }
+            let actor = who(&ticket)?;
             let before = ticket.clone();
             let version = ticket.version;
-            let events = ticket.apply(
-                change.clone(),
-                &self.change_actor(actor, &before),
-                self.now(),
-            )?;
-            // Notes are internal: the alert shows nothing they change.
-            let alert_changed = events.iter().any(|e| !matches!(e, EventKind::Noted { .. }));
+            let events = ticket.apply(change.clone(), &actor, self.now())?;
+            // Notes and source edits are not on the alert; everything else is.
+            let alert_changed = events.iter().any(|e| {
+                !matches!(
+                    e,
+                    EventKind::Noted { .. }
+                        | EventKind::SourceEdited { .. }
+                        | EventKind::SourceDeleted
+                )
+            });
             let mut outbox = if alert_changed {
                 self.alerts(OutKind::AlertUpdate, &ticket, &before.department)
             } else {
@@ -453,7 +497,7 @@ impl Desk {
             }
             match self
                 .store
-                .update_ticket(&ticket, version, Some(&actor.user), events.clone(), outbox)
+                .update_ticket(&ticket, version, by, events.clone(), outbox)
                 .await
             {
                 Ok(()) => return Ok((ticket, events)),

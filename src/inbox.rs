@@ -183,6 +183,30 @@ impl InboxWorker {
         };
         let mut request = match completion {
             Completion::Flag(r) => *r,
+            Completion::SourceChanged {
+                channel,
+                message_id,
+                by,
+                text,
+            } => {
+                let note = match self
+                    .desk
+                    .record_source_change(&channel, &message_id, by.as_ref(), text)
+                    .await
+                {
+                    Ok(Some(t)) => format!("recorded on {}", t.id),
+                    Ok(None) => "the message has no ticket".to_string(),
+                    Err(DeskError::Internal(e)) => {
+                        return self.retry(row, backoff_wait(), e.to_string()).await
+                    }
+                    Err(e) => e.to_string(),
+                };
+                self.desk
+                    .store
+                    .inbox_finish(row.id, InboxOutcome::Done, &note, self.desk.now())
+                    .await?;
+                return Ok(InboxResult::Ignored(note));
+            }
             Completion::Ignore(why) => {
                 self.desk
                     .store

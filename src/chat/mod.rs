@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::core::message::{Message, Target};
-use crate::core::types::{ChannelRef, Platform};
+use crate::core::types::{ChannelRef, Platform, UserRef};
 use crate::desk::FlagRequest;
 
 /// How a platform call failed, which decides what the worker does next.
@@ -58,6 +58,17 @@ pub trait Delivery: Send + Sync {
 pub enum Completion {
     /// A flag to turn into a ticket.
     Flag(Box<FlagRequest>),
+    /// A message changed on the platform; recorded on its ticket if it has one.
+    SourceChanged {
+        /// Where the message is.
+        channel: ChannelRef,
+        /// The message's id.
+        message_id: String,
+        /// Who changed it, when the platform says.
+        by: Option<UserRef>,
+        /// Its new text, or `None` when it was deleted.
+        text: Option<String>,
+    },
     /// Nothing to do (not a flag emoji, a bot's reaction, …), with the reason for the record.
     Ignore(String),
 }

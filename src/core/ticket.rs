@@ -236,6 +236,13 @@ pub enum EventKind {
     },
     /// Staff answered the reporter where they could see it (e.g. a thread reply).
     Responded,
+    /// The flagged message was edited on the platform.
+    SourceEdited {
+        /// Its new text (the ticket keeps the text as flagged).
+        text: String,
+    },
+    /// The flagged message was deleted on the platform.
+    SourceDeleted,
 }
 
 impl EventKind {
@@ -269,6 +276,8 @@ impl EventKind {
             EventKind::Routed { from, to } => format!("department {from} → {to}"),
             EventKind::Noted { text } => format!("note: {text}"),
             EventKind::Responded => "staff responded to the reporter".to_string(),
+            EventKind::SourceEdited { text } => format!("the flagged message was edited: {text}"),
+            EventKind::SourceDeleted => "the flagged message was deleted".to_string(),
         }
     }
 }
@@ -313,6 +322,8 @@ pub enum Change {
     Note(String),
     /// Staff answered the reporter somewhere the reporter can see.
     Responded,
+    /// The flagged message changed on the platform: its new text, or `None` when deleted.
+    SourceChanged(Option<String>),
 }
 
 /// Who is making a change, as far as ticket rules care.
@@ -418,6 +429,18 @@ impl Ticket {
                 }
                 events.push(EventKind::Noted {
                     text: text.to_string(),
+                });
+            }
+            Change::SourceChanged(text) => {
+                if self.source.is_none() {
+                    return Err(TicketError::NoChange(format!(
+                        "{} was not made from a message.",
+                        self.id
+                    )));
+                }
+                events.push(match text {
+                    Some(text) => EventKind::SourceEdited { text },
+                    None => EventKind::SourceDeleted,
                 });
             }
             Change::Responded => {

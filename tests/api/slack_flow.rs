@@ -311,7 +311,93 @@ async fn a_deleted_message_leaves_the_event_failed_not_lost(app: TestApp) {
     );
 }
 
+async fn edits_and_deletions_of_the_flagged_message_are_recorded_on_its_ticket(app: TestApp) {
+    let r = rig(&app).await;
+    r.fake.seed_message(
+        "CHELP",
+        "1772442000.000100",
+        "UCUSTOMER",
+        "refund please",
+        None,
+    );
+    r.deliver(
+        &app,
+        &reaction("Ev1", "UBOB", "ticket", "1772442000.000100"),
+    )
+    .await;
+    r.work().await;
+    let envelope = |id: &str, event: Value| {
+        json!({
+            "token": "XXYYZZ", "team_id": "T0SANDBOX", "api_app_id": "A0APP", "type": "event_callback",
+            "event_id": id, "event_time": 1_772_442_200, "authed_users": [BOT_USER], "event": event
+        })
+    };
+    let edited = envelope(
+        "Ev2",
+        json!({
+            "type": "message", "subtype": "message_changed", "channel": "CHELP", "hidden": true,
+            "ts": "1772442200.000300", "event_ts": "1772442200.000300",
+            "message": {"type": "message", "user": "UCUSTOMER", "text": "refund please, it was $40", "ts": "1772442000.000100",
+                        "edited": {"user": "UCUSTOMER", "ts": "1772442200.000000"}},
+            "previous_message": {"type": "message", "user": "UCUSTOMER", "text": "refund please", "ts": "1772442000.000100"}
+        }),
+    );
+    let deleted = envelope(
+        "Ev3",
+        json!({
+            "type": "message", "subtype": "message_deleted", "channel": "CHELP", "hidden": true,
+            "ts": "1772442300.000400", "event_ts": "1772442300.000400", "deleted_ts": "1772442000.000100",
+            "previous_message": {"type": "message", "user": "UCUSTOMER", "text": "refund please, it was $40", "ts": "1772442000.000100"}
+        }),
+    );
+    let unrelated = envelope(
+        "Ev4",
+        json!({
+            "type": "message", "subtype": "message_deleted", "channel": "CHELP", "hidden": true,
+            "ts": "1772442400.000500", "event_ts": "1772442400.000500", "deleted_ts": "1772440000.000001"
+        }),
+    );
+    let plain = envelope(
+        "Ev5",
+        json!({
+            "type": "message", "channel": "CHELP", "user": "UCUSTOMER", "text": "hello", "ts": "1772442500.000600", "event_ts": "1772442500.000600"
+        }),
+    );
+    for e in [&edited, &deleted, &unrelated, &plain] {
+        assert_eq!(r.deliver(&app, e).await, 200);
+    }
+    r.work().await;
+    let events = app.desk.store.events(TicketRef(1)).await.unwrap();
+    let kinds: Vec<String> = events.iter().map(|e| e.kind.describe()).collect();
+    assert!(
+        kinds.contains(&"the flagged message was edited: refund please, it was $40".to_string()),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&"the flagged message was deleted".to_string()),
+        "{kinds:?}"
+    );
+    let t = app.desk.ticket(TicketRef(1)).await.unwrap();
+    assert_eq!(
+        t.source.unwrap().original_text,
+        "refund please",
+        "the ticket keeps the text as flagged"
+    );
+    let rows = app.desk.store.inbox(None, 0).await.unwrap();
+    assert_eq!(rows.len(), 4, "plain messages are not stored");
+    assert_eq!(
+        rows[3].last_error.as_deref(),
+        Some("the message has no ticket")
+    );
+    assert_eq!(
+        r.fake.bot_messages().len(),
+        2,
+        "no alert edit for a source change"
+    );
+}
+
 crate::on_both_backends!(
+    edits_and_deletions_of_the_flagged_message_are_recorded_on_its_ticket,
     a_reaction_becomes_a_ticket_a_thread_reply_and_an_alert,
     a_thread_reply_is_flagged_as_itself,
     flags_by_strangers_other_emojis_and_the_bot_make_no_ticket,

@@ -125,6 +125,9 @@ fn header<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<&'h str, Sig
 /// Event types the adapter acts on; others are acknowledged and dropped on purpose.
 const HANDLED: &[&str] = &["reaction_added"];
 
+/// `message` events kept: edits and deletions, recorded on the flagged message's ticket.
+const MESSAGE_SUBTYPES: &[&str] = &["message_changed", "message_deleted"];
+
 async fn events(State(s): State<EventsState>, headers: HeaderMap, body: Bytes) -> Response {
     let checked = header(&headers, "x-slack-request-timestamp").and_then(|ts| {
         let sig = header(&headers, "x-slack-signature")?;
@@ -156,7 +159,10 @@ async fn events(State(s): State<EventsState>, headers: HeaderMap, body: Bytes) -
                     .into_response();
             };
             let kind = payload["event"]["type"].as_str().unwrap_or_default();
-            if !HANDLED.contains(&kind) {
+            let subtype = payload["event"]["subtype"].as_str().unwrap_or_default();
+            let wanted = HANDLED.contains(&kind)
+                || (kind == "message" && MESSAGE_SUBTYPES.contains(&subtype));
+            if !wanted {
                 return StatusCode::OK.into_response();
             }
             let retry = headers

@@ -1,7 +1,8 @@
 //! Completes stored Slack events into flags: the [`EventSource`] for Slack.
 //!
 //! Owns reading `reaction_added` (flag emoji, flagger, the message's channel and ts) and
-//! fetching what the event lacks: the message's text, author and thread
+//! `message_changed` / `message_deleted` (recorded on the flagged message's ticket), and
+//! fetching what a flag lacks: the message's text, author and thread
 //! (`conversations.replies`) and its permalink (`chat.getPermalink`). Rate limits and errors
 //! come back as [`ChatError`] so the inbox worker retries without losing the event.
 
@@ -54,9 +55,28 @@ impl EventSource for SlackEventSource {
 
     async fn complete(&self, raw: &Value) -> Result<Completion, ChatError> {
         let event = &raw["event"];
-        match event["type"].as_str() {
-            Some("reaction_added") => {}
-            other => {
+        match (event["type"].as_str(), event["subtype"].as_str()) {
+            (Some("reaction_added"), _) => {}
+            (Some("message"), Some("message_changed")) => {
+                let changed = &event["message"];
+                return Ok(Completion::SourceChanged {
+                    channel: ChannelRef::new(Platform::Slack, field(event, &["channel"])?),
+                    message_id: field(changed, &["ts"])?.to_string(),
+                    by: changed["user"]
+                        .as_str()
+                        .and_then(|u| format!("slack:{u}").parse().ok()),
+                    text: Some(changed["text"].as_str().unwrap_or_default().to_string()),
+                });
+            }
+            (Some("message"), Some("message_deleted")) => {
+                return Ok(Completion::SourceChanged {
+                    channel: ChannelRef::new(Platform::Slack, field(event, &["channel"])?),
+                    message_id: field(event, &["deleted_ts"])?.to_string(),
+                    by: None,
+                    text: None,
+                });
+            }
+            (other, _) => {
                 return Ok(Completion::Ignore(format!(
                     "{} events are not flags",
                     other.unwrap_or("untyped")
