@@ -11,6 +11,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use crate::app::{build_desk, AppError};
+use crate::chat::slack::client::SlackApi;
+use crate::chat::slack::source::SlackEventSource;
+use crate::chat::{Delivery, EventSource};
+use crate::config::Secret;
 use crate::config::{Config, ConfigError};
 use crate::core::clock::{Clock, ManualClock};
 use crate::core::directory::Actor;
@@ -18,6 +22,9 @@ use crate::core::message::Reply;
 use crate::core::ticket::{Origin, Source};
 use crate::core::types::{ChannelRef, Platform, RoleRef, TicketRef, UserRef};
 use crate::desk::{Desk, DeskError, FlagRequest, TicketOverrides};
+use crate::inbox::{InboxSettings, InboxWorker};
+use crate::outbox::{OutboxSettings, OutboxWorker};
+use crate::sandbox::slack::FakeSlack;
 
 /// The demo's configuration: two departments on Slack, one on Discord, people linked across
 /// both platforms.
@@ -113,7 +120,15 @@ struct Script<'a, W: Write> {
     desk: Desk,
     clock: ManualClock,
     out: &'a mut W,
+    /// The fake Slack the real Slack adapter talks to.
+    slack: FakeSlack,
+    inbox: InboxWorker,
+    outbox: OutboxWorker,
+    next_event: u32,
 }
+
+/// The bot token the demo's fake Slack accepts.
+const DEMO_SLACK_TOKEN: &str = "xoxb-demo-sandbox";
 
 fn slack(id: &str) -> Actor {
     Actor::user(UserRef::new(Platform::Slack, id))
@@ -173,6 +188,9 @@ impl<W: Write> Script<'_, W> {
             source.channel,
             source.original_text
         ))?;
+        if source.channel.platform == Platform::Slack {
+            return self.flag_on_slack(flagger, emoji, source).await;
+        }
         let req = FlagRequest {
             flagger: flagger.clone(),
             origin: Origin::Flag,
@@ -199,6 +217,90 @@ impl<W: Write> Script<'_, W> {
                 o.ticket.id
             ))?,
             Err(e) => self.say(&format!("  ✘ refused: {}", e.chat_message()))?,
+        }
+        Ok(())
+    }
+
+    /// A Slack flag as Slack delivers it: the message lives in the fake Slack, the
+    /// `reaction_added` event is committed to the inbox (what `POST /slack/events` does after
+    /// checking the signature), and the inbox worker completes it through the real Slack
+    /// adapter, fetching the message and its permalink from the fake.
+    async fn flag_on_slack(
+        &mut self,
+        flagger: &Actor,
+        emoji: &str,
+        source: Source,
+    ) -> Result<(), DemoError> {
+        if source.original_text != "(same message)" {
+            self.slack.seed_message(
+                &source.channel.id,
+                &source.message_id,
+                &source.author.id,
+                &source.original_text,
+                None,
+            );
+        }
+        self.next_event += 1;
+        let event_id = format!("EvDemo{}", self.next_event);
+        let payload = serde_json::json!({
+            "token": "demo", "team_id": "T0SANDBOX", "api_app_id": "A0DEMO", "type": "event_callback",
+            "event_id": event_id, "event_time": self.clock.now().timestamp(), "authed_users": [crate::sandbox::slack::BOT_USER],
+            "event": {
+                "type": "reaction_added", "user": flagger.user.id, "reaction": emoji, "item_user": source.author.id,
+                "item": {"type": "message", "channel": source.channel.id, "ts": source.message_id},
+                "event_ts": format!("{}.000100", self.clock.now().timestamp())
+            }
+        });
+        let store = self.desk.store.clone();
+        store
+            .inbox_insert(
+                &format!("slack:event:{event_id}"),
+                "slack",
+                &payload,
+                self.clock.now(),
+            )
+            .await
+            .map_err(DeskError::from)?;
+        while self.inbox.round().await.map_err(DeskError::from)? > 0 {}
+        let row = store.inbox(None, 0).await.map_err(DeskError::from)?.pop();
+        let note = row.and_then(|r| r.last_error).unwrap_or_default();
+        match store
+            .ticket_by_source(&source.channel, &source.message_id)
+            .await
+            .map_err(DeskError::from)?
+        {
+            Some(t) if note.is_empty() => {
+                let events = store.events(t.id).await.map_err(DeskError::from)?;
+                if events.len() > 1 {
+                    self.say(&format!(
+                        "  ✔ already {}: Switchboard points to it instead of opening a duplicate",
+                        t.id
+                    ))?;
+                } else {
+                    self.say(&format!(
+                        "  ✔ {} opened from Slack (text and permalink fetched from Slack): \"{}\"",
+                        t.id,
+                        crate::core::message::neutralize_mentions(&t.title)
+                    ))?;
+                    if let Some(crate::core::ticket::EventKind::Created {
+                        department,
+                        rule,
+                        reasons,
+                        ..
+                    }) = events.first().map(|e| &e.kind)
+                    {
+                        let why = match rule {
+                            Some(r) => format!(
+                                "rule `{r}` matched ({}) → department {department}",
+                                reasons.join("; ")
+                            ),
+                            None => format!("no rule matched → fallback department {department}"),
+                        };
+                        self.say(&format!("    routing: {why}, priority {}", t.priority))?;
+                    }
+                }
+            }
+            _ => self.say(&format!("  ✘ refused: {note}"))?,
         }
         Ok(())
     }
@@ -243,11 +345,49 @@ pub async fn run(out: &mut impl Write) -> Result<(), DemoError> {
     })?;
     let clock = ManualClock::new(demo_start());
     let desk = build_desk(config, Arc::new(clock.clone())).await?;
-    let mut s = Script { desk, clock, out };
+    let fake_slack = FakeSlack::start(DEMO_SLACK_TOKEN).await?;
+    for (id, name) in [
+        ("CHELP", "help"),
+        ("CBILLING", "billing"),
+        ("CSUPPORT", "support"),
+        ("CLEADS", "leads"),
+        ("CGENERAL", "general"),
+    ] {
+        fake_slack.add_channel(id, name, true);
+    }
+    let api = SlackApi::new(&fake_slack.api_url, &Secret::new(DEMO_SLACK_TOKEN))
+        .map_err(|e| AppError::Slack(e.to_string()))?;
+    let source = SlackEventSource::new(
+        api.clone(),
+        desk.config.flag_emojis.clone(),
+        Some(crate::sandbox::slack::BOT_USER.into()),
+    );
+    let inbox = InboxWorker::new(
+        desk.clone(),
+        vec![Arc::new(source) as Arc<dyn EventSource>],
+        InboxSettings::default(),
+    );
+    let outbox = OutboxWorker::new(
+        desk.store.clone(),
+        vec![Arc::new(api) as Arc<dyn Delivery>],
+        Arc::new(clock.clone()),
+        desk.telemetry.clone(),
+        OutboxSettings::default(),
+    );
+    let mut s = Script {
+        desk,
+        clock,
+        out,
+        slack: fake_slack,
+        inbox,
+        outbox,
+        next_event: 0,
+    };
 
     s.say("Switchboard demo: a Monday morning at a small SaaS company.")?;
     s.say(&format!(
-        "Throwaway database: {url} (deleted at the end). No tokens, no network."
+        "Throwaway database: {url} (deleted at the end). No tokens, no network: Slack is a fake on {}.",
+        s.slack.api_url
     ))?;
     s.say("Departments: billing (Slack #billing), engineering (Discord #eng-alerts), support (Slack and Discord; the fallback).")?;
     s.say("Rules in order: outages (🚨 → engineering, urgent), refunds (keywords → billing, high), error-codes (regex → engineering).")?;
@@ -419,6 +559,32 @@ pub async fn run(out: &mut impl Write) -> Result<(), DemoError> {
     )
     .await?;
 
+    s.step(
+        1,
+        "The outbox worker delivers to Slack through the real Slack adapter",
+    )?;
+    while s.outbox.round().await.map_err(DeskError::from)? > 0 {}
+    let posted = s.slack.bot_messages();
+    s.say(&format!(
+        "Slack received {} message(s) (the fake Slack's side):",
+        posted.len()
+    ))?;
+    for m in &posted {
+        let place = match &m.thread_ts {
+            Some(t) => format!("#{} in the thread of {t}", m.channel),
+            None => format!("#{}", m.channel),
+        };
+        let edited = if m.edits > 0 {
+            format!(" [edited {}×]", m.edits)
+        } else {
+            String::new()
+        };
+        let first = m.text.lines().next().unwrap_or_default();
+        s.say(&format!(
+            "  {place}: {}{edited}",
+            crate::core::message::truncate(first, 90)
+        ))?;
+    }
     let rows = s
         .desk
         .store
@@ -426,7 +592,7 @@ pub async fn run(out: &mut impl Write) -> Result<(), DemoError> {
         .await
         .map_err(DeskError::from)?;
     s.say(&format!(
-        "\nOutbox: {} message(s) queued for delivery, in order:",
+        "\nOutbox: {} row(s); Slack's are sent, Discord's wait for the Discord adapter:",
         rows.len()
     ))?;
     for r in &rows {
@@ -437,8 +603,9 @@ pub async fn run(out: &mut impl Write) -> Result<(), DemoError> {
             .clone()
             .unwrap_or_else(|| r.outgoing.message.text.clone());
         s.say(&format!(
-            "  #{:<3} {:<12} {:<12} → {}: {}",
+            "  #{:<3} {:<8} {:<12} {:<12} → {}: {}",
             r.id,
+            r.status,
             format!("{:?}", r.outgoing.kind),
             r.outgoing
                 .ticket

@@ -376,9 +376,14 @@ fn update(s: &mut FakeState, args: &BTreeMap<String, Value>) -> Response {
         return api_error("cant_update_message");
     }
     m.text = text.clone();
-    m.blocks = blocks;
+    m.blocks = blocks.clone();
     m.edits += 1;
-    ok(json!({ "channel": channel, "ts": ts, "text": text }))
+    ok(json!({
+        "channel": channel,
+        "ts": ts,
+        "text": text,
+        "message": { "type": "message", "user": BOT_USER, "bot_id": "B0SWITCHBD", "text": text, "blocks": blocks }
+    }))
 }
 
 fn history(s: &FakeState, method: &str, args: &BTreeMap<String, Value>) -> Response {

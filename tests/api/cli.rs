@@ -102,7 +102,11 @@ fn the_demo_runs_without_tokens_or_config_and_tells_the_story() {
     let t = text(&out.stdout);
     for want in [
         "✔ T-1 opened",
-        "Rule #2 `refunds` matched",
+        "✔ T-1 opened from Slack (text and permalink fetched from Slack)",
+        "rule `refunds` matched (text mentions \"charged twice\") → department billing",
+        "Slack received 3 message(s)",
+        "#CHELP in the thread of 1772442000.000100: Thanks! This is now ticket T-1 with billing",
+        "[edited 3×]",
         "Rule #1 `outages` matched (flag emoji is 🚨)",
         "already T-1",
         "✘ refused",

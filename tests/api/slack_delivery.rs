@@ -101,6 +101,14 @@ async fn a_flag_becomes_a_thread_reply_and_a_block_kit_alert_that_is_edited_in_p
     let posted = fake_slack.bot_messages();
     assert_eq!(posted.len(), 2, "an edit, not a new post");
     assert_eq!(posted[1].edits, 1);
+    let rows = app.desk.store.outbox(None, 0).await.unwrap();
+    let slack_rows = rows
+        .iter()
+        .filter(|r| r.outgoing.target.platform() == switchboard::core::types::Platform::Slack);
+    assert!(
+        slack_rows.clone().count() == 3 && slack_rows.clone().all(|r| r.status == "sent"),
+        "every row recorded as sent: {rows:#?}"
+    );
     assert!(serde_json::to_string(&posted[1].blocks)
         .unwrap()
         .contains("in progress"));
