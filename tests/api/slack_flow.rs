@@ -396,7 +396,50 @@ async fn edits_and_deletions_of_the_flagged_message_are_recorded_on_its_ticket(a
     );
 }
 
+async fn a_restart_between_the_ack_and_the_ticket_loses_no_flag(app: TestApp) {
+    let first = rig(&app).await;
+    first.fake.seed_message(
+        "CHELP",
+        "1772442000.000100",
+        "UCUSTOMER",
+        "refund please",
+        None,
+    );
+    assert_eq!(
+        first
+            .deliver(
+                &app,
+                &reaction("Ev1", "UBOB", "ticket", "1772442000.000100")
+            )
+            .await,
+        200
+    );
+    // The process dies after acknowledging: no worker ever ran.
+    let fake = first.fake.clone();
+    drop(first);
+    assert_eq!(tickets(&app).await, 0);
+    // A new process (new workers, new pool) on the same database picks the event up.
+    let desk = switchboard::desk::Desk {
+        store: app.second_store().await,
+        ..app.desk.clone()
+    };
+    let api = SlackApi::new(&fake.api_url, &Secret::new(TOKEN)).unwrap();
+    let source = SlackEventSource::new(api, desk.config.flag_emojis.clone(), Some(BOT_USER.into()));
+    let inbox = InboxWorker::new(
+        desk,
+        vec![Arc::new(source) as Arc<dyn EventSource>],
+        InboxSettings::default(),
+    );
+    while inbox.round().await.unwrap() > 0 {}
+    assert_eq!(tickets(&app).await, 1);
+    assert_eq!(
+        app.desk.store.inbox(Some("done"), 0).await.unwrap().len(),
+        1
+    );
+}
+
 crate::on_both_backends!(
+    a_restart_between_the_ack_and_the_ticket_loses_no_flag,
     edits_and_deletions_of_the_flagged_message_are_recorded_on_its_ticket,
     a_reaction_becomes_a_ticket_a_thread_reply_and_an_alert,
     a_thread_reply_is_flagged_as_itself,

@@ -1,0 +1,159 @@
+//! Acknowledgement latency of Slack's Events API in HTTP mode while Slack is saturated: 200
+//! flags from 32 concurrent senders, each a signed `reaction_added` POSTed to `/slack/events`,
+//! while the fake Slack answers every `chat.postMessage` with 429 (Retry-After 10). The ack is
+//! the HTTP 200, sent only after the event is committed to the inbox. Prints the median and p99
+//! and checks that every acknowledged flag became a ticket.
+//!
+//! Run: `cargo bench --bench slack_ack`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use switchboard::app::{build_desk_with_store, serve, Adapters};
+use switchboard::chat::slack::client::SlackApi;
+use switchboard::chat::slack::events::sign;
+use switchboard::chat::slack::source::SlackEventSource;
+use switchboard::config::{Config, Secret};
+use switchboard::core::clock::SystemClock;
+use switchboard::sandbox::slack::{FakeSlack, Fault, BOT_USER};
+use switchboard::store::{SqliteStore, TicketFilter};
+
+const FLAGS: usize = 200;
+const SENDERS: usize = 32;
+const TOKEN: &str = "xoxb-bench";
+const SECRET: &str = "bench-signing-secret";
+
+const CONFIG: &str = r#"
+[[departments]]
+name = "billing"
+channels = ["slack:CBILLING"]
+members = ["slack:UBOB"]
+[routing]
+fallback = "billing"
+"#;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+#[tokio::main]
+async fn main() {
+    let fake = FakeSlack::start(TOKEN).await.unwrap();
+    fake.add_channel("CHELP", "help", true);
+    fake.add_channel("CBILLING", "billing", true);
+    for i in 0..FLAGS {
+        fake.seed_message(
+            "CHELP",
+            &format!("1772440000.{i:06}"),
+            "UCUSTOMER",
+            "I was charged twice",
+            None,
+        );
+    }
+    fake.fail_next("chat.postMessage", Fault::RateLimited(10), 1_000_000);
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let config = Config::from_toml(CONFIG, "bench", |k| {
+        (k == "SLACK_SIGNING_SECRET").then(|| SECRET.to_string())
+    })
+    .unwrap();
+    let store = Arc::new(SqliteStore::open(&url).await.unwrap());
+    let desk = build_desk_with_store(config, store, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let api = SlackApi::new(&fake.api_url, &Secret::new(TOKEN)).unwrap();
+    let adapters = Adapters {
+        deliveries: vec![Arc::new(api.clone())],
+        sources: vec![Arc::new(SlackEventSource::new(
+            api,
+            desk.config.flag_emojis.clone(),
+            Some(BOT_USER.into()),
+        ))],
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(desk.clone(), listener, adapters, async {
+        let _ = stopped.await;
+    }));
+
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let mut senders = Vec::new();
+    for s in 0..SENDERS {
+        let client = client.clone();
+        let base = base.clone();
+        senders.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            for i in (s..FLAGS).step_by(SENDERS) {
+                let body = serde_json::to_vec(&json!({
+                    "token": "bench", "team_id": "T0SANDBOX", "api_app_id": "A0BENCH", "type": "event_callback",
+                    "event_id": format!("EvBench{i}"), "event_time": 1_772_442_000, "authed_users": [BOT_USER],
+                    "event": {"type": "reaction_added", "user": "UBOB", "reaction": "ticket", "item_user": "UCUSTOMER",
+                              "item": {"type": "message", "channel": "CHELP", "ts": format!("1772440000.{i:06}")},
+                              "event_ts": "1772442000.000100"}
+                }))
+                .unwrap();
+                let ts = chrono::Utc::now().timestamp().to_string();
+                let sig = sign(&Secret::new(SECRET), &ts, &body);
+                let t0 = Instant::now();
+                let r = client
+                    .post(format!("{base}/slack/events"))
+                    .header("content-type", "application/json")
+                    .header("x-slack-request-timestamp", ts)
+                    .header("x-slack-signature", sig)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                latencies.push(t0.elapsed());
+                assert_eq!(r.status(), 200);
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for s in senders {
+        latencies.extend(s.await.unwrap());
+    }
+    let sending = started.elapsed();
+    latencies.sort();
+    let stored = desk.store.inbox(None, 0).await.unwrap().len();
+    // Every acknowledged flag must become a ticket, even while Slack refuses every post.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut tickets = 0;
+    while Instant::now() < deadline {
+        tickets = desk
+            .store
+            .list_tickets(&TicketFilter::default())
+            .await
+            .unwrap()
+            .len();
+        if tickets == FLAGS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let posts = fake
+        .calls()
+        .iter()
+        .filter(|c| *c == "chat.postMessage")
+        .count();
+    println!("Slack HTTP-mode ack latency, {FLAGS} flags from {SENDERS} concurrent senders, every chat.postMessage answered 429 (Retry-After 10)");
+    println!(
+        "  median {:?}   p99 {:?}   max {:?}   ({} flags sent in {:?})",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies.last().unwrap(),
+        latencies.len(),
+        sending
+    );
+    println!("  acknowledged {} / stored in the inbox {stored} / tickets {tickets}; chat.postMessage attempts during the run: {posts}", latencies.len());
+    assert_eq!(stored, FLAGS, "every acknowledged flag is in the inbox");
+    assert_eq!(tickets, FLAGS, "every acknowledged flag became a ticket");
+    let _ = stop.send(());
+    let _ = server.await;
+}
