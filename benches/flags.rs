@@ -75,6 +75,7 @@ async fn flags(desk: &Desk, run: usize, total: usize, clients: usize) -> f64 {
                         permalink: None,
                         original_text: "I was charged twice, please refund".into(),
                         author: UserRef::new(Platform::Slack, "UCUSTOMER"),
+                        author_name: None,
                     },
                     author_roles: vec![],
                     overrides: TicketOverrides::default(),

@@ -326,6 +326,7 @@ fn message(channel: &str, ts: &str, author: UserRef, text: &str) -> Source {
         permalink: Some(permalink),
         original_text: text.to_string(),
         author,
+        author_name: None,
     }
 }
 

@@ -14,6 +14,7 @@ CREATE TABLE tickets (
     source_permalink  TEXT,
     source_text       TEXT,
     source_author     TEXT,
+    source_author_name TEXT,
     reporter          TEXT NOT NULL,
     department        TEXT NOT NULL,
     priority          TEXT NOT NULL,

@@ -315,7 +315,7 @@ fn show(desk: &Desk, t: &Ticket, events: &[crate::core::ticket::TicketEvent]) ->
         },
         Field {
             name: "Reporter".into(),
-            value: dir.display_name(&t.reporter),
+            value: crate::core::message::reporter_name(t, &desk.config.directory),
         },
         Field {
             name: "Assignee".into(),

@@ -291,6 +291,21 @@ pub fn truncate(text: &str, max: usize) -> String {
     out
 }
 
+/// The reporter as people know them: the configured person, else the name the platform gave
+/// for the flagged message's author, else the account.
+pub fn reporter_name(ticket: &Ticket, dir: &Directory) -> String {
+    if dir.person_of(&ticket.reporter).is_some() {
+        return dir.display_name(&ticket.reporter);
+    }
+    ticket
+        .source
+        .as_ref()
+        .filter(|s| s.author == ticket.reporter)
+        .and_then(|s| s.author_name.as_deref())
+        .map(neutralize_mentions)
+        .unwrap_or_else(|| dir.display_name(&ticket.reporter))
+}
+
 /// The department alert for a ticket, showing its current state and the buttons that apply.
 pub fn alert(ticket: &Ticket, dir: &Directory) -> Message {
     let mut fields = vec![
@@ -308,7 +323,7 @@ pub fn alert(ticket: &Ticket, dir: &Directory) -> Message {
         },
         Field {
             name: "Reporter".into(),
-            value: dir.display_name(&ticket.reporter),
+            value: reporter_name(ticket, dir),
         },
         Field {
             name: "Assignee".into(),

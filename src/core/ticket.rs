@@ -72,6 +72,9 @@ pub struct Source {
     pub original_text: String,
     /// Who wrote the message.
     pub author: UserRef,
+    /// The author's name as the platform shows it, when known.
+    #[serde(default)]
+    pub author_name: Option<String>,
 }
 
 /// How a ticket came to be.

@@ -10,7 +10,7 @@ macro_rules! select_tickets {
     ($rest:literal) => {
         concat!(
             "SELECT id, version, title, body, source_platform, source_channel, source_message, \
-             source_thread, source_permalink, source_text, source_author, reporter, department, \
+             source_thread, source_permalink, source_text, source_author, source_author_name, reporter, department, \
              priority, tags, assignee, status, created_at, updated_at, first_response_at, \
              resolved_at, closed_at FROM tickets ",
             $rest
@@ -130,6 +130,7 @@ fn ticket_from_row(row: &impl TicketRow) -> Result<Ticket, StoreError> {
                 permalink: row.text("source_permalink")?,
                 original_text: row.text("source_text")?.unwrap_or_default(),
                 author: parse_user(&row.required_text("source_author")?)?,
+                author_name: row.text("source_author_name")?,
             })
         }
     };

@@ -225,9 +225,9 @@ impl Store for PgStore {
         // ON CONFLICT makes a second flag of one message, by any instance, find the first ticket.
         let inserted = sqlx::query(
             "INSERT INTO tickets (version, title, body, source_platform, source_channel, source_message, \
-             source_thread, source_permalink, source_text, source_author, reporter, department, priority, \
-             tags, status, created_at, updated_at) \
-             VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'open', $14, $14) \
+             source_thread, source_permalink, source_text, source_author, source_author_name, reporter, department, \
+             priority, tags, status, created_at, updated_at) \
+             VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $15, $10, $11, $12, $13, 'open', $14, $14) \
              ON CONFLICT (source_platform, source_channel, source_message) WHERE source_message IS NOT NULL \
              DO NOTHING RETURNING id",
         )
@@ -245,6 +245,7 @@ impl Store for PgStore {
         .bind(enum_text(&t.priority))
         .bind(to_json("tags", &t.tags)?)
         .bind(at)
+        .bind(src.and_then(|s| s.author_name.clone()))
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = inserted else {

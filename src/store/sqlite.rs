@@ -835,7 +835,7 @@ async fn commit_group(pool: SqlitePool, group: Vec<CreateJob>) {
 /// The columns of `tickets` a new ticket is written with, in bind order.
 const NEW_TICKET_COLUMNS: &str = "INSERT INTO tickets (version, title, body, source_platform, \
     source_channel, source_message, source_thread, source_permalink, source_text, source_author, \
-    reporter, department, priority, tags, status, created_at, updated_at) ";
+    source_author_name, reporter, department, priority, tags, status, created_at, updated_at) ";
 
 /// Writes a group of new tickets inside `tx` with one statement per table: each flagged
 /// message already stored (or flagged twice within the group) gets a `Reflagged` event on its
@@ -918,6 +918,7 @@ async fn write_group(
                 .push_bind(src.and_then(|s| s.permalink.clone()))
                 .push_bind(src.map(|s| s.original_text.clone()))
                 .push_bind(src.map(|s| s.author.to_string()))
+                .push_bind(src.and_then(|s| s.author_name.clone()))
                 .push_bind(t.reporter.to_string())
                 .push_bind(t.department.clone())
                 .push_bind(enum_text(&t.priority))

@@ -275,6 +275,7 @@ pub fn source(channel: &str, ts: &str, text: &str) -> Source {
         permalink: Some(format!("https://example.slack.com/archives/x/p{ts}")),
         original_text: text.into(),
         author: customer(),
+        author_name: None,
     }
 }
 

@@ -39,6 +39,7 @@ async fn rig(app: &TestApp) -> Rig {
     ] {
         fake.add_channel(id, name, true);
     }
+    fake.add_user("UCUSTOMER", "Casey Customer");
     let api = SlackApi::new(&fake.api_url, &Secret::new(TOKEN)).unwrap();
     let source = SlackEventSource::new(
         api.clone(),
@@ -170,6 +171,10 @@ async fn a_reaction_becomes_a_ticket_a_thread_reply_and_an_alert(app: TestApp) {
         blocks.contains("claim:1") && blocks.contains("p1772442000000100"),
         "{blocks}"
     );
+    assert!(
+        blocks.contains("*Reporter*\\nCasey Customer"),
+        "the reporter by their Slack name: {blocks}"
+    );
 
     // A second flag of the same message, and Slack retrying the first delivery, add nothing.
     assert_eq!(
@@ -191,6 +196,26 @@ async fn a_reaction_becomes_a_ticket_a_thread_reply_and_an_alert(app: TestApp) {
     r.work().await;
     assert_eq!(tickets(&app).await, 1);
     assert_eq!(r.fake.bot_messages().len(), 2);
+    // Another message by the same author: their name comes from the cache.
+    r.fake.seed_message(
+        "CHELP",
+        "1772442500.000100",
+        "UCUSTOMER",
+        "and the refund for April",
+        None,
+    );
+    r.deliver(
+        &app,
+        &reaction("Ev9", "UBOB", "ticket", "1772442500.000100"),
+    )
+    .await;
+    r.work().await;
+    assert_eq!(tickets(&app).await, 2);
+    assert_eq!(
+        r.fake.calls().iter().filter(|c| *c == "users.info").count(),
+        1,
+        "users.info is cached"
+    );
 }
 
 async fn a_thread_reply_is_flagged_as_itself(app: TestApp) {

@@ -116,6 +116,9 @@ pub fn classify(e: SlackClientError) -> ChatError {
 pub struct SlackApi {
     client: Arc<SlackClient<Connector>>,
     token: SlackApiToken,
+    /// Display names by user id, from `users.info`; names change rarely and the method is
+    /// rate-limited, so each is asked once per process.
+    names: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
 }
 
 impl std::fmt::Debug for SlackApi {
@@ -134,6 +137,7 @@ impl SlackApi {
         Ok(Self {
             client: Arc::new(SlackClient::new(connector)),
             token: SlackApiToken::new(SlackApiTokenValue(token.expose().to_string())),
+            names: Arc::default(),
         })
     }
 
@@ -282,6 +286,42 @@ impl SlackApi {
             .await
             .map_err(classify)?;
         Ok(r.permalink.to_string())
+    }
+
+    /// The display name of user `id` (`users.info`, cached); `None` for an unknown user or
+    /// an app's bot id.
+    pub async fn user_name(&self, id: &str) -> Result<Option<String>, ChatError> {
+        if let Some(name) = self.names.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
+            return Ok(Some(name.clone()));
+        }
+        if !id.starts_with(['U', 'W']) {
+            return Ok(None);
+        }
+        let req = SlackApiUsersInfoRequest::new(SlackUserId(id.to_string()));
+        let user = match self.session().users_info(&req).await {
+            Ok(r) => r.user,
+            Err(SlackClientError::ApiError(a)) if a.code == "user_not_found" => return Ok(None),
+            Err(e) => return Err(classify(e)),
+        };
+        let name = user
+            .profile
+            .as_ref()
+            .and_then(|p| {
+                p.display_name
+                    .clone()
+                    .filter(|n| !n.is_empty())
+                    .or(p.real_name.clone())
+            })
+            .or(user.real_name.clone())
+            .or(user.name.clone())
+            .filter(|n| !n.is_empty());
+        if let Some(n) = &name {
+            self.names
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id.to_string(), n.clone());
+        }
+        Ok(name)
     }
 
     /// Whether the bot can post in `channel` (`conversations.info` reports membership).

@@ -104,6 +104,7 @@ impl EventSource for SlackEventSource {
             )));
         };
         let permalink = self.api.permalink(channel, ts).await?;
+        let author_name = self.api.user_name(&message.author).await?;
         let user = |id: &str| -> Result<UserRef, ChatError> {
             format!("slack:{id}")
                 .parse()
@@ -120,6 +121,7 @@ impl EventSource for SlackEventSource {
                 permalink: Some(permalink),
                 original_text: message.text,
                 author: user(&message.author)?,
+                author_name,
             },
             author_roles: vec![],
             overrides: TicketOverrides::default(),
