@@ -72,6 +72,7 @@ async fn main() {
             desk.config.flag_emojis.clone(),
             Some(BOT_USER.into()),
         ))],
+        slack_socket: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

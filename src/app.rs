@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::chat::slack::client::SlackApi;
+use crate::chat::slack::socket::{SocketMode, SocketSettings};
 use crate::chat::slack::source::SlackEventSource;
 use crate::chat::{Delivery, EventSource};
 use crate::config::Config;
@@ -74,6 +75,8 @@ pub struct Adapters {
     pub deliveries: Vec<Arc<dyn Delivery>>,
     /// Inbound event completion, one per platform.
     pub sources: Vec<Arc<dyn EventSource>>,
+    /// Slack's Socket Mode connection, when `SLACK_APP_TOKEN` is set.
+    pub slack_socket: Option<SocketMode>,
 }
 
 /// Runs until `shutdown` completes: binds `config.listen`, then [`serve`]s.
@@ -109,6 +112,23 @@ pub async fn adapters(desk: &Desk) -> Result<Adapters, AppError> {
         tracing::info!(bot_user = %bot, "connected to Slack");
         for problem in slack_channel_problems(&api, config).await {
             tracing::warn!("{problem}");
+        }
+        if let Some(app_token) = &config.secrets.slack_app_token {
+            let socket = SocketMode::start(
+                &api,
+                app_token,
+                desk.store.clone(),
+                desk.clock.clone(),
+                SocketSettings::default(),
+            )
+            .await
+            .map_err(|e| {
+                AppError::Slack(format!(
+                    "Socket Mode could not start with SLACK_APP_TOKEN ({e})"
+                ))
+            })?;
+            tracing::info!("Slack Socket Mode is connected");
+            out.slack_socket = Some(socket);
         }
         out.deliveries.push(Arc::new(api.clone()));
         out.sources.push(Arc::new(SlackEventSource::new(
@@ -159,6 +179,7 @@ pub async fn serve(
         addr: ([0, 0, 0, 0], 0).into(),
         source,
     })?;
+    let slack_socket = adapters.slack_socket;
     if adapters.deliveries.is_empty() {
         tracing::warn!("no chat adapter is configured: alerts wait in the outbox until one is");
     }
@@ -200,6 +221,9 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|source| AppError::Http { addr, source });
+    if let Some(socket) = &slack_socket {
+        socket.shutdown().await;
+    }
     let _ = stop_workers.send(true);
     for w in workers {
         if let Err(e) = w.await {

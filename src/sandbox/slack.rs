@@ -48,9 +48,28 @@ pub enum Fault {
     ServerError(u16),
 }
 
+/// What the control handle tells live Socket Mode connections.
+#[derive(Debug, Clone)]
+enum SocketCtl {
+    /// Send this envelope.
+    Envelope(Value),
+    /// Send a `disconnect` frame, then close.
+    Disconnect,
+    /// Close at once, without a frame (a network drop).
+    Drop,
+}
+
 #[derive(Debug, Default)]
 struct FakeState {
     token: String,
+    app_token: String,
+    /// Socket Mode envelopes not yet acknowledged, resent on every new connection as Slack does.
+    unacked: Vec<(String, Value)>,
+    acked: Vec<String>,
+    connections: u32,
+    next_envelope: u64,
+    sockets: Option<tokio::sync::broadcast::Sender<SocketCtl>>,
+    ws_url: String,
     /// Channel id → (name, whether the bot is a member).
     channels: BTreeMap<String, (String, bool)>,
     /// User id → display name.
@@ -79,18 +98,24 @@ fn lock(s: &Shared) -> std::sync::MutexGuard<'_, FakeState> {
 }
 
 impl FakeSlack {
-    /// Starts the fake on a free loopback port; `token` is the bot token it accepts.
+    /// Starts the fake on a free loopback port; `token` is the bot token it accepts, and
+    /// `xapp-` + the same is the app-level token for Socket Mode.
     pub async fn start(token: &str) -> std::io::Result<Self> {
+        let (sockets, _) = tokio::sync::broadcast::channel(1024);
         let state: Shared = Arc::new(Mutex::new(FakeState {
             token: token.to_string(),
+            app_token: app_token_for(token),
             next_ts: 1_772_450_000,
+            sockets: Some(sockets),
             ..FakeState::default()
         }));
         let app = Router::new()
             .route("/api/{method}", post(call).get(call))
+            .route("/link", axum::routing::get(socket))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        lock(&state).ws_url = format!("ws://{addr}/link");
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -149,6 +174,51 @@ impl FakeSlack {
             .filter(|m| m.user == BOT_USER)
             .cloned()
             .collect()
+    }
+
+    /// Delivers an Events API payload over Socket Mode, as an `events_api` envelope; it is
+    /// resent on each new connection until acknowledged. Returns the envelope id.
+    pub fn push_event(&self, payload: Value) -> String {
+        let mut s = lock(&self.state);
+        s.next_envelope += 1;
+        let id = format!("env-{}", s.next_envelope);
+        let envelope = json!({
+            "envelope_id": id,
+            "payload": payload,
+            "type": "events_api",
+            "accepts_response_payload": false,
+            "retry_attempt": 0,
+            "retry_reason": ""
+        });
+        s.unacked.push((id.clone(), envelope.clone()));
+        if let Some(tx) = &s.sockets {
+            let _ = tx.send(SocketCtl::Envelope(envelope));
+        }
+        id
+    }
+
+    /// Envelope ids the app acknowledged, in order.
+    pub fn acked(&self) -> Vec<String> {
+        lock(&self.state).acked.clone()
+    }
+
+    /// How many Socket Mode connections were opened so far.
+    pub fn connections(&self) -> u32 {
+        lock(&self.state).connections
+    }
+
+    /// Sends `disconnect` (reason `refresh_requested`) on every live connection, then closes it.
+    pub fn disconnect_sockets(&self) {
+        if let Some(tx) = &lock(&self.state).sockets {
+            let _ = tx.send(SocketCtl::Disconnect);
+        }
+    }
+
+    /// Drops every live connection without a word, as a network failure would.
+    pub fn drop_sockets(&self) {
+        if let Some(tx) = &lock(&self.state).sockets {
+            let _ = tx.send(SocketCtl::Drop);
+        }
     }
 
     /// Every method called, in order (faulted calls included).
@@ -241,9 +311,15 @@ async fn call(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
+    // apps.connections.open takes the app-level token; every other method the bot token.
+    let expected = if method == "apps.connections.open" {
+        &s.app_token
+    } else {
+        &s.token
+    };
     match token {
         None => return api_error("not_authed"),
-        Some(t) if t != s.token => return api_error("invalid_auth"),
+        Some(t) if t != expected => return api_error("invalid_auth"),
         Some(_) => {}
     }
     let args = match arguments(&headers, &body, uri.query()) {
@@ -260,6 +336,7 @@ async fn call(
             "bot_id": "B0SWITCHBD",
             "is_enterprise_install": false
         })),
+        "apps.connections.open" => ok(json!({ "url": s.ws_url })),
         "chat.postMessage" => post_message(&mut s, &args),
         "chat.update" => update(&mut s, &args),
         "chat.getPermalink" => {
@@ -435,4 +512,86 @@ fn history(s: &FakeState, method: &str, args: &BTreeMap<String, Value>) -> Respo
     ok(
         json!({ "messages": messages, "has_more": false, "response_metadata": { "next_cursor": "" } }),
     )
+}
+
+/// The app-level token the fake accepts for Socket Mode, given its bot token.
+pub fn app_token_for(bot_token: &str) -> String {
+    format!("xapp-{}", bot_token.trim_start_matches("xoxb-"))
+}
+
+async fn socket(State(state): State<Shared>, ws: axum::extract::ws::WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| serve_socket(state, socket))
+}
+
+/// One Socket Mode connection: `hello`, then every unacknowledged envelope, then live ones;
+/// acknowledgements (`{"envelope_id": …}`) are recorded and stop the resending.
+async fn serve_socket(state: Shared, mut socket: axum::extract::ws::WebSocket) {
+    use axum::extract::ws::Message as Ws;
+    let (mut control, backlog) = {
+        let mut s = lock(&state);
+        s.connections += 1;
+        let Some(tx) = &s.sockets else { return };
+        (
+            tx.subscribe(),
+            s.unacked.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>(),
+        )
+    };
+    let hello = json!({
+        "type": "hello",
+        "num_connections": 1,
+        "debug_info": { "host": "applink-sandbox", "build_number": 1, "approximate_connection_time": 18060 },
+        "connection_info": { "app_id": "A0SWITCHBD" }
+    });
+    if socket
+        .send(Ws::Text(hello.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    for envelope in backlog {
+        if socket
+            .send(Ws::Text(envelope.to_string().into()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Ws::Text(text))) => {
+                    if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                        if let Some(id) = v["envelope_id"].as_str() {
+                            let mut s = lock(&state);
+                            s.unacked.retain(|(e, _)| e != id);
+                            s.acked.push(id.to_string());
+                        }
+                    }
+                }
+                Some(Ok(Ws::Ping(p))) => { let _ = socket.send(Ws::Pong(p)).await; }
+                Some(Ok(_)) => {}
+                _ => return,
+            },
+            ctl = control.recv() => match ctl {
+                Ok(SocketCtl::Envelope(e)) => {
+                    if socket.send(Ws::Text(e.to_string().into())).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(SocketCtl::Disconnect) => {
+                    let frame = json!({
+                        "type": "disconnect",
+                        "reason": "refresh_requested",
+                        "debug_info": { "host": "applink-sandbox" }
+                    });
+                    let _ = socket.send(Ws::Text(frame.to_string().into())).await;
+                    let _ = socket.send(Ws::Close(None)).await;
+                    return;
+                }
+                Ok(SocketCtl::Drop) | Err(_) => return,
+            },
+        }
+    }
 }

@@ -9,5 +9,6 @@ mod http;
 mod slack_delivery;
 mod slack_flow;
 mod slack_http;
+mod slack_socket;
 mod store;
 mod workers;

@@ -141,6 +141,11 @@ impl SlackApi {
         })
     }
 
+    /// The shared slack-morphism client (Socket Mode runs on it too).
+    pub fn client(&self) -> Arc<SlackClient<Connector>> {
+        self.client.clone()
+    }
+
     fn session(&self) -> SlackClientSession<'_, Connector> {
         self.client.open_session(&self.token)
     }

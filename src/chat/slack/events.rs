@@ -128,6 +128,13 @@ const HANDLED: &[&str] = &["reaction_added"];
 /// `message` events kept: edits and deletions, recorded on the flagged message's ticket.
 const MESSAGE_SUBTYPES: &[&str] = &["message_changed", "message_deleted"];
 
+/// Whether an Events API payload is one the adapter acts on (in either connection mode).
+pub fn wanted(payload: &serde_json::Value) -> bool {
+    let kind = payload["event"]["type"].as_str().unwrap_or_default();
+    let subtype = payload["event"]["subtype"].as_str().unwrap_or_default();
+    HANDLED.contains(&kind) || (kind == "message" && MESSAGE_SUBTYPES.contains(&subtype))
+}
+
 async fn events(State(s): State<EventsState>, headers: HeaderMap, body: Bytes) -> Response {
     let checked = header(&headers, "x-slack-request-timestamp").and_then(|ts| {
         let sig = header(&headers, "x-slack-signature")?;
@@ -158,11 +165,7 @@ async fn events(State(s): State<EventsState>, headers: HeaderMap, body: Bytes) -
                 )
                     .into_response();
             };
-            let kind = payload["event"]["type"].as_str().unwrap_or_default();
-            let subtype = payload["event"]["subtype"].as_str().unwrap_or_default();
-            let wanted = HANDLED.contains(&kind)
-                || (kind == "message" && MESSAGE_SUBTYPES.contains(&subtype));
-            if !wanted {
+            if !wanted(&payload) {
                 return StatusCode::OK.into_response();
             }
             let retry = headers

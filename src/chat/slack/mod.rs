@@ -7,4 +7,5 @@
 pub mod blocks;
 pub mod client;
 pub mod events;
+pub mod socket;
 pub mod source;

@@ -1,0 +1,127 @@
+//! Socket Mode: Slack pushes events over a WebSocket the bot opens, so no public URL is needed.
+//!
+//! Owns the slack-morphism Socket Mode listener: each pushed event the adapter acts on is
+//! committed to the inbox before the envelope is acknowledged (a failed commit leaves it
+//! unacknowledged, so Slack sends it again); reconnection after drops and `disconnect` frames
+//! is slack-morphism's, with our timings.
+
+use std::sync::Arc;
+
+use slack_morphism::prelude::*;
+
+use super::client::{classify, Connector, SlackApi};
+use super::events::wanted;
+use crate::chat::ChatError;
+use crate::config::Secret;
+use crate::core::clock::Clock;
+use crate::store::DynStore;
+
+/// What the push callback needs; slack-morphism hands it over as user state.
+struct Inbox {
+    store: DynStore,
+    clock: Arc<dyn Clock>,
+}
+
+/// Timings of the Socket Mode connection.
+#[derive(Debug, Clone, Copy)]
+pub struct SocketSettings {
+    /// Connections kept open (Slack allows up to 10; two survive a refresh without a gap).
+    pub connections: u32,
+    /// Seconds before reconnecting after a drop.
+    pub reconnect_seconds: u64,
+    /// Seconds before opening the second and later connections.
+    pub stagger_seconds: u64,
+}
+
+impl Default for SocketSettings {
+    fn default() -> Self {
+        Self {
+            connections: 2,
+            reconnect_seconds: 5,
+            stagger_seconds: 5,
+        }
+    }
+}
+
+async fn on_push(
+    event: SlackPushEventCallback,
+    _client: Arc<SlackClient<Connector>>,
+    states: SlackClientEventsUserState,
+) -> UserCallbackResult<()> {
+    let states = states.read().await;
+    let inbox = states
+        .get_user_state::<Inbox>()
+        .ok_or("the Socket Mode listener has no inbox")?;
+    let mut payload = serde_json::to_value(&event)?;
+    payload["type"] = serde_json::json!("event_callback");
+    if !wanted(&payload) {
+        return Ok(());
+    }
+    let key = format!("slack:event:{}", event.event_id);
+    // An error here returns before the acknowledgement: Slack will deliver the envelope again.
+    inbox
+        .store
+        .inbox_insert(&key, "slack", &payload, inbox.clock.now())
+        .await?;
+    Ok(())
+}
+
+fn on_error(
+    err: Box<dyn std::error::Error + Send + Sync>,
+    _client: Arc<SlackClient<Connector>>,
+    _states: SlackClientEventsUserState,
+) -> HttpStatusCode {
+    tracing::error!(error = %err, "a Socket Mode event could not be stored; it is not acknowledged and Slack will resend it");
+    HttpStatusCode::INTERNAL_SERVER_ERROR
+}
+
+/// A running Socket Mode connection.
+pub struct SocketMode {
+    listener: SlackClientSocketModeListener<Connector>,
+}
+
+impl std::fmt::Debug for SocketMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketMode").finish_non_exhaustive()
+    }
+}
+
+impl SocketMode {
+    /// Opens Socket Mode with the app-level token (`apps.connections.open`) and starts
+    /// committing pushed events to `store`'s inbox.
+    pub async fn start(
+        api: &SlackApi,
+        app_token: &Secret,
+        store: DynStore,
+        clock: Arc<dyn Clock>,
+        settings: SocketSettings,
+    ) -> Result<Self, ChatError> {
+        let environment = Arc::new(
+            SlackClientEventsListenerEnvironment::new(api.client())
+                .with_error_handler(on_error)
+                .with_user_state(Inbox { store, clock }),
+        );
+        let callbacks = SlackSocketModeListenerCallbacks::new().with_push_events(on_push);
+        let config = SlackClientSocketModeConfig::new()
+            .with_max_connections_count(settings.connections)
+            .with_reconnect_timeout_in_seconds(settings.reconnect_seconds)
+            .with_initial_backoff_in_seconds(settings.stagger_seconds);
+        let listener = SlackClientSocketModeListener::new(&config, environment, callbacks);
+        let token = SlackApiToken::new(SlackApiTokenValue(app_token.expose().to_string()));
+        // The listener opens its connections in the background, where a refused token would
+        // only be logged; ask once here so a wrong SLACK_APP_TOKEN stops the start instead.
+        api.client()
+            .open_session(&token)
+            .apps_connections_open(&SlackApiAppsConnectionOpenRequest::new())
+            .await
+            .map_err(classify)?;
+        listener.listen_for(&token).await.map_err(classify)?;
+        listener.start().await;
+        Ok(Self { listener })
+    }
+
+    /// Closes every connection.
+    pub async fn shutdown(&self) {
+        self.listener.shutdown().await;
+    }
+}
