@@ -1,6 +1,7 @@
-//! The Slack adapter, being built (issue 4): HTTP mode's Events API endpoint (signature check,
-//! then the raw event committed to the inbox before the acknowledgement), Block Kit rendering,
-//! and delivery through slack-morphism. Socket Mode and completing events into flags follow.
+//! The Slack adapter: events in (Socket Mode in `socket`, the HTTP Events API in `events`, both
+//! committing to the inbox before they acknowledge), flags completed in `source`, Block Kit in
+//! `blocks`, and Web API calls and delivery in `client`. Slash commands, buttons and the full
+//! manifest come with issue 5.
 //!
 //! Owns everything Slack-specific on the way in; must not contain help-desk rules.
 
