@@ -4,6 +4,8 @@
 //! the HTTP 200, sent only after the event is committed to the inbox. Prints the median and p99
 //! and checks that every acknowledged flag became a ticket.
 //!
+//! The same load is then pushed over Socket Mode through the fake's WebSocket.
+//!
 //! Run: `cargo bench --bench slack_ack`.
 
 use std::sync::Arc;
@@ -155,6 +157,121 @@ async fn main() {
     println!("  acknowledged {} / stored in the inbox {stored} / tickets {tickets}; chat.postMessage attempts during the run: {posts}", latencies.len());
     assert_eq!(stored, FLAGS, "every acknowledged flag is in the inbox");
     assert_eq!(tickets, FLAGS, "every acknowledged flag became a ticket");
+    let _ = stop.send(());
+    let _ = server.await;
+    socket_mode().await;
+}
+
+/// The same load over Socket Mode: 32 tasks push 200 envelopes through the fake's WebSocket;
+/// the latency is from the push to the ack the fake receives (sent after the inbox commit).
+async fn socket_mode() {
+    use switchboard::chat::slack::socket::{SocketMode, SocketSettings};
+    use switchboard::sandbox::slack::app_token_for;
+    let fake = FakeSlack::start(TOKEN).await.unwrap();
+    fake.add_channel("CHELP", "help", true);
+    fake.add_channel("CBILLING", "billing", true);
+    for i in 0..FLAGS {
+        fake.seed_message(
+            "CHELP",
+            &format!("1772440000.{i:06}"),
+            "UCUSTOMER",
+            "I was charged twice",
+            None,
+        );
+    }
+    fake.fail_next("chat.postMessage", Fault::RateLimited(10), 1_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("socket.db").display());
+    let config = Config::from_toml(CONFIG, "bench", |_| None).unwrap();
+    let store = Arc::new(SqliteStore::open(&url).await.unwrap());
+    let desk = build_desk_with_store(config, store, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let api = SlackApi::new(&fake.api_url, &Secret::new(TOKEN)).unwrap();
+    let settings = SocketSettings {
+        connections: 1,
+        reconnect_seconds: 1,
+        stagger_seconds: 0,
+    };
+    let socket = SocketMode::start(
+        &api,
+        &Secret::new(app_token_for(TOKEN)),
+        desk.store.clone(),
+        desk.clock.clone(),
+        settings,
+    )
+    .await
+    .unwrap();
+    let adapters = Adapters {
+        deliveries: vec![Arc::new(api.clone())],
+        sources: vec![Arc::new(SlackEventSource::new(
+            api,
+            desk.config.flag_emojis.clone(),
+            Some(BOT_USER.into()),
+        ))],
+        slack_socket: Some(socket),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(desk.clone(), listener, adapters, async {
+        let _ = stopped.await;
+    }));
+    while fake.connections() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut pushers = Vec::new();
+    for s in 0..SENDERS {
+        let fake = fake.clone();
+        pushers.push(tokio::spawn(async move {
+            for i in (s..FLAGS).step_by(SENDERS) {
+                fake.push_event(json!({
+                    "token": "bench", "team_id": "T0SANDBOX", "api_app_id": "A0BENCH", "type": "event_callback",
+                    "event_id": format!("EvSock{i}"), "event_time": 1_772_442_000, "authed_users": [BOT_USER],
+                    "event": {"type": "reaction_added", "user": "UBOB", "reaction": "ticket", "item_user": "UCUSTOMER",
+                              "item": {"type": "message", "channel": "CHELP", "ts": format!("1772440000.{i:06}")},
+                              "event_ts": "1772442000.000100"}
+                }));
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    for p in pushers {
+        p.await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fake.ack_latencies().len() < FLAGS && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut latencies = fake.ack_latencies();
+    latencies.sort();
+    let mut tickets = 0;
+    while Instant::now() < deadline {
+        tickets = desk
+            .store
+            .list_tickets(&TicketFilter::default())
+            .await
+            .unwrap()
+            .len();
+        if tickets == FLAGS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stored = desk.store.inbox(None, 0).await.unwrap().len();
+    println!("Slack Socket Mode ack latency (push → ack at the fake), {FLAGS} envelopes from {SENDERS} concurrent pushers, every chat.postMessage answered 429 (Retry-After 10)");
+    println!(
+        "  median {:?}   p99 {:?}   max {:?}",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies.last().unwrap()
+    );
+    println!(
+        "  acknowledged {} / stored in the inbox {stored} / tickets {tickets}",
+        latencies.len()
+    );
+    assert_eq!(latencies.len(), FLAGS);
+    assert_eq!(stored, FLAGS);
+    assert_eq!(tickets, FLAGS);
     let _ = stop.send(());
     let _ = server.await;
 }

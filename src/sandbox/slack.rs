@@ -66,6 +66,9 @@ struct FakeState {
     /// Socket Mode envelopes not yet acknowledged, resent on every new connection as Slack does.
     unacked: Vec<(String, Value)>,
     acked: Vec<String>,
+    /// When each envelope was first pushed, until its ack; then how long the ack took.
+    pushed_at: HashMap<String, std::time::Instant>,
+    ack_latencies: Vec<std::time::Duration>,
     connections: u32,
     next_envelope: u64,
     sockets: Option<tokio::sync::broadcast::Sender<SocketCtl>>,
@@ -191,6 +194,7 @@ impl FakeSlack {
             "retry_reason": ""
         });
         s.unacked.push((id.clone(), envelope.clone()));
+        s.pushed_at.insert(id.clone(), std::time::Instant::now());
         if let Some(tx) = &s.sockets {
             let _ = tx.send(SocketCtl::Envelope(envelope));
         }
@@ -200,6 +204,11 @@ impl FakeSlack {
     /// Envelope ids the app acknowledged, in order.
     pub fn acked(&self) -> Vec<String> {
         lock(&self.state).acked.clone()
+    }
+
+    /// For each acknowledged envelope, the time from its push to its ack.
+    pub fn ack_latencies(&self) -> Vec<std::time::Duration> {
+        lock(&self.state).ack_latencies.clone()
     }
 
     /// How many Socket Mode connections were opened so far.
@@ -567,6 +576,9 @@ async fn serve_socket(state: Shared, mut socket: axum::extract::ws::WebSocket) {
                             let mut s = lock(&state);
                             s.unacked.retain(|(e, _)| e != id);
                             s.acked.push(id.to_string());
+                            if let Some(at) = s.pushed_at.remove(id) {
+                                s.ack_latencies.push(at.elapsed());
+                            }
                         }
                     }
                 }
