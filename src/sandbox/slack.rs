@@ -438,11 +438,15 @@ fn post_message(s: &mut FakeState, args: &BTreeMap<String, Value>) -> Response {
         blocks: blocks.clone(),
         edits: 0,
     });
-    ok(json!({
-        "channel": channel,
-        "ts": ts,
-        "message": { "type": "message", "user": BOT_USER, "bot_id": "B0SWITCHBD", "text": text, "ts": ts, "thread_ts": thread_ts, "blocks": blocks }
-    }))
+    let mut message = json!({ "type": "message", "user": BOT_USER, "bot_id": "B0SWITCHBD", "text": text, "ts": ts });
+    // Absent fields are left out, as Slack does, never sent as null.
+    if let Some(t) = thread_ts {
+        message["thread_ts"] = json!(t);
+    }
+    if let Some(b) = blocks {
+        message["blocks"] = b;
+    }
+    ok(json!({ "channel": channel, "ts": ts, "message": message }))
 }
 
 fn update(s: &mut FakeState, args: &BTreeMap<String, Value>) -> Response {
@@ -464,12 +468,12 @@ fn update(s: &mut FakeState, args: &BTreeMap<String, Value>) -> Response {
     m.text = text.clone();
     m.blocks = blocks.clone();
     m.edits += 1;
-    ok(json!({
-        "channel": channel,
-        "ts": ts,
-        "text": text,
-        "message": { "type": "message", "user": BOT_USER, "bot_id": "B0SWITCHBD", "text": text, "blocks": blocks }
-    }))
+    let mut message =
+        json!({ "type": "message", "user": BOT_USER, "bot_id": "B0SWITCHBD", "text": text });
+    if let Some(b) = blocks {
+        message["blocks"] = b;
+    }
+    ok(json!({ "channel": channel, "ts": ts, "text": text, "message": message }))
 }
 
 fn history(s: &FakeState, method: &str, args: &BTreeMap<String, Value>) -> Response {

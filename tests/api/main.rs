@@ -7,6 +7,7 @@ mod commands;
 mod desk;
 mod http;
 mod slack_delivery;
+mod slack_fake_schema;
 mod slack_flow;
 mod slack_http;
 mod slack_socket;

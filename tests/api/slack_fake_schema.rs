@@ -1,0 +1,98 @@
+//! The fake Slack's answers checked against Slack's published Web API spec
+//! (`tests/fixtures/platform-specs/slack/web_api_openapi_v2.json`), so the fake speaks Slack,
+//! not just what our adapter happens to accept.
+
+use serde_json::{json, Value};
+use switchboard::sandbox::slack::FakeSlack;
+
+const TOKEN: &str = "xoxb-schema-check";
+
+fn spec() -> Value {
+    serde_json::from_str(include_str!(
+        "../fixtures/platform-specs/slack/web_api_openapi_v2.json"
+    ))
+    .unwrap()
+}
+
+fn check(spec: &Value, method: &str, status: &str, answer: &Value) -> Vec<String> {
+    let path = format!("/{method}");
+    let op = spec["paths"][&path]
+        .get("post")
+        .or(spec["paths"][&path].get("get"))
+        .expect("method in spec");
+    let mut schema = op["responses"][status]["schema"].clone();
+    schema["definitions"] = spec["definitions"].clone();
+    let v = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft7)
+        .build(&schema)
+        .expect("schema compiles");
+    v.iter_errors(answer)
+        .map(|e| format!("{method}: {e} at {}", e.instance_path()))
+        .collect()
+}
+
+async fn call(fake: &FakeSlack, method: &str, body: Value) -> Value {
+    reqwest::Client::new()
+        .post(format!("{}/{method}", fake.api_url))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_fakes_answers_match_slacks_web_api_spec() {
+    let fake = FakeSlack::start(TOKEN).await.unwrap();
+    fake.add_channel("C0HELP0001", "help", true);
+    fake.seed_message(
+        "C0HELP0001",
+        "1772442000.000100",
+        "U0CUSTOMER1",
+        "hello",
+        None,
+    );
+    let spec = spec();
+    let mut errors = Vec::new();
+    let posted = call(
+        &fake,
+        "chat.postMessage",
+        json!({"channel": "C0HELP0001", "text": "hi", "thread_ts": "1772442000.000100"}),
+    )
+    .await;
+    errors.extend(check(&spec, "chat.postMessage", "200", &posted));
+    let ts = posted["ts"].as_str().unwrap().to_string();
+    let updated = call(
+        &fake,
+        "chat.update",
+        json!({"channel": "C0HELP0001", "ts": ts, "text": "hi again"}),
+    )
+    .await;
+    errors.extend(check(&spec, "chat.update", "200", &updated));
+    errors.extend(check(
+        &spec,
+        "auth.test",
+        "200",
+        &call(&fake, "auth.test", json!({})).await,
+    ));
+    let link = call(
+        &fake,
+        "chat.getPermalink",
+        json!({"channel": "C0HELP0001", "message_ts": "1772442000.000100"}),
+    )
+    .await;
+    errors.extend(check(&spec, "chat.getPermalink", "200", &link));
+    // Errors use Slack's documented error shape and codes.
+    let missing = call(
+        &fake,
+        "chat.postMessage",
+        json!({"channel": "C0NOPE0001", "text": "hi"}),
+    )
+    .await;
+    assert_eq!(missing["error"], "channel_not_found");
+    errors.extend(check(&spec, "chat.postMessage", "default", &missing));
+    assert!(errors.is_empty(), "{errors:#?}");
+}
