@@ -131,11 +131,10 @@ pub async fn adapters(desk: &Desk) -> Result<Adapters, AppError> {
             out.slack_socket = Some(socket);
         }
         out.deliveries.push(Arc::new(api.clone()));
-        out.sources.push(Arc::new(SlackEventSource::new(
-            api,
-            config.flag_emojis.clone(),
-            Some(bot),
-        )));
+        out.sources.push(Arc::new(
+            SlackEventSource::new(api, config.flag_emojis.clone(), Some(bot))
+                .with_groups(config.slack_groups()),
+        ));
     }
     Ok(out)
 }

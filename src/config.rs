@@ -224,6 +224,37 @@ pub struct Config {
 }
 
 impl Config {
+    /// The Slack user group ids the configuration mentions (members, leads, admins, who may
+    /// flag, routing rules), whose membership the Slack adapter looks up.
+    pub fn slack_groups(&self) -> Vec<String> {
+        let dir = &self.directory;
+        let mut refs: Vec<&MemberRef> = dir.admins.iter().collect();
+        for d in &dir.departments {
+            refs.extend(d.members.iter().chain(&d.leads));
+        }
+        if let FlagPolicy::Listed(list) = &dir.flag_policy {
+            refs.extend(list);
+        }
+        let mut groups: Vec<String> = refs
+            .into_iter()
+            .filter_map(|m| match m {
+                MemberRef::Role(r) if r.platform == Platform::Slack => Some(r.id.clone()),
+                _ => None,
+            })
+            .collect();
+        for rule in &self.router.rules {
+            groups.extend(
+                rule.reporter_roles
+                    .iter()
+                    .filter(|r| r.platform == Platform::Slack)
+                    .map(|r| r.id.clone()),
+            );
+        }
+        groups.sort();
+        groups.dedup();
+        groups
+    }
+
     /// Loads `path` (or `switchboard.toml` when it exists, else built-in defaults), applies
     /// environment overrides and secrets from the process environment.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {

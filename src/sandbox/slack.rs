@@ -77,6 +77,8 @@ struct FakeState {
     channels: BTreeMap<String, (String, bool)>,
     /// User id → display name.
     users: BTreeMap<String, String>,
+    /// User group id → member user ids.
+    groups: BTreeMap<String, Vec<String>>,
     messages: Vec<SlackMessage>,
     faults: HashMap<String, VecDeque<Fault>>,
     calls: Vec<String>,
@@ -140,6 +142,14 @@ impl FakeSlack {
         lock(&self.state)
             .users
             .insert(id.to_string(), name.to_string());
+    }
+
+    /// Adds a user group (`S…`) with its members.
+    pub fn add_group(&self, id: &str, members: &[&str]) {
+        lock(&self.state).groups.insert(
+            id.to_string(),
+            members.iter().map(|m| m.to_string()).collect(),
+        );
     }
 
     /// Seeds a message a person wrote.
@@ -384,6 +394,15 @@ async fn call(
                 return api_error("users_list_not_supplied");
             };
             ok(json!({ "channel": { "id": format!("D{}", users.trim_start_matches('U')) } }))
+        }
+        "usergroups.users.list" => {
+            let Some(id) = text_arg(&args, "usergroup") else {
+                return api_error("no_such_subteam");
+            };
+            match s.groups.get(&id) {
+                Some(users) => ok(json!({ "users": users })),
+                None => api_error("no_such_subteam"),
+            }
         }
         "users.info" => {
             let Some(id) = text_arg(&args, "user") else {

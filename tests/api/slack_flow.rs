@@ -41,11 +41,13 @@ async fn rig(app: &TestApp) -> Rig {
     }
     fake.add_user("UCUSTOMER", "Casey Customer");
     let api = SlackApi::new(&fake.api_url, &Secret::new(TOKEN)).unwrap();
+    fake.add_group("SIT", &["UERIN"]);
     let source = SlackEventSource::new(
         api.clone(),
         app.desk.config.flag_emojis.clone(),
         Some(BOT_USER.into()),
-    );
+    )
+    .with_groups(app.desk.config.slack_groups());
     let inbox = InboxWorker::new(
         app.desk.clone(),
         vec![Arc::new(source) as Arc<dyn EventSource>],
@@ -463,7 +465,49 @@ async fn a_restart_between_the_ack_and_the_ticket_loses_no_flag(app: TestApp) {
     );
 }
 
+async fn a_slack_user_group_member_may_flag(app: TestApp) {
+    let r = rig(&app).await;
+    assert_eq!(app.desk.config.slack_groups(), ["SIT"]);
+    r.fake.seed_message(
+        "CHELP",
+        "1772442000.000100",
+        "UCUSTOMER",
+        "printer is broken",
+        None,
+    );
+    r.fake.seed_message(
+        "CHELP",
+        "1772442000.000200",
+        "UCUSTOMER",
+        "printer is still broken",
+        None,
+    );
+    // Erin is in the SIT user group, which makes her an it member (and so allowed to flag).
+    r.deliver(
+        &app,
+        &reaction("Ev1", "UERIN", "ticket", "1772442000.000100"),
+    )
+    .await;
+    r.deliver(
+        &app,
+        &reaction("Ev2", "UERIN", "ticket", "1772442000.000200"),
+    )
+    .await;
+    r.work().await;
+    assert_eq!(tickets(&app).await, 2);
+    assert_eq!(
+        r.fake
+            .calls()
+            .iter()
+            .filter(|c| *c == "usergroups.users.list")
+            .count(),
+        1,
+        "membership is cached"
+    );
+}
+
 crate::on_both_backends!(
+    a_slack_user_group_member_may_flag,
     a_restart_between_the_ack_and_the_ticket_loses_no_flag,
     edits_and_deletions_of_the_flagged_message_are_recorded_on_its_ticket,
     a_reaction_becomes_a_ticket_a_thread_reply_and_an_alert,

@@ -119,7 +119,13 @@ pub struct SlackApi {
     /// Display names by user id, from `users.info`; names change rarely and the method is
     /// rate-limited, so each is asked once per process.
     names: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
+    /// User group id → (members, when fetched), from `usergroups.users.list`.
+    groups:
+        Arc<std::sync::Mutex<std::collections::HashMap<String, (Vec<String>, std::time::Instant)>>>,
 }
+
+/// How long a user group's member list is trusted before it is asked again.
+const GROUP_TTL: Duration = Duration::from_secs(300);
 
 impl std::fmt::Debug for SlackApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -138,6 +144,7 @@ impl SlackApi {
             client: Arc::new(SlackClient::new(connector)),
             token: SlackApiToken::new(SlackApiTokenValue(token.expose().to_string())),
             names: Arc::default(),
+            groups: Arc::default(),
         })
     }
 
@@ -327,6 +334,35 @@ impl SlackApi {
                 .insert(id.to_string(), n.clone());
         }
         Ok(name)
+    }
+
+    /// The members of user group `group` (`usergroups.users.list`, cached for five minutes);
+    /// empty for a group Slack does not know.
+    pub async fn group_members(&self, group: &str) -> Result<Vec<String>, ChatError> {
+        if let Some((members, at)) = self
+            .groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(group)
+        {
+            if at.elapsed() < GROUP_TTL {
+                return Ok(members.clone());
+            }
+        }
+        let req = SlackApiUserGroupsUsersListRequest::new(SlackUserGroupId(group.to_string()));
+        let members: Vec<String> = match self.session().usergroups_users_list(&req).await {
+            Ok(r) => r.users.into_iter().map(|u| u.0).collect(),
+            Err(SlackClientError::ApiError(a)) if a.code == "no_such_subteam" => vec![],
+            Err(e) => return Err(classify(e)),
+        };
+        self.groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                group.to_string(),
+                (members.clone(), std::time::Instant::now()),
+            );
+        Ok(members)
     }
 
     /// Whether the bot can post in `channel` (`conversations.info` reports membership).

@@ -14,7 +14,7 @@ use crate::chat::{ChatError, Completion, EventSource};
 use crate::core::directory::Actor;
 use crate::core::routing::normalize_emoji;
 use crate::core::ticket::{Origin, Source};
-use crate::core::types::{ChannelRef, Platform, UserRef};
+use crate::core::types::{ChannelRef, Platform, RoleRef, UserRef};
 use crate::desk::{FlagRequest, TicketOverrides};
 
 /// Slack's side of the inbox worker.
@@ -23,6 +23,9 @@ pub struct SlackEventSource {
     api: SlackApi,
     flag_emojis: Vec<String>,
     bot_user: Option<String>,
+    /// The Slack user groups the config mentions; a flagger's or author's membership in
+    /// these is looked up so `slack-group:` permissions and routing rules work.
+    groups: Vec<String>,
 }
 
 impl SlackEventSource {
@@ -33,7 +36,24 @@ impl SlackEventSource {
             api,
             flag_emojis,
             bot_user,
+            groups: vec![],
         }
+    }
+
+    /// Also looks up membership of these Slack user group ids for flaggers and authors.
+    pub fn with_groups(mut self, groups: Vec<String>) -> Self {
+        self.groups = groups;
+        self
+    }
+
+    async fn roles_of(&self, user: &str) -> Result<Vec<RoleRef>, ChatError> {
+        let mut roles = Vec::new();
+        for g in &self.groups {
+            if self.api.group_members(g).await?.iter().any(|m| m == user) {
+                roles.push(RoleRef::new(Platform::Slack, g.clone()));
+            }
+        }
+        Ok(roles)
     }
 }
 
@@ -105,13 +125,18 @@ impl EventSource for SlackEventSource {
         };
         let permalink = self.api.permalink(channel, ts).await?;
         let author_name = self.api.user_name(&message.author).await?;
+        let flagger_roles = self.roles_of(flagger).await?;
+        let author_roles = self.roles_of(&message.author).await?;
         let user = |id: &str| -> Result<UserRef, ChatError> {
             format!("slack:{id}")
                 .parse()
                 .map_err(|_| ChatError::Permanent(format!("`{id}` is not a Slack user id")))
         };
         Ok(Completion::Flag(Box::new(FlagRequest {
-            flagger: Actor::user(user(flagger)?),
+            flagger: Actor {
+                user: user(flagger)?,
+                roles: flagger_roles,
+            },
             origin: Origin::Flag,
             emoji: Some(emoji),
             source: Source {
@@ -123,7 +148,7 @@ impl EventSource for SlackEventSource {
                 author: user(&message.author)?,
                 author_name,
             },
-            author_roles: vec![],
+            author_roles,
             overrides: TicketOverrides::default(),
             inbox_key: None,
         })))
