@@ -111,6 +111,9 @@ pub fn classify(e: SlackClientError) -> ChatError {
     }
 }
 
+/// A per-process cache keyed by Slack id.
+type Cache<V> = Arc<std::sync::Mutex<std::collections::HashMap<String, V>>>;
+
 /// A Slack Web API client with its bot token.
 #[derive(Clone)]
 pub struct SlackApi {
@@ -118,10 +121,9 @@ pub struct SlackApi {
     token: SlackApiToken,
     /// Display names by user id, from `users.info`; names change rarely and the method is
     /// rate-limited, so each is asked once per process.
-    names: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
+    names: Cache<String>,
     /// User group id → (members, when fetched), from `usergroups.users.list`.
-    groups:
-        Arc<std::sync::Mutex<std::collections::HashMap<String, (Vec<String>, std::time::Instant)>>>,
+    groups: Cache<(Vec<String>, std::time::Instant)>,
 }
 
 /// How long a user group's member list is trusted before it is asked again.
