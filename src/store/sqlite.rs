@@ -336,22 +336,16 @@ impl Store for SqliteStore {
         .bind(serde_json::to_string(&platforms).map_err(|e| corrupt("platforms", e))?)
         .fetch_all(&mut *tx)
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let mut row = inbox_from_row(r)?;
-            row.attempts += 1;
-            sqlx::query(
-                "UPDATE inbox SET lease_owner = ?, lease_until = ?, attempts = ? WHERE id = ?",
-            )
-            .bind(owner)
-            .bind(ts(now + lease))
-            .bind(row.attempts)
-            .bind(row.id)
-            .execute(&mut *tx)
-            .await?;
-            out.push(row);
-        }
+        let mut out = rows
+            .iter()
+            .map(inbox_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids: Vec<i64> = out.iter().map(|r| r.id).collect();
+        lease_rows(&mut tx, Leased::Inbox, &ids, owner, now + lease).await?;
         tx.commit().await?;
+        for row in &mut out {
+            row.attempts += 1;
+        }
         Ok(out)
     }
 
@@ -437,22 +431,16 @@ impl Store for SqliteStore {
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let mut row = outbox_from_row(r)?;
-            row.attempts += 1;
-            sqlx::query(
-                "UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = ? WHERE id = ?",
-            )
-            .bind(owner)
-            .bind(ts(now + lease))
-            .bind(row.attempts)
-            .bind(row.id)
-            .execute(&mut *tx)
-            .await?;
-            out.push(row);
-        }
+        let mut out = rows
+            .iter()
+            .map(outbox_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids: Vec<i64> = out.iter().map(|r| r.id).collect();
+        lease_rows(&mut tx, Leased::Outbox, &ids, owner, now + lease).await?;
         tx.commit().await?;
+        for row in &mut out {
+            row.attempts += 1;
+        }
         Ok(out)
     }
 
@@ -1038,6 +1026,43 @@ async fn write_group(
         q.build().execute(&mut **tx).await?;
     }
     Ok(results)
+}
+
+/// The tables whose rows workers claim with a lease.
+#[derive(Debug, Clone, Copy)]
+enum Leased {
+    Inbox,
+    Outbox,
+}
+
+/// Leases the claimed rows `ids` to `owner` until `until` and counts the attempt, in one
+/// statement.
+async fn lease_rows(
+    tx: &mut Transaction<'static, Sqlite>,
+    table: Leased,
+    ids: &[i64],
+    owner: &str,
+    until: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let sql = match table {
+        Leased::Inbox => "UPDATE inbox SET lease_owner = ",
+        Leased::Outbox => "UPDATE outbox SET lease_owner = ",
+    };
+    let mut q = QueryBuilder::<Sqlite>::new(sql);
+    q.push_bind(owner.to_string())
+        .push(", lease_until = ")
+        .push_bind(ts(until))
+        .push(", attempts = attempts + 1 WHERE id IN (");
+    let mut sep = q.separated(", ");
+    for id in ids {
+        sep.push_bind(*id);
+    }
+    q.push(")");
+    q.build().execute(&mut **tx).await?;
+    Ok(())
 }
 
 fn outbox_from_row(r: &SqliteRow) -> Result<OutboxRow, StoreError> {
