@@ -75,6 +75,7 @@ async fn main() {
             Some(BOT_USER.into()),
         ))],
         slack_socket: None,
+        slack_interactions: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -198,6 +199,7 @@ async fn socket_mode() {
         &Secret::new(app_token_for(TOKEN)),
         desk.store.clone(),
         desk.clock.clone(),
+        None,
         settings,
     )
     .await
@@ -210,6 +212,7 @@ async fn socket_mode() {
             Some(BOT_USER.into()),
         ))],
         slack_socket: Some(socket),
+        slack_interactions: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::chat::slack::client::SlackApi;
+use crate::chat::slack::interact::Interactions;
 use crate::chat::slack::socket::{SocketMode, SocketSettings};
 use crate::chat::slack::source::SlackEventSource;
 use crate::chat::{Delivery, EventSource};
@@ -77,6 +78,9 @@ pub struct Adapters {
     pub sources: Vec<Arc<dyn EventSource>>,
     /// Slack's Socket Mode connection, when `SLACK_APP_TOKEN` is set.
     pub slack_socket: Option<SocketMode>,
+    /// Slack's slash commands and interactivity, when `SLACK_BOT_TOKEN` is set (served over
+    /// HTTP when `SLACK_SIGNING_SECRET` is set too).
+    pub slack_interactions: Option<Interactions>,
 }
 
 /// Runs until `shutdown` completes: binds `config.listen`, then [`serve`]s.
@@ -113,12 +117,15 @@ pub async fn adapters(desk: &Desk) -> Result<Adapters, AppError> {
         for problem in slack_channel_problems(&api, config).await {
             tracing::warn!("{problem}");
         }
+        let interactions = Interactions::new(desk.clone(), api.clone());
+        out.slack_interactions = Some(interactions.clone());
         if let Some(app_token) = &config.secrets.slack_app_token {
             let socket = SocketMode::start(
                 &api,
                 app_token,
                 desk.store.clone(),
                 desk.clock.clone(),
+                Some(interactions),
                 SocketSettings::default(),
             )
             .await
@@ -210,6 +217,7 @@ pub async fn serve(
             store: desk.store.clone(),
             clock: desk.clock.clone(),
             secret,
+            interactions: adapters.slack_interactions.clone(),
         });
     let app = http::router(AppState {
         store: desk.store.clone(),

@@ -106,6 +106,15 @@ pub struct FlagOutcome {
     pub decision: Decision,
 }
 
+/// The result of a rating.
+#[derive(Debug, Clone)]
+pub struct RateOutcome {
+    /// False when the ticket already had a rating (the stored one is in `csat`).
+    pub recorded: bool,
+    /// The rating that stands.
+    pub csat: crate::store::Csat,
+}
+
 /// The help desk: config, store, clock and command specs.
 #[derive(Debug, Clone)]
 pub struct Desk {
@@ -478,11 +487,12 @@ impl Desk {
             let before = ticket.clone();
             let version = ticket.version;
             let events = ticket.apply(change.clone(), &actor, self.now())?;
-            // Notes and source edits are not on the alert; everything else is.
+            // Notes, first responses and source edits are not on the alert; everything else is.
             let alert_changed = events.iter().any(|e| {
                 !matches!(
                     e,
                     EventKind::Noted { .. }
+                        | EventKind::Responded
                         | EventKind::SourceEdited { .. }
                         | EventKind::SourceDeleted
                 )
@@ -494,6 +504,9 @@ impl Desk {
             };
             if ticket.department != before.department {
                 outbox.extend(self.alerts(OutKind::Alert, &ticket, &ticket.department));
+            }
+            if let Some(ask) = self.csat_request(&ticket, &actor, &events).await? {
+                outbox.push(ask);
             }
             match self
                 .store
@@ -512,6 +525,150 @@ impl Desk {
         Err(DeskError::User(format!(
             "{id} is being changed by several people at once; please try again."
         )))
+    }
+
+    /// The CSAT question for the reporter when `events` resolve the ticket: asked once per
+    /// ticket (not again after an answer), only of a person's account, and not when the
+    /// reporter resolved it themselves.
+    async fn csat_request(
+        &self,
+        ticket: &Ticket,
+        actor: &ChangeActor,
+        events: &[EventKind],
+    ) -> Result<Option<Outgoing>, DeskError> {
+        let resolved = events.iter().any(|e| {
+            matches!(
+                e,
+                EventKind::StatusChanged {
+                    to: Status::Resolved,
+                    ..
+                }
+            )
+        });
+        if !resolved
+            || !ticket.reporter.is_person_account()
+            || self
+                .config
+                .directory
+                .same_person(&actor.user, &ticket.reporter)
+            || self.store.csat(ticket.id).await?.is_some()
+        {
+            return Ok(None);
+        }
+        Ok(Some(Outgoing {
+            kind: OutKind::Post,
+            target: Target::User {
+                user: ticket.reporter.clone(),
+            },
+            ticket: Some(ticket.id),
+            message: message::csat_prompt(ticket),
+        }))
+    }
+
+    /// Records the reporter's 1-5 rating of a resolved ticket. Only the reporter (or the same
+    /// person on another platform) may rate; a ticket is rated once, and a second answer is
+    /// told the first one stands.
+    pub async fn rate(
+        &self,
+        actor: &Actor,
+        id: TicketRef,
+        score: u8,
+    ) -> Result<RateOutcome, DeskError> {
+        if !(1..=5).contains(&score) {
+            return Err(DeskError::User(format!(
+                "A rating is a whole number from 1 to 5, not {score}."
+            )));
+        }
+        let ticket = self.ticket(id).await?;
+        if !self
+            .config
+            .directory
+            .same_person(&actor.user, &ticket.reporter)
+        {
+            return Err(DeskError::User(format!(
+                "Only the person who reported {id} can rate it."
+            )));
+        }
+        let recorded = self
+            .store
+            .record_csat(id, score, None, &actor.user, self.now())
+            .await?;
+        let csat = self.store.csat(id).await?.ok_or_else(|| {
+            DeskError::Internal(StoreError::Corrupt(format!(
+                "the rating of {id} vanished after it was recorded"
+            )))
+        })?;
+        if recorded {
+            tracing::info!(ticket = %id, score, "CSAT recorded");
+        }
+        Ok(RateOutcome { recorded, csat })
+    }
+
+    /// Adds the reporter's optional comment to their rating; refused when there is no rating
+    /// yet or it already has a comment.
+    pub async fn comment_rating(
+        &self,
+        actor: &Actor,
+        id: TicketRef,
+        comment: &str,
+    ) -> Result<crate::store::Csat, DeskError> {
+        let comment = comment.trim();
+        if comment.is_empty() {
+            return Err(DeskError::User(
+                "The comment is empty; type a few words or close the form.".into(),
+            ));
+        }
+        let Some(existing) = self.store.csat(id).await? else {
+            return Err(DeskError::User(format!(
+                "{id} has no rating yet; pick 1 to 5 first."
+            )));
+        };
+        if !self
+            .config
+            .directory
+            .same_person(&actor.user, &existing.responder)
+        {
+            return Err(DeskError::User(format!(
+                "Only the person who rated {id} can comment on the rating."
+            )));
+        }
+        if !self
+            .store
+            .csat_comment(id, &existing.responder, &message::truncate(comment, 2000))
+            .await?
+        {
+            return Err(DeskError::User(format!(
+                "Your comment on {id} was already recorded; thanks!"
+            )));
+        }
+        Ok(self.store.csat(id).await?.unwrap_or(existing))
+    }
+
+    /// Records that `by` replied in the thread of the flagged message `message_id` in
+    /// `channel`: a staff reply the reporter can see is the first response. `Ok(None)` when the
+    /// message has no ticket or the reply changes nothing.
+    pub async fn record_reply(
+        &self,
+        channel: &ChannelRef,
+        message_id: &str,
+        by: &Actor,
+    ) -> Result<Option<Ticket>, DeskError> {
+        let Some(ticket) = self.store.ticket_by_source(channel, message_id).await? else {
+            return Ok(None);
+        };
+        if ticket.first_response_at.is_some() || !self.change_actor(by, &ticket).is_staff {
+            return Ok(None);
+        }
+        let who = |t: &Ticket| Ok(self.change_actor(by, t));
+        match self
+            .apply_change(ticket.id, Some(&by.user), who, Change::Responded)
+            .await
+        {
+            Ok((t, _)) => Ok(Some(t)),
+            // Another reply got there first; nothing is lost.
+            Err(DeskError::Ticket(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Runs a slash command given in Slack's one-line form (`/ticket claim T-42`).
@@ -571,7 +728,7 @@ impl Desk {
         command.run(self, &ctx).await
     }
 
-    /// Handles a Claim or Resolve button on an alert.
+    /// Handles a Claim or Resolve button on an alert, or a rating button in a CSAT question.
     pub async fn press(&self, actor: &Actor, action_id: &str) -> Result<Reply, DeskError> {
         let (action, id) = ButtonAction::parse(action_id).ok_or_else(|| {
             DeskError::User(
@@ -587,6 +744,24 @@ impl Desk {
                 },
                 "resolve",
             ),
+            ButtonAction::Rate(score) => {
+                let o = self.rate(actor, id, score).await?;
+                return Ok(Reply::ephemeral(if o.recorded {
+                    message::csat_thanks(id, score, None)
+                } else {
+                    Message::text(format!(
+                        "Your rating of {id} was already recorded ({}/5); thanks!",
+                        o.csat.score
+                    ))
+                }));
+            }
+            // The comment form is the adapter's (a modal); there is nothing to change here.
+            ButtonAction::Comment => {
+                return Err(DeskError::User(
+                    "Use the \"Add a comment\" button in the message to open the comment form."
+                        .into(),
+                ))
+            }
         };
         let (ticket, _) = self
             .change(

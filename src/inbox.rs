@@ -207,6 +207,25 @@ impl InboxWorker {
                     .await?;
                 return Ok(InboxResult::Ignored(note));
             }
+            Completion::Reply {
+                channel,
+                message_id,
+                by,
+            } => {
+                let note = match self.desk.record_reply(&channel, &message_id, &by).await {
+                    Ok(Some(t)) => format!("first response on {}", t.id),
+                    Ok(None) => "not a first response by staff".to_string(),
+                    Err(DeskError::Internal(e)) => {
+                        return self.retry(row, backoff_wait(), e.to_string()).await
+                    }
+                    Err(e) => e.to_string(),
+                };
+                self.desk
+                    .store
+                    .inbox_finish(row.id, InboxOutcome::Done, &note, self.desk.now())
+                    .await?;
+                return Ok(InboxResult::Ignored(note));
+            }
             Completion::Ignore(why) => {
                 self.desk
                     .store

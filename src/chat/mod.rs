@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::core::directory::Actor;
 use crate::core::message::{Message, Target};
 use crate::core::types::{ChannelRef, Platform, UserRef};
 use crate::desk::FlagRequest;
@@ -68,6 +69,16 @@ pub enum Completion {
         by: Option<UserRef>,
         /// Its new text, or `None` when it was deleted.
         text: Option<String>,
+    },
+    /// Someone replied in the thread of a message; a staff reply to a flagged message is the
+    /// ticket's first response.
+    Reply {
+        /// Where the thread is.
+        channel: ChannelRef,
+        /// The thread's parent message id.
+        message_id: String,
+        /// Who replied.
+        by: Actor,
     },
     /// Nothing to do (not a flag emoji, a bot's reaction, …), with the reason for the record.
     Ignore(String),

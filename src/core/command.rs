@@ -633,6 +633,33 @@ fn closing_quote(c: char) -> Option<char> {
     }
 }
 
+/// Reads comma-separated tags (`#` and case ignored, duplicates dropped), or says which tag
+/// is not letters, digits, `-` or `_` of at most 32 characters.
+pub fn parse_tags(v: &str) -> Result<Vec<String>, String> {
+    let mut tags: Vec<String> = Vec::new();
+    for t in v
+        .split(',')
+        .map(|t| t.trim().trim_start_matches('#').to_ascii_lowercase())
+    {
+        if t.is_empty() {
+            continue;
+        }
+        if t.len() > 32
+            || !t
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(format!(
+                "tag `{t}` must be letters, digits, - or _ (at most 32)"
+            ));
+        }
+        if !tags.contains(&t) {
+            tags.push(t);
+        }
+    }
+    Ok(tags)
+}
+
 /// Turns Slack's escaped mention `<@U123|name>` (or `<@U123>`) into `slack:U123`; other text is
 /// returned unchanged, so a plain `slack:U123` or `discord:1` also works.
 pub fn slack_mention_to_user(v: &str) -> String {
@@ -833,30 +860,7 @@ impl<'a> Args<'a> {
 
     /// Comma-separated tags, lowercased, deduplicated; empty when not given.
     pub fn tags(&self, name: &str) -> Result<Vec<String>, UsageError> {
-        let v = self.parsed(name, OptionKind::Tags, |v| {
-            let mut tags: Vec<String> = Vec::new();
-            for t in v
-                .split(',')
-                .map(|t| t.trim().trim_start_matches('#').to_ascii_lowercase())
-            {
-                if t.is_empty() {
-                    continue;
-                }
-                if t.len() > 32
-                    || !t
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                {
-                    return Err(format!(
-                        "tag `{t}` must be letters, digits, - or _ (at most 32)"
-                    ));
-                }
-                if !tags.contains(&t) {
-                    tags.push(t);
-                }
-            }
-            Ok(tags)
-        })?;
+        let v = self.parsed(name, OptionKind::Tags, parse_tags)?;
         Ok(v.unwrap_or_default())
     }
 

@@ -49,39 +49,103 @@ pub enum ButtonAction {
     Claim,
     /// Resolve the ticket.
     Resolve,
+    /// The reporter's satisfaction rating, 1 to 5.
+    Rate(u8),
+    /// The reporter wants to add a comment to their rating.
+    Comment,
 }
 
 impl ButtonAction {
-    fn as_str(self) -> &'static str {
-        match self {
-            ButtonAction::Claim => "claim",
-            ButtonAction::Resolve => "resolve",
-        }
-    }
-
     /// Builds the button for `ticket`.
     pub fn button(self, ticket: TicketRef) -> Button {
-        let (label, style) = match self {
-            ButtonAction::Claim => ("Claim", ButtonStyle::Primary),
-            ButtonAction::Resolve => ("Resolve", ButtonStyle::Danger),
+        let n = ticket.0;
+        let (action_id, label, style) = match self {
+            ButtonAction::Claim => (
+                format!("claim:{n}"),
+                "Claim".to_string(),
+                ButtonStyle::Primary,
+            ),
+            ButtonAction::Resolve => (
+                format!("resolve:{n}"),
+                "Resolve".to_string(),
+                ButtonStyle::Danger,
+            ),
+            ButtonAction::Rate(score) => (
+                format!("csat:{n}:{score}"),
+                format!(
+                    "{score} {}",
+                    RATING_WORDS[usize::from(score.clamp(1, 5)) - 1]
+                ),
+                ButtonStyle::Secondary,
+            ),
+            ButtonAction::Comment => (
+                format!("csat-comment:{n}"),
+                "Add a comment".to_string(),
+                ButtonStyle::Secondary,
+            ),
         };
         Button {
-            action_id: format!("{}:{}", self.as_str(), ticket.0),
-            label: label.to_string(),
+            action_id,
+            label,
             style,
         }
     }
 
     /// Reads a button id back; `None` for ids Switchboard did not make.
     pub fn parse(action_id: &str) -> Option<(ButtonAction, TicketRef)> {
-        let (action, n) = action_id.split_once(':')?;
-        let action = match action {
-            "claim" => ButtonAction::Claim,
-            "resolve" => ButtonAction::Resolve,
+        let (action, rest) = action_id.split_once(':')?;
+        let (n, score) = match rest.split_once(':') {
+            Some((n, s)) => (n, Some(s)),
+            None => (rest, None),
+        };
+        let action = match (action, score) {
+            ("claim", None) => ButtonAction::Claim,
+            ("resolve", None) => ButtonAction::Resolve,
+            ("csat-comment", None) => ButtonAction::Comment,
+            ("csat", Some(s)) => match s.parse::<u8>().ok()? {
+                s @ 1..=5 => ButtonAction::Rate(s),
+                _ => return None,
+            },
             _ => return None,
         };
         Some((action, TicketRef(n.parse().ok()?)))
     }
+}
+
+/// What each rating means, shown on its button.
+const RATING_WORDS: [&str; 5] = ["very poor", "poor", "okay", "good", "great"];
+
+/// The direct message asking a ticket's reporter how it went.
+pub fn csat_prompt(ticket: &Ticket) -> Message {
+    Message {
+        title: Some(format!("How did we do with {}?", ticket.id)),
+        text: format!(
+            "Your ticket \"{}\" was resolved by {}. Please rate the help you got, from 1 (very poor) to 5 (great).",
+            truncate(&neutralize_mentions(&ticket.title), 150),
+            ticket.department
+        ),
+        fields: vec![],
+        buttons: (1..=5)
+            .map(|s| ButtonAction::Rate(s).button(ticket.id))
+            .collect(),
+        link: None,
+    }
+}
+
+/// The prompt after a rating was recorded, offering the optional comment.
+pub fn csat_thanks(ticket: TicketRef, score: u8, comment: Option<&str>) -> Message {
+    let mut msg = Message::text(format!(
+        "Thanks! You rated {ticket} {score}/5 ({}).",
+        RATING_WORDS[usize::from(score.clamp(1, 5)) - 1]
+    ));
+    match comment {
+        Some(c) => msg.fields.push(Field {
+            name: "Your comment".into(),
+            value: truncate(&neutralize_mentions(c), 1000),
+        }),
+        None => msg.buttons.push(ButtonAction::Comment.button(ticket)),
+    }
+    msg
 }
 
 /// A neutral rich message.
@@ -398,6 +462,18 @@ mod tests {
             Some((ButtonAction::Claim, TicketRef(42)))
         );
         assert_eq!(ButtonAction::parse("delete:42"), None);
+        assert_eq!(
+            ButtonAction::parse("csat:42:5"),
+            Some((ButtonAction::Rate(5), TicketRef(42)))
+        );
+        assert_eq!(ButtonAction::parse("csat:42:6"), None);
+        assert_eq!(ButtonAction::parse("csat:42"), None);
+        assert_eq!(ButtonAction::parse("claim:42:1"), None);
+        let c = ButtonAction::Comment.button(TicketRef(9));
+        assert_eq!(
+            ButtonAction::parse(&c.action_id),
+            Some((ButtonAction::Comment, TicketRef(9)))
+        );
         assert_eq!(ButtonAction::parse("claim:x"), None);
     }
 

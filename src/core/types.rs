@@ -138,6 +138,16 @@ impl UserRef {
             id: id.into(),
         }
     }
+
+    /// Whether this looks like a person's account that can receive a direct message: Slack
+    /// person ids start with `U` or `W` (a flagged app message has a `B…` bot id, and Slackbot
+    /// is `USLACKBOT`); every Discord user id is a snowflake.
+    pub fn is_person_account(&self) -> bool {
+        match self.platform {
+            Platform::Slack => self.id.starts_with(['U', 'W']) && self.id != "USLACKBOT",
+            Platform::Discord => !self.id.is_empty(),
+        }
+    }
 }
 
 impl fmt::Display for UserRef {

@@ -344,6 +344,21 @@ pub struct MetricSample {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// A reporter's satisfaction answer for one ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Csat {
+    /// The ticket rated.
+    pub ticket: TicketRef,
+    /// 1 to 5.
+    pub score: u8,
+    /// The optional comment.
+    pub comment: Option<String>,
+    /// Who answered.
+    pub responder: UserRef,
+    /// When the rating was given.
+    pub created_at: DateTime<Utc>,
+}
+
 /// Every persistence operation Switchboard needs.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
@@ -478,6 +493,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         comment: Option<&str>,
         responder: &UserRef,
         at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// The CSAT answer for a ticket, if it has one.
+    async fn csat(&self, ticket: TicketRef) -> Result<Option<Csat>, StoreError>;
+    /// Adds a comment to `responder`'s rating of `ticket`; `false` when there is no such
+    /// rating or it already has a comment (an answer is given once).
+    async fn csat_comment(
+        &self,
+        ticket: TicketRef,
+        responder: &UserRef,
+        comment: &str,
     ) -> Result<bool, StoreError>;
     /// Claims one fire of a schedule by its local wall-clock time; `false` if already claimed.
     async fn claim_fire(

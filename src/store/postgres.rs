@@ -15,7 +15,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use super::{
-    corrupt, enum_from, enum_text, parse_user, ticket_from_row, CreateTicket, Created,
+    corrupt, enum_from, enum_text, parse_user, ticket_from_row, CreateTicket, Created, Csat,
     InboxOutcome, InboxRow, Kudos, MetricSample, NewKudos, NewMetric, OutboxRow, Store, StoreError,
     TicketFilter,
 };
@@ -764,6 +764,33 @@ impl Store for PgStore {
         .bind(comment)
         .bind(responder.to_string())
         .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn csat(&self, ticket: TicketRef) -> Result<Option<Csat>, StoreError> {
+        let Some(r) = sqlx::query("SELECT ticket_id, score, comment, responder, created_at FROM csat_responses WHERE ticket_id = $1").bind(ticket.0).fetch_optional(&self.pool).await? else { return Ok(None) };
+        let score: i16 = r.try_get("score")?;
+        Ok(Some(Csat {
+            ticket: TicketRef(r.try_get("ticket_id")?),
+            score: u8::try_from(score).map_err(|e| corrupt("csat score", e))?,
+            comment: r.try_get("comment")?,
+            responder: parse_user(&r.try_get::<String, _>("responder")?)?,
+            created_at: r.try_get("created_at")?,
+        }))
+    }
+
+    async fn csat_comment(
+        &self,
+        ticket: TicketRef,
+        responder: &UserRef,
+        comment: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE csat_responses SET comment = $1 WHERE ticket_id = $2 AND responder = $3 AND comment IS NULL")
+        .bind(comment)
+        .bind(ticket.0)
+        .bind(responder.to_string())
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)

@@ -21,8 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     corrupt, enum_from, enum_text, parse_ts, parse_user, ticket_from_row, ts, CreateTicket,
-    Created, InboxOutcome, InboxRow, Kudos, MetricSample, NewKudos, NewMetric, OutboxRow, Store,
-    StoreError, TicketFilter,
+    Created, Csat, InboxOutcome, InboxRow, Kudos, MetricSample, NewKudos, NewMetric, OutboxRow,
+    Store, StoreError, TicketFilter,
 };
 use crate::core::directory::Person;
 use crate::core::message::{Outgoing, Target};
@@ -681,6 +681,38 @@ impl Store for SqliteStore {
         .bind(comment)
         .bind(responder.to_string())
         .bind(ts(at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn csat(&self, ticket: TicketRef) -> Result<Option<Csat>, StoreError> {
+        let rows = sqlx::query("SELECT ticket_id, score, comment, responder, created_at FROM csat_responses WHERE ticket_id = ?").bind(ticket.0).fetch_all(&self.pool).await?;
+        let Some(r) = rows.first() else {
+            return Ok(None);
+        };
+        let score: i64 = r.try_get("score")?;
+        Ok(Some(Csat {
+            ticket: TicketRef(r.try_get("ticket_id")?),
+            score: u8::try_from(score).map_err(|e| corrupt("csat score", e))?,
+            comment: r.try_get("comment")?,
+            responder: parse_user(&r.try_get::<String, _>("responder")?)?,
+            created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+        }))
+    }
+
+    async fn csat_comment(
+        &self,
+        ticket: TicketRef,
+        responder: &UserRef,
+        comment: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query("UPDATE csat_responses SET comment = ? WHERE ticket_id = ? AND responder = ? AND comment IS NULL")
+        .bind(comment)
+        .bind(ticket.0)
+        .bind(responder.to_string())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -69,6 +69,7 @@ async fn rig(app: &TestApp) -> Rig {
         &Secret::new(app_token_for(TOKEN)),
         app.desk.store.clone(),
         Arc::new(app.clock.clone()),
+        None,
         settings,
     )
     .await
@@ -182,6 +183,7 @@ async fn a_wrong_app_token_is_refused_at_start() {
         &Secret::new("xapp-wrong"),
         app.desk.store.clone(),
         Arc::new(app.clock.clone()),
+        None,
         SocketSettings::default(),
     )
     .await

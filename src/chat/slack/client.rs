@@ -11,6 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::Value;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
@@ -18,7 +19,7 @@ use super::blocks;
 use crate::chat::{ChatError, Delivery};
 use crate::config::Secret;
 use crate::core::message::{Message, Target};
-use crate::core::types::{ChannelRef, Platform};
+use crate::core::types::{ChannelRef, Platform, RoleRef};
 
 /// The connector type every Switchboard Slack client uses.
 pub type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
@@ -365,6 +366,46 @@ impl SlackApi {
                 (members.clone(), std::time::Instant::now()),
             );
         Ok(members)
+    }
+
+    /// The configured user groups (of `groups`) that `user` belongs to, as roles.
+    pub async fn roles_of(&self, user: &str, groups: &[String]) -> Result<Vec<RoleRef>, ChatError> {
+        let mut roles = Vec::new();
+        for g in groups {
+            if self.group_members(g).await?.iter().any(|m| m == user) {
+                roles.push(RoleRef::new(Platform::Slack, g.clone()));
+            }
+        }
+        Ok(roles)
+    }
+
+    /// Opens a modal (`views.open`) for the interaction that gave `trigger_id`; Slack accepts
+    /// a trigger id for three seconds after the interaction.
+    pub async fn open_view(&self, trigger_id: &str, view: Value) -> Result<(), ChatError> {
+        let view: SlackView = serde_json::from_value(view)
+            .map_err(|e| ChatError::Permanent(format!("the modal is not a valid view: {e}")))?;
+        let req = SlackApiViewsOpenRequest::new(SlackTriggerId(trigger_id.to_string()), view);
+        self.session().views_open(&req).await.map_err(classify)?;
+        Ok(())
+    }
+
+    /// Answers an interaction through its `response_url`: by default a message only the
+    /// person who acted sees; with `replace_original`, in place of the message they acted on.
+    pub async fn respond(
+        &self,
+        response_url: &str,
+        message: &Message,
+        replace_original: bool,
+    ) -> Result<(), ChatError> {
+        let url = url::Url::parse(response_url)
+            .map_err(|e| ChatError::Permanent(format!("response_url is not a URL: {e}")))?;
+        let req = SlackApiPostWebhookMessageRequest::new(Self::content(message)?)
+            .with_replace_original(replace_original);
+        self.client
+            .respond_to_event(&SlackResponseUrl(url), &req)
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 
     /// Whether the bot can post in `channel` (`conversations.info` reports membership).

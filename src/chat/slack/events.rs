@@ -1,4 +1,6 @@
-//! Slack's Events API over HTTP (`POST /slack/events`): verify, store, acknowledge.
+//! Slack's HTTP endpoints: the Events API (`POST /slack/events`: verify, store, acknowledge),
+//! slash commands (`POST /slack/commands`) and interactivity (`POST /slack/interactivity`),
+//! all signed the same way; the latter two are answered by `interact`.
 //!
 //! Owns Slack's request signing (`v0=` HMAC-SHA256 of `v0:{timestamp}:{body}`, five-minute
 //! window, constant-time comparison) and the answers Slack expects: 401 for any signature
@@ -19,9 +21,12 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::interact::{Interactions, SlashCommand};
+use super::source::thread_parent;
 use crate::config::Secret;
 use crate::core::clock::Clock;
-use crate::store::DynStore;
+use crate::core::types::{ChannelRef, Platform};
+use crate::store::{DynStore, StoreError};
 
 /// Largest request body accepted; Slack's event payloads are a few kilobytes.
 pub const MAX_BODY: usize = 256 * 1024;
@@ -97,6 +102,8 @@ pub struct EventsState {
     pub clock: Arc<dyn Clock>,
     /// `SLACK_SIGNING_SECRET`.
     pub secret: Secret,
+    /// Slash commands and interactivity, when the bot token is set too.
+    pub interactions: Option<Interactions>,
 }
 
 impl std::fmt::Debug for EventsState {
@@ -107,10 +114,12 @@ impl std::fmt::Debug for EventsState {
     }
 }
 
-/// `POST /slack/events`, with the body limit.
+/// `POST /slack/events`, `/slack/commands` and `/slack/interactivity`, with the body limit.
 pub fn router(state: EventsState) -> Router {
     Router::new()
         .route("/slack/events", post(events))
+        .route("/slack/commands", post(commands))
+        .route("/slack/interactivity", post(interactivity))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
@@ -128,21 +137,99 @@ const HANDLED: &[&str] = &["reaction_added"];
 /// `message` events kept: edits and deletions, recorded on the flagged message's ticket.
 const MESSAGE_SUBTYPES: &[&str] = &["message_changed", "message_deleted"];
 
-/// Whether an Events API payload is one the adapter acts on (in either connection mode).
-pub fn wanted(payload: &serde_json::Value) -> bool {
-    let kind = payload["event"]["type"].as_str().unwrap_or_default();
-    let subtype = payload["event"]["subtype"].as_str().unwrap_or_default();
-    HANDLED.contains(&kind) || (kind == "message" && MESSAGE_SUBTYPES.contains(&subtype))
+/// Whether an Events API payload is one the adapter acts on (in either connection mode):
+/// flags, edits and deletions always; a person's thread reply only when the thread's parent
+/// has a ticket (it may be the first response), so ordinary chatter never fills the inbox.
+pub async fn keep(store: &DynStore, payload: &serde_json::Value) -> Result<bool, StoreError> {
+    let event = &payload["event"];
+    let kind = event["type"].as_str().unwrap_or_default();
+    let subtype = event["subtype"].as_str();
+    if HANDLED.contains(&kind) {
+        return Ok(true);
+    }
+    if kind != "message" {
+        return Ok(false);
+    }
+    if let Some(sub) = subtype {
+        return Ok(MESSAGE_SUBTYPES.contains(&sub));
+    }
+    let (Some(channel), Some(parent)) = (event["channel"].as_str(), thread_parent(event)) else {
+        return Ok(false);
+    };
+    if event["bot_id"].is_string() || event["user"].as_str().is_none() {
+        return Ok(false);
+    }
+    let channel = ChannelRef::new(Platform::Slack, channel);
+    Ok(store.ticket_by_source(&channel, parent).await?.is_some())
+}
+
+/// Checks a request's signature, logging why one is refused (never the secret).
+fn verified(s: &EventsState, headers: &HeaderMap, body: &[u8]) -> Result<(), SignatureError> {
+    let checked = header(headers, "x-slack-request-timestamp").and_then(|ts| {
+        let sig = header(headers, "x-slack-signature")?;
+        verify(&s.secret, ts, body, sig, s.clock.now())
+    });
+    if let Err(e) = &checked {
+        tracing::info!(reason = %e, "refused a Slack request with a bad signature");
+    }
+    checked
+}
+
+fn unauthorized() -> Response {
+    (StatusCode::UNAUTHORIZED, "invalid signature").into_response()
+}
+
+/// The answer when a command or interaction arrives without the bot token to act on it.
+fn not_connected() -> Response {
+    tracing::warn!("a Slack command or interaction arrived, but SLACK_BOT_TOKEN is not set");
+    Json(serde_json::json!({
+        "response_type": "ephemeral",
+        "text": "Switchboard is not connected to Slack's Web API yet (SLACK_BOT_TOKEN is missing); ask your admin."
+    }))
+    .into_response()
+}
+
+/// `POST /slack/commands`: a signed, form-encoded slash command.
+async fn commands(State(s): State<EventsState>, headers: HeaderMap, body: Bytes) -> Response {
+    if verified(&s, &headers, &body).is_err() {
+        return unauthorized();
+    }
+    let Some(handler) = &s.interactions else {
+        return not_connected();
+    };
+    match SlashCommand::from_form(&body) {
+        Ok(cmd) => Json(handler.command(cmd).await).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
+}
+
+/// `POST /slack/interactivity`: a signed form whose `payload` field is the interaction JSON.
+async fn interactivity(State(s): State<EventsState>, headers: HeaderMap, body: Bytes) -> Response {
+    if verified(&s, &headers, &body).is_err() {
+        return unauthorized();
+    }
+    let Some(handler) = &s.interactions else {
+        return not_connected();
+    };
+    let payload = url::form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "payload")
+        .and_then(|(_, v)| serde_json::from_str::<serde_json::Value>(&v).ok());
+    let Some(payload) = payload else {
+        return (StatusCode::BAD_REQUEST, "form has no JSON payload").into_response();
+    };
+    match handler.interaction(&payload).await {
+        Ok(Some(body)) => Json(body).into_response(),
+        Ok(None) => StatusCode::OK.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not handle a Slack interaction");
+            (StatusCode::INTERNAL_SERVER_ERROR, "try again").into_response()
+        }
+    }
 }
 
 async fn events(State(s): State<EventsState>, headers: HeaderMap, body: Bytes) -> Response {
-    let checked = header(&headers, "x-slack-request-timestamp").and_then(|ts| {
-        let sig = header(&headers, "x-slack-signature")?;
-        verify(&s.secret, ts, &body, sig, s.clock.now())
-    });
-    if let Err(e) = checked {
-        tracing::info!(reason = %e, "refused a Slack request with a bad signature");
-        return (StatusCode::UNAUTHORIZED, "invalid signature").into_response();
+    if verified(&s, &headers, &body).is_err() {
+        return unauthorized();
     }
     let payload: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -165,8 +252,13 @@ async fn events(State(s): State<EventsState>, headers: HeaderMap, body: Bytes) -
                 )
                     .into_response();
             };
-            if !wanted(&payload) {
-                return StatusCode::OK.into_response();
+            match keep(&s.store, &payload).await {
+                Ok(true) => {}
+                Ok(false) => return StatusCode::OK.into_response(),
+                Err(e) => {
+                    tracing::error!(error = %e, event_id, "could not check a Slack event");
+                    return (StatusCode::INTERNAL_SERVER_ERROR, "try again").into_response();
+                }
             }
             let retry = headers
                 .get("x-slack-retry-num")

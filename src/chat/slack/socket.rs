@@ -2,15 +2,17 @@
 //!
 //! Owns the slack-morphism Socket Mode listener: each pushed event the adapter acts on is
 //! committed to the inbox before the envelope is acknowledged (a failed commit leaves it
-//! unacknowledged, so Slack sends it again); reconnection after drops and `disconnect` frames
-//! is slack-morphism's, with our timings.
+//! unacknowledged, so Slack sends it again); slash commands and interactions are answered in
+//! the envelope's acknowledgement, as in HTTP mode; reconnection after drops and `disconnect`
+//! frames is slack-morphism's, with our timings.
 
 use std::sync::Arc;
 
 use slack_morphism::prelude::*;
 
 use super::client::{classify, Connector, SlackApi};
-use super::events::wanted;
+use super::events::keep;
+use super::interact::{Interactions, SlashCommand};
 use crate::chat::ChatError;
 use crate::config::Secret;
 use crate::core::clock::Clock;
@@ -20,6 +22,47 @@ use crate::store::DynStore;
 struct Inbox {
     store: DynStore,
     clock: Arc<dyn Clock>,
+    interactions: Option<Interactions>,
+}
+
+fn interactions_of(states: &SlackClientEventsUserStateStorage) -> Result<Interactions, String> {
+    states
+        .get_user_state::<Inbox>()
+        .and_then(|i| i.interactions.clone())
+        .ok_or_else(|| "Socket Mode has no interaction handler".to_string())
+}
+
+async fn on_command(
+    event: SlackCommandEvent,
+    _client: Arc<SlackClient<Connector>>,
+    states: SlackClientEventsUserState,
+) -> UserCallbackResult<SlackCommandEventResponse> {
+    let handler = interactions_of(&*states.read().await)?;
+    let cmd = SlashCommand {
+        user_id: event.user_id.to_string(),
+        channel_id: event.channel_id.to_string(),
+        command: event.command.to_string(),
+        text: event.text.unwrap_or_default(),
+        response_url: event.response_url.0.to_string(),
+        trigger_id: event.trigger_id.to_string(),
+    };
+    // The same acknowledgement body as in HTTP mode, read into slack-morphism's type.
+    Ok(serde_json::from_value(handler.command(cmd).await)?)
+}
+
+async fn on_interaction(
+    event: SlackInteractionEvent,
+    _client: Arc<SlackClient<Connector>>,
+    states: SlackClientEventsUserState,
+) -> UserCallbackResult<SlackInteractionResponse> {
+    let handler = interactions_of(&*states.read().await)?;
+    let payload = serde_json::to_value(&event)?;
+    match handler.interaction(&payload).await? {
+        None => Ok(SlackInteractionResponse::Empty),
+        Some(body) => Ok(SlackInteractionResponse::ViewSubmission(
+            serde_json::from_value(body)?,
+        )),
+    }
 }
 
 /// Timings of the Socket Mode connection.
@@ -54,7 +97,7 @@ async fn on_push(
         .ok_or("the Socket Mode listener has no inbox")?;
     let mut payload = serde_json::to_value(&event)?;
     payload["type"] = serde_json::json!("event_callback");
-    if !wanted(&payload) {
+    if !keep(&inbox.store, &payload).await? {
         return Ok(());
     }
     let key = format!("slack:event:{}", event.event_id);
@@ -88,20 +131,29 @@ impl std::fmt::Debug for SocketMode {
 
 impl SocketMode {
     /// Opens Socket Mode with the app-level token (`apps.connections.open`) and starts
-    /// committing pushed events to `store`'s inbox.
+    /// committing pushed events to `store`'s inbox and answering slash commands and
+    /// interactions through `interactions`.
     pub async fn start(
         api: &SlackApi,
         app_token: &Secret,
         store: DynStore,
         clock: Arc<dyn Clock>,
+        interactions: Option<Interactions>,
         settings: SocketSettings,
     ) -> Result<Self, ChatError> {
         let environment = Arc::new(
             SlackClientEventsListenerEnvironment::new(api.client())
                 .with_error_handler(on_error)
-                .with_user_state(Inbox { store, clock }),
+                .with_user_state(Inbox {
+                    store,
+                    clock,
+                    interactions,
+                }),
         );
-        let callbacks = SlackSocketModeListenerCallbacks::new().with_push_events(on_push);
+        let callbacks = SlackSocketModeListenerCallbacks::new()
+            .with_push_events(on_push)
+            .with_command_events(on_command)
+            .with_interaction_events(on_interaction);
         let config = SlackClientSocketModeConfig::new()
             .with_max_connections_count(settings.connections)
             .with_reconnect_timeout_in_seconds(settings.reconnect_seconds)

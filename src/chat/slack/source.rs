@@ -1,7 +1,8 @@
 //! Completes stored Slack events into flags: the [`EventSource`] for Slack.
 //!
 //! Owns reading `reaction_added` (flag emoji, flagger, the message's channel and ts) and
-//! `message_changed` / `message_deleted` (recorded on the flagged message's ticket), and
+//! `message_changed` / `message_deleted` (recorded on the flagged message's ticket), thread
+//! replies (a staff reply is a ticket's first response), submitted "Create ticket" forms, and
 //! fetching what a flag lacks: the message's text, author and thread
 //! (`conversations.replies`) and its permalink (`chat.getPermalink`). Rate limits and errors
 //! come back as [`ChatError`] so the inbox worker retries without losing the event.
@@ -10,6 +11,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::client::SlackApi;
+use super::views::CreateForm;
 use crate::chat::{ChatError, Completion, EventSource};
 use crate::core::directory::Actor;
 use crate::core::routing::normalize_emoji;
@@ -47,13 +49,7 @@ impl SlackEventSource {
     }
 
     async fn roles_of(&self, user: &str) -> Result<Vec<RoleRef>, ChatError> {
-        let mut roles = Vec::new();
-        for g in &self.groups {
-            if self.api.group_members(g).await?.iter().any(|m| m == user) {
-                roles.push(RoleRef::new(Platform::Slack, g.clone()));
-            }
-        }
-        Ok(roles)
+        self.api.roles_of(user, &self.groups).await
     }
 }
 
@@ -74,9 +70,26 @@ impl EventSource for SlackEventSource {
     }
 
     async fn complete(&self, raw: &Value) -> Result<Completion, ChatError> {
+        if raw["type"].as_str() == Some(FORM_TYPE) {
+            return self.submitted_form(raw).await;
+        }
         let event = &raw["event"];
         match (event["type"].as_str(), event["subtype"].as_str()) {
             (Some("reaction_added"), _) => {}
+            (Some("message"), None) => {
+                let (Some(thread), Some(user)) = (thread_parent(event), event["user"].as_str())
+                else {
+                    return Ok(Completion::Ignore("not a reply in a thread".into()));
+                };
+                return Ok(Completion::Reply {
+                    channel: ChannelRef::new(Platform::Slack, field(event, &["channel"])?),
+                    message_id: thread.to_string(),
+                    by: Actor {
+                        user: slack_user(user)?,
+                        roles: self.roles_of(user).await?,
+                    },
+                });
+            }
             (Some("message"), Some("message_changed")) => {
                 let changed = &event["message"];
                 return Ok(Completion::SourceChanged {
@@ -127,14 +140,9 @@ impl EventSource for SlackEventSource {
         let author_name = self.api.user_name(&message.author).await?;
         let flagger_roles = self.roles_of(flagger).await?;
         let author_roles = self.roles_of(&message.author).await?;
-        let user = |id: &str| -> Result<UserRef, ChatError> {
-            format!("slack:{id}")
-                .parse()
-                .map_err(|_| ChatError::Permanent(format!("`{id}` is not a Slack user id")))
-        };
         Ok(Completion::Flag(Box::new(FlagRequest {
             flagger: Actor {
-                user: user(flagger)?,
+                user: slack_user(flagger)?,
                 roles: flagger_roles,
             },
             origin: Origin::Flag,
@@ -145,11 +153,70 @@ impl EventSource for SlackEventSource {
                 thread_id: message.thread_ts,
                 permalink: Some(permalink),
                 original_text: message.text,
-                author: user(&message.author)?,
+                author: slack_user(&message.author)?,
                 author_name,
             },
             author_roles,
             overrides: TicketOverrides::default(),
+            inbox_key: None,
+        })))
+    }
+}
+
+/// The inbox payload type of a submitted "Create ticket" form (see `interact`).
+pub const FORM_TYPE: &str = "create_ticket_form";
+
+/// The parent of a thread reply: `thread_ts` when it differs from the message's own `ts`.
+pub fn thread_parent(event: &Value) -> Option<&str> {
+    let thread = event["thread_ts"].as_str()?;
+    (event["ts"].as_str() != Some(thread)).then_some(thread)
+}
+
+fn slack_user(id: &str) -> Result<UserRef, ChatError> {
+    format!("slack:{id}")
+        .parse()
+        .map_err(|_| ChatError::Permanent(format!("`{id}` is not a Slack user id")))
+}
+
+impl SlackEventSource {
+    /// A "Create ticket" form, checked when it was submitted: fetch the message it was opened
+    /// for and flag it with the values the person chose.
+    async fn submitted_form(&self, raw: &Value) -> Result<Completion, ChatError> {
+        let form: CreateForm = serde_json::from_value(raw["form"].clone())
+            .map_err(|e| ChatError::Permanent(format!("stored form is unreadable: {e}")))?;
+        let flagger = field(raw, &["user"])?;
+        let channel = &form.message.channel;
+        let ts = &form.message.ts;
+        let Some(message) = self.api.message(channel, ts).await? else {
+            return Err(ChatError::Permanent(format!(
+                "message {ts} in {channel} no longer exists"
+            )));
+        };
+        let permalink = self.api.permalink(channel, ts).await?;
+        let author_name = self.api.user_name(&message.author).await?;
+        Ok(Completion::Flag(Box::new(FlagRequest {
+            flagger: Actor {
+                user: slack_user(flagger)?,
+                roles: self.roles_of(flagger).await?,
+            },
+            origin: Origin::Shortcut,
+            emoji: None,
+            source: Source {
+                channel: ChannelRef::new(Platform::Slack, channel.clone()),
+                message_id: message.ts,
+                thread_id: message.thread_ts,
+                permalink: Some(permalink),
+                original_text: message.text,
+                author: slack_user(&message.author)?,
+                author_name,
+            },
+            author_roles: self.roles_of(&message.author).await?,
+            overrides: TicketOverrides {
+                title: Some(form.title),
+                department: Some(form.department),
+                priority: Some(form.priority),
+                tags: form.tags,
+            },
             inbox_key: None,
         })))
     }
