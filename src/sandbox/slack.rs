@@ -1,13 +1,17 @@
-//! A loopback fake of Slack's Web API, for tests and `switchboard demo`.
+//! A loopback fake of Slack, for tests and `switchboard demo`.
 //!
-//! Serves the methods the adapter uses (`auth.test`, `chat.postMessage`, `chat.update`,
-//! `chat.getPermalink`, `conversations.history`, `conversations.replies`, `conversations.info`,
-//! `conversations.open`, `users.info`) on `POST /api/{method}`, JSON or form-encoded, with
-//! Slack's answers written by hand from its documentation: HTTP 200 with `ok: false` and an
-//! error code for API errors, `401`-free bearer-token auth (`not_authed`, `invalid_auth`), and
-//! on demand an HTTP 429 with `Retry-After` or a 5xx. A control handle seeds channels and
-//! messages, injects faults and reads what was posted. Must never be reachable from outside
-//! the machine: it binds 127.0.0.1 only.
+//! Serves the Web API methods the adapter uses (`auth.test`, `chat.postMessage` (a user id as
+//! the channel posts to the app's DM), `chat.update`, `chat.getPermalink`,
+//! `conversations.history`, `conversations.replies`, `conversations.info`, `users.info`,
+//! `usergroups.users.list`, `views.open`, `apps.connections.open`) on `POST /api/{method}`,
+//! JSON or form-encoded, with Slack's answers written by hand from its documentation: HTTP 200
+//! with `ok: false` and an error code for API errors, bearer-token auth (`not_authed`,
+//! `invalid_auth`), and on demand an HTTP 429 with `Retry-After` or a 5xx. Response URLs
+//! (`/respond/{id}`, five uses) take interaction answers. Socket Mode runs over `/link`.
+//! Commands and interactions are delivered to the app as Slack does: signed form posts in HTTP
+//! mode, envelopes answered in the acknowledgement in Socket Mode, with trigger ids that expire
+//! after three seconds. A control handle seeds channels and messages, injects faults and reads
+//! what was posted. Must never be reachable from outside the machine: it binds 127.0.0.1 only.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -83,6 +87,79 @@ struct FakeState {
     faults: HashMap<String, VecDeque<Fault>>,
     calls: Vec<String>,
     next_ts: u64,
+    /// Base URL of the fake's own HTTP server (response URLs live there).
+    base_url: String,
+    /// Acknowledgement payloads of Socket Mode envelopes, by envelope id.
+    ack_payloads: HashMap<String, Value>,
+    /// Trigger ids handed out with interactions, and when.
+    triggers: HashMap<String, (std::time::Instant, String)>,
+    /// Modals opened with `views.open`, in order.
+    views: Vec<OpenedView>,
+    /// Response URL id → the user it answers, how many times it was used, and the message
+    /// (channel, ts) an interaction came from, which `replace_original` replaces.
+    response_urls: HashMap<String, ResponseUrl>,
+    /// What the app sent to response URLs, in order.
+    responses: Vec<InteractionResponse>,
+    next_id: u64,
+}
+
+/// A response URL the fake handed out.
+#[derive(Debug, Clone)]
+struct ResponseUrl {
+    /// The user who acted.
+    user: String,
+    /// Posts so far.
+    uses: u32,
+    /// The message (channel, ts) the interaction came from.
+    origin: Option<(String, String)>,
+}
+
+/// A modal the app opened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenedView {
+    /// The view id the fake gave it.
+    pub id: String,
+    /// The user it was opened for.
+    pub user: String,
+    /// The view as the app sent it.
+    pub view: Value,
+}
+
+/// A message the app sent to a response URL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InteractionResponse {
+    /// The user who acted (and sees an ephemeral answer).
+    pub user: String,
+    /// The JSON body.
+    pub body: Value,
+}
+
+/// How the fake delivers a command or interaction to the app.
+#[derive(Debug, Clone)]
+pub enum Via {
+    /// Signed form posts to the app's HTTP endpoints under `base` (`/slack/commands`,
+    /// `/slack/interactivity`), as Slack does with request URLs.
+    Http {
+        /// The app's base URL.
+        base: String,
+        /// The signing secret Slack signs with.
+        secret: String,
+        /// The Unix time to sign with; `None` for now (tests on a manual clock set it).
+        timestamp: Option<i64>,
+    },
+    /// Envelopes over the Socket Mode connection, answered in the acknowledgement.
+    Socket,
+}
+
+/// Slack's answer to a command or interaction, as the fake received it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ack {
+    /// HTTP status (200 for every Socket Mode acknowledgement).
+    pub status: u16,
+    /// The acknowledgement body, if any.
+    pub body: Option<Value>,
+    /// How long the app took to answer.
+    pub took: std::time::Duration,
 }
 
 /// The running fake and its control handle.
@@ -117,10 +194,12 @@ impl FakeSlack {
         let app = Router::new()
             .route("/api/{method}", post(call).get(call))
             .route("/link", axum::routing::get(socket))
+            .route("/respond/{id}", post(respond))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         lock(&state).ws_url = format!("ws://{addr}/link");
+        lock(&state).base_url = format!("http://{addr}");
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -192,17 +271,25 @@ impl FakeSlack {
     /// Delivers an Events API payload over Socket Mode, as an `events_api` envelope; it is
     /// resent on each new connection until acknowledged. Returns the envelope id.
     pub fn push_event(&self, payload: Value) -> String {
+        self.push_envelope("events_api", payload)
+    }
+
+    /// Pushes an envelope of `kind` (`events_api`, `slash_commands`, `interactive`); commands
+    /// and interactions accept a response payload in the acknowledgement, as Slack's do.
+    fn push_envelope(&self, kind: &str, payload: Value) -> String {
         let mut s = lock(&self.state);
         s.next_envelope += 1;
         let id = format!("env-{}", s.next_envelope);
-        let envelope = json!({
+        let mut envelope = json!({
             "envelope_id": id,
             "payload": payload,
-            "type": "events_api",
-            "accepts_response_payload": false,
-            "retry_attempt": 0,
-            "retry_reason": ""
+            "type": kind,
+            "accepts_response_payload": kind != "events_api",
         });
+        if kind == "events_api" {
+            envelope["retry_attempt"] = json!(0);
+            envelope["retry_reason"] = json!("");
+        }
         s.unacked.push((id.clone(), envelope.clone()));
         s.pushed_at.insert(id.clone(), std::time::Instant::now());
         if let Some(tx) = &s.sockets {
@@ -389,12 +476,7 @@ async fn call(
                 None => api_error("channel_not_found"),
             }
         }
-        "conversations.open" => {
-            let Some(users) = text_arg(&args, "users") else {
-                return api_error("users_list_not_supplied");
-            };
-            ok(json!({ "channel": { "id": format!("D{}", users.trim_start_matches('U')) } }))
-        }
+        "views.open" => open_view(&mut s, &args),
         "usergroups.users.list" => {
             let Some(id) = text_arg(&args, "usergroup") else {
                 return api_error("no_such_subteam");
@@ -434,9 +516,16 @@ fn check_channel(s: &FakeState, channel: &str) -> Result<(), &'static str> {
 }
 
 fn post_message(s: &mut FakeState, args: &BTreeMap<String, Value>) -> Response {
-    let Some(channel) = text_arg(args, "channel") else {
+    let Some(mut channel) = text_arg(args, "channel") else {
         return api_error("channel_not_found");
     };
+    // A user id as the channel posts to the app's direct message with that user.
+    if channel.starts_with(['U', 'W']) {
+        if !s.users.contains_key(&channel) {
+            return api_error("channel_not_found");
+        }
+        channel = format!("D{}", &channel[1..]);
+    }
     if let Err(code) = check_channel(s, &channel) {
         return api_error(code);
     }
@@ -597,6 +686,9 @@ async fn serve_socket(state: Shared, mut socket: axum::extract::ws::WebSocket) {
                     if let Ok(v) = serde_json::from_str::<Value>(&text) {
                         if let Some(id) = v["envelope_id"].as_str() {
                             let mut s = lock(&state);
+                            if let Some(p) = v.get("payload") {
+                                s.ack_payloads.insert(id.to_string(), p.clone());
+                            }
                             s.unacked.retain(|(e, _)| e != id);
                             s.acked.push(id.to_string());
                             if let Some(at) = s.pushed_at.remove(id) {
@@ -629,4 +721,550 @@ async fn serve_socket(state: Shared, mut socket: axum::extract::ws::WebSocket) {
             },
         }
     }
+}
+
+/// How long Slack accepts a trigger id for opening a modal.
+const TRIGGER_TTL: std::time::Duration = std::time::Duration::from_secs(3);
+/// How many times a response URL may be used.
+const RESPONSE_URL_USES: u32 = 5;
+
+fn user_info(id: &str, name: &str) -> Value {
+    json!({ "id": id, "username": name.to_lowercase(), "name": name.to_lowercase(), "team_id": "T0SANDBOX" })
+}
+
+impl FakeSlack {
+    fn next_id(&self, prefix: &str) -> String {
+        let mut s = lock(&self.state);
+        s.next_id += 1;
+        format!("{prefix}{:08}", s.next_id)
+    }
+
+    /// A fresh trigger id for `user`, good for three seconds.
+    fn trigger(&self, user: &str) -> String {
+        let n = self.next_id("");
+        let id = format!("{n}.1772440000.{:016x}", fastrand::u64(..));
+        lock(&self.state)
+            .triggers
+            .insert(id.clone(), (std::time::Instant::now(), user.to_string()));
+        id
+    }
+
+    /// Makes every trigger id handed out so far stale, as if three seconds had passed.
+    pub fn expire_triggers(&self) {
+        let past = std::time::Instant::now()
+            .checked_sub(TRIGGER_TTL * 2)
+            .unwrap_or_else(std::time::Instant::now);
+        for t in lock(&self.state).triggers.values_mut() {
+            t.0 = past;
+        }
+    }
+
+    /// A fresh response URL answering `user`, about the message `origin` if any.
+    fn response_url(&self, user: &str, origin: Option<(&str, &str)>) -> String {
+        let id = self.next_id("R");
+        let mut s = lock(&self.state);
+        let origin = origin.map(|(c, t)| (c.to_string(), t.to_string()));
+        s.response_urls.insert(
+            id.clone(),
+            ResponseUrl {
+                user: user.to_string(),
+                uses: 0,
+                origin,
+            },
+        );
+        format!("{}/respond/{id}", s.base_url)
+    }
+
+    fn user_name(&self, id: &str) -> String {
+        lock(&self.state)
+            .users
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    }
+
+    fn channel_name(&self, id: &str) -> String {
+        lock(&self.state)
+            .channels
+            .get(id)
+            .map_or_else(|| "directmessage".to_string(), |(n, _)| n.clone())
+    }
+
+    /// The form fields Slack posts for `/command text` run by `user` in `channel`.
+    pub fn slash_command(&self, user: &str, channel: &str, command: &str, text: &str) -> Value {
+        json!({
+            "token": "gIkuvaNzQIHg97ATvDxqgjtO",
+            "team_id": "T0SANDBOX",
+            "team_domain": "sandbox",
+            "channel_id": channel,
+            "channel_name": self.channel_name(channel),
+            "user_id": user,
+            "user_name": self.user_name(user).to_lowercase(),
+            "command": command,
+            "text": text,
+            "api_app_id": "A0SWITCHBD",
+            "is_enterprise_install": "false",
+            "response_url": self.response_url(user, None),
+            "trigger_id": self.trigger(user),
+        })
+    }
+
+    /// The `block_actions` payload for `user` pressing the button `action_id` on the message
+    /// `ts` in `channel`; `None` when that message has no such button.
+    pub fn click(&self, user: &str, channel: &str, ts: &str, action_id: &str) -> Option<Value> {
+        let message = lock(&self.state)
+            .messages
+            .iter()
+            .find(|m| m.channel == channel && m.ts == ts)
+            .cloned()?;
+        let blocks = message.blocks.clone().unwrap_or(json!([]));
+        let (block_id, button) = blocks.as_array()?.iter().enumerate().find_map(|(i, b)| {
+            let el = b["elements"]
+                .as_array()?
+                .iter()
+                .find(|e| e["action_id"] == action_id)?
+                .clone();
+            Some((
+                b["block_id"]
+                    .as_str()
+                    .map_or_else(|| format!("b{i}"), str::to_string),
+                el,
+            ))
+        })?;
+        let mut action = json!({
+            "action_id": action_id,
+            "block_id": block_id,
+            "text": button["text"],
+            "type": "button",
+            "action_ts": "1772442200.000100",
+        });
+        if let Some(v) = button.get("value") {
+            action["value"] = v.clone();
+        }
+        if let Some(st) = button.get("style") {
+            action["style"] = st.clone();
+        }
+        Some(json!({
+            "type": "block_actions",
+            "user": user_info(user, &self.user_name(user)),
+            "api_app_id": "A0SWITCHBD",
+            "token": "gIkuvaNzQIHg97ATvDxqgjtO",
+            "container": { "type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false },
+            "trigger_id": self.trigger(user),
+            "team": { "id": "T0SANDBOX", "domain": "sandbox" },
+            "is_enterprise_install": false,
+            "channel": { "id": channel, "name": self.channel_name(channel) },
+            "message": { "type": "message", "user": message.user, "bot_id": "B0SWITCHBD", "text": message.text, "ts": message.ts, "blocks": blocks },
+            "state": { "values": {} },
+            "response_url": self.response_url(user, Some((channel, ts))),
+            "actions": [action],
+        }))
+    }
+
+    /// The `message_action` payload for `user` choosing the shortcut `callback_id` on the
+    /// message `ts` in `channel`; `None` when there is no such message.
+    pub fn message_shortcut(
+        &self,
+        user: &str,
+        channel: &str,
+        ts: &str,
+        callback_id: &str,
+    ) -> Option<Value> {
+        let m = lock(&self.state)
+            .messages
+            .iter()
+            .find(|m| m.channel == channel && m.ts == ts)
+            .cloned()?;
+        let mut message = json!({ "type": "message", "user": m.user, "ts": m.ts, "text": m.text });
+        if let Some(t) = &m.thread_ts {
+            message["thread_ts"] = json!(t);
+        }
+        Some(json!({
+            "type": "message_action",
+            "token": "gIkuvaNzQIHg97ATvDxqgjtO",
+            "action_ts": "1772442300.000100",
+            "team": { "id": "T0SANDBOX", "domain": "sandbox" },
+            "user": user_info(user, &self.user_name(user)),
+            "channel": { "id": channel, "name": self.channel_name(channel) },
+            "is_enterprise_install": false,
+            "callback_id": callback_id,
+            "trigger_id": self.trigger(user),
+            "response_url": self.response_url(user, None),
+            "message_ts": ts,
+            "message": message,
+        }))
+    }
+
+    /// Modals the app opened, in order.
+    pub fn views(&self) -> Vec<OpenedView> {
+        lock(&self.state).views.clone()
+    }
+
+    /// The `view_submission` payload for the opened view `view_id`: every input keeps its
+    /// initial value unless `values` (block id → typed text or chosen option value) says
+    /// otherwise; `None` when no such view was opened.
+    pub fn submit_view(&self, view_id: &str, values: &[(&str, &str)]) -> Option<Value> {
+        let opened = lock(&self.state)
+            .views
+            .iter()
+            .find(|v| v.id == view_id)
+            .cloned()?;
+        let mut state = serde_json::Map::new();
+        for block in opened.view["blocks"].as_array()? {
+            if block["type"] != "input" {
+                continue;
+            }
+            let block_id = block["block_id"].as_str()?;
+            let el = &block["element"];
+            let action_id = el["action_id"].as_str()?;
+            let given = values.iter().find(|(b, _)| *b == block_id).map(|(_, v)| *v);
+            let value = match el["type"].as_str()? {
+                "static_select" => {
+                    let chosen = match given {
+                        Some(v) => el["options"]
+                            .as_array()?
+                            .iter()
+                            .find(|o| o["value"] == v)
+                            .cloned(),
+                        None => el.get("initial_option").cloned(),
+                    };
+                    json!({ "type": "static_select", "selected_option": chosen.map(|o| json!({ "text": o["text"], "value": o["value"] })) })
+                }
+                kind => {
+                    let text = given
+                        .map(str::to_string)
+                        .or_else(|| el["initial_value"].as_str().map(str::to_string))
+                        .filter(|t| !t.is_empty());
+                    json!({ "type": kind, "value": text })
+                }
+            };
+            state.insert(block_id.to_string(), json!({ action_id: value }));
+        }
+        let mut view = opened.view.clone();
+        view["state"] = json!({ "values": state });
+        Some(json!({
+            "type": "view_submission",
+            "team": { "id": "T0SANDBOX", "domain": "sandbox" },
+            "user": user_info(&opened.user, &self.user_name(&opened.user)),
+            "api_app_id": "A0SWITCHBD",
+            "token": "gIkuvaNzQIHg97ATvDxqgjtO",
+            "trigger_id": self.trigger(&opened.user),
+            "view": view,
+            "response_urls": [],
+            "is_enterprise_install": false,
+        }))
+    }
+
+    /// Everything the app sent to response URLs, in order.
+    pub fn responses(&self) -> Vec<InteractionResponse> {
+        lock(&self.state).responses.clone()
+    }
+
+    /// Delivers a slash command (fields from [`FakeSlack::slash_command`]) the way `via` says
+    /// and returns the app's acknowledgement.
+    pub async fn send_command(&self, via: &Via, fields: &Value) -> Ack {
+        match via {
+            Via::Http {
+                base,
+                secret,
+                timestamp,
+            } => {
+                let form: String =
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(
+                            fields.as_object().into_iter().flatten().map(|(k, v)| {
+                                (k.clone(), v.as_str().unwrap_or_default().to_string())
+                            }),
+                        )
+                        .finish();
+                signed_post(&format!("{base}/slack/commands"), secret, *timestamp, form).await
+            }
+            Via::Socket => self.over_socket("slash_commands", fields.clone()).await,
+        }
+    }
+
+    /// Delivers an interaction payload the way `via` says and returns the acknowledgement.
+    pub async fn send_interaction(&self, via: &Via, payload: &Value) -> Ack {
+        match via {
+            Via::Http {
+                base,
+                secret,
+                timestamp,
+            } => {
+                let form: String = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("payload", &payload.to_string())
+                    .finish();
+                signed_post(
+                    &format!("{base}/slack/interactivity"),
+                    secret,
+                    *timestamp,
+                    form,
+                )
+                .await
+            }
+            Via::Socket => self.over_socket("interactive", payload.clone()).await,
+        }
+    }
+
+    async fn over_socket(&self, kind: &str, payload: Value) -> Ack {
+        let start = std::time::Instant::now();
+        let id = self.push_envelope(kind, payload);
+        // Slack waits three seconds for the acknowledgement; the fake waits a little longer
+        // so a slow app shows up as a slow ack rather than a missing one.
+        while start.elapsed() < std::time::Duration::from_secs(10) {
+            {
+                let s = lock(&self.state);
+                if s.acked.contains(&id) {
+                    return Ack {
+                        status: 200,
+                        body: s.ack_payloads.get(&id).cloned(),
+                        took: start.elapsed(),
+                    };
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        Ack {
+            status: 0,
+            body: None,
+            took: start.elapsed(),
+        }
+    }
+}
+
+/// Posts a form signed as Slack signs requests (`v0=` HMAC-SHA256 of `v0:{ts}:{body}`).
+async fn signed_post(url: &str, secret: &str, timestamp: Option<i64>, form: String) -> Ack {
+    use hmac::{Hmac, Mac};
+    let start = std::time::Instant::now();
+    let ts = timestamp
+        .unwrap_or_else(|| chrono::Utc::now().timestamp())
+        .to_string();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(format!("v0:{ts}:{form}").as_bytes());
+    let sig = format!("v0={}", hex::encode(mac.finalize().into_bytes()));
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<axum::body::Body>();
+    let req = axum::http::Request::post(url)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", ts)
+        .header("x-slack-signature", sig)
+        .body(axum::body::Body::from(form));
+    let Ok(req) = req else {
+        return Ack {
+            status: 0,
+            body: None,
+            took: start.elapsed(),
+        };
+    };
+    match client.request(req).await {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let bytes = axum::body::to_bytes(axum::body::Body::new(resp.into_body()), 1 << 20)
+                .await
+                .unwrap_or_default();
+            Ack {
+                status,
+                body: serde_json::from_slice(&bytes).ok(),
+                took: start.elapsed(),
+            }
+        }
+        Err(_) => Ack {
+            status: 0,
+            body: None,
+            took: start.elapsed(),
+        },
+    }
+}
+
+/// `views.open`: checks the trigger id (known, unused, under three seconds old) and the view
+/// against Slack's documented limits, then records it.
+fn open_view(s: &mut FakeState, args: &BTreeMap<String, Value>) -> Response {
+    let Some(trigger) = text_arg(args, "trigger_id") else {
+        return api_error("invalid_trigger_id");
+    };
+    let Some((at, user)) = s.triggers.remove(&trigger) else {
+        return api_error("invalid_trigger_id");
+    };
+    if at.elapsed() > TRIGGER_TTL {
+        return api_error("expired_trigger_id");
+    }
+    let view = match args.get("view") {
+        Some(Value::String(text)) => serde_json::from_str::<Value>(text).unwrap_or(Value::Null),
+        Some(v) => v.clone(),
+        None => Value::Null,
+    };
+    if let Err(why) = check_view(&view) {
+        return Json(json!({ "ok": false, "error": "invalid_arguments", "response_metadata": { "messages": [why] } }))
+            .into_response();
+    }
+    s.next_id += 1;
+    let id = format!("V{:08}", s.next_id);
+    let mut stored = view.clone();
+    stored["id"] = json!(id);
+    stored["team_id"] = json!("T0SANDBOX");
+    stored["state"] = json!({ "values": {} });
+    stored["hash"] = json!(format!("1772442400.{:08x}", s.next_id));
+    stored["root_view_id"] = json!(id);
+    stored["app_id"] = json!("A0SWITCHBD");
+    stored["bot_id"] = json!("B0SWITCHBD");
+    for key in ["private_metadata", "callback_id", "external_id"] {
+        if stored.get(key).is_none() {
+            stored[key] = json!("");
+        }
+    }
+    s.views.push(OpenedView {
+        id,
+        user,
+        view: stored.clone(),
+    });
+    ok(json!({ "view": stored }))
+}
+
+fn check_view(view: &Value) -> Result<(), String> {
+    let text_len = |v: &Value| v["text"].as_str().map(|t| t.chars().count());
+    if view["type"] != "modal" {
+        return Err("[ERROR] must be a modal [json-pointer:/view/type]".into());
+    }
+    match text_len(&view["title"]) {
+        Some(1..=24) if view["title"]["type"] == "plain_text" => {}
+        _ => {
+            return Err(
+                "[ERROR] title must be plain_text of 1 to 24 characters [json-pointer:/view/title]"
+                    .into(),
+            )
+        }
+    }
+    for key in ["submit", "close"] {
+        if let Some(b) = view.get(key) {
+            if b["type"] != "plain_text" || !matches!(text_len(b), Some(1..=24)) {
+                return Err(format!("[ERROR] {key} must be plain_text of 1 to 24 characters [json-pointer:/view/{key}]"));
+            }
+        }
+    }
+    let blocks = view["blocks"]
+        .as_array()
+        .ok_or("[ERROR] blocks is required")?;
+    if blocks.len() > 100 {
+        return Err("[ERROR] no more than 100 items allowed [json-pointer:/view/blocks]".into());
+    }
+    let has_input = blocks.iter().any(|b| b["type"] == "input");
+    if has_input && view.get("submit").is_none() {
+        return Err(
+            "[ERROR] a view with input blocks needs submit [json-pointer:/view/submit]".into(),
+        );
+    }
+    if view["callback_id"].as_str().is_some_and(|c| c.len() > 255) {
+        return Err(
+            "[ERROR] callback_id is longer than 255 [json-pointer:/view/callback_id]".into(),
+        );
+    }
+    if view["private_metadata"]
+        .as_str()
+        .is_some_and(|m| m.len() > 3000)
+    {
+        return Err(
+            "[ERROR] private_metadata is longer than 3000 [json-pointer:/view/private_metadata]"
+                .into(),
+        );
+    }
+    let mut ids = std::collections::HashSet::new();
+    for (i, b) in blocks.iter().enumerate() {
+        if let Some(id) = b["block_id"].as_str() {
+            if !ids.insert(id.to_string()) || id.len() > 255 {
+                return Err(format!(
+                    "[ERROR] duplicate or long block_id [json-pointer:/view/blocks/{i}/block_id]"
+                ));
+            }
+        }
+        if b["type"] == "input" {
+            if !matches!(text_len(&b["label"]), Some(1..=2000)) {
+                return Err(format!(
+                    "[ERROR] input needs a label [json-pointer:/view/blocks/{i}/label]"
+                ));
+            }
+            let el = &b["element"];
+            if el["action_id"].as_str().is_none() {
+                return Err(format!("[ERROR] input element needs an action_id [json-pointer:/view/blocks/{i}/element]"));
+            }
+            if el["type"] == "static_select" {
+                let opts = el["options"].as_array().map_or(0, Vec::len);
+                if !(1..=100).contains(&opts) {
+                    return Err(format!(
+                        "[ERROR] 1 to 100 options [json-pointer:/view/blocks/{i}/element/options]"
+                    ));
+                }
+            }
+            if let (Some(v), Some(max)) = (el["initial_value"].as_str(), el["max_length"].as_u64())
+            {
+                if v.chars().count() as u64 > max {
+                    return Err(format!("[ERROR] initial_value is longer than max_length [json-pointer:/view/blocks/{i}/element/initial_value]"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A response URL: up to five JSON posts within its life; answered `{"ok": true}`. With
+/// `replace_original: true` the message the interaction came from is replaced.
+async fn respond(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut s = lock(&state);
+    let Some(ResponseUrl { user, uses, origin }) = s.response_urls.get_mut(&id) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "ok": false, "error": "expired_url" })),
+        )
+            .into_response();
+    };
+    if *uses >= RESPONSE_URL_USES {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "ok": false, "error": "used_url" })),
+        )
+            .into_response();
+    }
+    *uses += 1;
+    let user = user.clone();
+    let origin = origin.clone();
+    let json_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"));
+    let Some(body) = json_body
+        .then(|| serde_json::from_slice::<Value>(&body).ok())
+        .flatten()
+    else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "ok": false, "error": "invalid_payload" })),
+        )
+            .into_response();
+    };
+    if body["text"].as_str().is_none_or(str::is_empty) && body.get("blocks").is_none() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "ok": false, "error": "no_text" })),
+        )
+            .into_response();
+    }
+    if body["replace_original"] == true {
+        if let Some((channel, ts)) = origin {
+            if let Some(m) = s
+                .messages
+                .iter_mut()
+                .find(|m| m.channel == channel && m.ts == ts)
+            {
+                m.text = body["text"].as_str().unwrap_or_default().to_string();
+                m.blocks = body.get("blocks").cloned();
+                m.edits += 1;
+            }
+        }
+    }
+    s.responses.push(InteractionResponse { user, body });
+    Json(json!({ "ok": true })).into_response()
 }

@@ -10,6 +10,7 @@ mod slack_delivery;
 mod slack_fake_schema;
 mod slack_flow;
 mod slack_http;
+mod slack_interact;
 mod slack_socket;
 mod store;
 mod workers;

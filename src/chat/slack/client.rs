@@ -176,19 +176,13 @@ impl SlackApi {
             .with_blocks(blocks))
     }
 
-    async fn channel_for(&self, target: &Target) -> Result<(String, Option<String>), ChatError> {
+    /// Where a target's message is posted. A direct message is posted with the user's id as
+    /// the channel, which Slack documents as posting to the app's DM with that user (its
+    /// Messages tab); that saves a rate-limited `conversations.open` per message.
+    fn channel_for(target: &Target) -> (String, Option<String>) {
         match target {
-            Target::Channel { channel, thread } => Ok((channel.id.clone(), thread.clone())),
-            Target::User { user } => {
-                let req = SlackApiConversationsOpenRequest::new()
-                    .with_users(vec![SlackUserId(user.id.clone())]);
-                let r = self
-                    .session()
-                    .conversations_open(&req)
-                    .await
-                    .map_err(classify)?;
-                Ok((r.channel.id.to_string(), None))
-            }
+            Target::Channel { channel, thread } => (channel.id.clone(), thread.clone()),
+            Target::User { user } => (user.id.clone(), None),
         }
     }
 }
@@ -206,7 +200,7 @@ impl Delivery for SlackApi {
         _key: &str,
     ) -> Result<String, ChatError> {
         // Slack has no idempotency key for chat.postMessage; the outbox records the ts instead.
-        let (channel, thread) = self.channel_for(target).await?;
+        let (channel, thread) = Self::channel_for(target);
         let mut req =
             SlackApiChatPostMessageRequest::new(SlackChannelId(channel), Self::content(message)?)
                 .with_unfurl_links(false)

@@ -1,0 +1,915 @@
+//! Slack's staff workflows end to end, in both connection modes: slash commands, the "Create
+//! ticket" shortcut and its modal, Claim / Resolve buttons updating the alert, and CSAT. The
+//! fake Slack delivers commands and interactions (signed form posts in HTTP mode, envelopes in
+//! Socket Mode); the app answers through the real slack-morphism client.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use switchboard::app::{serve, Adapters};
+use switchboard::chat::slack::client::SlackApi;
+use switchboard::chat::slack::interact::Interactions;
+use switchboard::chat::slack::socket::{SocketMode, SocketSettings};
+use switchboard::chat::slack::source::SlackEventSource;
+use switchboard::chat::{Delivery, EventSource};
+use switchboard::config::Secret;
+use switchboard::core::clock::Clock;
+use switchboard::core::command::CommandSet;
+use switchboard::core::types::{Priority, Status, TicketRef};
+use switchboard::inbox::{InboxSettings, InboxWorker};
+use switchboard::outbox::{OutboxSettings, OutboxWorker};
+use switchboard::sandbox::slack::{app_token_for, Ack, FakeSlack, SlackMessage, Via, BOT_USER};
+
+use crate::helpers::*;
+
+const TOKEN: &str = "xoxb-sandbox-token";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Http,
+    Socket,
+}
+
+struct Rig {
+    fake: FakeSlack,
+    mode: Mode,
+    base: String,
+    clock: switchboard::core::clock::ManualClock,
+    inbox: InboxWorker,
+    outbox: OutboxWorker,
+    _socket: Option<SocketMode>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn rig_with(app: &TestApp, mode: Mode, budget: Option<Duration>) -> Rig {
+    let fake = FakeSlack::start(TOKEN).await.unwrap();
+    for (id, name) in [
+        ("CHELP", "help"),
+        ("CBILLING", "billing"),
+        ("CSUPPORT", "support"),
+        ("CLEADS", "leads"),
+    ] {
+        fake.add_channel(id, name, true);
+    }
+    for (id, name) in [
+        ("UCUSTOMER", "Casey Customer"),
+        ("UALICE", "Alice"),
+        ("UBOB", "Bob"),
+        ("UCAROL", "Carol"),
+        ("UERIN", "Erin"),
+    ] {
+        fake.add_user(id, name);
+    }
+    fake.add_group("SIT", &["UERIN"]);
+    let api = SlackApi::new(&fake.api_url, &Secret::new(TOKEN)).unwrap();
+    let mut interactions = Interactions::new(app.desk.clone(), api.clone());
+    if let Some(b) = budget {
+        interactions = interactions.with_budget(b);
+    }
+    let source = SlackEventSource::new(
+        api.clone(),
+        app.desk.config.flag_emojis.clone(),
+        Some(BOT_USER.into()),
+    )
+    .with_groups(app.desk.config.slack_groups());
+    let inbox = InboxWorker::new(
+        app.desk.clone(),
+        vec![Arc::new(source) as Arc<dyn EventSource>],
+        InboxSettings {
+            owner: "inbox".into(),
+            idle: Duration::from_millis(5),
+            ..InboxSettings::default()
+        },
+    );
+    let outbox = OutboxWorker::new(
+        app.desk.store.clone(),
+        vec![Arc::new(api.clone()) as Arc<dyn Delivery>],
+        Arc::new(app.clock.clone()),
+        app.desk.telemetry.clone(),
+        OutboxSettings {
+            owner: "outbox".into(),
+            idle: Duration::from_millis(5),
+            ..OutboxSettings::default()
+        },
+    );
+    let socket = match mode {
+        Mode::Socket => Some(
+            SocketMode::start(
+                &api,
+                &Secret::new(app_token_for(TOKEN)),
+                app.desk.store.clone(),
+                Arc::new(app.clock.clone()),
+                Some(interactions.clone()),
+                SocketSettings {
+                    connections: 1,
+                    reconnect_seconds: 1,
+                    stagger_seconds: 0,
+                },
+            )
+            .await
+            .expect("Socket Mode starts"),
+        ),
+        Mode::Http => None,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve(
+        app.desk.clone(),
+        listener,
+        Adapters {
+            slack_interactions: Some(interactions),
+            ..Adapters::default()
+        },
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    if mode == Mode::Socket {
+        // The connection opens in the background; wait for it before pushing envelopes.
+        for _ in 0..500 {
+            if fake.connections() > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    Rig {
+        fake,
+        mode,
+        base,
+        clock: app.clock.clone(),
+        inbox,
+        outbox,
+        _socket: socket,
+        _stop: stop,
+    }
+}
+
+async fn rig(app: &TestApp, mode: Mode) -> Rig {
+    rig_with(app, mode, None).await
+}
+
+fn text(ack: &Ack) -> String {
+    ack.body
+        .as_ref()
+        .and_then(|b| b["text"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+impl Rig {
+    fn via(&self) -> Via {
+        match self.mode {
+            Mode::Http => Via::Http {
+                base: self.base.clone(),
+                secret: TEST_SIGNING_SECRET.into(),
+                timestamp: Some(self.clock.now().timestamp()),
+            },
+            Mode::Socket => Via::Socket,
+        }
+    }
+
+    /// Runs `/command text` as `user` in #help.
+    async fn cmd(&self, user: &str, line: &str) -> Ack {
+        let (command, text) = line.split_once(' ').unwrap_or((line, ""));
+        let fields = self.fake.slash_command(user, "CHELP", command, text);
+        let ack = self.fake.send_command(&self.via(), &fields).await;
+        assert_eq!(ack.status, 200, "{line}: {ack:?}");
+        ack
+    }
+
+    async fn interact(&self, payload: &Value) -> Ack {
+        let ack = self.fake.send_interaction(&self.via(), payload).await;
+        assert_eq!(ack.status, 200, "{payload}: {ack:?}");
+        ack
+    }
+
+    async fn work(&self) {
+        for _ in 0..3 {
+            while self.inbox.round().await.unwrap() > 0 {}
+            while self.outbox.round().await.unwrap() > 0 {}
+        }
+    }
+
+    /// The alert for ticket `n` in `channel`.
+    fn alert(&self, channel: &str, n: i64) -> SlackMessage {
+        self.fake
+            .bot_messages()
+            .into_iter()
+            .find(|m| {
+                m.channel == channel
+                    && m.thread_ts.is_none()
+                    && m.blocks.as_ref().is_some_and(|b| {
+                        b.to_string().contains(&format!("resolve:{n}"))
+                            || m.text.starts_with(&format!("T-{n} "))
+                    })
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "no alert for T-{n} in {channel}: {:#?}",
+                    self.fake.bot_messages()
+                )
+            })
+    }
+
+    /// Waits for the app's `n`-th answer through a response URL.
+    async fn response(&self, n: usize) -> Value {
+        for _ in 0..500 {
+            if let Some(r) = self.fake.responses().get(n) {
+                return r.body.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no response #{n}: {:#?}", self.fake.responses());
+    }
+}
+
+/// One good invocation of every subcommand, as typed in Slack, with a piece of the answer.
+/// Run in this order on a fresh desk (T-1 is made by the first line).
+const GOOD: &[(&str, &str, &str)] = &[
+    ("UALICE", "/ticket new Printer on fire priority:high", "T-1"),
+    ("UBOB", "/ticket new Refund for order 42", "billing"),
+    ("UALICE", "/ticket show T-1", "Printer on fire"),
+    ("UALICE", "/ticket list", "T-2"),
+    ("UALICE", "/ticket assign T-2 <@UBOB|bob>", "Bob"),
+    ("UBOB", "/ticket claim T-2", "T-2"),
+    ("UBOB", "/ticket status T-2 waiting", "waiting"),
+    ("UCAROL", "/ticket priority T-2 urgent", "urgent"),
+    ("UALICE", "/ticket route T-1 billing", "billing"),
+    ("UBOB", "/ticket note T-1 Called the customer", "T-1"),
+    ("UBOB", "/ticket close T-1 duplicate of T-2", "closed"),
+    ("UBOB", "/ticket reopen T-1 customer says it is back", "T-1"),
+    ("UALICE", "/ticket explain T-2", "refunds"),
+    (
+        "UALICE",
+        "/kudos give <@UBOB|bob> for untangling the refund queue",
+        "Bob",
+    ),
+    ("UBOB", "/kudos list", "untangling"),
+    ("UALICE", "/digest preview weekly", "weekly"),
+    ("UALICE", "/digest now weekly", "weekly"),
+    ("UCAROL", "/metric record nps 42", "nps"),
+    ("UCAROL", "/metric list nps", "42"),
+];
+
+/// Bad input, with a piece of the answer that says how to fix it.
+const BAD: &[(&str, &str, &str)] = &[
+    ("UALICE", "/ticket show T-999", "There is no ticket T-999"),
+    ("UALICE", "/ticket priority T-1 asap", "urgent"),
+    ("UALICE", "/ticket assign T-1", "/ticket assign"),
+    ("UALICE", "/ticket frobnicate T-1", "claim"),
+    ("UALICE", "/ticket route T-1 nowhere", "Known departments"),
+    ("UCAROL", "/metric record nps lots", "not a number"),
+    ("UALICE", "/kudos give", "/kudos give"),
+    ("UALICE", "/digest preview nosuch", "weekly"),
+];
+
+async fn every_subcommand(app: TestApp, mode: Mode) {
+    let r = rig(&app, mode).await;
+    let mut covered = BTreeSet::new();
+    for (user, line, want) in GOOD {
+        let ack = r.cmd(user, line).await;
+        let body = ack.body.clone().unwrap_or_default();
+        let answer = text(&ack);
+        assert!(
+            answer.contains(want) && !answer.contains("Sorry"),
+            "{line} → {answer}"
+        );
+        let kind = if line.starts_with("/kudos give") {
+            "in_channel"
+        } else {
+            "ephemeral"
+        };
+        assert_eq!(body["response_type"], kind, "{line}");
+        assert!(
+            ack.took < Duration::from_secs(3),
+            "{line} took {:?}",
+            ack.took
+        );
+        let mut words = line.split_whitespace();
+        let command = words.next().unwrap().trim_start_matches('/').to_string();
+        covered.insert((command, words.next().unwrap().to_string()));
+    }
+    let set = CommandSet::builtin().unwrap();
+    let all: BTreeSet<(String, String)> = set
+        .slash_commands()
+        .flat_map(|c| {
+            c.subcommands
+                .iter()
+                .map(|s| (c.name.clone(), s.name.clone()))
+        })
+        .collect();
+    assert_eq!(covered, all, "every subcommand is run from Slack");
+
+    for (user, line, want) in BAD {
+        let ack = r.cmd(user, line).await;
+        assert_eq!(ack.body.as_ref().unwrap()["response_type"], "ephemeral");
+        assert!(text(&ack).contains(want), "{line} → {}", text(&ack));
+    }
+    // Permission: a customer may open tickets but not work them.
+    let refused = r.cmd("UCUSTOMER", "/ticket claim T-2").await;
+    assert!(
+        text(&refused).contains("not allowed") || text(&refused).contains("need"),
+        "{}",
+        text(&refused)
+    );
+    let t = app.desk.ticket(TicketRef(2)).await.unwrap();
+    assert_eq!(
+        t.assignee.unwrap().id,
+        "UBOB",
+        "the refusal changed nothing"
+    );
+    // A member through a Slack user group counts.
+    let erin = r
+        .cmd("UERIN", "/ticket new VPN is down department:it")
+        .await;
+    assert!(text(&erin).contains("T-3"), "{}", text(&erin));
+    let erin = r.cmd("UERIN", "/ticket claim T-3").await;
+    assert!(!text(&erin).contains("not allowed"), "{}", text(&erin));
+    assert_eq!(
+        app.desk.ticket(TicketRef(3)).await.unwrap().status,
+        Status::InProgress
+    );
+    // The kudos reply is public and pings nobody; its mention was resolved to Bob.
+    let kudos = app
+        .desk
+        .store
+        .list_kudos(app.desk.now() - chrono::Duration::days(1), None)
+        .await
+        .unwrap();
+    assert_eq!(kudos[0].receiver.to_string(), "slack:UBOB");
+}
+
+async fn every_slash_subcommand_over_http(app: TestApp) {
+    every_subcommand(app, Mode::Http).await;
+}
+
+async fn every_slash_subcommand_over_socket_mode(app: TestApp) {
+    every_subcommand(app, Mode::Socket).await;
+}
+
+async fn a_slow_command_is_acknowledged_then_answered_through_the_response_url(app: TestApp) {
+    for mode in [Mode::Http, Mode::Socket] {
+        let r = rig_with(&app, mode, Some(Duration::ZERO)).await;
+        let before = r.fake.responses().len();
+        let ack = r.cmd("UALICE", "/ticket list").await;
+        assert!(text(&ack).contains("Working on it"), "{}", text(&ack));
+        let late = r.response(before).await;
+        assert!(
+            late["text"].as_str().unwrap().contains("open")
+                || late["text"].as_str().unwrap().contains("No"),
+            "{late}"
+        );
+        assert_eq!(late["replace_original"], false);
+        // A late answer meant for the channel goes out as a post.
+        r.cmd("UALICE", "/kudos give <@UBOB|bob> thanks for the help")
+            .await;
+        let posted = || {
+            r.fake
+                .bot_messages()
+                .iter()
+                .any(|m| m.channel == "CHELP" && m.text.contains("Bob"))
+        };
+        for _ in 0..500 {
+            r.work().await;
+            if posted() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            posted(),
+            "{mode:?}: {:#?} {:#?} {:#?}",
+            r.fake.bot_messages(),
+            r.fake.responses(),
+            futures_outbox(&app)
+        );
+    }
+}
+
+async fn shortcut(app: TestApp, mode: Mode) {
+    let r = rig(&app, mode).await;
+    r.fake.seed_message(
+        "CHELP",
+        "1772442000.000100",
+        "UCUSTOMER",
+        "I was charged twice for March <!channel>\nsecond line",
+        None,
+    );
+    let payload = r
+        .fake
+        .message_shortcut("UBOB", "CHELP", "1772442000.000100", "create_ticket")
+        .unwrap();
+    let ack = r.interact(&payload).await;
+    assert!(ack.body.is_none(), "a shortcut is acknowledged empty");
+    let views = r.fake.views();
+    assert_eq!(views.len(), 1, "the modal opened");
+    let view = &views[0];
+    assert_eq!(view.user, "UBOB");
+    assert_eq!(view.view["callback_id"], "create_ticket");
+    let blocks = view.view["blocks"].as_array().unwrap();
+    let block = |id: &str| blocks.iter().find(|b| b["block_id"] == id).unwrap().clone();
+    assert_eq!(
+        block("title")["element"]["initial_value"],
+        "I was charged twice for March <!channel>"
+    );
+    assert_eq!(
+        block("department")["element"]["initial_option"]["value"],
+        "billing"
+    );
+    assert_eq!(
+        block("priority")["element"]["initial_option"]["value"],
+        "high"
+    );
+    assert_eq!(block("tags")["element"]["initial_value"], "money");
+    assert!(
+        !blocks[0].to_string().contains("<!channel>"),
+        "the preview pings nobody"
+    );
+
+    // An invalid submission is answered in the modal, field by field, and creates nothing.
+    let bad = r
+        .fake
+        .submit_view(&view.id, &[("title", "   "), ("tags", "ok, not ok!")])
+        .unwrap();
+    let ack = r.interact(&bad).await;
+    let body = ack.body.expect("errors are shown in the modal");
+    assert_eq!(body["response_action"], "errors");
+    assert!(body["errors"]["title"].as_str().unwrap().contains("title"));
+    assert!(body["errors"]["tags"].as_str().unwrap().contains("not ok!"));
+    r.work().await;
+    assert!(app.desk.store.ticket(TicketRef(1)).await.unwrap().is_none());
+
+    // The person adjusts the form and submits; the modal closes and the ticket follows.
+    let good = r
+        .fake
+        .submit_view(
+            &view.id,
+            &[
+                ("title", "Double charge in March"),
+                ("department", "support"),
+                ("priority", "urgent"),
+                ("tags", "vip"),
+            ],
+        )
+        .unwrap();
+    let ack = r.interact(&good).await;
+    assert!(ack.body.is_none(), "{:?}", ack.body);
+    // Slack retrying the submission adds nothing.
+    r.interact(&good).await;
+    r.work().await;
+    let t = app.desk.ticket(TicketRef(1)).await.unwrap();
+    assert_eq!(t.title, "Double charge in March");
+    assert_eq!(t.department, "support");
+    assert_eq!(t.priority, Priority::Urgent);
+    assert!(t.tags.contains(&"vip".to_string()), "{:?}", t.tags);
+    assert_eq!(t.reporter.to_string(), "slack:UCUSTOMER");
+    assert!(t.body.contains("charged twice"));
+    assert!(app.desk.store.ticket(TicketRef(2)).await.unwrap().is_none());
+    let thread_reply = r
+        .fake
+        .bot_messages()
+        .into_iter()
+        .find(|m| m.thread_ts.as_deref() == Some("1772442000.000100"))
+        .expect("the thread hears about the ticket");
+    assert!(thread_reply.text.contains("T-1"));
+    r.alert("CSUPPORT", 1);
+
+    // Using the shortcut again on the same message points to the ticket instead of a form.
+    let again = r
+        .fake
+        .message_shortcut("UALICE", "CHELP", "1772442000.000100", "create_ticket")
+        .unwrap();
+    let before = r.fake.responses().len();
+    r.interact(&again).await;
+    let answer = r.response(before).await;
+    assert!(
+        answer["text"].as_str().unwrap().contains("already T-1"),
+        "{answer}"
+    );
+    assert_eq!(r.fake.views().len(), 1);
+
+    // Someone not allowed to flag gets an ephemeral refusal, and no form.
+    r.fake
+        .seed_message("CHELP", "1772442100.000100", "UCUSTOMER", "hello", None);
+    let stranger = r
+        .fake
+        .message_shortcut("UCUSTOMER", "CHELP", "1772442100.000100", "create_ticket")
+        .unwrap();
+    r.interact(&stranger).await;
+    let answer = r.response(before + 1).await;
+    assert!(
+        answer["text"].as_str().unwrap().contains("not allowed"),
+        "{answer}"
+    );
+    assert_eq!(r.fake.views().len(), 1);
+
+    // A trigger id that went stale before the form opened: the person is told to retry.
+    let late = r
+        .fake
+        .message_shortcut("UBOB", "CHELP", "1772442100.000100", "create_ticket")
+        .unwrap();
+    r.fake.expire_triggers();
+    r.interact(&late).await;
+    let answer = r.response(before + 2).await;
+    assert!(
+        answer["text"].as_str().unwrap().contains("shortcut again"),
+        "{answer}"
+    );
+}
+
+async fn shortcut_modal_and_submission_over_http(app: TestApp) {
+    shortcut(app, Mode::Http).await;
+}
+
+async fn shortcut_modal_and_submission_over_socket_mode(app: TestApp) {
+    shortcut(app, Mode::Socket).await;
+}
+
+/// Flags a customer's message in #help into billing, delivering the alert.
+async fn flagged(app: &TestApp, r: &Rig) -> SlackMessage {
+    r.fake.seed_message(
+        "CHELP",
+        "1772442000.000100",
+        "UCUSTOMER",
+        "I want a refund",
+        None,
+    );
+    let payload = r
+        .fake
+        .message_shortcut("UBOB", "CHELP", "1772442000.000100", "create_ticket")
+        .unwrap();
+    r.interact(&payload).await;
+    let view = r.fake.views().pop().unwrap();
+    r.interact(&r.fake.submit_view(&view.id, &[]).unwrap())
+        .await;
+    r.work().await;
+    assert_eq!(
+        app.desk.ticket(TicketRef(1)).await.unwrap().department,
+        "billing"
+    );
+    r.alert("CBILLING", 1)
+}
+
+async fn buttons(app: TestApp, mode: Mode) {
+    let r = rig(&app, mode).await;
+    let alert = flagged(&app, &r).await;
+    assert_eq!(alert.edits, 0);
+
+    // A customer pressing Claim is refused, privately, and nothing changes.
+    let click = r
+        .fake
+        .click("UCUSTOMER", "CBILLING", &alert.ts, "claim:1")
+        .unwrap();
+    let ack = r.interact(&click).await;
+    assert!(ack.body.is_none());
+    let refusal = r.response(0).await;
+    assert!(
+        refusal["text"].as_str().unwrap().contains("not allowed")
+            || refusal["text"].as_str().unwrap().contains("need"),
+        "{refusal}"
+    );
+    assert_eq!(refusal["replace_original"], false);
+    r.work().await;
+    assert_eq!(r.alert("CBILLING", 1).edits, 0);
+
+    // Bob claims from the alert: the ticket is his and the alert shows it, in place.
+    let click = r
+        .fake
+        .click("UBOB", "CBILLING", &alert.ts, "claim:1")
+        .unwrap();
+    r.interact(&click).await;
+    let said = r.response(1).await;
+    assert!(said["text"].as_str().unwrap().contains("T-1"), "{said}");
+    r.work().await;
+    let t = app.desk.ticket(TicketRef(1)).await.unwrap();
+    assert_eq!(t.status, Status::InProgress);
+    assert_eq!(t.assignee.as_ref().unwrap().id, "UBOB");
+    assert!(t.first_response_at.is_some(), "a claim is a first response");
+    let updated = r.alert("CBILLING", 1);
+    assert_eq!(updated.ts, alert.ts, "the same message");
+    assert_eq!(updated.edits, 1, "chat.update");
+    let blocks = updated.blocks.clone().unwrap().to_string();
+    assert!(
+        blocks.contains("in progress") && blocks.contains("Bob"),
+        "{blocks}"
+    );
+    assert!(
+        !blocks.contains("claim:1"),
+        "no Claim once claimed: {blocks}"
+    );
+
+    // Resolve: the alert shows it, without buttons, and the reporter is asked for CSAT.
+    let click = r
+        .fake
+        .click("UBOB", "CBILLING", &alert.ts, "resolve:1")
+        .unwrap();
+    r.interact(&click).await;
+    r.response(2).await;
+    r.work().await;
+    let t = app.desk.ticket(TicketRef(1)).await.unwrap();
+    assert_eq!(t.status, Status::Resolved);
+    let updated = r.alert("CBILLING", 1);
+    assert_eq!(updated.edits, 2);
+    assert!(!updated.blocks.unwrap().to_string().contains("resolve:1"));
+    assert!(
+        r.fake
+            .calls()
+            .iter()
+            .filter(|c| *c == "chat.update")
+            .count()
+            >= 2
+    );
+}
+
+async fn claim_and_resolve_update_the_alert_over_http(app: TestApp) {
+    buttons(app, Mode::Http).await;
+}
+
+async fn claim_and_resolve_update_the_alert_over_socket_mode(app: TestApp) {
+    buttons(app, Mode::Socket).await;
+}
+
+async fn csat(app: TestApp, mode: Mode) {
+    let r = rig(&app, mode).await;
+    let alert = flagged(&app, &r).await;
+    let click = r
+        .fake
+        .click("UBOB", "CBILLING", &alert.ts, "resolve:1")
+        .unwrap();
+    r.interact(&click).await;
+    r.response(0).await;
+    r.work().await;
+    let dm = r
+        .fake
+        .bot_messages()
+        .into_iter()
+        .find(|m| m.channel.starts_with('D'))
+        .unwrap_or_else(|| {
+            panic!(
+                "the reporter gets a direct message: {:#?}",
+                futures_outbox(&app)
+            )
+        });
+    assert_eq!(dm.channel, "DCUSTOMER", "to the reporter");
+    let blocks = dm.blocks.clone().unwrap().to_string();
+    for n in 1..=5 {
+        assert!(blocks.contains(&format!("csat:1:{n}")), "{blocks}");
+    }
+
+    // Someone else cannot rate it.
+    let other = r
+        .fake
+        .click("UBOB", &dm.channel, &dm.ts, "csat:1:1")
+        .unwrap();
+    r.interact(&other).await;
+    assert!(r.response(1).await["text"]
+        .as_str()
+        .unwrap()
+        .contains("Only the person"));
+
+    // The reporter rates 4: stored, and the question is replaced by thanks and a comment button.
+    let rate = r
+        .fake
+        .click("UCUSTOMER", &dm.channel, &dm.ts, "csat:1:4")
+        .unwrap();
+    let again = r
+        .fake
+        .click("UCUSTOMER", &dm.channel, &dm.ts, "csat:1:1")
+        .unwrap();
+    r.interact(&rate).await;
+    let thanks = r.response(2).await;
+    assert_eq!(thanks["replace_original"], true);
+    assert!(thanks["text"].as_str().unwrap().contains("4/5"), "{thanks}");
+    assert!(thanks.to_string().contains("csat-comment:1"));
+    let stored = app.desk.store.csat(TicketRef(1)).await.unwrap().unwrap();
+    assert_eq!(stored.score, 4);
+
+    // A second click (from a copy of the question still on screen) says the first answer
+    // stands.
+    r.interact(&again).await;
+    let said = r.response(3).await;
+    assert!(
+        said["text"]
+            .as_str()
+            .unwrap()
+            .contains("already recorded (4/5)"),
+        "{said}"
+    );
+    assert_eq!(said["replace_original"], false);
+    assert_eq!(
+        app.desk
+            .store
+            .csat(TicketRef(1))
+            .await
+            .unwrap()
+            .unwrap()
+            .score,
+        4
+    );
+
+    // The optional comment: the thanks replaced the question, with a button for a form.
+    let replaced = r
+        .fake
+        .bot_messages()
+        .into_iter()
+        .find(|m| m.ts == dm.ts)
+        .unwrap();
+    assert!(replaced.text.contains("Thanks"), "{replaced:?}");
+    let press = r
+        .fake
+        .click("UCUSTOMER", &dm.channel, &dm.ts, "csat-comment:1")
+        .expect("the comment button is on the message");
+    r.interact(&press).await;
+    let view = r.fake.views().pop().expect("the comment form opened");
+    assert_eq!(view.view["callback_id"], "csat_comment");
+    let empty = r.fake.submit_view(&view.id, &[("comment", "  ")]).unwrap();
+    let ack = r.interact(&empty).await;
+    assert_eq!(ack.body.unwrap()["response_action"], "errors");
+    let sent = r
+        .fake
+        .submit_view(&view.id, &[("comment", "Quick and friendly <!channel>")])
+        .unwrap();
+    assert!(r.interact(&sent).await.body.is_none());
+    let stored = app.desk.store.csat(TicketRef(1)).await.unwrap().unwrap();
+    assert_eq!(
+        stored.comment.as_deref(),
+        Some("Quick and friendly <!channel>")
+    );
+    let updated = r.response(4).await;
+    assert!(!updated.to_string().contains("<!channel>"), "{updated}");
+    let twice = r
+        .fake
+        .submit_view(&view.id, &[("comment", "again")])
+        .unwrap();
+    let ack = r.interact(&twice).await;
+    assert!(ack.body.unwrap()["errors"]["comment"]
+        .as_str()
+        .unwrap()
+        .contains("already"));
+    assert_eq!(
+        app.desk
+            .store
+            .csat(TicketRef(1))
+            .await
+            .unwrap()
+            .unwrap()
+            .comment
+            .as_deref(),
+        Some("Quick and friendly <!channel>")
+    );
+
+    // Resolving again after a reopen does not ask a second time.
+    r.cmd("UBOB", "/ticket reopen T-1 one more thing").await;
+    r.cmd("UBOB", "/ticket status T-1 resolved").await;
+    r.work().await;
+    let dms = r
+        .fake
+        .bot_messages()
+        .iter()
+        .filter(|m| m.channel.starts_with('D'))
+        .count();
+    assert_eq!(dms, 1, "{:#?}", r.fake.bot_messages());
+}
+
+async fn csat_is_stored_once_over_http(app: TestApp) {
+    csat(app, Mode::Http).await;
+}
+
+async fn csat_is_stored_once_over_socket_mode(app: TestApp) {
+    csat(app, Mode::Socket).await;
+}
+
+async fn a_staff_reply_in_the_thread_is_the_first_response(app: TestApp) {
+    let r = rig(&app, Mode::Socket).await;
+    r.fake.seed_message(
+        "CHELP",
+        "1772442000.000100",
+        "UCUSTOMER",
+        "refund please",
+        None,
+    );
+    app.desk
+        .store
+        .inbox_insert(
+            "slack:event:EvFlag",
+            "slack",
+            &json!({"type": "event_callback", "event_id": "EvFlag", "event": {
+                "type": "reaction_added", "user": "UBOB", "reaction": "ticket",
+                "item": {"type": "message", "channel": "CHELP", "ts": "1772442000.000100"},
+                "event_ts": "1772442001.000100"
+            }}),
+            app.desk.now(),
+        )
+        .await
+        .unwrap();
+    r.work().await;
+    let reply = |id: &str, user: &str, ts: &str| {
+        json!({"token": "XXYYZZ", "team_id": "T0SANDBOX", "api_app_id": "A0APP", "type": "event_callback",
+        "event_id": id, "event_time": 1_772_442_100, "event": {
+            "type": "message", "channel": "CHELP", "user": user, "text": "looking into it",
+            "ts": ts, "thread_ts": "1772442000.000100", "channel_type": "channel",
+            "event_ts": ts
+        }})
+    };
+    // The customer's own reply is not a response; an unrelated thread is not even stored.
+    r.fake
+        .push_event(reply("EvA", "UCUSTOMER", "1772442100.000100"));
+    let mut other = reply("EvB", "UBOB", "1772442150.000100");
+    other["event"]["thread_ts"] = json!("1772440000.000100");
+    r.fake.push_event(other);
+    for _ in 0..200 {
+        if r.fake.acked().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    r.work().await;
+    assert!(app
+        .desk
+        .ticket(TicketRef(1))
+        .await
+        .unwrap()
+        .first_response_at
+        .is_none());
+    assert!(app
+        .desk
+        .store
+        .inbox(None, 100)
+        .await
+        .unwrap()
+        .iter()
+        .all(|row| row.key != "slack:event:EvB"));
+    // Bob's reply is.
+    r.clock.advance(chrono::Duration::minutes(7));
+    r.fake.push_event(reply("EvC", "UBOB", "1772442200.000100"));
+    for _ in 0..200 {
+        if r.fake.acked().len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    r.work().await;
+    let t = app.desk.ticket(TicketRef(1)).await.unwrap();
+    assert_eq!(
+        t.first_response_at,
+        Some(t.created_at + chrono::Duration::minutes(7))
+    );
+}
+
+crate::on_both_backends!(
+    every_slash_subcommand_over_http,
+    every_slash_subcommand_over_socket_mode,
+    a_slow_command_is_acknowledged_then_answered_through_the_response_url,
+    shortcut_modal_and_submission_over_http,
+    shortcut_modal_and_submission_over_socket_mode,
+    claim_and_resolve_update_the_alert_over_http,
+    claim_and_resolve_update_the_alert_over_socket_mode,
+    csat_is_stored_once_over_http,
+    csat_is_stored_once_over_socket_mode,
+    a_staff_reply_in_the_thread_is_the_first_response,
+);
+
+#[tokio::test]
+async fn commands_and_interactions_with_a_bad_signature_get_401() {
+    let app = spawn_app().await;
+    let r = rig(&app, Mode::Http).await;
+    let fields = r.fake.slash_command("UALICE", "CHELP", "/ticket", "list");
+    for via in [
+        Via::Http {
+            base: r.base.clone(),
+            secret: "not-the-secret".into(),
+            timestamp: Some(app.desk.now().timestamp()),
+        },
+        Via::Http {
+            base: r.base.clone(),
+            secret: TEST_SIGNING_SECRET.into(),
+            timestamp: Some(app.desk.now().timestamp() - 600),
+        },
+    ] {
+        assert_eq!(r.fake.send_command(&via, &fields).await.status, 401);
+        let payload = json!({"type": "block_actions"});
+        assert_eq!(r.fake.send_interaction(&via, &payload).await.status, 401);
+    }
+    assert!(r.fake.responses().is_empty());
+}
+
+fn futures_outbox(app: &TestApp) -> Vec<String> {
+    let store = app.desk.store.clone();
+    std::thread::spawn(move || {
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            store
+                .outbox(None, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| format!("{r:?}"))
+                .collect()
+        })
+    })
+    .join()
+    .unwrap()
+}
