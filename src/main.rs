@@ -70,7 +70,22 @@ enum CommandsAction {
         /// Output format.
         #[arg(long, value_enum)]
         format: ExportFormat,
+        /// For the Slack manifest: how Slack reaches Switchboard.
+        #[arg(long, value_enum, default_value = "socket")]
+        mode: ManifestMode,
+        /// For `--mode http`: the public base URL Slack posts to, e.g.
+        /// https://switchboard.example.com.
+        #[arg(long)]
+        url: Option<String>,
     },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum ManifestMode {
+    /// Socket Mode: no public URL needed.
+    Socket,
+    /// HTTP request URLs under --url.
+    Http,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -228,15 +243,26 @@ async fn main() -> ExitCode {
             }
         }
         Command::Commands {
-            action: CommandsAction::Export { format },
+            action: CommandsAction::Export { format, mode, url },
         } => {
             let set = match CommandSet::builtin() {
                 Ok(s) => s,
                 Err(e) => return report(&e),
             };
+            let mode = match (mode, url.as_deref()) {
+                (ManifestMode::Socket, _) => export::SlackMode::Socket,
+                (ManifestMode::Http, Some(u)) => match export::SlackMode::http(u) {
+                    Ok(m) => m,
+                    Err(e) => return report(&e),
+                },
+                (ManifestMode::Http, None) => {
+                    eprintln!("error: --mode http needs the public base URL Slack posts to, e.g. --url https://switchboard.example.com");
+                    return ExitCode::from(2);
+                }
+            };
             let v = match format {
                 ExportFormat::Discord => export::discord_commands(&set),
-                ExportFormat::SlackManifest => export::slack_manifest(&set),
+                ExportFormat::SlackManifest => export::slack_manifest(&set, &mode),
             };
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             ExitCode::SUCCESS

@@ -101,6 +101,32 @@ struct FakeState {
     /// What the app sent to response URLs, in order.
     responses: Vec<InteractionResponse>,
     next_id: u64,
+    /// Bot scopes granted at install (`None`: every scope).
+    granted: Option<std::collections::BTreeSet<String>>,
+    /// Scopes the app's calls and subscriptions needed so far.
+    used: std::collections::BTreeSet<String>,
+}
+
+/// The bot scope a Web API method needs (Slack's method reference; public channels only,
+/// since the fake's channels are public). `None` for methods that need none.
+pub fn method_scope(method: &str) -> Option<&'static str> {
+    Some(match method {
+        "chat.postMessage" | "chat.update" => "chat:write",
+        "conversations.history" | "conversations.replies" => "channels:history",
+        "conversations.info" => "channels:read",
+        "users.info" => "users:read",
+        "usergroups.users.list" => "usergroups:read",
+        _ => return None,
+    })
+}
+
+/// The bot scope an Events API event needs to be delivered.
+fn event_scope(event: &Value) -> Option<&'static str> {
+    match event["type"].as_str()? {
+        "reaction_added" | "reaction_removed" => Some("reactions:read"),
+        "message" => Some("channels:history"),
+        _ => None,
+    }
 }
 
 /// A response URL the fake handed out.
@@ -271,7 +297,27 @@ impl FakeSlack {
     /// Delivers an Events API payload over Socket Mode, as an `events_api` envelope; it is
     /// resent on each new connection until acknowledged. Returns the envelope id.
     pub fn push_event(&self, payload: Value) -> String {
+        self.note_event_scope(&payload);
         self.push_envelope("events_api", payload)
+    }
+
+    /// Grants only these bot scopes, as an install from a manifest would; methods needing
+    /// another answer `missing_scope`.
+    pub fn grant_only(&self, scopes: &[&str]) {
+        lock(&self.state).granted = Some(scopes.iter().map(|s| s.to_string()).collect());
+    }
+
+    /// The bot scopes the app's calls, subscriptions, commands and shortcuts needed so far.
+    pub fn scopes_used(&self) -> Vec<String> {
+        lock(&self.state).used.iter().cloned().collect()
+    }
+
+    /// Records the scope an Events API payload is delivered under (call it when delivering an
+    /// event over HTTP too).
+    pub fn note_event_scope(&self, payload: &Value) {
+        if let Some(scope) = event_scope(&payload["event"]) {
+            lock(&self.state).used.insert(scope.to_string());
+        }
     }
 
     /// Pushes an envelope of `kind` (`events_api`, `slash_commands`, `interactive`); commands
@@ -432,6 +478,16 @@ async fn call(
         Ok(a) => a,
         Err(code) => return api_error(code),
     };
+    if let Some(scope) = method_scope(&method) {
+        if let Some(granted) = &s.granted {
+            if !granted.contains(scope) {
+                let provided = granted.iter().cloned().collect::<Vec<_>>().join(",");
+                return Json(json!({ "ok": false, "error": "missing_scope", "needed": scope, "provided": provided }))
+                    .into_response();
+            }
+        }
+        s.used.insert(scope.to_string());
+    }
     match method.as_str() {
         "auth.test" => ok(json!({
             "url": "https://sandbox.slack.com/",
@@ -963,6 +1019,7 @@ impl FakeSlack {
     /// Delivers a slash command (fields from [`FakeSlack::slash_command`]) the way `via` says
     /// and returns the app's acknowledgement.
     pub async fn send_command(&self, via: &Via, fields: &Value) -> Ack {
+        lock(&self.state).used.insert("commands".into());
         match via {
             Via::Http {
                 base,
@@ -985,6 +1042,9 @@ impl FakeSlack {
 
     /// Delivers an interaction payload the way `via` says and returns the acknowledgement.
     pub async fn send_interaction(&self, via: &Via, payload: &Value) -> Ack {
+        if payload["type"] == "message_action" {
+            lock(&self.state).used.insert("commands".into());
+        }
         match via {
             Via::Http {
                 base,

@@ -82,6 +82,38 @@ fn commands_export_prints_both_formats() {
     let out = switchboard(&["commands", "export", "--format", "slack-manifest"], None);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["features"]["slash_commands"].as_array().unwrap().len(), 4);
+    assert_eq!(v["settings"]["socket_mode_enabled"], true);
+    let out = switchboard(
+        &[
+            "commands",
+            "export",
+            "--format",
+            "slack-manifest",
+            "--mode",
+            "http",
+            "--url",
+            "https://desk.example.com",
+        ],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["settings"]["interactivity"]["request_url"],
+        "https://desk.example.com/slack/interactivity"
+    );
+    let out = switchboard(
+        &[
+            "commands",
+            "export",
+            "--format",
+            "slack-manifest",
+            "--mode",
+            "http",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--url https://"));
     let out = switchboard(&["commands", "export", "--format", "teams"], None);
     assert!(!out.status.success());
 }

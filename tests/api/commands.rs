@@ -319,13 +319,25 @@ fn slack_manifest_validates_against_slacks_manifest_schema() {
     ))
     .unwrap();
     let v = validator(schema);
-    let manifest = export::slack_manifest(&set());
-    let errs = errors(&v, &manifest);
-    assert!(errs.is_empty(), "{errs:#?}");
+    for mode in [
+        export::SlackMode::Socket,
+        export::SlackMode::http("https://desk.example.com").unwrap(),
+    ] {
+        let manifest = export::slack_manifest(&set(), &mode);
+        let errs = errors(&v, &manifest);
+        assert!(errs.is_empty(), "{mode:?}: {errs:#?}");
+    }
+    let manifest = export::slack_manifest(&set(), &export::SlackMode::Socket);
     let mut broken = manifest.clone();
     broken["features"]["slash_commands"][0]["command"] = json!("ticket");
     assert!(
         !errors(&v, &broken).is_empty(),
         "a command without its slash is refused"
+    );
+    let mut broken = manifest.clone();
+    broken["settings"]["interactivity"]["request_url"] = json!("desk.example.com/x");
+    assert!(
+        !errors(&v, &broken).is_empty(),
+        "a request URL needs a scheme"
     );
 }

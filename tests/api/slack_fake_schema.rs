@@ -3,7 +3,7 @@
 //! not just what our adapter happens to accept.
 
 use serde_json::{json, Value};
-use switchboard::sandbox::slack::FakeSlack;
+use switchboard::sandbox::slack::{method_scope, FakeSlack};
 
 const TOKEN: &str = "xoxb-schema-check";
 
@@ -95,4 +95,44 @@ async fn the_fakes_answers_match_slacks_web_api_spec() {
     assert_eq!(missing["error"], "channel_not_found");
     errors.extend(check(&spec, "chat.postMessage", "default", &missing));
     assert!(errors.is_empty(), "{errors:#?}");
+}
+
+/// The scope the fake demands for each method agrees with the spec's security section, so
+/// the scope test against the manifest is a test against Slack's rules.
+#[test]
+fn the_fakes_scopes_are_slacks() {
+    let spec = spec();
+    for method in [
+        "auth.test",
+        "chat.postMessage",
+        "chat.update",
+        "chat.getPermalink",
+        "conversations.history",
+        "conversations.replies",
+        "conversations.info",
+        "users.info",
+        "usergroups.users.list",
+        "views.open",
+    ] {
+        let path = format!("/{method}");
+        let op = spec["paths"][&path]
+            .get("post")
+            .or(spec["paths"][&path].get("get"))
+            .unwrap();
+        let allowed: Vec<&str> = op["security"][0]["slackAuth"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        match method_scope(method) {
+            None => assert_eq!(allowed, ["none"], "{method}"),
+            // chat:write is listed by the spec in its legacy :bot/:user spelling.
+            Some("chat:write") => assert!(allowed.contains(&"chat:write:bot"), "{method}"),
+            Some(scope) => assert!(
+                allowed.contains(&scope),
+                "{method}: {scope} not in {allowed:?}"
+            ),
+        }
+    }
 }

@@ -913,3 +913,122 @@ fn futures_outbox(app: &TestApp) -> Vec<String> {
     .join()
     .unwrap()
 }
+
+/// An install from the manifest grants exactly the bot scopes the adapter needs: every flow
+/// runs with only those granted, and each one is used (the private-channel twins aside,
+/// which the fake's public channels cannot exercise).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_manifest_grants_exactly_the_scopes_the_adapter_uses() {
+    let app = spawn_app().await;
+    let r = rig(&app, Mode::Socket).await;
+    let manifest = switchboard::export::slack_manifest(
+        &CommandSet::builtin().unwrap(),
+        &switchboard::export::SlackMode::Socket,
+    );
+    let granted: Vec<&str> = manifest["oauth_config"]["scopes"]["bot"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    r.fake.grant_only(&granted);
+    let api = SlackApi::new(&r.fake.api_url, &Secret::new(TOKEN)).unwrap();
+    let problems = switchboard::app::slack_channel_problems(&api, &app.desk.config).await;
+    assert!(
+        problems.iter().all(|p| !p.contains("missing_scope")),
+        "{problems:?}"
+    );
+
+    // A reaction flag, a staff reply in its thread, a command, a shortcut, buttons and CSAT.
+    r.fake.seed_message(
+        "CHELP",
+        "1772442000.000100",
+        "UCUSTOMER",
+        "refund please",
+        None,
+    );
+    r.fake.push_event(json!({"token": "XXYYZZ", "team_id": "T0SANDBOX", "api_app_id": "A0APP",
+        "type": "event_callback", "event_id": "EvS1", "event_time": 1_772_442_100, "event": {
+            "type": "reaction_added", "user": "UERIN", "reaction": "ticket", "item_user": "UCUSTOMER",
+            "item": {"type": "message", "channel": "CHELP", "ts": "1772442000.000100"},
+            "event_ts": "1772442100.000100"}}));
+    for _ in 0..300 {
+        if !r.fake.acked().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    r.work().await;
+    r.fake.push_event(
+        json!({"token": "XXYYZZ", "team_id": "T0SANDBOX", "api_app_id": "A0APP",
+        "type": "event_callback", "event_id": "EvS2", "event_time": 1_772_442_200, "event": {
+            "type": "message", "channel": "CHELP", "user": "UBOB", "text": "on it",
+            "ts": "1772442200.000100", "thread_ts": "1772442000.000100", "channel_type": "channel",
+            "event_ts": "1772442200.000100"}}),
+    );
+    for _ in 0..300 {
+        if r.fake.acked().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    r.cmd("UBOB", "/ticket list").await;
+    r.fake.seed_message(
+        "CHELP",
+        "1772442300.000100",
+        "UCUSTOMER",
+        "printer jam",
+        None,
+    );
+    let shortcut = r
+        .fake
+        .message_shortcut("UBOB", "CHELP", "1772442300.000100", "create_ticket")
+        .unwrap();
+    r.interact(&shortcut).await;
+    let view = r.fake.views().pop().unwrap();
+    r.interact(&r.fake.submit_view(&view.id, &[]).unwrap())
+        .await;
+    r.work().await;
+    let alert = r.alert("CBILLING", 1);
+    r.interact(
+        &r.fake
+            .click("UBOB", "CBILLING", &alert.ts, "claim:1")
+            .unwrap(),
+    )
+    .await;
+    r.interact(
+        &r.fake
+            .click("UBOB", "CBILLING", &alert.ts, "resolve:1")
+            .unwrap(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    r.work().await;
+
+    let t1 = app.desk.ticket(TicketRef(1)).await.unwrap();
+    assert_eq!(t1.status, Status::Resolved);
+    assert!(t1.first_response_at.is_some());
+    assert!(app.desk.store.ticket(TicketRef(2)).await.unwrap().is_some());
+    let failed = app.desk.store.outbox(Some("failed"), 100).await.unwrap();
+    assert!(failed.is_empty(), "{failed:#?}");
+    let failed = app.desk.store.inbox(Some("failed"), 100).await.unwrap();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert!(r
+        .fake
+        .bot_messages()
+        .iter()
+        .any(|m| m.channel == "DCUSTOMER"));
+
+    let used: BTreeSet<String> = r.fake.scopes_used().into_iter().collect();
+    let granted: BTreeSet<String> = granted.iter().map(|s| s.to_string()).collect();
+    assert!(
+        used.is_subset(&granted),
+        "used {used:?}, granted {granted:?}"
+    );
+    let unused: Vec<&String> = granted.difference(&used).collect();
+    assert_eq!(
+        unused,
+        ["groups:history", "groups:read"],
+        "granted but never needed"
+    );
+}
