@@ -12,6 +12,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use crate::app::{build_desk, AppError};
 use crate::chat::slack::client::SlackApi;
+use crate::chat::slack::interact::Interactions;
+use crate::chat::slack::socket::{SocketMode, SocketSettings};
 use crate::chat::slack::source::SlackEventSource;
 use crate::chat::{Delivery, EventSource};
 use crate::config::Secret;
@@ -24,7 +26,7 @@ use crate::core::types::{ChannelRef, Platform, RoleRef, TicketRef, UserRef};
 use crate::desk::{Desk, DeskError, FlagRequest, TicketOverrides};
 use crate::inbox::{InboxSettings, InboxWorker};
 use crate::outbox::{OutboxSettings, OutboxWorker};
-use crate::sandbox::slack::FakeSlack;
+use crate::sandbox::slack::{FakeSlack, Via};
 
 /// The demo's configuration: two departments on Slack, one on Discord, people linked across
 /// both platforms.
@@ -125,6 +127,8 @@ struct Script<'a, W: Write> {
     inbox: InboxWorker,
     outbox: OutboxWorker,
     next_event: u32,
+    /// Slack's Socket Mode connection to the fake, answering commands and interactions.
+    socket: SocketMode,
 }
 
 /// The bot token the demo's fake Slack accepts.
@@ -173,6 +177,122 @@ impl<W: Write> Script<'_, W> {
         let reply = self.desk.run_text(actor, Some(&channel), cmd, text).await;
         self.reply(who, &reply)?;
         Ok(())
+    }
+
+    /// A slash command typed in Slack: the fake Slack sends it over Socket Mode and the
+    /// adapter's acknowledgement is what the person sees.
+    async fn slack_command(
+        &mut self,
+        who: &str,
+        user: &str,
+        channel: &str,
+        line: &str,
+    ) -> Result<(), DemoError> {
+        let (cmd, text) = line.split_once(' ').unwrap_or((line, ""));
+        self.say(&format!("  {who} types `{line}` in Slack #{channel}"))?;
+        let fields = self.slack.slash_command(user, channel, cmd, text);
+        let ack = self.slack.send_command(&Via::Socket, &fields).await;
+        let body = ack.body.unwrap_or_default();
+        let vis = if body["response_type"] == "in_channel" {
+            "channel sees"
+        } else {
+            "only they see"
+        };
+        // Slack shows mrkdwn with &lt; &gt; &amp; as the characters; so does the transcript.
+        let text = unescape(body["text"].as_str().unwrap_or("(no answer)"));
+        self.say(&format!(
+            "  → {who} ({vis}, answered in {} ms): {}",
+            ack.took.as_millis(),
+            text.replace('\n', "\n      ")
+        ))?;
+        Ok(())
+    }
+
+    /// Delivers everything waiting in the outbox through the real Slack adapter.
+    async fn deliver(&mut self) -> Result<(), DemoError> {
+        while self.outbox.round().await.map_err(DeskError::from)? > 0 {}
+        Ok(())
+    }
+
+    /// Completes everything waiting in the inbox.
+    async fn complete(&mut self) -> Result<(), DemoError> {
+        while self.inbox.round().await.map_err(DeskError::from)? > 0 {}
+        Ok(())
+    }
+
+    /// Sends an interaction over Socket Mode and prints the answer that came back through
+    /// its response URL, if one did.
+    async fn interact(&mut self, who: &str, payload: serde_json::Value) -> Result<(), DemoError> {
+        let before = self.slack.responses().len();
+        let ack = self.slack.send_interaction(&Via::Socket, &payload).await;
+        if let Some(errors) = ack.body.as_ref().and_then(|b| b["errors"].as_object()) {
+            for (field, why) in errors {
+                self.say(&format!(
+                    "  → the form shows under {field}: {}",
+                    why.as_str().unwrap_or_default()
+                ))?;
+            }
+            return Ok(());
+        }
+        for _ in 0..200 {
+            if self.slack.responses().len() > before {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        if let Some(r) = self.slack.responses().get(before) {
+            let how = if r.body["replace_original"] == true {
+                "replaces the message"
+            } else {
+                "only they see"
+            };
+            let text = unescape(r.body["text"].as_str().unwrap_or_default());
+            self.say(&format!(
+                "  → {who} ({how}): {}",
+                text.replace('\n', "\n      ")
+            ))?;
+        }
+        Ok(())
+    }
+
+    /// The Slack message holding ticket `n`'s alert in `channel`.
+    fn alert_ts(&self, channel: &str, n: i64) -> Option<String> {
+        self.slack
+            .bot_messages()
+            .into_iter()
+            .find(|m| {
+                m.channel == channel
+                    && m.thread_ts.is_none()
+                    && m.text.starts_with(&format!("T-{n} "))
+            })
+            .map(|m| m.ts)
+    }
+
+    /// `who` presses the button `action` on ticket `n`'s alert in Slack `channel`.
+    async fn press(
+        &mut self,
+        who: &str,
+        user: &str,
+        channel: &str,
+        n: i64,
+        action: &str,
+    ) -> Result<(), DemoError> {
+        self.deliver().await?;
+        let Some(ts) = self.alert_ts(channel, n) else {
+            return self
+                .say(&format!("  ✘ no alert for T-{n} in #{channel}"))
+                .map_err(Into::into);
+        };
+        self.say(&format!(
+            "  {who} presses {action} on the T-{n} alert in Slack #{channel}"
+        ))?;
+        let id = format!("{}:{n}", action.to_lowercase());
+        match self.slack.click(user, channel, &ts, &id) {
+            Some(p) => self.interact(who, p).await,
+            None => self
+                .say("  ✘ the alert has no such button")
+                .map_err(Into::into),
+        }
     }
 
     async fn flag(
@@ -306,6 +426,13 @@ impl<W: Write> Script<'_, W> {
     }
 }
 
+/// Slack's mrkdwn escapes as the characters they stand for.
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
 fn message(channel: &str, ts: &str, author: UserRef, text: &str) -> Source {
     let channel: ChannelRef = channel.parse().expect("demo channels are valid");
     let permalink = match channel.platform {
@@ -370,11 +497,39 @@ pub async fn run(out: &mut impl Write) -> Result<(), DemoError> {
     );
     let outbox = OutboxWorker::new(
         desk.store.clone(),
-        vec![Arc::new(api) as Arc<dyn Delivery>],
+        vec![Arc::new(api.clone()) as Arc<dyn Delivery>],
         Arc::new(clock.clone()),
         desk.telemetry.clone(),
         OutboxSettings::default(),
     );
+    for (id, name) in [
+        ("UALICE", "Alice"),
+        ("UBOB", "Bob"),
+        ("UCUSTOMER1", "Casey"),
+        ("UCUSTOMER2", "Kim"),
+    ] {
+        fake_slack.add_user(id, name);
+    }
+    let socket = SocketMode::start(
+        &api,
+        &Secret::new(crate::sandbox::slack::app_token_for(DEMO_SLACK_TOKEN)),
+        desk.store.clone(),
+        Arc::new(clock.clone()),
+        Some(Interactions::new(desk.clone(), api.clone())),
+        SocketSettings {
+            connections: 1,
+            reconnect_seconds: 1,
+            stagger_seconds: 0,
+        },
+    )
+    .await
+    .map_err(|e| AppError::Slack(e.to_string()))?;
+    for _ in 0..400 {
+        if fake_slack.connections() > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     let mut s = Script {
         desk,
         clock,
@@ -383,6 +538,7 @@ pub async fn run(out: &mut impl Write) -> Result<(), DemoError> {
         inbox,
         outbox,
         next_event: 0,
+        socket,
     };
 
     s.say("Switchboard demo: a Monday morning at a small SaaS company.")?;
@@ -467,66 +623,174 @@ pub async fn run(out: &mut impl Write) -> Result<(), DemoError> {
     .await?;
 
     s.step(2, "Alice opens a ticket by command")?;
-    s.command(
+    s.slack_command(
         "Alice",
-        &alice_slack,
-        "slack:CSUPPORT",
+        "UALICE",
+        "CSUPPORT",
         "/ticket new Customer asks for SSO on the Team plan tags:sales",
     )
     .await?;
 
     s.step(
-        5,
-        "Bob presses Claim on the billing alert, from Discord (his accounts are linked)",
+        2,
+        "Kim writes in #help; Bob uses the \"Create ticket\" message shortcut",
     )?;
-    let reply = s.desk.press(&bob_discord, "claim:1").await?;
-    s.reply("Bob", &reply)?;
+    s.slack.seed_message(
+        "CHELP",
+        "1772442900.000100",
+        "UCUSTOMER2",
+        "Our invoice PDF shows the wrong VAT number",
+        None,
+    );
+    s.say("  Kim writes: \"Our invoice PDF shows the wrong VAT number\"")?;
+    s.say("  Bob opens the message's ⋮ menu and picks \"Create ticket\"")?;
+    let shortcut = s
+        .slack
+        .message_shortcut("UBOB", "CHELP", "1772442900.000100", "create_ticket");
+    if let Some(p) = shortcut {
+        s.interact("Bob", p).await?;
+    }
+    if let Some(view) = s.slack.views().pop() {
+        let field = |id: &str| -> String {
+            view.view["blocks"]
+                .as_array()
+                .and_then(|b| b.iter().find(|b| b["block_id"] == id))
+                .map(|b| {
+                    let el = &b["element"];
+                    el["initial_value"]
+                        .as_str()
+                        .or(el["initial_option"]["value"].as_str())
+                        .unwrap_or("")
+                        .to_string()
+                })
+                .unwrap_or_default()
+        };
+        s.say(&format!(
+            "  ✔ a form opens, prefilled by the rules: title \"{}\", department {}, priority {}, tags \"{}\"",
+            field("title"),
+            field("department"),
+            field("priority"),
+            field("tags")
+        ))?;
+        s.say("  Bob clears the title and submits")?;
+        if let Some(p) = s.slack.submit_view(&view.id, &[("title", "")]) {
+            s.interact("Bob", p).await?;
+        }
+        s.say("  Bob types a title, adds the tag vat and submits")?;
+        if let Some(p) = s.slack.submit_view(
+            &view.id,
+            &[
+                ("title", "Wrong VAT number on invoice PDF"),
+                ("tags", "money, vat"),
+            ],
+        ) {
+            s.interact("Bob", p).await?;
+        }
+        s.complete().await?;
+        if let Some(t) = s
+            .desk
+            .store
+            .ticket_by_source(
+                &"slack:CHELP"
+                    .parse()
+                    .map_err(|e| DeskError::User(format!("{e}")))?,
+                "1772442900.000100",
+            )
+            .await
+            .map_err(DeskError::from)?
+        {
+            s.say(&format!(
+                "  ✔ {} opened from the form: \"{}\" for {} ({}, tags {})",
+                t.id,
+                t.title,
+                t.department,
+                t.priority,
+                t.tags.join(", ")
+            ))?;
+        }
+    }
+
+    s.step(5, "Bob presses Claim on the billing alert in Slack")?;
+    s.press("Bob", "UBOB", "CBILLING", 1, "Claim").await?;
+
+    s.step(1, "A customer presses Claim too (only staff may)")?;
+    s.press("Kim", "UCUSTOMER2", "CBILLING", 4, "Claim").await?;
 
     s.step(1, "Mistakes get clear answers")?;
-    s.command(
-        "Bob",
-        &slack("UBOB"),
-        "slack:CBILLING",
-        "/ticket status T-1 sleeping",
-    )
-    .await?;
-    s.command("Bob", &slack("UBOB"), "slack:CBILLING", "/ticket claim T-2")
+    s.slack_command("Bob", "UBOB", "CBILLING", "/ticket status T-1 sleeping")
         .await?;
-    s.command(
-        "Bob",
-        &slack("UBOB"),
-        "slack:CBILLING",
-        "/ticket assign T-1",
-    )
-    .await?;
+    s.slack_command("Bob", "UBOB", "CBILLING", "/ticket claim T-2")
+        .await?;
+    s.slack_command("Bob", "UBOB", "CBILLING", "/ticket assign T-1")
+        .await?;
 
     s.step(3, "Bob works the ticket")?;
-    s.command(
+    s.slack_command(
         "Bob",
-        &slack("UBOB"),
-        "slack:CBILLING",
+        "UBOB",
+        "CBILLING",
         "/ticket note T-1 Duplicate charge confirmed in Stripe",
     )
     .await?;
-    s.command(
-        "Bob",
-        &slack("UBOB"),
-        "slack:CBILLING",
-        "/ticket status T-1 waiting",
-    )
-    .await?;
+    s.slack_command("Bob", "UBOB", "CBILLING", "/ticket status T-1 waiting")
+        .await?;
     s.step(
         20,
         "The customer confirms; Bob resolves with the alert's button",
     )?;
-    let reply = s.desk.press(&slack("UBOB"), "resolve:1").await?;
-    s.reply("Bob", &reply)?;
+    s.press("Bob", "UBOB", "CBILLING", 1, "Resolve").await?;
+
+    s.step(1, "The reporter is asked how it went, in a direct message")?;
+    s.deliver().await?;
+    let dm = s
+        .slack
+        .bot_messages()
+        .into_iter()
+        .find(|m| m.channel == "DCUSTOMER1");
+    if let Some(dm) = dm {
+        s.say(&format!(
+            "  Casey's DM from Switchboard: {}",
+            dm.text.replace('\n', " ")
+        ))?;
+        if let Some(p) = s.slack.click("UCUSTOMER1", &dm.channel, &dm.ts, "csat:1:5") {
+            s.say("  Casey presses 5")?;
+            s.interact("Casey", p).await?;
+        }
+        if let Some(p) = s
+            .slack
+            .click("UCUSTOMER1", &dm.channel, &dm.ts, "csat-comment:1")
+        {
+            s.say("  Casey presses \"Add a comment\"; a form opens")?;
+            s.interact("Casey", p).await?;
+            if let Some(view) = s.slack.views().pop() {
+                if let Some(p) = s.slack.submit_view(
+                    &view.id,
+                    &[("comment", "Refunded within the hour, thank you!")],
+                ) {
+                    s.interact("Casey", p).await?;
+                }
+            }
+        }
+        if let Some(c) = s
+            .desk
+            .store
+            .csat(TicketRef(1))
+            .await
+            .map_err(DeskError::from)?
+        {
+            s.say(&format!(
+                "  ✔ CSAT for T-1 stored once: {}/5, \"{}\"",
+                c.score,
+                c.comment.unwrap_or_default()
+            ))?;
+        }
+    }
 
     s.step(1, "Alice thanks Bob; Bob tries to thank himself")?;
-    s.command(
+    s.slack_command(
         "Alice",
-        &alice_slack,
-        "slack:CGENERAL",
+        "UALICE",
+        "CGENERAL",
         "/kudos give <@UBOB|bob> for sorting out the double charge in 25 minutes",
     )
     .await?;
@@ -539,26 +803,16 @@ pub async fn run(out: &mut impl Write) -> Result<(), DemoError> {
     .await?;
 
     s.step(1, "How was T-2 routed?")?;
-    s.command(
-        "Alice",
-        &alice_slack,
-        "slack:CSUPPORT",
-        "/ticket explain T-2",
-    )
-    .await?;
+    s.slack_command("Alice", "UALICE", "CSUPPORT", "/ticket explain T-2")
+        .await?;
 
     s.step(1, "T-1's full story")?;
-    s.command("Alice", &alice_slack, "slack:CSUPPORT", "/ticket show T-1")
+    s.slack_command("Alice", "UALICE", "CSUPPORT", "/ticket show T-1")
         .await?;
 
     s.step(1, "A leader previews the weekly digest")?;
-    s.command(
-        "Alice",
-        &alice_slack,
-        "slack:CLEADS",
-        "/digest preview weekly",
-    )
-    .await?;
+    s.slack_command("Alice", "UALICE", "CLEADS", "/digest preview weekly")
+        .await?;
 
     s.step(
         1,
@@ -615,6 +869,7 @@ pub async fn run(out: &mut impl Write) -> Result<(), DemoError> {
             crate::core::message::truncate(&what.replace('\n', " "), 70)
         ))?;
     }
+    s.socket.shutdown().await;
     s.say("\nDemo finished. `switchboard check-config switchboard.example.toml` and the README show how to run it for real.")?;
     Ok(())
 }
