@@ -15,10 +15,11 @@
 //!   SQL live only here.
 //! - [`desk`]: the use cases (flag, command, button) joining core and store.
 //! - [`cmd`]: one handler module per slash command in `commands/`.
-//! - [`export`]: command specs as Discord JSON and Slack manifest.
-//! - [`http`]: health, readiness and metrics endpoints.
+//! - [`export`]: command specs as Discord JSON and a complete Slack app manifest.
+//! - [`http`]: health, readiness and metrics endpoints, and the platform webhooks.
 //! - [`chat`]: the `Delivery` and `EventSource` traits platform adapters implement, and the
-//!   Slack adapter (`chat::slack`: Events API endpoint, Block Kit, Web API delivery).
+//!   Slack adapter (`chat::slack`: Socket Mode and the HTTP endpoints, slash commands,
+//!   shortcut, buttons and modals, Block Kit, Web API delivery).
 //! - [`sandbox`]: loopback fakes of the platforms for tests and the demo.
 //! - [`inbox`]: the worker that completes stored platform events into tickets.
 //! - [`outbox`]: the delivery worker (leases, order per ticket, retries, dead letters).
