@@ -255,16 +255,28 @@ const GOOD: &[(&str, &str, &str)] = &[
     ("UCAROL", "/metric list nps", "42"),
 ];
 
-/// Bad input, with a piece of the answer that says how to fix it.
+/// Bad input for every subcommand (run after `GOOD`), with a piece of the answer that says
+/// how to fix it.
 const BAD: &[(&str, &str, &str)] = &[
+    ("UALICE", "/ticket new", "`title` is missing"),
     ("UALICE", "/ticket show T-999", "There is no ticket T-999"),
+    ("UALICE", "/ticket list status:sleeping", "is not a status"),
+    ("UALICE", "/ticket assign T-1", "`user` is missing"),
+    ("UALICE", "/ticket claim 42x", "T-42"),
+    ("UALICE", "/ticket status T-1 sleeping", "is not a status"),
     ("UALICE", "/ticket priority T-1 asap", "urgent"),
-    ("UALICE", "/ticket assign T-1", "/ticket assign"),
-    ("UALICE", "/ticket frobnicate T-1", "claim"),
     ("UALICE", "/ticket route T-1 nowhere", "Known departments"),
-    ("UCAROL", "/metric record nps lots", "not a number"),
+    ("UALICE", "/ticket note T-1", "`text` is missing"),
+    ("UALICE", "/ticket close T-999", "There is no ticket T-999"),
+    ("UALICE", "/ticket reopen T-2", "reopen"),
+    ("UALICE", "/ticket explain", "`ticket` is missing"),
     ("UALICE", "/kudos give", "/kudos give"),
+    ("UALICE", "/kudos list days:lots", "days"),
     ("UALICE", "/digest preview nosuch", "weekly"),
+    ("UALICE", "/digest now", "schedule"),
+    ("UCAROL", "/metric record nps lots", "not a number"),
+    ("UCAROL", "/metric list nps days:0", "days"),
+    ("UALICE", "/ticket frobnicate T-1", "claim"),
 ];
 
 async fn every_subcommand(app: TestApp, mode: Mode) {
@@ -304,11 +316,40 @@ async fn every_subcommand(app: TestApp, mode: Mode) {
         .collect();
     assert_eq!(covered, all, "every subcommand is run from Slack");
 
+    let mut covered_bad = BTreeSet::new();
     for (user, line, want) in BAD {
         let ack = r.cmd(user, line).await;
         assert_eq!(ack.body.as_ref().unwrap()["response_type"], "ephemeral");
-        assert!(text(&ack).contains(want), "{line} → {}", text(&ack));
+        assert!(
+            text(&ack).contains(want) && !text(&ack).contains("Sorry"),
+            "{line} → {}",
+            text(&ack)
+        );
+        let mut words = line.split_whitespace();
+        let command = words.next().unwrap().trim_start_matches('/').to_string();
+        covered_bad.insert((command, words.next().unwrap().to_string()));
     }
+    assert!(
+        all.is_subset(&covered_bad),
+        "every subcommand gets bad input too"
+    );
+    // Slack escapes &, < and > in what people type; the ticket keeps what they typed.
+    let ack = r
+        .cmd(
+            "UALICE",
+            "/ticket new Totals &lt; 0 &amp; &gt; 100 on invoices",
+        )
+        .await;
+    let n: i64 = text(&ack)
+        .split("T-")
+        .nth(1)
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", text(&ack)));
+    assert_eq!(
+        app.desk.ticket(TicketRef(n)).await.unwrap().title,
+        "Totals < 0 & > 100 on invoices"
+    );
     // Permission: a customer may open tickets but not work them.
     let refused = r.cmd("UCUSTOMER", "/ticket claim T-2").await;
     assert!(
@@ -326,11 +367,11 @@ async fn every_subcommand(app: TestApp, mode: Mode) {
     let erin = r
         .cmd("UERIN", "/ticket new VPN is down department:it")
         .await;
-    assert!(text(&erin).contains("T-3"), "{}", text(&erin));
-    let erin = r.cmd("UERIN", "/ticket claim T-3").await;
+    assert!(text(&erin).contains("T-4"), "{}", text(&erin));
+    let erin = r.cmd("UERIN", "/ticket claim T-4").await;
     assert!(!text(&erin).contains("not allowed"), "{}", text(&erin));
     assert_eq!(
-        app.desk.ticket(TicketRef(3)).await.unwrap().status,
+        app.desk.ticket(TicketRef(4)).await.unwrap().status,
         Status::InProgress
     );
     // The kudos reply is public and pings nobody; its mention was resolved to Bob.

@@ -192,7 +192,7 @@ impl Interactions {
         let channel = ChannelRef::new(Platform::Slack, cmd.channel_id.clone());
         let name = cmd.command.trim_start_matches('/');
         self.desk
-            .run_text(&actor, Some(&channel), name, &cmd.text)
+            .run_text(&actor, Some(&channel), name, &unescape(&cmd.text))
             .await
     }
 
@@ -462,6 +462,14 @@ impl Interactions {
             }
         }
     }
+}
+
+/// What a person typed: Slack sends `&`, `<` and `>` in command text as `&amp;`, `&lt;` and
+/// `&gt;` (mentions keep their real brackets).
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 fn field_error(block: &str, text: &str) -> Value {
