@@ -19,6 +19,7 @@ use crate::desk::Desk;
 use crate::http::{self, AppState};
 use crate::inbox::{InboxSettings, InboxWorker};
 use crate::outbox::{OutboxSettings, OutboxWorker};
+use crate::schedule::{Scheduler, SchedulerSettings};
 use crate::store::{self, StoreError};
 use crate::telemetry::Telemetry;
 
@@ -172,7 +173,8 @@ pub async fn slack_channel_problems(api: &SlackApi, config: &Config) -> Vec<Stri
     problems
 }
 
-/// Serves HTTP on `listener` and runs the inbox and outbox workers until `shutdown`
+/// Serves HTTP on `listener` and runs the inbox and outbox workers and the digest scheduler
+/// until `shutdown`
 /// completes. Then the server stops accepting, in-flight requests finish, and each worker
 /// finishes the row in hand; unfinished rows stay in the store for the next start.
 pub async fn serve(
@@ -198,9 +200,11 @@ pub async fn serve(
         OutboxSettings::default(),
     );
     let inbox = InboxWorker::new(desk.clone(), adapters.sources, InboxSettings::default());
+    let scheduler = Scheduler::new(desk.clone(), SchedulerSettings::default());
     let workers = [
         tokio::spawn(outbox.run(stopped.clone())),
-        tokio::spawn(inbox.run(stopped)),
+        tokio::spawn(inbox.run(stopped.clone())),
+        tokio::spawn(scheduler.run(stopped)),
     ];
     tracing::info!(
         %addr,

@@ -13,9 +13,10 @@ use chrono_tz::Tz;
 use regex::Regex;
 use toml::{Table, Value};
 
-use crate::core::cronexpr;
+use crate::core::cronexpr::CronSchedule;
 use crate::core::directory::{Department, Directory, FlagPolicy, MemberRef, Person};
 use crate::core::routing::{normalize_emoji, Router, Rule};
+use crate::core::sla::{self, SlaPolicy, Targets};
 use crate::core::types::{ChannelRef, PersonId, Platform, Priority, RoleRef};
 
 /// The default database: a SQLite file in the working directory.
@@ -173,7 +174,7 @@ pub struct DigestSchedule {
     /// The expression as written.
     pub cron: String,
     /// The translated schedule.
-    pub schedule: cron::Schedule,
+    pub schedule: CronSchedule,
     /// Time zone the expression is read in.
     pub timezone: Tz,
     /// Channels to post to.
@@ -182,6 +183,8 @@ pub struct DigestSchedule {
     pub departments: Vec<String>,
     /// How far back it looks.
     pub period: Period,
+    /// How late a missed fire may still be posted (after downtime); older fires are skipped.
+    pub grace: chrono::Duration,
 }
 
 /// Slack connection settings (tokens live in [`Secrets`]).
@@ -215,6 +218,8 @@ pub struct Config {
     pub flag_emojis: Vec<String>,
     /// Digest schedules.
     pub digests: Vec<DigestSchedule>,
+    /// First-response and resolution targets.
+    pub sla: SlaPolicy,
     /// Slack settings.
     pub slack: SlackSettings,
     /// Discord settings.
@@ -641,6 +646,7 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
     let admins = check_people(p, admins_raw);
 
     let mut departments: Vec<Department> = Vec::new();
+    let mut dept_sla: BTreeMap<String, Targets> = BTreeMap::new();
     for mut d in root.tables(p, "departments") {
         let name_key = d.key("name");
         let name = d
@@ -670,6 +676,10 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
         let members = check_people(p, members_raw);
         let leads_raw = d.strings(p, "leads");
         let leads = check_people(p, leads_raw);
+        let own_sla = d.table(p, "sla").map(|t| read_targets(p, t));
+        if let (Some(n), Some(t)) = (&name, own_sla) {
+            dept_sla.insert(n.clone(), t);
+        }
         d.finish(p);
         if let Some(name) = name {
             departments.push(Department {
@@ -817,6 +827,17 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
     }
 
     let digests = build_digests(&mut root, p, &check_dept);
+    let default_sla = root
+        .table(p, "sla")
+        .map(|t| read_targets(p, t))
+        .unwrap_or_default();
+    let sla = SlaPolicy {
+        departments: dept_sla
+            .iter()
+            .map(|(n, t)| (n.clone(), default_sla.overridden_by(t)))
+            .collect(),
+        default: default_sla,
+    };
     root.finish(p);
 
     Config {
@@ -831,10 +852,39 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
         router: Router { rules, fallback },
         flag_emojis,
         digests,
+        sla,
         slack,
         discord,
         secrets,
     }
+}
+
+/// Reads `first_response` and `resolution` tables of priority = duration.
+fn read_targets(p: &mut Problems, mut node: Node<'_>) -> Targets {
+    let mut out = Targets::default();
+    for kind in ["first_response", "resolution"] {
+        let Some(mut t) = node.table(p, kind) else {
+            continue;
+        };
+        let map = if kind == "first_response" {
+            &mut out.first_response
+        } else {
+            &mut out.resolution
+        };
+        for prio in Priority::ALL {
+            if let Some(d) = t.string(p, prio.as_str()) {
+                match sla::parse_duration(&d) {
+                    Ok(d) => {
+                        map.insert(prio, d);
+                    }
+                    Err(e) => p.add(t.key(prio.as_str()), e),
+                }
+            }
+        }
+        t.finish(p);
+    }
+    node.finish(p);
+    out
 }
 
 fn build_people(root: &mut Node<'_>, p: &mut Problems) -> Vec<Person> {
@@ -902,13 +952,15 @@ fn build_digests(
         }
         let cron_key = d.key("cron");
         let cron_text = d.required_string(p, "cron", "\"0 9 * * MON\"");
-        let schedule = cron_text.as_deref().and_then(|c| match cronexpr::parse(c) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                p.add(cron_key, e.to_string());
-                None
-            }
-        });
+        let schedule = cron_text
+            .as_deref()
+            .and_then(|c| match CronSchedule::parse(c) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    p.add(cron_key, e.to_string());
+                    None
+                }
+            });
         let tz_key = d.key("timezone");
         let timezone = match d.string(p, "timezone") {
             None => Some(Tz::UTC),
@@ -945,6 +997,14 @@ fn build_digests(
                 Period::Week
             }
         };
+        let grace_key = d.key("grace");
+        let grace = match d.string(p, "grace") {
+            None => chrono::Duration::hours(1),
+            Some(g) => sla::parse_duration(&g).unwrap_or_else(|e| {
+                p.add(grace_key, e);
+                chrono::Duration::hours(1)
+            }),
+        };
         d.finish(p);
         if let (Some(name), Some(cron), Some(schedule), Some(timezone)) =
             (name, cron_text, schedule, timezone)
@@ -957,6 +1017,7 @@ fn build_digests(
                 targets,
                 departments,
                 period,
+                grace,
             });
         }
     }

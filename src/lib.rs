@@ -23,7 +23,8 @@
 //! - [`sandbox`]: loopback fakes of the platforms for tests and the demo.
 //! - [`inbox`]: the worker that completes stored platform events into tickets.
 //! - [`outbox`]: the delivery worker (leases, order per ticket, retries, dead letters).
-//! - [`worker`]: the round loop both workers run.
+//! - [`schedule`]: the digest scheduler (fires claimed in the store, once per fire).
+//! - [`worker`]: the round loop the workers run.
 //! - [`telemetry`]: Prometheus metrics.
 //! - [`app`]: wiring for `switchboard run`.
 //! - [`demo`]: the scripted `switchboard demo`.
@@ -43,6 +44,7 @@ pub mod http;
 pub mod inbox;
 pub mod outbox;
 pub mod sandbox;
+pub mod schedule;
 pub mod store;
 pub mod telemetry;
 pub mod tickets_cli;

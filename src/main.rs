@@ -12,7 +12,7 @@ use switchboard::core::clock::SystemClock;
 use switchboard::core::command::CommandSet;
 use switchboard::core::types::{Status, TicketRef};
 use switchboard::store::{self, TicketFilter};
-use switchboard::{app, demo, export, tickets_cli};
+use switchboard::{app, cmd, demo, export, tickets_cli};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -51,6 +51,11 @@ enum Command {
         #[command(subcommand)]
         action: TicketsAction,
     },
+    /// Digests without a chat connection.
+    Digest {
+        #[command(subcommand)]
+        action: DigestAction,
+    },
     /// Inspect and re-queue outgoing messages.
     Outbox {
         #[command(subcommand)]
@@ -61,6 +66,31 @@ enum Command {
         /// Where to write the copy (must not exist).
         file: PathBuf,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum DigestAction {
+    /// Print exactly what a digest post would say for the period ending at --at.
+    Preview {
+        /// The configured schedule (`[[digests]] name`).
+        #[arg(long)]
+        schedule: String,
+        /// End of the period: RFC 3339 (2026-11-23T09:00:00+01:00) or a local time in the
+        /// schedule's zone (2026-11-23 09:00); default now.
+        #[arg(long)]
+        at: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: PreviewFormat,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum PreviewFormat {
+    /// The post's text.
+    Text,
+    /// Every figure, structured.
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -175,6 +205,7 @@ async fn main() -> ExitCode {
     let quiet = matches!(
         cli.command,
         Command::Demo
+            | Command::Digest { .. }
             | Command::Commands { .. }
             | Command::Tickets { .. }
             | Command::CheckConfig { .. }
@@ -267,6 +298,17 @@ async fn main() -> ExitCode {
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             ExitCode::SUCCESS
         }
+        Command::Digest {
+            action:
+                DigestAction::Preview {
+                    schedule,
+                    at,
+                    format,
+                },
+        } => match digest_preview(path, &schedule, at.as_deref(), format).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => report(&e),
+        },
         Command::Tickets { action } => match tickets(path, action).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => report(&e),
@@ -334,6 +376,49 @@ async fn outbox(
             let n = store.outbox_requeue(&ids, chrono::Utc::now()).await?;
             println!("{n} message(s) re-queued for delivery");
         }
+    }
+    Ok(())
+}
+
+async fn digest_preview(
+    path: Option<&std::path::Path>,
+    schedule: &str,
+    at: Option<&str>,
+    format: PreviewFormat,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::load(path)?;
+    let Some(s) = config
+        .digests
+        .iter()
+        .find(|d| d.name.eq_ignore_ascii_case(schedule))
+        .cloned()
+    else {
+        let known: Vec<&str> = config.digests.iter().map(|d| d.name.as_str()).collect();
+        return Err(format!(
+            "there is no digest schedule `{schedule}`; configured: {}",
+            if known.is_empty() {
+                "none (add a [[digests]] entry)".to_string()
+            } else {
+                known.join(", ")
+            }
+        )
+        .into());
+    };
+    let at = match at {
+        Some(t) => cmd::digest::parse_at(t, s.timezone)?,
+        None => chrono::Utc::now(),
+    };
+    let desk = app::build_desk(config, Arc::new(SystemClock)).await?;
+    let report =
+        cmd::digest::report(&desk, &s.name, s.timezone, s.period, &s.departments, at).await?;
+    match format {
+        PreviewFormat::Text => {
+            println!(
+                "{}",
+                switchboard::core::digest::render(&report, s.timezone).plain()
+            )
+        }
+        PreviewFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
     }
     Ok(())
 }

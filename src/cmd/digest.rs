@@ -1,14 +1,17 @@
 //! `/digest`: preview a digest privately or post it to its targets now.
 //!
-//! Owns choosing the schedule and period and gathering tickets and kudos for
-//! [`crate::core::digest`]. Posting goes through the outbox like every other delivery.
+//! Owns choosing the schedule and period and gathering the rows and kudos for
+//! [`crate::core::digest`]; the scheduler and `switchboard digest preview` build digests here
+//! too. Posting goes through the outbox like every other delivery.
+
+use chrono::{DateTime, Utc};
 
 use crate::config::{DigestSchedule, Period};
 use crate::core::command::{Args, UsageError};
-use crate::core::digest::{self, ShoutOut};
+use crate::core::digest::{self, Report, ShoutOut, Window};
 use crate::core::message::{neutralize_mentions, Message, OutKind, Outgoing, Reply, Target};
+use crate::core::types::ChannelRef;
 use crate::desk::{Desk, DeskError};
-use crate::store::TicketFilter;
 
 use super::Context;
 
@@ -62,14 +65,16 @@ impl DigestCmd {
                     .transpose()?;
                 desk.authorize(ctx.actor, ctx.permission, dept, "preview digests")?;
                 let sched = find(desk, schedule.as_deref())?;
-                let (name, period, mut depts) = match sched {
-                    Some(s) => (s.name.clone(), s.period, s.departments.clone()),
-                    None => ("weekly".to_string(), Period::Week, vec![]),
+                let (name, tz, period, mut depts) = match sched {
+                    Some(s) => (s.name.clone(), s.timezone, s.period, s.departments.clone()),
+                    None => ("weekly".to_string(), chrono_tz::UTC, Period::Week, vec![]),
                 };
                 if let Some(d) = dept {
                     depts = vec![d.name.clone()];
                 }
-                Ok(Reply::ephemeral(build(desk, &name, period, &depts).await?))
+                Ok(Reply::ephemeral(
+                    build(desk, &name, tz, period, &depts).await?,
+                ))
             }
             DigestCmd::Now { schedule } => {
                 desk.authorize(ctx.actor, ctx.permission, None, "post digests")?;
@@ -78,20 +83,8 @@ impl DigestCmd {
                         "No digests are configured; add a [[digests]] entry.".into(),
                     ));
                 };
-                let msg = build(desk, &s.name, s.period, &s.departments).await?;
-                let out: Vec<Outgoing> = s
-                    .targets
-                    .iter()
-                    .map(|c| Outgoing {
-                        kind: OutKind::Post,
-                        target: Target::Channel {
-                            channel: c.clone(),
-                            thread: None,
-                        },
-                        ticket: None,
-                        message: msg.clone(),
-                    })
-                    .collect();
+                let msg = build(desk, &s.name, s.timezone, s.period, &s.departments).await?;
+                let out = posts(&s.targets, &msg);
                 let n = out.len();
                 desk.store.enqueue(out, desk.now()).await?;
                 Ok(Reply::ephemeral(Message::text(format!(
@@ -127,52 +120,109 @@ fn find<'a>(desk: &'a Desk, name: Option<&str>) -> Result<Option<&'a DigestSched
     }
 }
 
-/// Builds the digest message for the period ending now.
-pub async fn build(
+/// Reads a preview's end time: RFC 3339, or a wall-clock time (`2026-11-23 09:00`, seconds
+/// optional) in the schedule's zone.
+pub fn parse_at(text: &str, tz: chrono_tz::Tz) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for f in [
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+    ] {
+        if let Ok(naive) = chrono::NaiveDateTime::parse_from_str(text, f) {
+            return Ok(crate::core::cronexpr::instant(naive, tz));
+        }
+    }
+    Err(format!(
+        "`{text}` is not a time; write 2026-11-23T09:00:00+01:00, or 2026-11-23 09:00 in the schedule's zone ({})",
+        tz.name()
+    ))
+}
+
+/// The departments a digest covers: those it names, else every configured one.
+pub fn covered(desk: &Desk, named: &[String]) -> Vec<String> {
+    if named.is_empty() {
+        desk.config
+            .directory
+            .departments
+            .iter()
+            .map(|d| d.name.clone())
+            .collect()
+    } else {
+        named.to_vec()
+    }
+}
+
+/// Computes the digest for the period of `period` ending at `at`, over `departments` (all
+/// when empty), reading only the rows the period and the one before need.
+pub async fn report(
     desk: &Desk,
     name: &str,
+    timezone: chrono_tz::Tz,
     period: Period,
     departments: &[String],
-) -> Result<Message, DeskError> {
-    let to = desk.now();
-    let from = to - period.duration();
-    let tickets = desk
+    at: DateTime<Utc>,
+) -> Result<Report, DeskError> {
+    let window = Window {
+        from: at - period.duration(),
+        to: at,
+    };
+    let input = desk
         .store
-        .list_tickets(&TicketFilter {
-            active_or_since: Some(from),
-            ..TicketFilter::default()
-        })
+        .digest_input(window.previous().from, window.to)
         .await?;
-    let overall = digest::figures(&tickets, departments, from, to);
     let dir = &desk.config.directory;
-    let per_department: Vec<(String, digest::Figures)> = dir
-        .departments
-        .iter()
-        .filter(|d| departments.is_empty() || departments.contains(&d.name))
-        .map(|d| {
-            (
-                d.name.clone(),
-                digest::figures(&tickets, std::slice::from_ref(&d.name), from, to),
-            )
-        })
-        .collect();
     let shout_outs: Vec<ShoutOut> = desk
         .store
-        .list_kudos(from, None)
+        .list_kudos(window.from, None)
         .await?
         .into_iter()
+        .filter(|k| k.created_at <= window.to)
         .map(|k| ShoutOut {
             receiver: dir.display_name(&k.receiver),
             giver: dir.display_name(&k.giver),
             reason: neutralize_mentions(&k.reason),
         })
         .collect();
-    Ok(digest::render(
+    Ok(digest::compute(
         name,
-        from,
-        to,
-        &overall,
-        &per_department,
-        &shout_outs,
+        timezone.name(),
+        &covered(desk, departments),
+        &input,
+        &desk.config.sla,
+        window,
+        shout_outs,
     ))
+}
+
+/// The digest message for the period ending now.
+pub async fn build(
+    desk: &Desk,
+    name: &str,
+    timezone: chrono_tz::Tz,
+    period: Period,
+    departments: &[String],
+) -> Result<Message, DeskError> {
+    let r = report(desk, name, timezone, period, departments, desk.now()).await?;
+    Ok(digest::render(&r, timezone))
+}
+
+/// The outbox rows that post `message` to each of `targets`.
+pub fn posts(targets: &[ChannelRef], message: &Message) -> Vec<Outgoing> {
+    targets
+        .iter()
+        .map(|c| Outgoing {
+            kind: OutKind::Post,
+            target: Target::Channel {
+                channel: c.clone(),
+                thread: None,
+            },
+            ticket: None,
+            message: message.clone(),
+        })
+        .collect()
 }

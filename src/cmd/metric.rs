@@ -48,9 +48,9 @@ pub fn check_value(name: &str, value: f64) -> Result<(), String> {
         "csat" if !(1.0..=5.0).contains(&value) => {
             Err(format!("csat is a 1-5 rating, not {value}"))
         }
-        "nps" if !(-100.0..=100.0).contains(&value) => {
-            Err(format!("nps runs from -100 to 100, not {value}"))
-        }
+        "nps" if !(0.0..=10.0).contains(&value) || value.fract() != 0.0 => Err(format!(
+            "nps is one survey answer, a whole number from 0 to 10, not {value}; the digest turns answers into the NPS"
+        )),
         _ => Ok(()),
     }
 }
@@ -116,7 +116,7 @@ impl MetricCmd {
                     .await?;
                 if samples.is_empty() {
                     return Ok(Reply::ephemeral(Message::text(format!(
-                        "No metric values in the last {days} days. Record one with `/metric record nps 42`."
+                        "No metric values in the last {days} days. Record one with `/metric record nps 9`."
                     ))));
                 }
                 let lines: Vec<String> = samples
@@ -158,8 +158,11 @@ mod tests {
     fn well_known_metrics_have_ranges() {
         assert!(check_value("csat", 5.0).is_ok());
         assert!(check_value("csat", 6.0).is_err());
-        assert!(check_value("nps", -100.0).is_ok());
-        assert!(check_value("nps", 101.0).is_err());
+        assert!(check_value("nps", 0.0).is_ok());
+        assert!(check_value("nps", 10.0).is_ok());
+        assert!(check_value("nps", 11.0).is_err());
+        assert!(check_value("nps", -1.0).is_err());
+        assert!(check_value("nps", 7.5).is_err());
         assert!(check_value("churn", 1e6).is_ok());
     }
 }

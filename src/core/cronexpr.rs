@@ -3,9 +3,13 @@
 //! Owns the accepted forms: the 5-field crontab form (minute hour day month weekday) and the
 //! 6-field form with seconds first. In both, weekday numbers mean 1 = Monday … 6 = Saturday and
 //! 0 or 7 = Sunday, and names (MON, tue) work; the `cron` crate numbers 1 = Sunday, so weekday
-//! fields are rewritten as explicit name lists. Must not evaluate schedules or read the clock.
+//! fields are rewritten as explicit name lists. Also owns evaluating a schedule on local
+//! wall-clock time in an IANA zone, across daylight-saving changes. Must not read the clock.
 
 use std::str::FromStr;
+
+use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
 
 /// Why an expression was refused; the message includes a working example.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,21 +82,153 @@ fn translate_weekday(field: &str) -> Result<String, CronError> {
         .join(","))
 }
 
-/// Translates and checks an expression; returns the `cron` crate's schedule.
+/// Translates and checks an expression; returns the `cron` crate's schedule for it. When both
+/// the day-of-month and weekday fields are restricted this is only the day-of-month half; use
+/// [`CronSchedule`] for crontab's "either day matches" rule.
 pub fn parse(expr: &str) -> Result<cron::Schedule, CronError> {
-    let fields: Vec<&str> = expr.split_whitespace().collect();
-    let mut six: Vec<String> = match fields.len() {
-        5 => std::iter::once("0")
-            .chain(fields.iter().copied())
-            .map(str::to_string)
-            .collect(),
-        6 => fields.iter().map(|s| s.to_string()).collect(),
-        n => return Err(CronError::FieldCount(expr.to_string(), n)),
-    };
-    six[5] = translate_weekday(&six[5])?;
-    let translated = six.join(" ");
-    cron::Schedule::from_str(&translated)
-        .map_err(|e| CronError::Invalid(expr.to_string(), e.to_string()))
+    Ok(CronSchedule::parse(expr)?.parts.remove(0))
+}
+
+/// A schedule as crontab reads it, evaluated on local wall-clock times.
+///
+/// When both the day-of-month and the weekday are restricted (`0 9 1 * MON`), crontab fires
+/// when *either* matches; the `cron` crate requires both, so such an expression is held as two
+/// schedules (one per day field) whose fire times are merged.
+#[derive(Debug, Clone)]
+pub struct CronSchedule {
+    parts: Vec<cron::Schedule>,
+}
+
+fn restricted(field: &str) -> bool {
+    field != "*" && field != "?"
+}
+
+impl CronSchedule {
+    /// Translates and checks an expression (5 fields, or 6 with seconds first).
+    pub fn parse(expr: &str) -> Result<Self, CronError> {
+        let fields: Vec<&str> = expr.split_whitespace().collect();
+        let mut six: Vec<String> = match fields.len() {
+            5 => std::iter::once("0")
+                .chain(fields.iter().copied())
+                .map(str::to_string)
+                .collect(),
+            6 => fields.iter().map(|s| s.to_string()).collect(),
+            n => return Err(CronError::FieldCount(expr.to_string(), n)),
+        };
+        six[5] = translate_weekday(&six[5])?;
+        let variants: Vec<Vec<String>> = if restricted(&six[3]) && restricted(&six[5]) {
+            let mut by_day = six.clone();
+            by_day[5] = "*".into();
+            let mut by_weekday = six.clone();
+            by_weekday[3] = "*".into();
+            vec![by_day, by_weekday]
+        } else {
+            vec![six]
+        };
+        let parts = variants
+            .iter()
+            .map(|v| {
+                cron::Schedule::from_str(&v.join(" "))
+                    .map_err(|e| CronError::Invalid(expr.to_string(), e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { parts })
+    }
+
+    /// The first fire strictly after the wall-clock time `t`.
+    pub fn next_after(&self, t: NaiveDateTime) -> Option<NaiveDateTime> {
+        // The cron crate works on zoned times; UTC has no gaps or overlaps, so it stands in for
+        // the naive wall clock exactly.
+        let at = Utc.from_utc_datetime(&t);
+        self.parts
+            .iter()
+            .filter_map(|p| p.after(&at).next())
+            .min()
+            .map(|d| d.naive_utc())
+    }
+
+    /// The last fire at or before the wall-clock time `t`.
+    pub fn last_at_or_before(&self, t: NaiveDateTime) -> Option<NaiveDateTime> {
+        let at = Utc.from_utc_datetime(&(t + Duration::seconds(1)));
+        self.parts
+            .iter()
+            .filter_map(|p| p.after(&at).next_back())
+            .max()
+            .map(|d| d.naive_utc())
+    }
+}
+
+/// One fire of a schedule: the local wall-clock time it was written for (which names the
+/// fire, so an hour that happens twice still fires once) and the instant it happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fire {
+    /// The scheduled wall-clock time in the schedule's zone.
+    pub local: NaiveDateTime,
+    /// When it fires.
+    pub at: DateTime<Utc>,
+}
+
+impl Fire {
+    /// The claim key: the wall-clock time, without offset (`2026-03-29T02:30:00`).
+    pub fn key(&self) -> String {
+        self.local.format("%Y-%m-%dT%H:%M:%S").to_string()
+    }
+}
+
+/// When the wall-clock time `local` happens in `tz`: the first of two instants when the clocks
+/// go back, and when it does not exist (clocks go forward) the first valid minute after it, as
+/// cron daemons run a job whose time was skipped.
+pub fn instant(local: NaiveDateTime, tz: Tz) -> DateTime<Utc> {
+    let mut t = local;
+    // Gaps are at most a few hours; a day of minutes bounds the search.
+    for _ in 0..24 * 60 {
+        match tz.from_local_datetime(&t) {
+            LocalResult::Single(d) => return d.with_timezone(&Utc),
+            LocalResult::Ambiguous(first, _) => return first.with_timezone(&Utc),
+            LocalResult::None => {
+                t = (t + Duration::minutes(1))
+                    .with_second(0)
+                    .unwrap_or(t + Duration::minutes(1));
+            }
+        }
+    }
+    Utc.from_utc_datetime(&local)
+}
+
+/// The latest fire of `schedule` in `tz` that has happened by `now`.
+pub fn latest_fire(schedule: &CronSchedule, tz: Tz, now: DateTime<Utc>) -> Option<Fire> {
+    let mut local = now.with_timezone(&tz).naive_local();
+    // A wall-clock time at or before now's can still lie ahead in real time when the clocks
+    // went back; step back until one has happened.
+    for _ in 0..8 {
+        let candidate = schedule.last_at_or_before(local)?;
+        let at = instant(candidate, tz);
+        if at <= now {
+            return Some(Fire {
+                local: candidate,
+                at,
+            });
+        }
+        local = candidate - Duration::seconds(1);
+    }
+    None
+}
+
+/// The next fire of `schedule` in `tz` after `now`.
+pub fn next_fire(schedule: &CronSchedule, tz: Tz, now: DateTime<Utc>) -> Option<Fire> {
+    let mut local = now.with_timezone(&tz).naive_local() - Duration::hours(3);
+    for _ in 0..64 {
+        let candidate = schedule.next_after(local)?;
+        let at = instant(candidate, tz);
+        if at > now {
+            return Some(Fire {
+                local: candidate,
+                at,
+            });
+        }
+        local = candidate;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -132,6 +268,130 @@ mod tests {
         let start = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
         let next = parse("15 9 * * MON").unwrap().after(&start).next().unwrap();
         assert_eq!(next, Utc.with_ymd_and_hms(2026, 3, 2, 9, 15, 0).unwrap());
+    }
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn fires(expr: &str, tz: Tz, from: &str, n: usize) -> Vec<(String, String)> {
+        let s = CronSchedule::parse(expr).unwrap();
+        let mut now = utc(from);
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let f = next_fire(&s, tz, now).unwrap();
+            out.push((f.key(), f.at.to_rfc3339()));
+            now = f.at;
+        }
+        out
+    }
+
+    #[test]
+    fn monday_nine_fires_at_nine_local() {
+        let f = fires(
+            "0 9 * * 1",
+            chrono_tz::Europe::Berlin,
+            "2026-11-18T12:00:00Z",
+            2,
+        );
+        assert_eq!(
+            f[0],
+            (
+                "2026-11-23T09:00:00".into(),
+                "2026-11-23T08:00:00+00:00".into()
+            )
+        );
+        assert_eq!(f[1].0, "2026-11-30T09:00:00");
+        let s = CronSchedule::parse("0 9 * * 1").unwrap();
+        let latest =
+            latest_fire(&s, chrono_tz::Europe::Berlin, utc("2026-11-23T08:00:00Z")).unwrap();
+        assert_eq!(
+            latest.key(),
+            "2026-11-23T09:00:00",
+            "a fire counts from its instant on"
+        );
+        let before =
+            latest_fire(&s, chrono_tz::Europe::Berlin, utc("2026-11-23T07:59:59Z")).unwrap();
+        assert_eq!(before.key(), "2026-11-16T09:00:00");
+    }
+
+    #[test]
+    fn daylight_saving_changes_fire_once_or_at_the_next_valid_instant() {
+        use chrono_tz::{America::New_York, Europe::Berlin};
+        // Berlin springs forward on 2026-03-29 02:00 → 03:00: 02:30 does not exist.
+        let f = fires("30 2 * * *", Berlin, "2026-03-28T12:00:00Z", 2);
+        assert_eq!(
+            f[0],
+            (
+                "2026-03-29T02:30:00".into(),
+                "2026-03-29T01:00:00+00:00".into()
+            ),
+            "03:00 CEST"
+        );
+        assert_eq!(
+            f[1],
+            (
+                "2026-03-30T02:30:00".into(),
+                "2026-03-30T00:30:00+00:00".into()
+            )
+        );
+        // 01:30 exists once that night.
+        let f = fires("30 1 * * *", Berlin, "2026-03-28T12:00:00Z", 1);
+        assert_eq!(f[0].1, "2026-03-29T00:30:00+00:00");
+        // Berlin falls back on 2026-10-25 03:00 → 02:00: 02:30 happens twice, fires once.
+        let f = fires("30 2 * * *", Berlin, "2026-10-24T12:00:00Z", 2);
+        assert_eq!(
+            f[0],
+            (
+                "2026-10-25T02:30:00".into(),
+                "2026-10-25T00:30:00+00:00".into()
+            )
+        );
+        assert_eq!(f[1].0, "2026-10-26T02:30:00", "not again at 02:30 CET");
+        let f = fires("30 1 * * *", Berlin, "2026-10-24T12:00:00Z", 2);
+        assert_eq!(f[0].1, "2026-10-24T23:30:00+00:00");
+        assert_eq!(f[1].0, "2026-10-26T01:30:00");
+        // New York springs forward 2026-03-08 02:00 → 03:00, falls back 2026-11-01 02:00 → 01:00.
+        let f = fires("30 2 * * *", New_York, "2026-03-07T12:00:00Z", 1);
+        assert_eq!(
+            f[0],
+            (
+                "2026-03-08T02:30:00".into(),
+                "2026-03-08T07:00:00+00:00".into()
+            ),
+            "03:00 EDT"
+        );
+        let f = fires("30 1 * * *", New_York, "2026-10-31T12:00:00Z", 2);
+        assert_eq!(
+            f[0],
+            (
+                "2026-11-01T01:30:00".into(),
+                "2026-11-01T05:30:00+00:00".into()
+            ),
+            "01:30 EDT"
+        );
+        assert_eq!(f[1].0, "2026-11-02T01:30:00", "not again at 01:30 EST");
+        let f = fires("30 2 * * *", New_York, "2026-10-31T12:00:00Z", 1);
+        assert_eq!(f[0].1, "2026-11-01T07:30:00+00:00", "02:30 EST, once");
+        // During the repeated hour the latest fire is still the one that happened first.
+        let s = CronSchedule::parse("30 1 * * *").unwrap();
+        let l = latest_fire(&s, New_York, utc("2026-11-01T06:45:00Z")).unwrap();
+        assert_eq!(l.key(), "2026-11-01T01:30:00");
+        assert_eq!(l.at, utc("2026-11-01T05:30:00Z"));
+    }
+
+    #[test]
+    fn day_of_month_and_weekday_both_given_means_either() {
+        // 09:00 on the 1st of the month and on every Monday.
+        let f = fires("0 9 1 * MON", chrono_tz::UTC, "2026-05-28T00:00:00Z", 4);
+        let days: Vec<&str> = f.iter().map(|(k, _)| &k[..10]).collect();
+        assert_eq!(
+            days,
+            ["2026-06-01", "2026-06-08", "2026-06-15", "2026-06-22"]
+        );
+        let f = fires("0 9 3 * FRI", chrono_tz::UTC, "2026-05-31T00:00:00Z", 3);
+        let days: Vec<&str> = f.iter().map(|(k, _)| &k[..10]).collect();
+        assert_eq!(days, ["2026-06-03", "2026-06-05", "2026-06-12"]);
     }
 
     #[test]

@@ -1,79 +1,580 @@
-//! Digest figures: what leaders read about a period (volume, response and resolution times,
-//! backlog, per department) and the period's shout-outs, rendered as a neutral message.
+//! Digest figures: what leaders read about a period, per department and for the organisation,
+//! next to the period before: volume, backlog, first-response and resolution times (median
+//! and 90th percentile), SLA hit rates and breaches, CSAT, NPS, custom metrics, top tags, the
+//! oldest open tickets and the period's shout-outs.
 //!
-//! Pure computation over tickets already loaded; the caller picks the period and the
-//! departments. Must not query storage or read the clock.
+//! Owns every definition (period boundaries, the percentile method, what counts as a first
+//! response, when an SLA is met or breached) so they are applied identically whichever
+//! database the rows came from, and the plain-text rendering. Pure computation over rows
+//! already loaded; must not query storage or read the clock.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
 
-use super::message::{Field, Message};
+use super::message::{neutralize_mentions, truncate, Field, Message};
+use super::sla::{self, SlaPolicy};
 use super::ticket::Ticket;
+use super::types::{Priority, TicketRef};
 
-/// Counts and times for one set of tickets over one period.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// The metric name whose samples are NPS survey answers (0-10).
+pub const NPS_METRIC: &str = "nps";
+
+/// How many breached and oldest-open tickets a section lists.
+const LIST_LIMIT: usize = 5;
+
+/// The parts of a ticket a digest needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestTicket {
+    /// Reference.
+    pub id: TicketRef,
+    /// Title.
+    pub title: String,
+    /// Department.
+    pub department: String,
+    /// Priority.
+    pub priority: Priority,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Opened.
+    pub created_at: DateTime<Utc>,
+    /// First staff response the reporter could see.
+    pub first_response_at: Option<DateTime<Utc>>,
+    /// Resolved (cleared on reopen).
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Closed (cleared on reopen).
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl DigestTicket {
+    /// When the ticket stopped being active: resolved, else closed; `None` while active.
+    pub fn done_at(&self) -> Option<DateTime<Utc>> {
+        self.resolved_at.or(self.closed_at)
+    }
+
+    fn open_at(&self, t: DateTime<Utc>) -> bool {
+        self.created_at <= t && self.done_at().is_none_or(|d| d > t)
+    }
+}
+
+impl From<&Ticket> for DigestTicket {
+    fn from(t: &Ticket) -> Self {
+        Self {
+            id: t.id,
+            title: t.title.clone(),
+            department: t.department.clone(),
+            priority: t.priority,
+            tags: t.tags.clone(),
+            created_at: t.created_at,
+            first_response_at: t.first_response_at,
+            resolved_at: t.resolved_at,
+            closed_at: t.closed_at,
+        }
+    }
+}
+
+/// A CSAT answer with its ticket's department.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsatSample {
+    /// The rated ticket's department.
+    pub department: String,
+    /// 1 to 5.
+    pub score: u8,
+    /// When it was given.
+    pub at: DateTime<Utc>,
+}
+
+/// A pushed metric value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricPoint {
+    /// Metric name.
+    pub name: String,
+    /// Value.
+    pub value: f64,
+    /// Department, or `None` for the organisation.
+    pub department: Option<String>,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+}
+
+/// Everything a digest is computed from: tickets active in or created since the start of the
+/// previous period, and CSAT answers and metric values recorded in both periods.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DigestInput {
+    /// Tickets.
+    pub tickets: Vec<DigestTicket>,
+    /// CSAT answers.
+    pub csat: Vec<CsatSample>,
+    /// Metric values.
+    pub metrics: Vec<MetricPoint>,
+}
+
+/// A period `(from, to]`: a moment belongs to the period that ends at or after it, so
+/// consecutive periods never count anything twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Window {
+    /// Start (excluded).
+    pub from: DateTime<Utc>,
+    /// End (included).
+    pub to: DateTime<Utc>,
+}
+
+impl Window {
+    fn contains(&self, t: DateTime<Utc>) -> bool {
+        t > self.from && t <= self.to
+    }
+
+    fn holds(&self, t: Option<DateTime<Utc>>) -> bool {
+        t.is_some_and(|t| self.contains(t))
+    }
+
+    /// The period of the same length just before this one.
+    pub fn previous(&self) -> Window {
+        Window {
+            from: self.from - (self.to - self.from),
+            to: self.from,
+        }
+    }
+}
+
+mod secs {
+    use chrono::Duration;
+    use serde::Serializer;
+
+    pub fn opt<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.num_seconds()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn one<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(d.num_seconds())
+    }
+}
+
+/// Median and 90th percentile of a set of durations (in seconds in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Percentiles {
+    /// How many durations.
+    pub count: usize,
+    /// 50th percentile.
+    #[serde(serialize_with = "secs::opt")]
+    pub median: Option<Duration>,
+    /// 90th percentile.
+    #[serde(serialize_with = "secs::opt")]
+    pub p90: Option<Duration>,
+}
+
+/// The nearest-rank percentile: the smallest value with at least `p`% of the values at or
+/// below it (rank ⌈p/100 · n⌉ in ascending order). Always an observed value, and the same on
+/// every database because it is computed here.
+pub fn percentile(sorted: &[Duration], p: u32) -> Option<Duration> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let n = sorted.len();
+    let rank = (usize::try_from(p).unwrap_or(100) * n).div_ceil(100).max(1);
+    sorted.get(rank.min(n) - 1).copied()
+}
+
+fn percentiles(mut v: Vec<Duration>) -> Percentiles {
+    v.sort();
+    Percentiles {
+        count: v.len(),
+        median: percentile(&v, 50),
+        p90: percentile(&v, 90),
+    }
+}
+
+/// How many promises were kept and broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct SlaRate {
+    /// Kept.
+    pub met: usize,
+    /// Broken.
+    pub breached: usize,
+}
+
+impl SlaRate {
+    /// The share kept, 0 to 1; `None` without any promise due.
+    pub fn rate(&self) -> Option<f64> {
+        let n = self.met + self.breached;
+        (n > 0).then(|| self.met as f64 / n as f64)
+    }
+}
+
+/// CSAT answers in the period.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct CsatFigures {
+    /// Answers.
+    pub count: usize,
+    /// Mean score.
+    pub average: Option<f64>,
+    /// Answers per score, 1 to 5.
+    pub spread: [usize; 5],
+}
+
+/// NPS from survey answers 0-10 in the period.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct NpsFigures {
+    /// Answers.
+    pub count: usize,
+    /// 9-10.
+    pub promoters: usize,
+    /// 7-8.
+    pub passives: usize,
+    /// 0-6.
+    pub detractors: usize,
+    /// % promoters − % detractors, -100 to 100.
+    pub score: Option<f64>,
+}
+
+/// The figures of one scope over one period.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Figures {
     /// Tickets opened in the period.
     pub opened: usize,
     /// Tickets resolved in the period.
     pub resolved: usize,
-    /// Tickets still active at the end of the period.
+    /// Tickets open at the period's end.
     pub backlog: usize,
-    /// Median time to first response of tickets opened in the period that got one.
-    pub median_first_response: Option<Duration>,
-    /// Median time to resolution of tickets resolved in the period.
-    pub median_resolution: Option<Duration>,
+    /// Time from opening to first response, for first responses in the period.
+    pub first_response: Percentiles,
+    /// Time from opening to resolution, for resolutions in the period.
+    pub resolution: Percentiles,
+    /// First-response promises of tickets opened in the period.
+    pub sla_first_response: SlaRate,
+    /// Resolution promises of tickets opened in the period.
+    pub sla_resolution: SlaRate,
+    /// CSAT.
+    pub csat: CsatFigures,
+    /// NPS.
+    pub nps: NpsFigures,
 }
 
-fn median(mut v: Vec<Duration>) -> Option<Duration> {
-    if v.is_empty() {
-        return None;
+/// A ticket named in a digest, with why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TicketLine {
+    /// Reference.
+    pub id: TicketRef,
+    /// Title (neutralised, shortened).
+    pub title: String,
+    /// Department.
+    pub department: String,
+    /// Priority.
+    pub priority: Priority,
+    /// How late (breaches) or how old (open tickets), at the period's end.
+    #[serde(serialize_with = "secs::one")]
+    pub by: Duration,
+    /// What was missed, for breaches: `first response` or `resolution`.
+    pub what: Option<String>,
+}
+
+/// A custom metric's latest value in the period and in the one before.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricLine {
+    /// Name.
+    pub name: String,
+    /// Latest value in the period.
+    pub latest: f64,
+    /// Latest value in the previous period.
+    pub previous: Option<f64>,
+}
+
+/// The digest of one scope: a department, or the organisation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Section {
+    /// Department name, or `None` for all departments the digest covers.
+    pub department: Option<String>,
+    /// This period.
+    pub current: Figures,
+    /// The period before.
+    pub previous: Figures,
+    /// Promises broken in the period, most overdue first.
+    pub breached: Vec<TicketLine>,
+    /// The oldest tickets open at the period's end.
+    pub oldest_open: Vec<TicketLine>,
+    /// Most used tags on tickets opened in the period.
+    pub top_tags: Vec<(String, usize)>,
+    /// Custom metrics.
+    pub metrics: Vec<MetricLine>,
+}
+
+/// One shout-out line: who received kudos and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShoutOut {
+    /// Receiver's display name.
+    pub receiver: String,
+    /// Giver's display name.
+    pub giver: String,
+    /// The reason (already neutralised).
+    pub reason: String,
+}
+
+/// A whole digest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Schedule name.
+    pub schedule: String,
+    /// The period.
+    pub window: Window,
+    /// The period before, for comparison.
+    pub previous: Window,
+    /// The time zone dates are shown in.
+    pub timezone: String,
+    /// All covered departments together.
+    pub overall: Section,
+    /// Each covered department.
+    pub departments: Vec<Section>,
+    /// Kudos given in the period.
+    pub shout_outs: Vec<ShoutOut>,
+}
+
+/// What one ticket's promise came to by a moment.
+enum Promise {
+    Met,
+    Breached(Duration),
+    /// Not due yet, or no promise to judge.
+    Open,
+}
+
+fn judge(
+    created: DateTime<Utc>,
+    target: Option<Duration>,
+    kept_at: Option<DateTime<Utc>>,
+    done_at: Option<DateTime<Utc>>,
+    by: DateTime<Utc>,
+) -> Promise {
+    let Some(target) = target else {
+        return Promise::Open;
+    };
+    let due = sla::deadline(created, target);
+    match kept_at.filter(|k| *k <= by) {
+        Some(k) if k <= due => Promise::Met,
+        Some(k) => Promise::Breached(k - due),
+        // Closed without it (e.g. the reporter withdrew) before it fell due: nothing promised.
+        None if done_at.is_some_and(|d| d <= by && d <= due) => Promise::Open,
+        None if due <= by => Promise::Breached(by - due),
+        None => Promise::Open,
     }
-    v.sort();
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2
-    })
 }
 
-/// Computes figures for tickets in `departments` (all when empty) over `(from, to]`: the period
-/// ends at the moment the digest is made, and consecutive periods never count a ticket twice.
-pub fn figures(
-    tickets: &[Ticket],
-    departments: &[String],
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Figures {
-    let within = |t: &DateTime<Utc>| *t > from && *t <= to;
-    let mine: Vec<&Ticket> = tickets
+fn figures(
+    tickets: &[&DigestTicket],
+    csat: &[&CsatSample],
+    nps: &[&MetricPoint],
+    sla: &SlaPolicy,
+    w: Window,
+) -> (Figures, Vec<TicketLine>) {
+    let mut f = Figures::default();
+    let mut breaches = Vec::new();
+    let mut first = Vec::new();
+    let mut resolution = Vec::new();
+    for t in tickets {
+        let opened = w.contains(t.created_at);
+        if opened {
+            f.opened += 1;
+        }
+        if w.holds(t.resolved_at) {
+            f.resolved += 1;
+            if let Some(r) = t.resolved_at {
+                resolution.push(r - t.created_at);
+            }
+        }
+        if t.open_at(w.to) {
+            f.backlog += 1;
+        }
+        if w.holds(t.first_response_at) {
+            if let Some(r) = t.first_response_at {
+                first.push(r - t.created_at);
+            }
+        }
+        if !opened {
+            continue;
+        }
+        let checks = [
+            (
+                "first response",
+                sla.first_response(&t.department, t.priority),
+                t.first_response_at,
+                &mut f.sla_first_response,
+            ),
+            (
+                "resolution",
+                sla.resolution(&t.department, t.priority),
+                t.resolved_at,
+                &mut f.sla_resolution,
+            ),
+        ];
+        for (what, target, kept, rate) in checks {
+            match judge(t.created_at, target, kept, t.done_at(), w.to) {
+                Promise::Met => rate.met += 1,
+                Promise::Breached(by) => {
+                    rate.breached += 1;
+                    breaches.push(line(t, by, Some(what)));
+                }
+                Promise::Open => {}
+            }
+        }
+    }
+    f.first_response = percentiles(first);
+    f.resolution = percentiles(resolution);
+    let scores: Vec<u8> = csat
         .iter()
-        .filter(|t| departments.is_empty() || departments.contains(&t.department))
+        .filter(|c| w.contains(c.at))
+        .map(|c| c.score)
         .collect();
-    let opened: Vec<&&Ticket> = mine.iter().filter(|t| within(&t.created_at)).collect();
-    let resolved: Vec<&&Ticket> = mine
+    f.csat.count = scores.len();
+    for s in &scores {
+        if (1..=5).contains(s) {
+            f.csat.spread[usize::from(*s) - 1] += 1;
+        }
+    }
+    if !scores.is_empty() {
+        f.csat.average =
+            Some(scores.iter().map(|s| f64::from(*s)).sum::<f64>() / scores.len() as f64);
+    }
+    for p in nps.iter().filter(|p| w.contains(p.at)) {
+        f.nps.count += 1;
+        match p.value {
+            v if v >= 9.0 => f.nps.promoters += 1,
+            v if v >= 7.0 => f.nps.passives += 1,
+            _ => f.nps.detractors += 1,
+        }
+    }
+    if f.nps.count > 0 {
+        let n = f.nps.count as f64;
+        f.nps.score = Some(
+            ((f.nps.promoters as f64 - f.nps.detractors as f64) / n * 100.0 * 10.0).round() / 10.0,
+        );
+    }
+    breaches.sort_by(|a, b| b.by.cmp(&a.by).then(a.id.0.cmp(&b.id.0)));
+    (f, breaches)
+}
+
+fn line(t: &DigestTicket, by: Duration, what: Option<&str>) -> TicketLine {
+    TicketLine {
+        id: t.id,
+        title: truncate(&neutralize_mentions(&t.title), 80),
+        department: t.department.clone(),
+        priority: t.priority,
+        by,
+        what: what.map(str::to_string),
+    }
+}
+
+fn section(
+    department: Option<&str>,
+    covered: &[String],
+    input: &DigestInput,
+    sla: &SlaPolicy,
+    w: Window,
+) -> Section {
+    let in_scope = |d: &str| match department {
+        Some(one) => d == one,
+        None => covered.iter().any(|c| c == d),
+    };
+    let tickets: Vec<&DigestTicket> = input
+        .tickets
         .iter()
-        .filter(|t| t.resolved_at.as_ref().is_some_and(within))
+        .filter(|t| in_scope(&t.department))
         .collect();
-    Figures {
-        opened: opened.len(),
-        resolved: resolved.len(),
-        backlog: mine
+    let csat: Vec<&CsatSample> = input
+        .csat
+        .iter()
+        .filter(|c| in_scope(&c.department))
+        .collect();
+    // NPS answers: a department's own, or every answer for the organisation.
+    let nps: Vec<&MetricPoint> = input
+        .metrics
+        .iter()
+        .filter(|m| m.name == NPS_METRIC)
+        .filter(|m| department.is_none() || m.department.as_deref() == department)
+        .collect();
+    let (current, mut breached) = figures(&tickets, &csat, &nps, sla, w);
+    let (previous, _) = figures(&tickets, &csat, &nps, sla, w.previous());
+    breached.truncate(LIST_LIMIT * 2);
+    let mut open: Vec<&&DigestTicket> = tickets.iter().filter(|t| t.open_at(w.to)).collect();
+    open.sort_by_key(|t| (t.created_at, t.id.0));
+    let oldest_open = open
+        .iter()
+        .take(LIST_LIMIT)
+        .map(|t| line(t, w.to - t.created_at, None))
+        .collect();
+    let mut tags: BTreeMap<&str, usize> = BTreeMap::new();
+    for t in tickets.iter().filter(|t| w.contains(t.created_at)) {
+        for tag in &t.tags {
+            *tags.entry(tag).or_default() += 1;
+        }
+    }
+    let mut top_tags: Vec<(String, usize)> =
+        tags.into_iter().map(|(t, n)| (t.to_string(), n)).collect();
+    top_tags.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    top_tags.truncate(LIST_LIMIT);
+    Section {
+        department: department.map(str::to_string),
+        current,
+        previous,
+        breached,
+        oldest_open,
+        top_tags,
+        metrics: metric_lines(&input.metrics, department, w),
+    }
+}
+
+/// Each custom metric's latest value in the period (by recording time) and in the one
+/// before; a department's section shows that department's values, the organisation's shows
+/// values recorded without a department.
+fn metric_lines(points: &[MetricPoint], department: Option<&str>, w: Window) -> Vec<MetricLine> {
+    let prev = w.previous();
+    let mut latest: BTreeMap<&str, (Option<&MetricPoint>, Option<&MetricPoint>)> = BTreeMap::new();
+    for p in points
+        .iter()
+        .filter(|p| p.name != NPS_METRIC && p.department.as_deref() == department)
+    {
+        let slot = latest.entry(&p.name).or_default();
+        let newer = |old: Option<&MetricPoint>| old.is_none_or(|o| p.at >= o.at);
+        if w.contains(p.at) && newer(slot.0) {
+            slot.0 = Some(p);
+        } else if prev.contains(p.at) && newer(slot.1) {
+            slot.1 = Some(p);
+        }
+    }
+    latest
+        .into_iter()
+        .filter_map(|(name, (now, before))| {
+            Some(MetricLine {
+                name: name.to_string(),
+                latest: now?.value,
+                previous: before.map(|b| b.value),
+            })
+        })
+        .collect()
+}
+
+/// Computes the digest for `w` over the `covered` departments, each next to the period before.
+pub fn compute(
+    schedule: &str,
+    timezone: &str,
+    covered: &[String],
+    input: &DigestInput,
+    sla: &SlaPolicy,
+    w: Window,
+    shout_outs: Vec<ShoutOut>,
+) -> Report {
+    Report {
+        schedule: schedule.to_string(),
+        window: w,
+        previous: w.previous(),
+        timezone: timezone.to_string(),
+        overall: section(None, covered, input, sla, w),
+        departments: covered
             .iter()
-            .filter(|t| t.created_at <= to && t.status.is_active())
-            .count(),
-        median_first_response: median(
-            opened
-                .iter()
-                .filter_map(|t| t.first_response_at.map(|r| r - t.created_at))
-                .collect(),
-        ),
-        median_resolution: median(
-            resolved
-                .iter()
-                .filter_map(|t| t.resolved_at.map(|r| r - t.created_at))
-                .collect(),
-        ),
+            .map(|d| section(Some(d), covered, input, sla, w))
+            .collect(),
+        shout_outs,
     }
 }
 
@@ -91,78 +592,231 @@ pub fn human_duration(d: Option<Duration>) -> String {
     }
 }
 
-/// One shout-out line: who received kudos and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShoutOut {
-    /// Receiver's display name.
-    pub receiver: String,
-    /// Giver's display name.
-    pub giver: String,
-    /// The reason (already neutralised).
-    pub reason: String,
+/// The change from `before` to `now` as `▲ 12%`, `▼ 5%`, `no change` or `new`.
+pub fn change(now: f64, before: f64) -> String {
+    if (now - before).abs() < f64::EPSILON {
+        return "no change".into();
+    }
+    if before == 0.0 {
+        return "new".into();
+    }
+    let pct = (now - before) / before.abs() * 100.0;
+    let arrow = if pct > 0.0 { "▲" } else { "▼" };
+    format!("{arrow} {:.0}%", pct.abs())
 }
 
-/// Renders a digest: overall figures, one line per department, and shout-outs.
-pub fn render(
-    name: &str,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    overall: &Figures,
-    per_department: &[(String, Figures)],
-    shout_outs: &[ShoutOut],
-) -> Message {
+fn count_with_change(now: usize, before: usize) -> String {
+    format!(
+        "{now} ({}, from {before})",
+        change(now as f64, before as f64)
+    )
+}
+
+fn tickets(n: usize) -> String {
+    if n == 1 {
+        "1 ticket".into()
+    } else {
+        format!("{n} tickets")
+    }
+}
+
+fn pct(r: Option<f64>) -> String {
+    r.map_or("n/a".into(), |r| format!("{:.0}%", r * 100.0))
+}
+
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn section_text(s: &Section, title: &str) -> String {
+    let c = &s.current;
+    let p = &s.previous;
+    let mut out = format!("*{title}*\n");
+    out.push_str(&format!(
+        "Opened {} · Resolved {} · Open at the end {}\n",
+        count_with_change(c.opened, p.opened),
+        count_with_change(c.resolved, p.resolved),
+        count_with_change(c.backlog, p.backlog)
+    ));
+    out.push_str(&format!(
+        "First response: median {}, p90 {} ({}; before: median {})\n",
+        human_duration(c.first_response.median),
+        human_duration(c.first_response.p90),
+        tickets(c.first_response.count),
+        human_duration(p.first_response.median)
+    ));
+    out.push_str(&format!(
+        "Resolution: median {}, p90 {} ({}; before: median {})\n",
+        human_duration(c.resolution.median),
+        human_duration(c.resolution.p90),
+        tickets(c.resolution.count),
+        human_duration(p.resolution.median)
+    ));
+    let sla = |r: &SlaRate| {
+        if r.met + r.breached == 0 {
+            "n/a".to_string()
+        } else {
+            format!("{} ({} of {})", pct(r.rate()), r.met, r.met + r.breached)
+        }
+    };
+    out.push_str(&format!(
+        "SLA met: first response {}, resolution {}\n",
+        sla(&c.sla_first_response),
+        sla(&c.sla_resolution)
+    ));
+    match c.csat.average {
+        Some(avg) => out.push_str(&format!(
+            "CSAT: {avg:.1} from {} answers (1★ {} · 2★ {} · 3★ {} · 4★ {} · 5★ {}); before {}\n",
+            c.csat.count,
+            c.csat.spread[0],
+            c.csat.spread[1],
+            c.csat.spread[2],
+            c.csat.spread[3],
+            c.csat.spread[4],
+            p.csat.average.map_or("n/a".into(), |a| format!("{a:.1}"))
+        )),
+        None => out.push_str("CSAT: n/a (no answers)\n"),
+    }
+    match c.nps.score {
+        Some(score) => out.push_str(&format!(
+            "NPS: {score:+.0} from {} answers ({} promoters, {} passives, {} detractors); before {}\n",
+            c.nps.count,
+            c.nps.promoters,
+            c.nps.passives,
+            c.nps.detractors,
+            p.nps.score.map_or("n/a".into(), |s| format!("{s:+.0}"))
+        )),
+        None => out.push_str("NPS: n/a (no survey answers)\n"),
+    }
+    if !s.metrics.is_empty() {
+        let m: Vec<String> = s
+            .metrics
+            .iter()
+            .map(|m| match m.previous {
+                Some(b) => format!(
+                    "{} {} ({}, from {})",
+                    m.name,
+                    number(m.latest),
+                    change(m.latest, b),
+                    number(b)
+                ),
+                None => format!("{} {}", m.name, number(m.latest)),
+            })
+            .collect();
+        out.push_str(&format!("Metrics: {}\n", m.join(" · ")));
+    }
+    if !s.top_tags.is_empty() {
+        let t: Vec<String> = s.top_tags.iter().map(|(t, n)| format!("{t} {n}")).collect();
+        out.push_str(&format!("Top tags: {}\n", t.join(" · ")));
+    }
+    if !s.breached.is_empty() {
+        out.push_str("Breached:\n");
+        for b in s.breached.iter().take(LIST_LIMIT) {
+            out.push_str(&format!(
+                "• {} {} ({}, {}): {} {} late\n",
+                b.id,
+                b.title,
+                b.department,
+                b.priority,
+                b.what.as_deref().unwrap_or("promise"),
+                human_duration(Some(b.by))
+            ));
+        }
+        if s.breached.len() > LIST_LIMIT {
+            out.push_str(&format!("…and {} more\n", s.breached.len() - LIST_LIMIT));
+        }
+    }
+    if !s.oldest_open.is_empty() {
+        out.push_str("Oldest open:\n");
+        for o in &s.oldest_open {
+            out.push_str(&format!(
+                "• {} {} ({}, {}): open {}\n",
+                o.id,
+                o.title,
+                o.department,
+                o.priority,
+                human_duration(Some(o.by))
+            ));
+        }
+    }
+    out
+}
+
+/// Renders a report as a neutral message: headline numbers as fields, every section and the
+/// shout-outs as text, with dates in the schedule's time zone.
+pub fn render(r: &Report, tz: chrono_tz::Tz) -> Message {
+    let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%a %d %b %Y %H:%M");
+    let c = &r.overall.current;
+    let p = &r.overall.previous;
     let fields = vec![
         Field {
             name: "Opened".into(),
-            value: overall.opened.to_string(),
+            value: count_with_change(c.opened, p.opened),
         },
         Field {
             name: "Resolved".into(),
-            value: overall.resolved.to_string(),
+            value: count_with_change(c.resolved, p.resolved),
         },
         Field {
-            name: "Backlog".into(),
-            value: overall.backlog.to_string(),
+            name: "Open at the end".into(),
+            value: count_with_change(c.backlog, p.backlog),
         },
         Field {
             name: "Median first response".into(),
-            value: human_duration(overall.median_first_response),
+            value: human_duration(c.first_response.median),
         },
         Field {
             name: "Median resolution".into(),
-            value: human_duration(overall.median_resolution),
+            value: human_duration(c.resolution.median),
+        },
+        Field {
+            name: "SLA met (first response)".into(),
+            value: pct(c.sla_first_response.rate()),
+        },
+        Field {
+            name: "CSAT".into(),
+            value: c.csat.average.map_or("n/a".into(), |a| format!("{a:.1}")),
+        },
+        Field {
+            name: "NPS".into(),
+            value: c.nps.score.map_or("n/a".into(), |s| format!("{s:+.0}")),
         },
     ];
     let mut text = String::new();
-    for (dept, f) in per_department {
-        text.push_str(&format!(
-            "• {dept}: {} opened, {} resolved, {} open; first response {}, resolution {}\n",
-            f.opened,
-            f.resolved,
-            f.backlog,
-            human_duration(f.median_first_response),
-            human_duration(f.median_resolution)
-        ));
+    if r.departments.len() > 1 {
+        text.push_str(&section_text(&r.overall, "All departments"));
+        text.push('\n');
     }
-    if shout_outs.is_empty() {
+    for d in &r.departments {
+        let name = d.department.as_deref().unwrap_or("all");
+        text.push_str(&section_text(d, name));
+        text.push('\n');
+    }
+    if r.shout_outs.is_empty() {
         text.push_str("No shout-outs this period. Thank someone with `/kudos give @name why`.");
     } else {
-        text.push_str("Shout-outs:\n");
-        for s in shout_outs.iter().take(10) {
+        text.push_str("*Shout-outs*\n");
+        for s in r.shout_outs.iter().take(10) {
             text.push_str(&format!(
                 "• {} (from {}): {}\n",
                 s.receiver, s.giver, s.reason
             ));
         }
-        if shout_outs.len() > 10 {
-            text.push_str(&format!("…and {} more.", shout_outs.len() - 10));
+        if r.shout_outs.len() > 10 {
+            text.push_str(&format!("…and {} more.", r.shout_outs.len() - 10));
         }
     }
     Message {
         title: Some(format!(
-            "Digest `{name}`: {} to {}",
-            from.format("%Y-%m-%d %H:%M UTC"),
-            to.format("%Y-%m-%d %H:%M UTC")
+            "Digest `{}`: {} to {} ({}), compared with the period before",
+            r.schedule,
+            local(r.window.from),
+            local(r.window.to),
+            r.timezone
         )),
         text: text.trim_end().to_string(),
         fields,
@@ -174,67 +828,30 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::ticket::NewTicket;
-    use crate::core::types::{Platform, Priority, Status, TicketRef, UserRef};
 
-    fn at(h: i64) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-03-02T00:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc)
-            + Duration::hours(h)
-    }
-
-    fn t(id: i64, dept: &str, created: i64, first: Option<i64>, resolved: Option<i64>) -> Ticket {
-        let mut t = NewTicket {
-            title: "x".into(),
-            body: "x".into(),
-            source: None,
-            reporter: UserRef::new(Platform::Slack, "U1"),
-            department: dept.into(),
-            priority: Priority::Normal,
-            tags: vec![],
-            created_at: at(created),
-        }
-        .into_ticket(TicketRef(id));
-        t.first_response_at = first.map(at);
-        if let Some(r) = resolved {
-            t.resolved_at = Some(at(r));
-            t.status = Status::Resolved;
-        }
-        t
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<Duration> = (1..=10).map(Duration::minutes).collect();
+        assert_eq!(percentile(&v, 50), Some(Duration::minutes(5)));
+        assert_eq!(percentile(&v, 90), Some(Duration::minutes(9)));
+        assert_eq!(percentile(&v[..1], 90), Some(Duration::minutes(1)));
+        assert_eq!(percentile(&v[..3], 50), Some(Duration::minutes(2)));
+        assert_eq!(
+            percentile(&v[..4], 50),
+            Some(Duration::minutes(2)),
+            "lower middle"
+        );
+        assert_eq!(percentile(&[], 50), None);
     }
 
     #[test]
-    fn figures_count_the_period_and_take_medians() {
-        let tickets = vec![
-            t(1, "billing", -5, Some(-4), Some(2)), // opened before, resolved within
-            t(2, "billing", 1, Some(2), Some(5)),
-            t(3, "billing", 2, Some(5), None),
-            t(4, "it", 3, None, None),
-            t(5, "it", 30, None, None), // after the period
-        ];
-        let f = figures(&tickets, &[], at(0), at(24));
-        assert_eq!((f.opened, f.resolved, f.backlog), (3, 2, 2));
-        assert_eq!(
-            f.median_first_response,
-            Some(Duration::hours(2)),
-            "1h and 3h"
-        );
-        assert_eq!(
-            f.median_resolution,
-            Some(Duration::minutes(330)),
-            "mean of 4h and 7h"
-        );
-        let b = figures(&tickets, &["it".into()], at(0), at(24));
-        assert_eq!((b.opened, b.resolved, b.backlog), (1, 0, 1));
-        assert_eq!(b.median_first_response, None);
-    }
-
-    #[test]
-    fn durations_read_like_a_person_wrote_them() {
+    fn changes_read_like_a_person_wrote_them() {
+        assert_eq!(change(112.0, 100.0), "▲ 12%");
+        assert_eq!(change(95.0, 100.0), "▼ 5%");
+        assert_eq!(change(3.0, 3.0), "no change");
+        assert_eq!(change(3.0, 0.0), "new");
         assert_eq!(human_duration(None), "n/a");
         assert_eq!(human_duration(Some(Duration::seconds(20))), "under 1m");
-        assert_eq!(human_duration(Some(Duration::minutes(45))), "45m");
         assert_eq!(human_duration(Some(Duration::minutes(192))), "3h 12m");
         assert_eq!(human_duration(Some(Duration::hours(52))), "2d 4h");
     }

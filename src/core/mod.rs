@@ -11,5 +11,6 @@ pub mod digest;
 pub mod directory;
 pub mod message;
 pub mod routing;
+pub mod sla;
 pub mod ticket;
 pub mod types;

@@ -28,6 +28,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+use crate::core::digest::{DigestInput, DigestTicket};
 use crate::core::directory::Person;
 use crate::core::message::{Outgoing, Target};
 use crate::core::ticket::{EventKind, NewTicket, Ticket, TicketEvent};
@@ -152,6 +153,25 @@ fn ticket_from_row(row: &impl TicketRow) -> Result<Ticket, StoreError> {
         status: enum_from("status", &row.required_text("status")?)?,
         created_at: row.required_time("created_at")?,
         updated_at: row.required_time("updated_at")?,
+        first_response_at: row.time("first_response_at")?,
+        resolved_at: row.time("resolved_at")?,
+        closed_at: row.time("closed_at")?,
+    })
+}
+
+/// The ticket columns a digest reads (see [`digest_ticket_from_row`]).
+const DIGEST_TICKET_COLUMNS: &str =
+    "id, title, department, priority, tags, created_at, first_response_at, resolved_at, closed_at";
+
+/// Decodes a row of [`DIGEST_TICKET_COLUMNS`].
+fn digest_ticket_from_row(row: &impl TicketRow) -> Result<DigestTicket, StoreError> {
+    Ok(DigestTicket {
+        id: TicketRef(row.int("id")?),
+        title: row.required_text("title")?,
+        department: row.required_text("department")?,
+        priority: enum_from("priority", &row.required_text("priority")?)?,
+        tags: row.tags("tags")?,
+        created_at: row.required_time("created_at")?,
         first_response_at: row.time("first_response_at")?,
         resolved_at: row.time("resolved_at")?,
         closed_at: row.time("closed_at")?,
@@ -494,6 +514,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         responder: &UserRef,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// What a digest of `(since, to]` and earlier needs: every ticket created after `since`
+    /// or not done by `since` (active, or resolved/closed after it), and the CSAT answers and
+    /// metric values recorded in `(since, to]`.
+    async fn digest_input(
+        &self,
+        since: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<DigestInput, StoreError>;
     /// The CSAT answer for a ticket, if it has one.
     async fn csat(&self, ticket: TicketRef) -> Result<Option<Csat>, StoreError>;
     /// Adds a comment to `responder`'s rating of `ticket`; `false` when there is no such
@@ -504,13 +532,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         responder: &UserRef,
         comment: &str,
     ) -> Result<bool, StoreError>;
-    /// Claims one fire of a schedule by its local wall-clock time; `false` if already claimed.
+    /// Claims one fire of a schedule by its local wall-clock time and queues its posts in the
+    /// same transaction; `false` (and nothing queued) if another instance claimed it first.
     async fn claim_fire(
         &self,
         schedule: &str,
         fire_local: &str,
         owner: &str,
         at: DateTime<Utc>,
+        outbox: Vec<Outgoing>,
     ) -> Result<bool, StoreError>;
     /// Makes the people table match the configuration.
     async fn sync_people(&self, people: &[Person], at: DateTime<Utc>) -> Result<(), StoreError>;

@@ -15,10 +15,11 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use super::{
-    corrupt, enum_from, enum_text, parse_user, ticket_from_row, CreateTicket, Created, Csat,
-    InboxOutcome, InboxRow, Kudos, MetricSample, NewKudos, NewMetric, OutboxRow, Store, StoreError,
-    TicketFilter,
+    corrupt, digest_ticket_from_row, enum_from, enum_text, parse_user, ticket_from_row,
+    CreateTicket, Created, Csat, InboxOutcome, InboxRow, Kudos, MetricSample, NewKudos, NewMetric,
+    OutboxRow, Store, StoreError, TicketFilter, DIGEST_TICKET_COLUMNS,
 };
+use crate::core::digest::{CsatSample, DigestInput, MetricPoint};
 use crate::core::directory::Person;
 use crate::core::message::{Outgoing, Target};
 use crate::core::ticket::{EventKind, Ticket, TicketEvent};
@@ -769,6 +770,67 @@ impl Store for PgStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn digest_input(
+        &self,
+        since: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<DigestInput, StoreError> {
+        // Each OR term has its own index (created_at; the done-time expression), so the
+        // planner reads only recent and still-open tickets, never the whole history.
+        let sql = format!(
+            "SELECT {DIGEST_TICKET_COLUMNS} FROM tickets WHERE created_at > $1 \
+             OR COALESCE(resolved_at, closed_at) IS NULL OR COALESCE(resolved_at, closed_at) > $1"
+        );
+        let tickets = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(digest_ticket_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let csat = sqlx::query(
+            "SELECT t.department, c.score, c.created_at FROM csat_responses c \
+             JOIN tickets t ON t.id = c.ticket_id WHERE c.created_at > $1 AND c.created_at <= $2",
+        )
+        .bind(since)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(CsatSample {
+                department: r.try_get("department")?,
+                score: u8::try_from(r.try_get::<i16, _>("score")?)
+                    .map_err(|e| corrupt("csat score", e))?,
+                at: r.try_get("created_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        let metrics = sqlx::query(
+            "SELECT name, value, department, recorded_at FROM metric_samples \
+             WHERE recorded_at > $1 AND recorded_at <= $2",
+        )
+        .bind(since)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(MetricPoint {
+                name: r.try_get("name")?,
+                value: r.try_get("value")?,
+                department: r.try_get("department")?,
+                at: r.try_get("recorded_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(DigestInput {
+            tickets,
+            csat,
+            metrics,
+        })
+    }
+
     async fn csat(&self, ticket: TicketRef) -> Result<Option<Csat>, StoreError> {
         let Some(r) = sqlx::query("SELECT ticket_id, score, comment, responder, created_at FROM csat_responses WHERE ticket_id = $1").bind(ticket.0).fetch_optional(&self.pool).await? else { return Ok(None) };
         let score: i16 = r.try_get("score")?;
@@ -802,7 +864,9 @@ impl Store for PgStore {
         fire_local: &str,
         owner: &str,
         at: DateTime<Utc>,
+        outbox: Vec<Outgoing>,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "INSERT INTO schedule_fires (schedule, fire_local, claimed_by, claimed_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (schedule, fire_local) DO NOTHING",
@@ -811,9 +875,15 @@ impl Store for PgStore {
         .bind(fire_local)
         .bind(owner)
         .bind(at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_outbox(&mut tx, None, outbox, at).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn sync_people(&self, people: &[Person], at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -20,10 +20,11 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    corrupt, enum_from, enum_text, parse_ts, parse_user, ticket_from_row, ts, CreateTicket,
-    Created, Csat, InboxOutcome, InboxRow, Kudos, MetricSample, NewKudos, NewMetric, OutboxRow,
-    Store, StoreError, TicketFilter,
+    corrupt, digest_ticket_from_row, enum_from, enum_text, parse_ts, parse_user, ticket_from_row,
+    ts, CreateTicket, Created, Csat, InboxOutcome, InboxRow, Kudos, MetricSample, NewKudos,
+    NewMetric, OutboxRow, Store, StoreError, TicketFilter, DIGEST_TICKET_COLUMNS,
 };
+use crate::core::digest::{CsatSample, DigestInput, MetricPoint};
 use crate::core::directory::Person;
 use crate::core::message::{Outgoing, Target};
 use crate::core::ticket::{EventKind, Ticket, TicketEvent};
@@ -687,6 +688,68 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn digest_input(
+        &self,
+        since: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<DigestInput, StoreError> {
+        let (since, to) = (ts(since), ts(to));
+        // Each OR term has its own index (created_at; the done-time expression), so SQLite
+        // reads only recent and still-open tickets, never the whole history.
+        let sql = format!(
+            "SELECT {DIGEST_TICKET_COLUMNS} FROM tickets WHERE created_at > ?1 \
+             OR COALESCE(resolved_at, closed_at) IS NULL OR COALESCE(resolved_at, closed_at) > ?1"
+        );
+        let tickets = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&since)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(digest_ticket_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let csat = sqlx::query(
+            "SELECT t.department, c.score, c.created_at FROM csat_responses c \
+             JOIN tickets t ON t.id = c.ticket_id WHERE c.created_at > ? AND c.created_at <= ?",
+        )
+        .bind(&since)
+        .bind(&to)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(CsatSample {
+                department: r.try_get("department")?,
+                score: u8::try_from(r.try_get::<i64, _>("score")?)
+                    .map_err(|e| corrupt("csat score", e))?,
+                at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        let metrics = sqlx::query(
+            "SELECT name, value, department, recorded_at FROM metric_samples \
+             WHERE recorded_at > ? AND recorded_at <= ?",
+        )
+        .bind(&since)
+        .bind(&to)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(MetricPoint {
+                name: r.try_get("name")?,
+                value: r.try_get("value")?,
+                department: r.try_get("department")?,
+                at: parse_ts(&r.try_get::<String, _>("recorded_at")?)?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(DigestInput {
+            tickets,
+            csat,
+            metrics,
+        })
+    }
+
     async fn csat(&self, ticket: TicketRef) -> Result<Option<Csat>, StoreError> {
         let rows = sqlx::query("SELECT ticket_id, score, comment, responder, created_at FROM csat_responses WHERE ticket_id = ?").bind(ticket.0).fetch_all(&self.pool).await?;
         let Some(r) = rows.first() else {
@@ -725,6 +788,7 @@ impl Store for SqliteStore {
         fire_local: &str,
         owner: &str,
         at: DateTime<Utc>,
+        outbox: Vec<Outgoing>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
         let done = sqlx::query(
@@ -737,8 +801,13 @@ impl Store for SqliteStore {
         .bind(ts(at))
         .execute(&mut *tx)
         .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_outbox(&mut tx, None, outbox, at).await?;
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(true)
     }
 
     async fn sync_people(&self, people: &[Person], at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -189,10 +189,10 @@ fn every_subcommand_parses_good_input() {
             }),
         ),
         (
-            "/metric record nps -20 department:billing from survey",
+            "/metric record nps 6 department:billing from survey",
             Command::Metric(MetricCmd::Record {
                 name: "nps".into(),
-                value: -20.0,
+                value: 6.0,
                 department: Some("billing".into()),
                 note: Some("from survey".into()),
             }),

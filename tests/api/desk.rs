@@ -433,9 +433,9 @@ async fn kudos_thank_others_across_linked_accounts_and_list_them(app: TestApp) {
 
 async fn metrics_are_recorded_checked_and_listed(app: TestApp) {
     let out = app
-        .ok(&bob(), "/metric record nps 42 department:billing Q1 survey")
+        .ok(&bob(), "/metric record nps 9 department:billing Q1 survey")
         .await;
-    assert_eq!(out, "Recorded nps = 42 for billing.");
+    assert_eq!(out, "Recorded nps = 9 for billing.");
     let err = app.user_error(&bob(), "/metric record csat 9").await;
     assert!(err.contains("csat is a 1-5 rating, not 9"), "{err}");
     let err = app.user_error(&slack("UC"), "/metric record nps 10").await;
@@ -445,7 +445,7 @@ async fn metrics_are_recorded_checked_and_listed(app: TestApp) {
         .await;
     assert!(err.contains("no department called `nowhere`"), "{err}");
     let out = app.ok(&bob(), "/metric list").await;
-    assert!(out.contains("nps = 42 (billing): Q1 survey"), "{out}");
+    assert!(out.contains("nps = 9 (billing): Q1 survey"), "{out}");
     let out = app.ok(&bob(), "/metric list csat").await;
     assert!(out.contains("No metric values"), "{out}");
 }
@@ -466,10 +466,12 @@ async fn digests_preview_privately_and_post_through_the_outbox(app: TestApp) {
     let text = reply.message.plain();
     for want in [
         "Digest `weekly`",
-        "billing: 1 opened, 1 resolved, 0 open; first response 30m, resolution 2h 30m",
-        "it: 1 opened, 0 resolved, 1 open",
-        "Opened: 2",
-        "Backlog: 1",
+        "*billing*\nOpened 1 (new, from 0) · Resolved 1 (new, from 0) · Open at the end 0 (no change, from 0)",
+        "First response: median 30m, p90 30m (1 ticket; before: median n/a)",
+        "Resolution: median 2h 30m, p90 2h 30m (1 ticket;",
+        "*it*\nOpened 1 (new, from 0) · Resolved 0 (no change, from 0) · Open at the end 1 (new, from 0)",
+        "Opened: 2 (new, from 0)",
+        "Open at the end: 1 (new, from 0)",
     ] {
         assert!(text.contains(want), "lacks `{want}`:\n{text}");
     }

@@ -251,8 +251,8 @@ const GOOD: &[(&str, &str, &str)] = &[
     ("UBOB", "/kudos list", "untangling"),
     ("UALICE", "/digest preview weekly", "weekly"),
     ("UALICE", "/digest now weekly", "weekly"),
-    ("UCAROL", "/metric record nps 42", "nps"),
-    ("UCAROL", "/metric list nps", "42"),
+    ("UCAROL", "/metric record nps 9", "nps"),
+    ("UCAROL", "/metric list nps", "9"),
 ];
 
 /// Bad input for every subcommand (run after `GOOD`), with a piece of the answer that says

@@ -74,8 +74,8 @@ async fn a_schedule_fire_is_claimed_once_even_by_two_stores_on_one_file(app: Tes
     let first = app
         .desk
         .store
-        .claim_fire("weekly", "2026-03-02T09:00", "a", at);
-    let second = other.claim_fire("weekly", "2026-03-02T09:00", "b", at);
+        .claim_fire("weekly", "2026-03-02T09:00", "a", at, vec![]);
+    let second = other.claim_fire("weekly", "2026-03-02T09:00", "b", at, vec![]);
     let (a, b) = tokio::join!(first, second);
     assert_eq!(
         a.unwrap() as u8 + b.unwrap() as u8,
@@ -83,7 +83,7 @@ async fn a_schedule_fire_is_claimed_once_even_by_two_stores_on_one_file(app: Tes
         "exactly one claim wins"
     );
     assert!(other
-        .claim_fire("weekly", "2026-03-09T09:00", "b", at)
+        .claim_fire("weekly", "2026-03-09T09:00", "b", at, vec![])
         .await
         .unwrap());
 }
