@@ -5,6 +5,7 @@ mod helpers;
 mod cli;
 mod commands;
 mod desk;
+mod digest;
 mod http;
 mod slack_delivery;
 mod slack_fake_schema;

@@ -1,0 +1,622 @@
+//! Digests: figures checked against values worked out by hand on a small history (including
+//! tickets spanning the period boundary), the store's row selection against a full scan, and
+//! the scheduler: fires on local wall-clock time, once per fire across instances, within the
+//! grace window only. The clock is injected; nothing sleeps.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use switchboard::app::build_desk_with_store;
+use switchboard::cmd::digest::report;
+use switchboard::config::{Config, Period};
+use switchboard::core::digest::{self, DigestInput, DigestTicket, Window};
+use switchboard::core::directory::Permission;
+use switchboard::core::ticket::Change;
+use switchboard::core::types::{Priority, Status, TicketRef};
+use switchboard::desk::TicketOverrides;
+use switchboard::schedule::{FireOutcome, Scheduler, SchedulerSettings};
+use switchboard::store::{NewMetric, TicketFilter};
+
+use crate::helpers::*;
+
+const DIGEST_CONFIG: &str = r#"
+admins = ["person:alice"]
+
+[[people]]
+id = "alice"
+name = "Alice"
+slack = "UALICE"
+
+[[departments]]
+name = "billing"
+channels = ["slack:CBILLING"]
+members = ["person:alice"]
+sla = { first_response = { high = "30m" } }
+
+[[departments]]
+name = "it"
+channels = ["slack:CIT"]
+members = ["person:alice"]
+
+[sla]
+first_response = { high = "1h", normal = "4h" }
+resolution = { high = "1d", normal = "3d" }
+
+[routing]
+fallback = "billing"
+
+[[digests]]
+name = "weekly"
+cron = "0 9 * * 1"
+timezone = "Europe/Berlin"
+targets = ["slack:CLEADS", "discord:2003"]
+
+[[digests]]
+name = "nightly-berlin"
+cron = "30 2 * * *"
+timezone = "Europe/Berlin"
+targets = ["slack:CLEADS"]
+period = "day"
+
+[[digests]]
+name = "nightly-ny"
+cron = "30 1 * * *"
+timezone = "America/New_York"
+targets = ["slack:CLEADS"]
+period = "day"
+grace = "2h"
+"#;
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = $crate::helpers::spawn_with($crate::helpers::Backend::Sqlite, super::DIGEST_CONFIG).await.unwrap();
+                    super::$name(app).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let Some(app) = $crate::helpers::spawn_with($crate::helpers::Backend::Postgres, super::DIGEST_CONFIG).await else {
+                        return;
+                    };
+                    super::$name(app).await;
+                }
+            }
+        )*
+    };
+}
+
+fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// Opens a ticket at `at` in `dept` with `priority` and `tags`.
+async fn open(app: &TestApp, at: &str, dept: &str, priority: Priority, tags: &[&str]) -> TicketRef {
+    app.clock.set(utc(at));
+    let (t, _) = app
+        .desk
+        .open_from_command(
+            &slack("UCUSTOMER"),
+            None,
+            "customer problem",
+            TicketOverrides {
+                title: None,
+                department: Some(dept.into()),
+                priority: Some(priority),
+                tags: tags.iter().map(|t| t.to_string()).collect(),
+            },
+        )
+        .await
+        .unwrap();
+    t.id
+}
+
+async fn change(app: &TestApp, at: &str, id: TicketRef, c: Change) {
+    app.clock.set(utc(at));
+    app.desk
+        .change(&slack("UALICE"), id, Permission::Member, "test", c)
+        .await
+        .unwrap();
+}
+
+fn resolve() -> Change {
+    Change::SetStatus {
+        to: Status::Resolved,
+        reason: None,
+    }
+}
+
+/// The history, in UTC. The week under review is (2026-03-02 08:00, 2026-03-09 08:00] (Monday
+/// 09:00 to Monday 09:00 in Berlin); the week before ends at its start.
+async fn history(app: &TestApp) {
+    // A: previous week, answered in 20m there, resolved this week after 4 days.
+    let a = open(app, "2026-02-27T10:00:00Z", "billing", Priority::High, &[]).await;
+    change(app, "2026-02-27T10:20:00Z", a, Change::Claim).await;
+    change(app, "2026-03-03T10:00:00Z", a, resolve()).await;
+    // B: opened exactly at the boundary (so in the previous week), answered after 1h and
+    // resolved after 4h, both in this week.
+    let b = open(
+        app,
+        "2026-03-02T08:00:00Z",
+        "billing",
+        Priority::Normal,
+        &[],
+    )
+    .await;
+    change(app, "2026-03-02T09:00:00Z", b, Change::Claim).await;
+    change(app, "2026-03-02T12:00:00Z", b, resolve()).await;
+    // C: high, answered after 45m (billing promises 30m), still open.
+    let c = open(
+        app,
+        "2026-03-03T09:00:00Z",
+        "billing",
+        Priority::High,
+        &["vip", "money"],
+    )
+    .await;
+    change(app, "2026-03-03T09:45:00Z", c, Change::Claim).await;
+    // D: normal, never answered.
+    open(
+        app,
+        "2026-03-04T12:00:00Z",
+        "billing",
+        Priority::Normal,
+        &["money"],
+    )
+    .await;
+    // E: it, high, answered after 30m (promise 1h), resolved after exactly 1d (promise 1d).
+    let e = open(app, "2026-03-05T10:00:00Z", "it", Priority::High, &["vpn"]).await;
+    change(app, "2026-03-05T10:30:00Z", e, Change::Claim).await;
+    change(app, "2026-03-06T10:00:00Z", e, resolve()).await;
+    // F: it, normal, a minute before the end; its promise is not due yet.
+    open(app, "2026-03-09T07:59:00Z", "it", Priority::Normal, &[]).await;
+    // G: just after the end.
+    open(app, "2026-03-09T08:00:01Z", "it", Priority::Normal, &[]).await;
+    // H: long done before either week.
+    let h = open(app, "2026-02-01T08:00:00Z", "it", Priority::Low, &[]).await;
+    change(app, "2026-02-02T08:00:00Z", h, resolve()).await;
+    // CSAT: B 5 and A 3 (billing), E 4 (it), all this week; one last week.
+    let store = &app.desk.store;
+    for (t, score, at) in [
+        (b, 5, "2026-03-02T13:00:00Z"),
+        (a, 3, "2026-03-03T11:00:00Z"),
+        (e, 4, "2026-03-06T11:00:00Z"),
+        (h, 1, "2026-02-24T11:00:00Z"),
+    ] {
+        assert!(store
+            .record_csat(t, score, None, &customer(), utc(at))
+            .await
+            .unwrap());
+    }
+    // NPS answers (0-10) and a custom metric.
+    let metric = |name: &str, value: f64, dept: Option<&str>, at: &str| NewMetric {
+        name: name.into(),
+        value,
+        department: dept.map(str::to_string),
+        note: None,
+        recorded_by: None,
+        at: utc(at),
+    };
+    for m in [
+        metric("nps", 10.0, None, "2026-03-03T10:00:00Z"),
+        metric("nps", 9.0, None, "2026-03-03T11:00:00Z"),
+        metric("nps", 8.0, None, "2026-03-04T10:00:00Z"),
+        metric("nps", 3.0, None, "2026-03-05T10:00:00Z"),
+        metric("nps", 6.0, None, "2026-03-06T10:00:00Z"),
+        metric("nps", 10.0, Some("billing"), "2026-03-06T11:00:00Z"),
+        metric("nps", 0.0, None, "2026-02-25T10:00:00Z"),
+        metric("mrr", 100.0, None, "2026-02-25T10:00:00Z"),
+        metric("mrr", 110.0, None, "2026-03-03T10:00:00Z"),
+        metric("mrr", 120.0, None, "2026-03-05T10:00:00Z"),
+    ] {
+        store.add_metric(m).await.unwrap();
+    }
+}
+
+const END: &str = "2026-03-09T08:00:00Z";
+
+async fn figures_match_the_hand_worked_history(app: TestApp) {
+    history(&app).await;
+    let r = report(
+        &app.desk,
+        "weekly",
+        chrono_tz::Europe::Berlin,
+        Period::Week,
+        &[],
+        utc(END),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.window.from, utc("2026-03-02T08:00:00Z"));
+    let o = &r.overall.current;
+    assert_eq!(
+        (o.opened, o.resolved, o.backlog),
+        (4, 3, 3),
+        "C D E F; A B E; C D F"
+    );
+    assert_eq!(o.first_response.count, 3, "B, C, E answered this week");
+    assert_eq!(o.first_response.median, Some(Duration::minutes(45)));
+    assert_eq!(o.first_response.p90, Some(Duration::hours(1)));
+    assert_eq!(o.resolution.count, 3);
+    assert_eq!(o.resolution.median, Some(Duration::days(1)));
+    assert_eq!(o.resolution.p90, Some(Duration::days(4)));
+    assert_eq!(
+        (o.sla_first_response.met, o.sla_first_response.breached),
+        (1, 2)
+    );
+    assert_eq!((o.sla_resolution.met, o.sla_resolution.breached), (1, 2));
+    assert_eq!(o.csat.count, 3);
+    assert_eq!(o.csat.average, Some(4.0));
+    assert_eq!(o.csat.spread, [0, 0, 1, 1, 1]);
+    assert_eq!(
+        (o.nps.promoters, o.nps.passives, o.nps.detractors),
+        (3, 1, 2)
+    );
+    assert_eq!(o.nps.score, Some(16.7));
+    let p = &r.overall.previous;
+    assert_eq!(
+        (p.opened, p.resolved, p.backlog),
+        (2, 0, 2),
+        "A and B; none; A and B"
+    );
+    assert_eq!(p.first_response.median, Some(Duration::minutes(20)));
+    assert_eq!(p.csat.average, Some(1.0));
+    assert_eq!(p.nps.score, Some(-100.0));
+    let breached: Vec<(i64, &str, Duration)> = r
+        .overall
+        .breached
+        .iter()
+        .map(|b| (b.id.0, b.what.as_deref().unwrap(), b.by))
+        .collect();
+    assert_eq!(
+        breached,
+        [
+            (3, "resolution", Duration::days(4) + Duration::hours(23)),
+            (4, "first response", Duration::days(4) + Duration::hours(16)),
+            (4, "resolution", Duration::days(1) + Duration::hours(20)),
+            (3, "first response", Duration::minutes(15)),
+        ]
+    );
+    let oldest: Vec<i64> = r.overall.oldest_open.iter().map(|t| t.id.0).collect();
+    assert_eq!(oldest, [3, 4, 6]);
+    assert_eq!(
+        r.overall.top_tags,
+        [
+            ("money".to_string(), 2),
+            ("vip".into(), 1),
+            ("vpn".into(), 1)
+        ]
+    );
+    assert_eq!(r.overall.metrics.len(), 1);
+    assert_eq!(r.overall.metrics[0].name, "mrr");
+    assert_eq!(r.overall.metrics[0].latest, 120.0);
+    assert_eq!(r.overall.metrics[0].previous, Some(100.0));
+
+    let billing = &r.departments[0];
+    assert_eq!(billing.department.as_deref(), Some("billing"));
+    let b = &billing.current;
+    assert_eq!((b.opened, b.resolved, b.backlog), (2, 2, 2));
+    assert_eq!(b.csat.average, Some(4.0));
+    assert_eq!(b.nps.score, Some(100.0), "billing's own answer only");
+    let it = &r.departments[1].current;
+    assert_eq!((it.opened, it.resolved, it.backlog), (2, 1, 1));
+    assert_eq!(
+        (it.sla_first_response.met, it.sla_first_response.breached),
+        (1, 0)
+    );
+
+    // The text says the same, as a person would.
+    let text = digest::render(&r, chrono_tz::Europe::Berlin).plain();
+    for want in [
+        "Digest `weekly`: Mon 02 Mar 2026 09:00 to Mon 09 Mar 2026 09:00 (Europe/Berlin)",
+        "Opened 4 (▲ 100%, from 2) · Resolved 3 (new, from 0) · Open at the end 3 (▲ 50%, from 2)",
+        "First response: median 45m, p90 1h 0m (3 tickets; before: median 20m)",
+        "Resolution: median 1d 0h, p90 4d 0h (3 tickets; before: median n/a)",
+        "SLA met: first response 33% (1 of 3), resolution 33% (1 of 3)",
+        "CSAT: 4.0 from 3 answers (1★ 0 · 2★ 0 · 3★ 1 · 4★ 1 · 5★ 1); before 1.0",
+        "NPS: +17 from 6 answers (3 promoters, 1 passives, 2 detractors); before -100",
+        "Metrics: mrr 120 (▲ 20%, from 100)",
+        "Top tags: money 2 · vip 1 · vpn 1",
+        "• T-3 customer problem (billing, high): resolution 4d 23h late",
+        "Oldest open:\n• T-3 customer problem (billing, high): open 5d 23h",
+    ] {
+        assert!(text.contains(want), "lacks `{want}`:\n{text}");
+    }
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["overall"]["current"]["first_response"]["median"], 2700);
+}
+
+/// The store returns exactly the rows the figures need: computing from a full scan of every
+/// ticket gives the same digest, at several period ends.
+async fn the_stores_rows_give_the_same_figures_as_a_full_scan(app: TestApp) {
+    history(&app).await;
+    let all: Vec<DigestTicket> = app
+        .desk
+        .store
+        .list_tickets(&TicketFilter::default())
+        .await
+        .unwrap()
+        .iter()
+        .map(DigestTicket::from)
+        .collect();
+    for end in [
+        "2026-03-02T08:00:00Z",
+        "2026-03-04T00:00:00Z",
+        END,
+        "2026-03-20T00:00:00Z",
+    ] {
+        let w = Window {
+            from: utc(end) - Duration::days(7),
+            to: utc(end),
+        };
+        let mut scanned = app
+            .desk
+            .store
+            .digest_input(w.previous().from, w.to)
+            .await
+            .unwrap();
+        let selected = scanned.tickets.clone();
+        scanned.tickets = all.clone();
+        let covered = vec!["billing".to_string(), "it".to_string()];
+        let sla = &app.desk.config.sla;
+        let from_rows = digest::compute(
+            "w",
+            "UTC",
+            &covered,
+            &DigestInput {
+                tickets: selected.clone(),
+                ..scanned.clone()
+            },
+            sla,
+            w,
+            vec![],
+        );
+        let from_scan = digest::compute("w", "UTC", &covered, &scanned, sla, w, vec![]);
+        assert_eq!(from_rows, from_scan, "period ending {end}");
+        assert!(selected.len() < all.len(), "old, done tickets are not read");
+    }
+}
+
+/// A config with only `schedule`'s digest.
+async fn scheduler(app: &TestApp, owner: &str) -> Scheduler {
+    Scheduler::new(
+        app.desk.clone(),
+        SchedulerSettings {
+            owner: owner.into(),
+            tick: std::time::Duration::from_secs(1),
+        },
+    )
+}
+
+fn posted(out: &[FireOutcome], schedule: &str) -> Vec<String> {
+    out.iter()
+        .filter_map(|o| match o {
+            FireOutcome::Posted {
+                schedule: s, fire, ..
+            } if s == schedule => Some(fire.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn outbox_posts(app: &TestApp) -> usize {
+    app.desk
+        .store
+        .outbox(None, 0)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.outgoing.ticket.is_none())
+        .count()
+}
+
+async fn monday_nine_fires_once_at_nine_local(app: TestApp) {
+    let s = scheduler(&app, "a").await;
+    // Sunday evening: last Monday's fire is long past its grace window.
+    app.clock.set(utc("2026-11-22T20:00:00Z"));
+    let out = s.tick().await.unwrap();
+    assert!(posted(&out, "weekly").is_empty(), "{out:?}");
+    app.clock.set(utc("2026-11-23T07:59:59Z"));
+    assert!(posted(&s.tick().await.unwrap(), "weekly").is_empty());
+    app.clock.set(utc("2026-11-23T08:00:00Z")); // 09:00 in Berlin
+    let out = s.tick().await.unwrap();
+    assert_eq!(posted(&out, "weekly"), ["2026-11-23T09:00:00"]);
+    let rows = app.desk.store.outbox(None, 0).await.unwrap();
+    let targets: Vec<String> = rows
+        .iter()
+        .filter(|r| r.outgoing.ticket.is_none())
+        .filter(|r| {
+            r.outgoing
+                .message
+                .title
+                .as_deref()
+                .unwrap_or("")
+                .contains("weekly")
+        })
+        .map(|r| r.outgoing.target.to_string())
+        .collect();
+    assert_eq!(targets, ["slack:CLEADS", "discord:2003"]);
+    let title = rows.last().unwrap().outgoing.message.title.clone().unwrap();
+    assert!(
+        title.contains("Mon 16 Nov 2026 09:00 to Mon 23 Nov 2026 09:00"),
+        "{title}"
+    );
+    // Later ticks, and a restarted scheduler, post nothing more for that fire.
+    app.clock.advance(Duration::minutes(10));
+    assert!(posted(&s.tick().await.unwrap(), "weekly").is_empty());
+    let restarted = scheduler(&app, "a2").await;
+    let out = restarted.tick().await.unwrap();
+    assert!(out.contains(&FireOutcome::AlreadyPosted {
+        schedule: "weekly".into(),
+        fire: "2026-11-23T09:00:00".into()
+    }));
+}
+
+/// Ticks every 10 minutes through `from..to` and returns the fires posted for `schedule`
+/// with the UTC instant of the tick that posted each.
+async fn run_through(
+    app: &TestApp,
+    schedule: &str,
+    from: &str,
+    to: &str,
+) -> Vec<(String, DateTime<Utc>)> {
+    let s = scheduler(app, "dst").await;
+    let mut now = utc(from);
+    let mut out = Vec::new();
+    while now <= utc(to) {
+        app.clock.set(now);
+        for f in posted(&s.tick().await.unwrap(), schedule) {
+            out.push((f, now));
+        }
+        now += Duration::minutes(10);
+    }
+    out
+}
+
+async fn daylight_saving_fires_once_or_at_the_next_valid_instant(app: TestApp) {
+    // Berlin, spring: 02:30 does not exist on 29 March; it fires at 03:00 CEST (01:00 UTC).
+    let f = run_through(
+        &app,
+        "nightly-berlin",
+        "2026-03-28T22:00:00Z",
+        "2026-03-29T06:00:00Z",
+    )
+    .await;
+    assert_eq!(
+        f,
+        [("2026-03-29T02:30:00".into(), utc("2026-03-29T01:00:00Z"))]
+    );
+    // Berlin, autumn: 02:30 happens twice on 25 October; it fires once, the first time.
+    let f = run_through(
+        &app,
+        "nightly-berlin",
+        "2026-10-24T22:00:00Z",
+        "2026-10-25T06:00:00Z",
+    )
+    .await;
+    assert_eq!(
+        f,
+        [("2026-10-25T02:30:00".into(), utc("2026-10-25T00:30:00Z"))]
+    );
+    // New York, spring: 01:30 exists (EST); autumn: 01:30 happens twice, fires once.
+    let f = run_through(
+        &app,
+        "nightly-ny",
+        "2026-03-08T04:00:00Z",
+        "2026-03-08T12:00:00Z",
+    )
+    .await;
+    assert_eq!(
+        f,
+        [("2026-03-08T01:30:00".into(), utc("2026-03-08T06:30:00Z"))]
+    );
+    let f = run_through(
+        &app,
+        "nightly-ny",
+        "2026-11-01T03:00:00Z",
+        "2026-11-01T12:00:00Z",
+    )
+    .await;
+    assert_eq!(
+        f,
+        [("2026-11-01T01:30:00".into(), utc("2026-11-01T05:30:00Z"))]
+    );
+}
+
+async fn two_instances_on_one_database_post_a_fire_once(app: TestApp) {
+    let config: Config = (*app.desk.config).clone();
+    let other_desk = build_desk_with_store(
+        config,
+        app.second_store().await,
+        Arc::new(app.clock.clone()),
+    )
+    .await
+    .unwrap();
+    let a = scheduler(&app, "instance-a").await;
+    let b = Scheduler::new(
+        other_desk,
+        SchedulerSettings {
+            owner: "instance-b".into(),
+            tick: std::time::Duration::from_secs(1),
+        },
+    );
+    app.clock.set(utc("2026-11-23T08:00:30Z"));
+    let (ra, rb) = tokio::join!(a.tick(), b.tick());
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    let wins = posted(&ra, "weekly").len() + posted(&rb, "weekly").len();
+    assert_eq!(wins, 1, "{ra:?} {rb:?}");
+    let weekly_rows = app
+        .desk
+        .store
+        .outbox(None, 0)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r.outgoing
+                .message
+                .title
+                .as_deref()
+                .unwrap_or("")
+                .contains("`weekly`")
+        })
+        .count();
+    assert_eq!(weekly_rows, 2, "one post per target, once");
+}
+
+async fn a_missed_fire_posts_once_within_the_grace_window_and_never_outside(app: TestApp) {
+    // The bot comes up 50 minutes after Monday 09:00 Berlin (grace 1h): one post.
+    app.clock.set(utc("2026-11-23T08:50:00Z"));
+    let s = scheduler(&app, "late").await;
+    assert_eq!(
+        posted(&s.tick().await.unwrap(), "weekly"),
+        ["2026-11-23T09:00:00"]
+    );
+    let n = outbox_posts(&app).await;
+    // A bot down for the whole week comes up 70 minutes after the next fire: nothing, and
+    // no backlog of older fires either.
+    app.clock.set(utc("2026-11-30T09:10:00Z"));
+    let s = scheduler(&app, "later").await;
+    let out = s.tick().await.unwrap();
+    assert!(posted(&out, "weekly").is_empty(), "{out:?}");
+    assert!(out.contains(&FireOutcome::Missed {
+        schedule: "weekly".into(),
+        fire: "2026-11-30T09:00:00".into()
+    }));
+    assert_eq!(outbox_posts(&app).await, n);
+}
+
+both!(
+    figures_match_the_hand_worked_history,
+    the_stores_rows_give_the_same_figures_as_a_full_scan,
+    monday_nine_fires_once_at_nine_local,
+    daylight_saving_fires_once_or_at_the_next_valid_instant,
+    two_instances_on_one_database_post_a_fire_once,
+    a_missed_fire_posts_once_within_the_grace_window_and_never_outside,
+);
+
+#[test]
+fn a_malformed_cron_expression_is_a_config_error_with_an_example() {
+    let bad = DIGEST_CONFIG.replace("cron = \"0 9 * * 1\"", "cron = \"0 9 * MON\"");
+    let err = Config::from_toml(&bad, "test", |_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("digests[0].cron"), "{err}");
+    assert!(err.contains("e.g. `0 9 * * MON`"), "{err}");
+    let bad = DIGEST_CONFIG.replace("grace = \"2h\"", "grace = \"soon\"");
+    let err = Config::from_toml(&bad, "test", |_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("digests[2].grace"), "{err}");
+    let bad = DIGEST_CONFIG.replace("high = \"30m\"", "high = \"half an hour\"");
+    let err = Config::from_toml(&bad, "test", |_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("departments[0].sla.first_response.high"),
+        "{err}"
+    );
+}
