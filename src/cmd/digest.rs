@@ -173,7 +173,7 @@ pub async fn report(
     };
     let input = desk
         .store
-        .digest_input(window.previous().from, window.to)
+        .digest_input(window.previous().from, window.to, departments)
         .await?;
     let dir = &desk.config.directory;
     let shout_outs: Vec<ShoutOut> = desk

@@ -185,9 +185,43 @@ pub fn ts(t: DateTime<Utc>) -> String {
 
 /// Reads a time written by [`ts`].
 pub fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    // Every stored time has the fixed shape `ts` writes; reading it digit by digit is several
+    // times faster than a general RFC 3339 parse, which digests over many rows notice.
+    if let Some(t) = parse_fixed_ts(s.as_bytes()) {
+        return Ok(t);
+    }
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StoreError::Corrupt(format!("timestamp `{s}`: {e}")))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, or `None` for any other shape.
+fn parse_fixed_ts(b: &[u8]) -> Option<DateTime<Utc>> {
+    if b.len() != 24
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'.'
+        || b[23] != b'Z'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let date =
+        chrono::NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)?;
+    let time = chrono::NaiveTime::from_hms_milli_opt(
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+        num(20..23)?,
+    )?;
+    Some(date.and_time(time).and_utc())
 }
 
 /// Builds a new ticket's outbox rows once the store has given it its reference. It may be
@@ -514,13 +548,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         responder: &UserRef,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
-    /// What a digest of `(since, to]` and earlier needs: every ticket created after `since`
-    /// or not done by `since` (active, or resolved/closed after it), and the CSAT answers and
-    /// metric values recorded in `(since, to]`.
+    /// What a digest of `(since, to]` and earlier needs: every ticket (of `departments`, or
+    /// all when empty) created after `since` or not done by `since` (active, or resolved or
+    /// closed after it), and the CSAT answers and metric values recorded in `(since, to]`.
     async fn digest_input(
         &self,
         since: DateTime<Utc>,
         to: DateTime<Utc>,
+        departments: &[String],
     ) -> Result<DigestInput, StoreError>;
     /// The CSAT answer for a ticket, if it has one.
     async fn csat(&self, ticket: TicketRef) -> Result<Option<Csat>, StoreError>;
@@ -569,6 +604,34 @@ pub fn to_events(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_timestamp_reader_agrees_with_rfc3339() {
+        for t in [
+            "2026-03-02T09:00:00.000Z",
+            "1999-12-31T23:59:59.999Z",
+            "2024-02-29T00:00:00.001Z",
+        ] {
+            assert_eq!(
+                parse_fixed_ts(t.as_bytes()),
+                Some(DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc))
+            );
+        }
+        for odd in [
+            "2026-03-02T09:00:00Z",
+            "2026-02-30T09:00:00.000Z",
+            "2026-03-02T09:00:00.000+00:00",
+            "2026-03-02 09:00:00.000Z",
+            "2026-0a-02T09:00:00.000Z",
+        ] {
+            assert_eq!(parse_fixed_ts(odd.as_bytes()), None, "{odd}");
+        }
+        assert!(
+            parse_ts("2026-03-02T09:00:00Z").is_ok(),
+            "other RFC 3339 shapes still read"
+        );
+        assert!(parse_ts("2026-02-30T09:00:00.000Z").is_err());
+    }
 
     #[test]
     fn timestamps_are_fixed_width_so_text_order_is_time_order() {

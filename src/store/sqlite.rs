@@ -692,57 +692,86 @@ impl Store for SqliteStore {
         &self,
         since: DateTime<Utc>,
         to: DateTime<Utc>,
+        departments: &[String],
     ) -> Result<DigestInput, StoreError> {
         let (since, to) = (ts(since), ts(to));
-        // Each OR term has its own index (created_at; the done-time expression), so SQLite
-        // reads only recent and still-open tickets, never the whole history.
-        let sql = format!(
-            "SELECT {DIGEST_TICKET_COLUMNS} FROM tickets WHERE created_at > ?1 \
-             OR COALESCE(resolved_at, closed_at) IS NULL OR COALESCE(resolved_at, closed_at) > ?1"
-        );
-        let tickets = sqlx::query(sqlx::AssertSqlSafe(sql))
+        // Each OR term has its own index (created_at or the done-time expression, each also
+        // behind the department), so SQLite reads only recent and still-open tickets, never
+        // the whole history; a digest of some departments asks for each one.
+        let recent = "created_at > ?1 OR COALESCE(resolved_at, closed_at) IS NULL \
+             OR COALESCE(resolved_at, closed_at) > ?1";
+        let ticket_queries: Vec<String> = if departments.is_empty() {
+            vec![format!(
+                "SELECT {DIGEST_TICKET_COLUMNS} FROM tickets WHERE {recent}"
+            )]
+        } else {
+            departments
+                .iter()
+                .map(|_| {
+                    format!(
+                        "SELECT {DIGEST_TICKET_COLUMNS} FROM tickets WHERE department = ?2 AND ({recent})"
+                    )
+                })
+                .collect()
+        };
+        let tickets = async {
+            let mut out = Vec::new();
+            for (k, sql) in ticket_queries.into_iter().enumerate() {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&since);
+                if let Some(d) = departments.get(k) {
+                    q = q.bind(d.as_str());
+                }
+                for r in q.fetch_all(&self.pool).await? {
+                    out.push(digest_ticket_from_row(&r)?);
+                }
+            }
+            Ok::<_, StoreError>(out)
+        };
+        let csat = async {
+            sqlx::query(
+                "SELECT t.department, c.score, c.created_at FROM csat_responses c \
+                 JOIN tickets t ON t.id = c.ticket_id WHERE c.created_at > ?1 AND c.created_at <= ?2",
+            )
             .bind(&since)
+            .bind(&to)
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(digest_ticket_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let csat = sqlx::query(
-            "SELECT t.department, c.score, c.created_at FROM csat_responses c \
-             JOIN tickets t ON t.id = c.ticket_id WHERE c.created_at > ? AND c.created_at <= ?",
-        )
-        .bind(&since)
-        .bind(&to)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(CsatSample {
-                department: r.try_get("department")?,
-                score: u8::try_from(r.try_get::<i64, _>("score")?)
-                    .map_err(|e| corrupt("csat score", e))?,
-                at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+            .map(|r| {
+                Ok(CsatSample {
+                    department: r.try_get("department")?,
+                    score: u8::try_from(r.try_get::<i64, _>("score")?).map_err(|e| corrupt("csat score", e))?,
+                    at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+                })
             })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-        let metrics = sqlx::query(
-            "SELECT name, value, department, recorded_at FROM metric_samples \
-             WHERE recorded_at > ? AND recorded_at <= ?",
-        )
-        .bind(&since)
-        .bind(&to)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(MetricPoint {
-                name: r.try_get("name")?,
-                value: r.try_get("value")?,
-                department: r.try_get("department")?,
-                at: parse_ts(&r.try_get::<String, _>("recorded_at")?)?,
+            .filter(|c: &Result<CsatSample, StoreError>| {
+                departments.is_empty()
+                    || c.as_ref().map_or(true, |c| departments.contains(&c.department))
             })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+            .collect::<Result<Vec<_>, StoreError>>()
+        };
+        let metrics = async {
+            sqlx::query(
+                "SELECT name, value, department, recorded_at FROM metric_samples \
+                 WHERE recorded_at > ?1 AND recorded_at <= ?2",
+            )
+            .bind(&since)
+            .bind(&to)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(MetricPoint {
+                    name: r.try_get("name")?,
+                    value: r.try_get("value")?,
+                    department: r.try_get("department")?,
+                    at: parse_ts(&r.try_get::<String, _>("recorded_at")?)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()
+        };
+        // Three independent reads, on separate connections of the pool, at once.
+        let (tickets, csat, metrics) = tokio::try_join!(tickets, csat, metrics)?;
         Ok(DigestInput {
             tickets,
             csat,

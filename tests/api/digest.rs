@@ -355,7 +355,7 @@ async fn the_stores_rows_give_the_same_figures_as_a_full_scan(app: TestApp) {
         let mut scanned = app
             .desk
             .store
-            .digest_input(w.previous().from, w.to)
+            .digest_input(w.previous().from, w.to, &[])
             .await
             .unwrap();
         let selected = scanned.tickets.clone();
@@ -377,6 +377,21 @@ async fn the_stores_rows_give_the_same_figures_as_a_full_scan(app: TestApp) {
         let from_scan = digest::compute("w", "UTC", &covered, &scanned, sla, w, vec![]);
         assert_eq!(from_rows, from_scan, "period ending {end}");
         assert!(selected.len() < all.len(), "old, done tickets are not read");
+        // A digest of one department reads only its rows, with the same result.
+        let billing = vec!["billing".to_string()];
+        let mine = app
+            .desk
+            .store
+            .digest_input(w.previous().from, w.to, &billing)
+            .await
+            .unwrap();
+        assert!(mine.tickets.iter().all(|t| t.department == "billing"));
+        assert!(mine.csat.iter().all(|c| c.department == "billing"));
+        assert_eq!(
+            digest::compute("w", "UTC", &billing, &mine, sla, w, vec![]),
+            digest::compute("w", "UTC", &billing, &scanned, sla, w, vec![]),
+            "billing, period ending {end}"
+        );
     }
 }
 
