@@ -369,7 +369,8 @@ fn figures(
     w: Window,
 ) -> (Figures, Vec<TicketLine>) {
     let mut f = Figures::default();
-    let mut breaches = Vec::new();
+    // Lines are made only for the breaches listed, not for every one counted.
+    let mut breaches: Vec<(Duration, &DigestTicket, &'static str)> = Vec::new();
     let mut first = Vec::new();
     let mut resolution = Vec::new();
     for t in tickets {
@@ -413,7 +414,7 @@ fn figures(
                 Promise::Met => rate.met += 1,
                 Promise::Breached(by) => {
                     rate.breached += 1;
-                    breaches.push(line(t, by, Some(what)));
+                    breaches.push((by, t, what));
                 }
                 Promise::Open => {}
             }
@@ -450,8 +451,13 @@ fn figures(
             ((f.nps.promoters as f64 - f.nps.detractors as f64) / n * 100.0 * 10.0).round() / 10.0,
         );
     }
-    breaches.sort_by(|a, b| b.by.cmp(&a.by).then(a.id.0.cmp(&b.id.0)));
-    (f, breaches)
+    breaches.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.id.0.cmp(&b.1.id.0)));
+    let listed = breaches
+        .iter()
+        .take(LIST_LIMIT * 2)
+        .map(|(by, t, what)| line(t, *by, Some(what)))
+        .collect();
+    (f, listed)
 }
 
 fn line(t: &DigestTicket, by: Duration, what: Option<&str>) -> TicketLine {
@@ -493,9 +499,8 @@ fn section(
         .filter(|m| m.name == NPS_METRIC)
         .filter(|m| department.is_none() || m.department.as_deref() == department)
         .collect();
-    let (current, mut breached) = figures(&tickets, &csat, &nps, sla, w);
+    let (current, breached) = figures(&tickets, &csat, &nps, sla, w);
     let (previous, _) = figures(&tickets, &csat, &nps, sla, w.previous());
-    breached.truncate(LIST_LIMIT * 2);
     let mut open: Vec<&&DigestTicket> = tickets.iter().filter(|t| t.open_at(w.to)).collect();
     open.sort_by_key(|t| (t.created_at, t.id.0));
     let oldest_open = open
