@@ -16,7 +16,7 @@ use toml::{Table, Value};
 use crate::core::cronexpr::CronSchedule;
 use crate::core::directory::{Department, Directory, FlagPolicy, MemberRef, Person};
 use crate::core::routing::{normalize_emoji, Router, Rule};
-use crate::core::sla::{self, SlaPolicy, Targets};
+use crate::core::sla::{self, BusinessHours, Calendar, SlaPolicy, Targets};
 use crate::core::types::{ChannelRef, PersonId, Platform, Priority, RoleRef};
 
 /// The default database: a SQLite file in the working directory.
@@ -647,6 +647,9 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
 
     let mut departments: Vec<Department> = Vec::new();
     let mut dept_sla: BTreeMap<String, Targets> = BTreeMap::new();
+    let mut dept_warn: BTreeSet<String> = BTreeSet::new();
+    let mut dept_hours: BTreeMap<String, (BusinessHours, BTreeSet<chrono::NaiveDate>)> =
+        BTreeMap::new();
     for mut d in root.tables(p, "departments") {
         let name_key = d.key("name");
         let name = d
@@ -677,8 +680,16 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
         let leads_raw = d.strings(p, "leads");
         let leads = check_people(p, leads_raw);
         let own_sla = d.table(p, "sla").map(|t| read_targets(p, t));
-        if let (Some(n), Some(t)) = (&name, own_sla) {
+        if let (Some(n), Some((t, warn))) = (&name, own_sla) {
             dept_sla.insert(n.clone(), t);
+            if warn {
+                dept_warn.insert(n.clone());
+            }
+        }
+        let hours = d.table(p, "hours").and_then(|t| read_hours(p, t));
+        let own_holidays = read_dates(p, &mut d, "holidays");
+        if let (Some(n), Some(h)) = (&name, hours) {
+            dept_hours.insert(n.clone(), (h, own_holidays));
         }
         d.finish(p);
         if let Some(name) = name {
@@ -827,16 +838,36 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
     }
 
     let digests = build_digests(&mut root, p, &check_dept);
-    let default_sla = root
+    let (default_sla, warn_all) = root
         .table(p, "sla")
         .map(|t| read_targets(p, t))
         .unwrap_or_default();
+    let holidays = read_dates(p, &mut root, "holidays");
     let sla = SlaPolicy {
         departments: dept_sla
             .iter()
             .map(|(n, t)| (n.clone(), default_sla.overridden_by(t)))
             .collect(),
         default: default_sla,
+        calendars: dept_hours
+            .into_iter()
+            .map(|(n, (hours, own))| {
+                let mut all = holidays.clone();
+                all.extend(own);
+                (
+                    n,
+                    Calendar {
+                        hours: Some(hours),
+                        holidays: all,
+                    },
+                )
+            })
+            .collect(),
+        warn: if warn_all {
+            departments.iter().map(|d| d.name.clone()).collect()
+        } else {
+            dept_warn
+        },
     };
     root.finish(p);
 
@@ -859,9 +890,22 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
     }
 }
 
-/// Reads `first_response` and `resolution` tables of priority = duration.
-fn read_targets(p: &mut Problems, mut node: Node<'_>) -> Targets {
+/// Reads `first_response` and `resolution` tables of priority = duration, and `warn` (a
+/// warning at 80% of a target).
+fn read_targets(p: &mut Problems, mut node: Node<'_>) -> (Targets, bool) {
     let mut out = Targets::default();
+    let warn_key = node.key("warn");
+    let warn = match node.get("warn") {
+        None => false,
+        Some(Value::Boolean(b)) => *b,
+        Some(other) => {
+            p.add(
+                warn_key,
+                format!("must be true or false, found {}", type_name(other)),
+            );
+            false
+        }
+    };
     for kind in ["first_response", "resolution"] {
         let Some(mut t) = node.table(p, kind) else {
             continue;
@@ -884,7 +928,92 @@ fn read_targets(p: &mut Problems, mut node: Node<'_>) -> Targets {
         t.finish(p);
     }
     node.finish(p);
-    out
+    (out, warn)
+}
+
+/// Reads `hours = { timezone, days, open, close }`.
+fn read_hours(p: &mut Problems, mut t: Node<'_>) -> Option<BusinessHours> {
+    let tz_key = t.key("timezone");
+    let timezone = match t.required_string(p, "timezone", "\"Europe/Berlin\"") {
+        Some(z) => match z.parse::<Tz>() {
+            Ok(tz) => Some(tz),
+            Err(_) => {
+                p.add(
+                    tz_key,
+                    format!("`{z}` is not an IANA time zone such as Europe/Berlin"),
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    let days_key = t.key("days");
+    let days = match t.string(p, "days") {
+        None => Some([true, true, true, true, true, false, false]),
+        Some(d) => match sla::parse_days(&d) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                p.add(days_key, e);
+                None
+            }
+        },
+    };
+    let mut time = |k: &'static str, example: &str| -> Option<chrono::NaiveTime> {
+        let key = t.key(k);
+        let v = t.required_string(p, k, example)?;
+        match chrono::NaiveTime::parse_from_str(&v, "%H:%M") {
+            Ok(v) => Some(v),
+            Err(_) => {
+                p.add(
+                    key,
+                    format!("`{v}` is not a time; write 24-hour HH:MM, e.g. {example}"),
+                );
+                None
+            }
+        }
+    };
+    let open = time("open", "\"09:00\"");
+    let close = time("close", "\"18:00\"");
+    if let (Some(o), Some(c)) = (open, close) {
+        if c <= o {
+            p.add(
+                t.key("close"),
+                "must be after `open` (hours that cross midnight are not supported)",
+            );
+            t.finish(p);
+            return None;
+        }
+    }
+    t.finish(p);
+    Some(BusinessHours {
+        timezone: timezone?,
+        days: days?,
+        open: open?,
+        close: close?,
+    })
+}
+
+/// Reads a list of `YYYY-MM-DD` dates.
+fn read_dates(
+    p: &mut Problems,
+    node: &mut Node<'_>,
+    k: &'static str,
+) -> BTreeSet<chrono::NaiveDate> {
+    node.strings(p, k)
+        .into_iter()
+        .filter_map(
+            |(key, v)| match chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d") {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    p.add(
+                        key,
+                        format!("`{v}` is not a date; write YYYY-MM-DD, e.g. \"2026-12-25\""),
+                    );
+                    None
+                }
+            },
+        )
+        .collect()
 }
 
 fn build_people(root: &mut Node<'_>, p: &mut Problems) -> Vec<Person> {

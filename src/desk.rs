@@ -487,6 +487,14 @@ impl Desk {
             let before = ticket.clone();
             let version = ticket.version;
             let events = ticket.apply(change.clone(), &actor, self.now())?;
+            // A finished wait on the customer adds its clock time to the paused total.
+            if let (Some(since), None) = (before.waiting_since, ticket.waiting_since) {
+                ticket.sla_paused += self
+                    .config
+                    .sla
+                    .calendar(&before.department)
+                    .elapsed(since, self.now());
+            }
             // Notes, first responses and source edits are not on the alert; everything else is.
             let alert_changed = events.iter().any(|e| {
                 !matches!(
@@ -645,8 +653,9 @@ impl Desk {
     }
 
     /// Records that `by` replied in the thread of the flagged message `message_id` in
-    /// `channel`: a staff reply the reporter can see is the first response. `Ok(None)` when the
-    /// message has no ticket or the reply changes nothing.
+    /// `channel`: a staff reply the reporter can see is the first response, and the reporter
+    /// replying to a ticket waiting on them ends the wait. `Ok(None)` when the message has no
+    /// ticket or the reply changes nothing.
     pub async fn record_reply(
         &self,
         channel: &ChannelRef,
@@ -656,6 +665,29 @@ impl Desk {
         let Some(ticket) = self.store.ticket_by_source(channel, message_id).await? else {
             return Ok(None);
         };
+        let dir = &self.config.directory;
+        // The customer answering a question ends the wait and restarts the resolution clock.
+        if dir.same_person(&by.user, &ticket.reporter) && ticket.status == Status::WaitingOnCustomer
+        {
+            let reporter = |t: &Ticket| {
+                Ok(ChangeActor {
+                    user: t.reporter.clone(),
+                    is_staff: false,
+                })
+            };
+            let change = Change::SetStatus {
+                to: Status::InProgress,
+                reason: Some("the customer replied".into()),
+            };
+            return match self
+                .apply_change(ticket.id, Some(&by.user), reporter, change)
+                .await
+            {
+                Ok((t, _)) => Ok(Some(t)),
+                Err(DeskError::Ticket(_)) => Ok(None),
+                Err(e) => Err(e),
+            };
+        }
         if ticket.first_response_at.is_some() || !self.change_actor(by, &ticket).is_staff {
             return Ok(None);
         }

@@ -1,13 +1,17 @@
-//! Cron jobs: the digest schedules. Each tick finds every schedule's latest fire (on the
+//! Cron jobs: the digest schedules and the SLA check. Each tick finds every schedule's latest fire (on the
 //! schedule's local wall clock, across daylight-saving changes), and if it happened within the
 //! schedule's grace window, builds the digest for the period ending at the fire and claims the
 //! fire in the store together with its posts, so any number of instances on one database post
 //! each fire exactly once, and a bot that was down posts a missed fire once on start (never a
 //! backlog of them).
 //!
-//! Owns when digests are posted; what they say is `cmd::digest`'s and delivery the outbox's.
+//! The SLA check runs on the same tick: every active ticket's clocks, with each breach (and
+//! optional 80% warning) claimed in the store with its post, so it is escalated once.
+//!
+//! Owns when digests and escalations are posted; what digests say is `cmd::digest`'s, the
+//! clocks are `core::sla`'s, and delivery is the outbox's.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -15,8 +19,11 @@ use tokio::sync::watch;
 
 use crate::cmd::digest;
 use crate::core::cronexpr::latest_fire;
+use crate::core::message::{escalation, OutKind, Outgoing, SlaClockKind, Target};
+use crate::core::sla::{describe, Clock};
+use crate::core::types::{Status, TicketRef};
 use crate::desk::{Desk, DeskError};
-use crate::store::StoreError;
+use crate::store::{StoreError, TicketFilter};
 
 /// How the scheduler runs.
 #[derive(Debug, Clone)]
@@ -64,6 +71,22 @@ pub enum FireOutcome {
     },
 }
 
+/// An SLA escalation a tick made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Escalation {
+    /// The ticket.
+    pub ticket: TicketRef,
+    /// `first_response` or `resolution`.
+    pub clock: String,
+    /// `warning` or `breach`.
+    pub level: String,
+    /// Whether this instance posted it (`false`: another had already).
+    pub posted: bool,
+}
+
+/// Share of a target after which a department that asks for it is warned.
+const WARN_AT: f64 = 0.8;
+
 /// The digest scheduler.
 #[derive(Debug)]
 pub struct Scheduler {
@@ -72,6 +95,8 @@ pub struct Scheduler {
     /// Fires this process already settled, by schedule, so a tick does not rebuild a digest
     /// for a fire it knows is claimed.
     settled: Mutex<HashMap<String, String>>,
+    /// Escalations this process already settled (`ticket:clock:level`).
+    escalated: Mutex<HashSet<String>>,
 }
 
 impl Scheduler {
@@ -81,6 +106,7 @@ impl Scheduler {
             desk,
             settings,
             settled: Mutex::new(HashMap::new()),
+            escalated: Mutex::new(HashSet::new()),
         }
     }
 
@@ -88,9 +114,107 @@ impl Scheduler {
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let name = format!("scheduler {}", self.settings.owner);
         crate::worker::run_rounds(&name, self.settings.tick, shutdown, || async {
-            self.tick().await.map(|_| 0)
+            self.tick().await?;
+            self.sla_tick().await.map(|_| 0)
         })
         .await;
+    }
+
+    /// Checks every active ticket's SLA clocks once: each breach (and, for departments that
+    /// want it, each 80% warning) is claimed in the store with its post to the department's
+    /// channels, pinging the department's leads and nobody else, so it is posted once however
+    /// many instances check.
+    pub async fn sla_tick(&self) -> Result<Vec<Escalation>, StoreError> {
+        let desk = &self.desk;
+        let policy = &desk.config.sla;
+        if policy.default.is_empty() && policy.departments.values().all(|t| t.is_empty()) {
+            return Ok(vec![]);
+        }
+        let now = desk.now();
+        let active = desk
+            .store
+            .list_tickets(&TicketFilter {
+                statuses: Status::ALL.into_iter().filter(|s| s.is_active()).collect(),
+                ..TicketFilter::default()
+            })
+            .await?;
+        let mut out = Vec::new();
+        for t in &active {
+            let (first, resolution) = policy.clocks(
+                &t.department,
+                t.priority,
+                &crate::cmd::ticket::times(t),
+                now,
+            );
+            let tz = policy.zone(&t.department);
+            for (kind, clock, kept) in [
+                (SlaClockKind::FirstResponse, first, t.first_response_at),
+                (SlaClockKind::Resolution, resolution, t.resolved_at),
+            ] {
+                let level = match clock {
+                    Some(Clock::Breached { .. }) if kept.is_none() => "breach",
+                    Some(Clock::Running { used, .. })
+                        if used >= WARN_AT && policy.warn.contains(&t.department) =>
+                    {
+                        "warning"
+                    }
+                    _ => continue,
+                };
+                let Some(clock) = clock else { continue };
+                let key = format!("{}:{}:{level}", t.id.0, kind.as_str());
+                if self
+                    .escalated
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .contains(&key)
+                {
+                    continue;
+                }
+                let dir = &desk.config.directory;
+                let Some(dept) = dir.department(&t.department) else {
+                    continue;
+                };
+                let message = escalation(
+                    t,
+                    dir,
+                    kind,
+                    level == "breach",
+                    &describe(&clock, tz),
+                    dir.lead_mentions(dept),
+                );
+                let posts: Vec<Outgoing> = dept
+                    .channels
+                    .iter()
+                    .map(|c| Outgoing {
+                        kind: OutKind::Post,
+                        target: Target::Channel {
+                            channel: c.clone(),
+                            thread: None,
+                        },
+                        ticket: Some(t.id),
+                        message: message.clone(),
+                    })
+                    .collect();
+                let posted = desk
+                    .store
+                    .claim_escalation(t.id, kind.as_str(), level, &self.settings.owner, now, posts)
+                    .await?;
+                if posted {
+                    tracing::info!(ticket = %t.id, clock = kind.as_str(), level, "SLA escalation posted");
+                }
+                self.escalated
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key);
+                out.push(Escalation {
+                    ticket: t.id,
+                    clock: kind.as_str().to_string(),
+                    level: level.to_string(),
+                    posted,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Looks at every schedule once.

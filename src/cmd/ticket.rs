@@ -298,6 +298,17 @@ impl TicketCmd {
     }
 }
 
+/// What the SLA clocks need from a ticket.
+pub fn times(t: &Ticket) -> crate::core::sla::TicketTimes {
+    crate::core::sla::TicketTimes {
+        created: t.created_at,
+        answered: t.first_response_at,
+        resolved: t.resolved_at,
+        paused: t.sla_paused,
+        waiting_since: t.waiting_since,
+    }
+}
+
 fn show(desk: &Desk, t: &Ticket, events: &[crate::core::ticket::TicketEvent]) -> Message {
     let dir = &desk.config.directory;
     let mut fields = vec![
@@ -335,6 +346,20 @@ fn show(desk: &Desk, t: &Ticket, events: &[crate::core::ticket::TicketEvent]) ->
             value: t.tags.join(", "),
         });
     }
+    let sla = &desk.config.sla;
+    let (first, resolution) = sla.clocks(&t.department, t.priority, &times(t), desk.now());
+    let tz = sla.zone(&t.department);
+    for (name, clock) in [
+        ("First response SLA", first),
+        ("Resolution SLA", resolution),
+    ] {
+        if let Some(c) = clock {
+            fields.push(Field {
+                name: name.into(),
+                value: crate::core::sla::describe(&c, tz),
+            });
+        }
+    }
     let mut text = truncate(&neutralize_mentions(&t.body), 1500);
     text.push_str("\n\nHistory:");
     for e in events
@@ -361,6 +386,7 @@ fn show(desk: &Desk, t: &Ticket, events: &[crate::core::ticket::TicketEvent]) ->
         fields,
         buttons: vec![],
         link: t.source.as_ref().and_then(|s| s.permalink.clone()),
+        mentions: vec![],
     }
 }
 

@@ -45,6 +45,10 @@ pub struct DigestTicket {
     pub resolved_at: Option<DateTime<Utc>>,
     /// Closed (cleared on reopen).
     pub closed_at: Option<DateTime<Utc>>,
+    /// Waiting on the customer since (resolution clock paused).
+    pub waiting_since: Option<DateTime<Utc>>,
+    /// Clock time paused in finished waits.
+    pub sla_paused: Duration,
 }
 
 impl DigestTicket {
@@ -70,6 +74,8 @@ impl From<&Ticket> for DigestTicket {
             first_response_at: t.first_response_at,
             resolved_at: t.resolved_at,
             closed_at: t.closed_at,
+            waiting_since: t.waiting_since,
+            sla_paused: t.sla_paused,
         }
     }
 }
@@ -340,24 +346,24 @@ enum Promise {
     Open,
 }
 
+/// What a promise came to by `to`, given where its clock stands then. A ticket closed
+/// without the promised response or resolution before it fell due promised nothing; closed
+/// after, it was late by the time it was closed.
 fn judge(
-    created: DateTime<Utc>,
-    target: Option<Duration>,
-    kept_at: Option<DateTime<Utc>>,
+    clock: sla::Clock,
+    kept: Option<DateTime<Utc>>,
     done_at: Option<DateTime<Utc>>,
-    by: DateTime<Utc>,
+    to: DateTime<Utc>,
 ) -> Promise {
-    let Some(target) = target else {
-        return Promise::Open;
-    };
-    let due = sla::deadline(created, target);
-    match kept_at.filter(|k| *k <= by) {
-        Some(k) if k <= due => Promise::Met,
-        Some(k) => Promise::Breached(k - due),
-        // Closed without it (e.g. the reporter withdrew) before it fell due: nothing promised.
-        None if done_at.is_some_and(|d| d <= by && d <= due) => Promise::Open,
-        None if due <= by => Promise::Breached(by - due),
-        None => Promise::Open,
+    let closed_without = kept.is_none_or(|k| k > to);
+    match clock {
+        sla::Clock::Met => Promise::Met,
+        sla::Clock::Breached { due, by } => match done_at.filter(|d| closed_without && *d <= to) {
+            Some(d) if d <= due => Promise::Open,
+            Some(d) => Promise::Breached(d - due),
+            None => Promise::Breached(by),
+        },
+        sla::Clock::Running { .. } | sla::Clock::Paused { .. } => Promise::Open,
     }
 }
 
@@ -395,26 +401,39 @@ fn figures(
         if !opened {
             continue;
         }
-        let checks = [
-            (
-                "first response",
-                sla.first_response(&t.department, t.priority),
+        let calendar = sla.calendar(&t.department);
+        if let Some(target) = sla.first_response(&t.department, t.priority) {
+            let clock = sla::first_response_clock(
+                calendar,
+                target,
+                t.created_at,
                 t.first_response_at,
-                &mut f.sla_first_response,
-            ),
-            (
-                "resolution",
-                sla.resolution(&t.department, t.priority),
-                t.resolved_at,
-                &mut f.sla_resolution,
-            ),
-        ];
-        for (what, target, kept, rate) in checks {
-            match judge(t.created_at, target, kept, t.done_at(), w.to) {
-                Promise::Met => rate.met += 1,
+                w.to,
+            );
+            match judge(clock, t.first_response_at, t.done_at(), w.to) {
+                Promise::Met => f.sla_first_response.met += 1,
                 Promise::Breached(by) => {
-                    rate.breached += 1;
-                    breaches.push((by, t, what));
+                    f.sla_first_response.breached += 1;
+                    breaches.push((by, t, "first response"));
+                }
+                Promise::Open => {}
+            }
+        }
+        if let Some(target) = sla.resolution(&t.department, t.priority) {
+            let clock = sla::resolution_clock(
+                calendar,
+                target,
+                t.created_at,
+                t.resolved_at,
+                t.sla_paused,
+                t.waiting_since.filter(|s| *s <= w.to),
+                w.to,
+            );
+            match judge(clock, t.resolved_at, t.done_at(), w.to) {
+                Promise::Met => f.sla_resolution.met += 1,
+                Promise::Breached(by) => {
+                    f.sla_resolution.breached += 1;
+                    breaches.push((by, t, "resolution"));
                 }
                 Promise::Open => {}
             }
@@ -827,6 +846,7 @@ pub fn render(r: &Report, tz: chrono_tz::Tz) -> Message {
         fields,
         buttons: vec![],
         link: None,
+        mentions: vec![],
     }
 }
 

@@ -224,6 +224,28 @@ impl Directory {
             .find(|d| d.name.eq_ignore_ascii_case(name.trim()))
     }
 
+    /// Whom an escalation for `dept` pings: its leads' accounts on every platform (a person
+    /// through each linked account), and lead groups or roles as group mentions.
+    pub fn lead_mentions(&self, dept: &Department) -> Vec<super::message::Mention> {
+        use super::message::Mention;
+        let mut out = Vec::new();
+        for lead in &dept.leads {
+            match lead {
+                MemberRef::Person(id) => {
+                    if let Some(p) = self.people.iter().find(|p| &p.id == id) {
+                        for platform in [Platform::Slack, Platform::Discord] {
+                            out.extend(p.account(platform).map(Mention::User));
+                        }
+                    }
+                }
+                MemberRef::User(u) => out.push(Mention::User(u.clone())),
+                MemberRef::Role(r) => out.push(Mention::Group(r.clone())),
+            }
+        }
+        out.dedup();
+        out
+    }
+
     /// Department names, in config order.
     pub fn department_names(&self) -> Vec<&str> {
         self.departments.iter().map(|d| d.name.as_str()).collect()

@@ -129,6 +129,7 @@ pub fn csat_prompt(ticket: &Ticket) -> Message {
             .map(|s| ButtonAction::Rate(s).button(ticket.id))
             .collect(),
         link: None,
+        mentions: vec![],
     }
 }
 
@@ -161,6 +162,20 @@ pub struct Message {
     pub buttons: Vec<Button>,
     /// A link the heading points to.
     pub link: Option<String>,
+    /// The only people or groups this message pings (rendered as real mentions by each
+    /// adapter for its own platform; everything else in the message pings nobody).
+    #[serde(default)]
+    pub mentions: Vec<Mention>,
+}
+
+/// Someone a message means to ping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum Mention {
+    /// A user account.
+    User(UserRef),
+    /// A Slack user group or a Discord role.
+    Group(super::types::RoleRef),
 }
 
 impl Message {
@@ -370,6 +385,66 @@ pub fn reporter_name(ticket: &Ticket, dir: &Directory) -> String {
         .unwrap_or_else(|| dir.display_name(&ticket.reporter))
 }
 
+/// Which promise an escalation is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlaClockKind {
+    /// Time to first response.
+    FirstResponse,
+    /// Time to resolution.
+    Resolution,
+}
+
+impl SlaClockKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlaClockKind::FirstResponse => "first_response",
+            SlaClockKind::Resolution => "resolution",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            SlaClockKind::FirstResponse => "first response",
+            SlaClockKind::Resolution => "resolution",
+        }
+    }
+}
+
+/// The post to a department channel when a ticket breaches its promise (`breached`) or has
+/// used 80% of it: the ticket's state and buttons, pinging only `mentions` (the leads).
+pub fn escalation(
+    ticket: &Ticket,
+    dir: &Directory,
+    kind: SlaClockKind,
+    breached: bool,
+    state: &str,
+    mentions: Vec<Mention>,
+) -> Message {
+    let mut msg = alert(ticket, dir);
+    let (icon, what) = if breached {
+        ("⏰", "SLA breached")
+    } else {
+        ("⚠️", "SLA warning")
+    };
+    msg.title = Some(format!(
+        "{icon} {what}: {} {}",
+        ticket.id,
+        truncate(&neutralize_mentions(&ticket.title), 120)
+    ));
+    msg.text = format!(
+        "The {} promise is {state}. {}",
+        kind.label(),
+        if mentions.is_empty() {
+            "Please take a look."
+        } else {
+            "Leads, please take a look."
+        }
+    );
+    msg.mentions = mentions;
+    msg
+}
+
 /// The department alert for a ticket, showing its current state and the buttons that apply.
 pub fn alert(ticket: &Ticket, dir: &Directory) -> Message {
     let mut fields = vec![
@@ -420,6 +495,7 @@ pub fn alert(ticket: &Ticket, dir: &Directory) -> Message {
         fields,
         buttons,
         link: ticket.source.as_ref().and_then(|s| s.permalink.clone()),
+        mentions: vec![],
     }
 }
 

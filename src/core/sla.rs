@@ -2,12 +2,19 @@
 //! per priority, and when a ticket's promise falls due.
 //!
 //! Owns the targets' shape, durations as people write them (`30m`, `4h`, `1d`, `1w`,
-//! `1h 30m`) and the deadline rule (wall-clock time for now; business hours come with the SLA
-//! issue). Must not read the clock or storage.
+//! `1h 30m`), business hours and holidays (a department's SLA clocks run only while it is
+//! open; wall-clock time when it sets no hours), and where a promise stands at a moment (met,
+//! running, paused while waiting on the customer, breached). Must not read the clock or
+//! storage.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, Utc};
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
+use chrono_tz::Tz;
+
+use super::cronexpr::instant;
 
 use super::types::Priority;
 
@@ -88,16 +95,31 @@ impl Targets {
     }
 }
 
-/// Every department's targets (the configured defaults merged with its own).
+/// Every department's targets (the configured defaults merged with its own) and calendar.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SlaPolicy {
     /// Targets for departments that set none of their own.
     pub default: Targets,
     /// Each department's merged targets.
     pub departments: BTreeMap<String, Targets>,
+    /// Each department's business hours and holidays (wall-clock time when absent).
+    pub calendars: BTreeMap<String, Calendar>,
+    /// Departments that want a warning when 80% of a target is used.
+    pub warn: BTreeSet<String>,
 }
 
+/// The calendar of departments without business hours.
+static WALL_CLOCK: Calendar = Calendar {
+    hours: None,
+    holidays: BTreeSet::new(),
+};
+
 impl SlaPolicy {
+    /// The calendar `department`'s clocks run on.
+    pub fn calendar(&self, department: &str) -> &Calendar {
+        self.calendars.get(department).unwrap_or(&WALL_CLOCK)
+    }
+
     /// The targets that apply to `department`.
     pub fn targets(&self, department: &str) -> &Targets {
         self.departments.get(department).unwrap_or(&self.default)
@@ -117,9 +139,297 @@ impl SlaPolicy {
     }
 }
 
-/// When a promise of `target` made at `start` falls due (wall-clock time).
-pub fn deadline(start: DateTime<Utc>, target: Duration) -> DateTime<Utc> {
-    start + target
+/// A department's opening hours: the days it works and the local hours it is open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusinessHours {
+    /// The zone the hours are in.
+    pub timezone: Tz,
+    /// Working days, Monday first.
+    pub days: [bool; 7],
+    /// Opening time.
+    pub open: NaiveTime,
+    /// Closing time (after `open`).
+    pub close: NaiveTime,
+}
+
+/// Reads a list of weekdays such as `MON-FRI`, `MON,WED,FRI` or `SAT-SUN` (Monday first).
+pub fn parse_days(text: &str) -> Result<[bool; 7], String> {
+    const NAMES: [&str; 7] = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
+    let bad =
+        || format!("`{text}` is not a list of weekdays; write e.g. \"MON-FRI\" or \"MON,WED,FRI\"");
+    let day = |s: &str| NAMES.iter().position(|n| n.eq_ignore_ascii_case(s.trim()));
+    let mut days = [false; 7];
+    for part in text.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (day(a).ok_or_else(bad)?, day(b).ok_or_else(bad)?);
+                if b < a {
+                    return Err(bad());
+                }
+                for d in days.iter_mut().take(b + 1).skip(a) {
+                    *d = true;
+                }
+            }
+            None => days[day(part).ok_or_else(bad)?] = true,
+        }
+    }
+    Ok(days)
+}
+
+/// When SLA clocks run: always (wall-clock time), or only in opening hours outside holidays.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Calendar {
+    /// Opening hours; `None` counts every hour.
+    pub hours: Option<BusinessHours>,
+    /// Days closed all day, in the hours' zone.
+    pub holidays: BTreeSet<NaiveDate>,
+}
+
+/// Longest search for opening hours: ten years of days.
+const MAX_DAYS: i64 = 3660;
+
+impl Calendar {
+    /// The open intervals of each day from the one holding `from` on, in order.
+    fn intervals(
+        &self,
+        hours: &BusinessHours,
+        from: DateTime<Utc>,
+    ) -> impl Iterator<Item = (DateTime<Utc>, DateTime<Utc>)> + '_ {
+        let first = from.with_timezone(&hours.timezone).date_naive();
+        let hours = hours.clone();
+        (0..MAX_DAYS).filter_map(move |k| {
+            let date = first + Duration::days(k);
+            let weekday = date.weekday().num_days_from_monday() as usize;
+            if !hours.days[weekday] || self.holidays.contains(&date) {
+                return None;
+            }
+            let open = instant(date.and_time(hours.open), hours.timezone);
+            let close = instant(date.and_time(hours.close), hours.timezone);
+            (close > open).then_some((open, close))
+        })
+    }
+
+    /// The moment `amount` of clock time has run after `start`.
+    pub fn add(&self, start: DateTime<Utc>, amount: Duration) -> DateTime<Utc> {
+        let Some(hours) = &self.hours else {
+            return start + amount;
+        };
+        let mut left = amount;
+        for (open, close) in self.intervals(hours, start) {
+            let from = open.max(start);
+            if from >= close {
+                continue;
+            }
+            if close - from >= left {
+                return from + left;
+            }
+            left -= close - from;
+        }
+        start + amount
+    }
+
+    /// Clock time that ran between `a` and `b` (zero when `b` is not after `a`).
+    pub fn elapsed(&self, a: DateTime<Utc>, b: DateTime<Utc>) -> Duration {
+        if b <= a {
+            return Duration::zero();
+        }
+        let Some(hours) = &self.hours else {
+            return b - a;
+        };
+        let mut total = Duration::zero();
+        for (open, close) in self.intervals(hours, a) {
+            if open >= b {
+                break;
+            }
+            let (from, to) = (open.max(a), close.min(b));
+            if to > from {
+                total += to - from;
+            }
+        }
+        total
+    }
+
+    /// Whether the clock runs at `t`.
+    pub fn is_open(&self, t: DateTime<Utc>) -> bool {
+        self.elapsed(t, t + Duration::seconds(1)) > Duration::zero()
+    }
+}
+
+/// Where one of a ticket's promises stands at a moment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Clock {
+    /// Kept (answered or resolved in time).
+    Met,
+    /// Running; due at this moment.
+    Running {
+        /// When it falls due.
+        due: DateTime<Utc>,
+        /// Clock time left.
+        left: Duration,
+        /// Share of the target used, 0 to 1.
+        used: f64,
+    },
+    /// Stopped while the ticket waits on the customer, with this much clock time left.
+    Paused {
+        /// Clock time left when it stopped.
+        left: Duration,
+    },
+    /// Broken: due at `due`, late by `by` at the moment asked (or when it was kept late).
+    Breached {
+        /// When it fell due.
+        due: DateTime<Utc>,
+        /// How late.
+        by: Duration,
+    },
+}
+
+/// The first-response promise of a ticket opened at `created` and answered at `answered`, at
+/// moment `now`.
+pub fn first_response_clock(
+    calendar: &Calendar,
+    target: Duration,
+    created: DateTime<Utc>,
+    answered: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Clock {
+    let due = calendar.add(created, target);
+    match answered.filter(|a| *a <= now) {
+        Some(a) if a <= due => Clock::Met,
+        Some(a) => Clock::Breached { due, by: a - due },
+        None => running(calendar, target, created, due, now, Duration::zero()),
+    }
+}
+
+/// The resolution promise of a ticket opened at `created`, resolved at `resolved`, whose
+/// clock was paused for `paused` of clock time in finished waits and is paused now if
+/// `waiting_since` is set, at moment `now`.
+pub fn resolution_clock(
+    calendar: &Calendar,
+    target: Duration,
+    created: DateTime<Utc>,
+    resolved: Option<DateTime<Utc>>,
+    paused: Duration,
+    waiting_since: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Clock {
+    let due = calendar.add(created, target + paused);
+    match resolved.filter(|r| *r <= now) {
+        Some(r) if r <= due => Clock::Met,
+        Some(r) => Clock::Breached { due, by: r - due },
+        None => match waiting_since.filter(|w| *w <= now) {
+            Some(w) => {
+                let used = calendar.elapsed(created, w) - paused;
+                if used >= target {
+                    Clock::Breached { due, by: w - due }
+                } else {
+                    Clock::Paused {
+                        left: target - used,
+                    }
+                }
+            }
+            None => running(calendar, target, created, due, now, paused),
+        },
+    }
+}
+
+/// What the clocks need to know about a ticket.
+#[derive(Debug, Clone, Copy)]
+pub struct TicketTimes {
+    /// Opened.
+    pub created: DateTime<Utc>,
+    /// First response.
+    pub answered: Option<DateTime<Utc>>,
+    /// Resolved.
+    pub resolved: Option<DateTime<Utc>>,
+    /// Paused clock time in finished waits.
+    pub paused: Duration,
+    /// Waiting on the customer since.
+    pub waiting_since: Option<DateTime<Utc>>,
+}
+
+impl SlaPolicy {
+    /// The first-response and resolution clocks of a ticket of `priority` in `department` at
+    /// `now`; `None` where the department promises nothing for that priority.
+    pub fn clocks(
+        &self,
+        department: &str,
+        priority: Priority,
+        t: &TicketTimes,
+        now: DateTime<Utc>,
+    ) -> (Option<Clock>, Option<Clock>) {
+        let calendar = self.calendar(department);
+        (
+            self.first_response(department, priority)
+                .map(|target| first_response_clock(calendar, target, t.created, t.answered, now)),
+            self.resolution(department, priority).map(|target| {
+                resolution_clock(
+                    calendar,
+                    target,
+                    t.created,
+                    t.resolved,
+                    t.paused,
+                    t.waiting_since,
+                    now,
+                )
+            }),
+        )
+    }
+
+    /// The zone `department`'s deadlines are shown in.
+    pub fn zone(&self, department: &str) -> Tz {
+        self.calendar(department)
+            .hours
+            .as_ref()
+            .map_or(chrono_tz::UTC, |h| h.timezone)
+    }
+}
+
+/// A clock as a person would say it: `due in 1h 20m (Mon 23 Nov 10:55 Europe/Berlin)`.
+pub fn describe(clock: &Clock, tz: Tz) -> String {
+    let at = |t: DateTime<Utc>| {
+        format!(
+            "{} {}",
+            t.with_timezone(&tz).format("%a %d %b %H:%M"),
+            tz.name()
+        )
+    };
+    match clock {
+        Clock::Met => "met".into(),
+        Clock::Running { due, left, .. } => {
+            format!("due in {} ({})", format_duration(*left), at(*due))
+        }
+        Clock::Paused { left } => format!(
+            "paused while waiting on the customer; {} left",
+            format_duration(*left)
+        ),
+        Clock::Breached { due, by } => {
+            format!(
+                "breached by {} (was due {})",
+                format_duration(*by),
+                at(*due)
+            )
+        }
+    }
+}
+
+fn running(
+    calendar: &Calendar,
+    target: Duration,
+    created: DateTime<Utc>,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+    paused: Duration,
+) -> Clock {
+    if now >= due {
+        return Clock::Breached { due, by: now - due };
+    }
+    let used = calendar.elapsed(created, now) - paused;
+    let secs = target.num_seconds().max(1) as f64;
+    Clock::Running {
+        due,
+        left: target - used,
+        used: (used.num_seconds() as f64 / secs).clamp(0.0, 1.0),
+    }
 }
 
 #[cfg(test)]

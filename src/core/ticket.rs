@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::types::{ChannelRef, Priority, Status, TicketRef, UserRef};
@@ -99,6 +99,20 @@ impl fmt::Display for Origin {
     }
 }
 
+/// A duration as whole seconds in JSON.
+mod seconds {
+    use chrono::Duration;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(d.num_seconds())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::seconds(i64::deserialize(d)?))
+    }
+}
+
 /// A ticket as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ticket {
@@ -134,6 +148,11 @@ pub struct Ticket {
     pub resolved_at: Option<DateTime<Utc>>,
     /// When it was last closed (cleared on reopen).
     pub closed_at: Option<DateTime<Utc>>,
+    /// Since when it has been waiting on the customer (the resolution clock is paused).
+    pub waiting_since: Option<DateTime<Utc>>,
+    /// Business time the resolution clock was paused in finished waits (seconds in JSON).
+    #[serde(with = "seconds", default = "Duration::zero")]
+    pub sla_paused: Duration,
 }
 
 /// Everything needed to open a ticket; the store assigns the reference.
@@ -177,6 +196,8 @@ impl NewTicket {
             first_response_at: None,
             resolved_at: None,
             closed_at: None,
+            waiting_since: None,
+            sla_paused: Duration::zero(),
         }
     }
 }
@@ -508,6 +529,16 @@ impl Ticket {
 
     fn move_to(&mut self, to: Status, reason: Option<String>, now: DateTime<Utc>) -> EventKind {
         let from = std::mem::replace(&mut self.status, to);
+        // The resolution clock stops while the ticket waits on the customer; the desk adds the
+        // paused business time to `sla_paused` when the wait ends (it knows the calendar).
+        match (
+            from == Status::WaitingOnCustomer,
+            to == Status::WaitingOnCustomer,
+        ) {
+            (false, true) => self.waiting_since = Some(now),
+            (true, false) => self.waiting_since = None,
+            _ => {}
+        }
         match to {
             Status::Resolved => self.resolved_at = Some(now),
             Status::Closed => self.closed_at = Some(now),

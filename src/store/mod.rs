@@ -12,7 +12,7 @@ macro_rules! select_tickets {
             "SELECT id, version, title, body, source_platform, source_channel, source_message, \
              source_thread, source_permalink, source_text, source_author, source_author_name, reporter, department, \
              priority, tags, assignee, status, created_at, updated_at, first_response_at, \
-             resolved_at, closed_at FROM tickets ",
+             resolved_at, closed_at, waiting_since, sla_paused_seconds FROM tickets ",
             $rest
         )
     };
@@ -156,12 +156,14 @@ fn ticket_from_row(row: &impl TicketRow) -> Result<Ticket, StoreError> {
         first_response_at: row.time("first_response_at")?,
         resolved_at: row.time("resolved_at")?,
         closed_at: row.time("closed_at")?,
+        waiting_since: row.time("waiting_since")?,
+        sla_paused: chrono::Duration::seconds(row.int("sla_paused_seconds")?),
     })
 }
 
 /// The ticket columns a digest reads (see [`digest_ticket_from_row`]).
-const DIGEST_TICKET_COLUMNS: &str =
-    "id, title, department, priority, tags, created_at, first_response_at, resolved_at, closed_at";
+const DIGEST_TICKET_COLUMNS: &str = "id, title, department, priority, tags, created_at, \
+    first_response_at, resolved_at, closed_at, waiting_since, sla_paused_seconds";
 
 /// Decodes a row of [`DIGEST_TICKET_COLUMNS`].
 fn digest_ticket_from_row(row: &impl TicketRow) -> Result<DigestTicket, StoreError> {
@@ -175,6 +177,8 @@ fn digest_ticket_from_row(row: &impl TicketRow) -> Result<DigestTicket, StoreErr
         first_response_at: row.time("first_response_at")?,
         resolved_at: row.time("resolved_at")?,
         closed_at: row.time("closed_at")?,
+        waiting_since: row.time("waiting_since")?,
+        sla_paused: chrono::Duration::seconds(row.int("sla_paused_seconds")?),
     })
 }
 
@@ -573,6 +577,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         schedule: &str,
         fire_local: &str,
+        owner: &str,
+        at: DateTime<Utc>,
+        outbox: Vec<Outgoing>,
+    ) -> Result<bool, StoreError>;
+    /// Claims one escalation of a ticket's SLA clock (`first_response` or `resolution`) at a
+    /// level (`warning` or `breach`) and queues its posts in the same transaction; `false`
+    /// (and nothing queued) if it was claimed before, by any instance.
+    async fn claim_escalation(
+        &self,
+        ticket: TicketRef,
+        clock: &str,
+        level: &str,
         owner: &str,
         at: DateTime<Utc>,
         outbox: Vec<Outgoing>,

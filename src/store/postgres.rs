@@ -292,7 +292,7 @@ impl Store for PgStore {
         let done = sqlx::query(
             "UPDATE tickets SET version = $1, title = $2, body = $3, department = $4, priority = $5, tags = $6, \
              assignee = $7, status = $8, updated_at = $9, first_response_at = $10, resolved_at = $11, \
-             closed_at = $12 WHERE id = $13 AND version = $14",
+             closed_at = $12, waiting_since = $13, sla_paused_seconds = $14 WHERE id = $15 AND version = $16",
         )
         .bind(t.version)
         .bind(&t.title)
@@ -306,6 +306,8 @@ impl Store for PgStore {
         .bind(t.first_response_at)
         .bind(t.resolved_at)
         .bind(t.closed_at)
+        .bind(t.waiting_since)
+        .bind(t.sla_paused.num_seconds())
         .bind(t.id.0)
         .bind(expected_version)
         .execute(&mut *tx)
@@ -911,6 +913,36 @@ impl Store for PgStore {
             return Ok(false);
         }
         insert_outbox(&mut tx, None, outbox, at).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn claim_escalation(
+        &self,
+        ticket: TicketRef,
+        clock: &str,
+        level: &str,
+        owner: &str,
+        at: DateTime<Utc>,
+        outbox: Vec<Outgoing>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "INSERT INTO sla_escalations (ticket_id, clock, level, claimed_by, claimed_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (ticket_id, clock, level) DO NOTHING",
+        )
+        .bind(ticket.0)
+        .bind(clock)
+        .bind(level)
+        .bind(owner)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_outbox(&mut tx, Some(ticket), outbox, at).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -1,6 +1,7 @@
 //! The SQLite store: the embedded default, one file, one writer at a time.
 //!
-//! Owns SQLite's settings (WAL, `synchronous=NORMAL`, foreign keys, a busy timeout) and starts
+//! Owns SQLite's settings (WAL, `synchronous=NORMAL`, foreign keys, a busy timeout, memory-mapped
+//! reads and a larger page cache) and starts
 //! every write transaction with `BEGIN IMMEDIATE`, because a deferred transaction that reads
 //! and then writes fails with "database is locked" instead of waiting. Migrations come from
 //! `migrations/sqlite/`, embedded in the binary.
@@ -76,6 +77,8 @@ type PackedTicket = (
     Option<String>,
     Option<String>,
     Option<String>,
+    Option<String>,
+    i64,
 );
 
 fn unpack_digest_tickets(json: &str) -> Result<Vec<DigestTicket>, StoreError> {
@@ -87,7 +90,19 @@ fn unpack_digest_tickets(json: &str) -> Result<Vec<DigestTicket>, StoreError> {
     let time = |t: Option<String>| t.as_deref().map(parse_ts).transpose();
     rows.into_iter()
         .map(
-            |(id, title, department, priority, tags, created, first, resolved, closed)| {
+            |(
+                id,
+                title,
+                department,
+                priority,
+                tags,
+                created,
+                first,
+                resolved,
+                closed,
+                waiting,
+                paused,
+            )| {
                 Ok(DigestTicket {
                     id: TicketRef(id),
                     title,
@@ -98,6 +113,8 @@ fn unpack_digest_tickets(json: &str) -> Result<Vec<DigestTicket>, StoreError> {
                     first_response_at: time(first)?,
                     resolved_at: time(resolved)?,
                     closed_at: time(closed)?,
+                    waiting_since: time(waiting)?,
+                    sla_paused: chrono::Duration::seconds(paused),
                 })
             },
         )
@@ -165,7 +182,12 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Reads of many rows (digests) go through the OS page cache by memory map instead of
+            // copying each page, and each connection keeps up to 16 MiB of pages (allocated as
+            // used) so repeated reads of recent tickets stay in memory.
+            .pragma("mmap_size", "268435456")
+            .pragma("cache_size", "-16384");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
@@ -219,8 +241,8 @@ impl Store for SqliteStore {
         let mut tx = self.write().await?;
         let done = sqlx::query(
             "UPDATE tickets SET version = ?, title = ?, body = ?, department = ?, priority = ?, tags = ?, \
-             assignee = ?, status = ?, updated_at = ?, first_response_at = ?, resolved_at = ?, closed_at = ? \
-             WHERE id = ? AND version = ?",
+             assignee = ?, status = ?, updated_at = ?, first_response_at = ?, resolved_at = ?, closed_at = ?, \
+             waiting_since = ?, sla_paused_seconds = ? WHERE id = ? AND version = ?",
         )
         .bind(t.version)
         .bind(&t.title)
@@ -234,6 +256,8 @@ impl Store for SqliteStore {
         .bind(t.first_response_at.map(ts))
         .bind(t.resolved_at.map(ts))
         .bind(t.closed_at.map(ts))
+        .bind(t.waiting_since.map(ts))
+        .bind(t.sla_paused.num_seconds())
         .bind(t.id.0)
         .bind(expected_version)
         .execute(&mut *tx)
@@ -744,7 +768,7 @@ impl Store for SqliteStore {
         // instead, read back in one piece.
         let packed =
             "SELECT json_group_array(json_array(id, title, department, priority, json(tags), \
-             created_at, first_response_at, resolved_at, closed_at)) FROM tickets WHERE ";
+             created_at, first_response_at, resolved_at, closed_at, waiting_since, sla_paused_seconds)) FROM tickets WHERE ";
         let ticket_queries: Vec<String> = if departments.is_empty() {
             vec![format!("{packed}{recent}")]
         } else {
@@ -873,6 +897,36 @@ impl Store for SqliteStore {
             return Ok(false);
         }
         insert_outbox(&mut tx, None, outbox, at).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn claim_escalation(
+        &self,
+        ticket: TicketRef,
+        clock: &str,
+        level: &str,
+        owner: &str,
+        at: DateTime<Utc>,
+        outbox: Vec<Outgoing>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query(
+            "INSERT INTO sla_escalations (ticket_id, clock, level, claimed_by, claimed_at) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (ticket_id, clock, level) DO NOTHING",
+        )
+        .bind(ticket.0)
+        .bind(clock)
+        .bind(level)
+        .bind(owner)
+        .bind(ts(at))
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_outbox(&mut tx, Some(ticket), outbox, at).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -7,7 +7,8 @@
 
 use serde_json::{json, Value};
 
-use crate::core::message::{neutralize_mentions, truncate, ButtonStyle, Message};
+use crate::core::message::{neutralize_mentions, truncate, ButtonStyle, Mention, Message};
+use crate::core::types::Platform;
 
 /// Slack's limit on one text object.
 pub const MAX_TEXT: usize = 3000;
@@ -53,9 +54,29 @@ fn chunks(text: &str) -> Vec<String> {
     out
 }
 
+/// The message's intended mentions in Slack's syntax (`<@U123>`, `<!subteam^S123>`): Slack
+/// accounts and user groups only, each id checked to be plain letters and digits.
+fn mentions(msg: &Message) -> String {
+    let ok = |id: &str| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric());
+    msg.mentions
+        .iter()
+        .filter_map(|m| match m {
+            Mention::User(u) if u.platform == Platform::Slack && ok(&u.id) => {
+                Some(format!("<@{}>", u.id))
+            }
+            Mention::Group(g) if g.platform == Platform::Slack && ok(&g.id) => {
+                Some(format!("<!subteam^{}>", g.id))
+            }
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The `text` fallback and `blocks` of a message.
 pub fn render(msg: &Message) -> (String, Value) {
     let mut blocks: Vec<Value> = Vec::new();
+    let pings = mentions(msg);
     if let Some(title) = &msg.title {
         let title = escape(title);
         let heading = match &msg.link {
@@ -67,6 +88,10 @@ pub fn render(msg: &Message) -> (String, Value) {
             None => format!("*{}*", truncate(&title, 2000)),
         };
         blocks.push(json!({ "type": "section", "text": mrkdwn(&heading) }));
+    }
+    if !pings.is_empty() {
+        // Built from ids, never from text: the only mentions in the message.
+        blocks.push(json!({ "type": "section", "text": mrkdwn(&pings) }));
     }
     for piece in chunks(&escape(&msg.text)) {
         blocks.push(json!({ "type": "section", "text": mrkdwn(&piece) }));
@@ -112,7 +137,11 @@ pub fn render(msg: &Message) -> (String, Value) {
             "elements": [mrkdwn(&format!("…and {dropped} more blocks not shown; see `/ticket show` or the CLI for the full text."))]
         }));
     }
-    let fallback = truncate(&escape(&msg.plain()), MAX_TEXT);
+    let fallback = if pings.is_empty() {
+        truncate(&escape(&msg.plain()), MAX_TEXT)
+    } else {
+        truncate(&format!("{pings} {}", escape(&msg.plain())), MAX_TEXT)
+    };
     (fallback, Value::Array(blocks))
 }
 
@@ -170,6 +199,7 @@ mod tests {
                 ButtonAction::Resolve.button(TicketRef(7)),
             ],
             link: Some("https://example.slack.com/archives/C1/p1".into()),
+            mentions: vec![],
         };
         let (text, blocks) = render(&msg);
         assert!(text.starts_with("T-7 Refund"));
