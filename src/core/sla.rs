@@ -451,6 +451,122 @@ mod tests {
         assert_eq!(format_duration(Duration::days(8)), "1w 1d");
     }
 
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn office(days: &str, open: &str, close: &str, holidays: &[&str]) -> Calendar {
+        Calendar {
+            hours: Some(BusinessHours {
+                timezone: chrono_tz::Europe::Berlin,
+                days: parse_days(days).unwrap(),
+                open: NaiveTime::parse_from_str(open, "%H:%M").unwrap(),
+                close: NaiveTime::parse_from_str(close, "%H:%M").unwrap(),
+            }),
+            holidays: holidays
+                .iter()
+                .map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap())
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn friday_evening_plus_two_business_hours_is_monday_morning() {
+        let cal = office("MON-FRI", "09:00", "18:00", &[]);
+        // Friday 20 Nov 2026 17:55 in Berlin (CET, UTC+1).
+        let due = cal.add(utc("2026-11-20T16:55:00Z"), Duration::hours(2));
+        assert_eq!(due, utc("2026-11-23T09:55:00Z"), "Monday 10:55 in Berlin");
+        assert_eq!(
+            cal.elapsed(utc("2026-11-20T16:55:00Z"), due),
+            Duration::hours(2)
+        );
+        assert!(!cal.is_open(utc("2026-11-21T12:00:00Z")), "Saturday");
+        // A holiday on the Monday moves it to Tuesday.
+        let cal = office("MON-FRI", "09:00", "18:00", &["2026-11-23"]);
+        let due = cal.add(utc("2026-11-20T16:55:00Z"), Duration::hours(2));
+        assert_eq!(due, utc("2026-11-24T09:55:00Z"), "Tuesday 10:55");
+        // Wall-clock time without hours.
+        assert_eq!(
+            Calendar::default().add(utc("2026-11-20T16:55:00Z"), Duration::hours(2)),
+            utc("2026-11-20T18:55:00Z")
+        );
+        assert_eq!(
+            parse_days("SAT-SUN").unwrap(),
+            [false, false, false, false, false, true, true]
+        );
+        assert!(parse_days("FRI-MON").is_err());
+        assert!(parse_days("weekdays").is_err());
+    }
+
+    #[test]
+    fn business_hours_across_daylight_saving_count_real_time() {
+        // Open 01:00-04:00 every day. Berlin springs forward on 29 March at 02:00: that day is
+        // open for 2 real hours (01:00 CET = 00:00Z to 04:00 CEST = 02:00Z).
+        let cal = office("MON-SUN", "01:00", "04:00", &[]);
+        let start = utc("2026-03-28T02:00:00Z"); // Saturday 03:00 CET: one hour left that day
+        assert_eq!(
+            cal.add(start, Duration::hours(3)),
+            utc("2026-03-29T02:00:00Z")
+        );
+        assert_eq!(
+            cal.elapsed(utc("2026-03-29T00:00:00Z"), utc("2026-03-29T12:00:00Z")),
+            Duration::hours(2)
+        );
+        // It falls back on 25 October at 03:00: that day is open 4 real hours.
+        assert_eq!(
+            cal.elapsed(utc("2026-10-24T22:00:00Z"), utc("2026-10-25T12:00:00Z")),
+            Duration::hours(4)
+        );
+    }
+
+    #[test]
+    fn waiting_on_the_customer_pauses_only_the_resolution_clock() {
+        let cal = office("MON-FRI", "09:00", "18:00", &[]);
+        let created = utc("2026-11-23T08:00:00Z"); // Monday 09:00
+        let waiting = utc("2026-11-23T09:00:00Z"); // 10:00: 1h used
+        let target = Duration::hours(4);
+        match resolution_clock(
+            &cal,
+            target,
+            created,
+            None,
+            Duration::zero(),
+            Some(waiting),
+            utc("2026-11-24T07:00:00Z"),
+        ) {
+            Clock::Paused { left } => assert_eq!(left, Duration::hours(3)),
+            other => panic!("{other:?}"),
+        }
+        // The customer answers on Tuesday 09:00: 8 business hours were paused.
+        let resumed = utc("2026-11-24T08:00:00Z");
+        let paused = cal.elapsed(waiting, resumed);
+        assert_eq!(paused, Duration::hours(8));
+        match resolution_clock(&cal, target, created, None, paused, None, resumed) {
+            Clock::Running { due, left, .. } => {
+                assert_eq!(due, utc("2026-11-24T11:00:00Z"), "Tuesday 12:00");
+                assert_eq!(left, Duration::hours(3));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            resolution_clock(
+                &cal,
+                target,
+                created,
+                None,
+                paused,
+                None,
+                utc("2026-11-24T11:00:00Z")
+            ),
+            Clock::Breached { .. }
+        ));
+        // The first-response clock is not paused by waiting.
+        assert_eq!(
+            first_response_clock(&cal, Duration::hours(1), created, Some(waiting), resumed),
+            Clock::Met
+        );
+    }
+
     #[test]
     fn a_departments_targets_override_the_defaults_per_priority() {
         let mut default = Targets::default();
