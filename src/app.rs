@@ -223,11 +223,18 @@ pub async fn serve(
             secret,
             interactions: adapters.slack_interactions.clone(),
         });
-    let app = http::router(AppState {
-        store: desk.store.clone(),
-        telemetry: desk.telemetry.clone(),
-        slack_events,
-    });
+    let app =
+        http::router(AppState {
+            store: desk.store.clone(),
+            telemetry: desk.telemetry.clone(),
+            slack_events,
+            metrics_api: desk.config.secrets.api_token.clone().map(|token| {
+                crate::intake::ApiState {
+                    desk: desk.clone(),
+                    token,
+                }
+            }),
+        });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

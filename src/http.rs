@@ -1,5 +1,6 @@
-//! The HTTP server: health, readiness, Prometheus metrics, and the platform webhooks that are
-//! configured (Slack's Events API in HTTP mode).
+//! The HTTP server: health, readiness, Prometheus metrics, the platform webhooks that are
+//! configured (Slack's Events API, commands and interactivity in HTTP mode) and the metrics
+//! push API when its token is set.
 //!
 //! Owns routes and their status codes. Must not hold business rules; it asks the store and
 //! the telemetry registry, nothing else.
@@ -25,18 +26,25 @@ pub struct AppState {
     pub telemetry: Arc<Telemetry>,
     /// Slack's Events API endpoint, when `SLACK_SIGNING_SECRET` is set (HTTP mode).
     pub slack_events: Option<EventsState>,
+    /// The metrics push API, when `SWITCHBOARD_API_TOKEN` is set.
+    pub metrics_api: Option<crate::intake::ApiState>,
 }
 
 /// The router with every route.
 pub fn router(state: AppState) -> Router {
     let slack = state.slack_events.clone();
+    let metrics_api = state.metrics_api.clone();
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state);
-    match slack {
+    let app = match slack {
         Some(events) => app.merge(crate::chat::slack::events::router(events)),
+        None => app,
+    };
+    match metrics_api {
+        Some(api) => app.merge(crate::intake::router(api)),
         None => app,
     }
 }

@@ -22,6 +22,7 @@
 //!   shortcut, buttons and modals, Block Kit, Web API delivery).
 //! - [`sandbox`]: loopback fakes of the platforms for tests and the demo.
 //! - [`inbox`]: the worker that completes stored platform events into tickets.
+//! - [`intake`]: customer metrics from outside chat (`POST /api/metrics`, CSV import).
 //! - [`outbox`]: the delivery worker (leases, order per ticket, retries, dead letters).
 //! - [`schedule`]: the digest scheduler (fires claimed in the store, once per fire).
 //! - [`worker`]: the round loop the workers run.
@@ -42,6 +43,7 @@ pub mod desk;
 pub mod export;
 pub mod http;
 pub mod inbox;
+pub mod intake;
 pub mod outbox;
 pub mod sandbox;
 pub mod schedule;

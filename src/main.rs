@@ -51,6 +51,11 @@ enum Command {
         #[command(subcommand)]
         action: TicketsAction,
     },
+    /// Customer metrics from outside chat.
+    Metrics {
+        #[command(subcommand)]
+        action: MetricsAction,
+    },
     /// Digests without a chat connection.
     Digest {
         #[command(subcommand)]
@@ -64,6 +69,17 @@ enum Command {
     /// Write a consistent copy of the SQLite database to FILE, safe while the bot runs.
     Backup {
         /// Where to write the copy (must not exist).
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum MetricsAction {
+    /// Import metric values from a CSV file with a header row:
+    /// name,value[,department][,note][,at]. Good rows are kept; bad ones are listed with
+    /// their line number (exit 1 if any).
+    Import {
+        /// The CSV file.
         file: PathBuf,
     },
 }
@@ -206,6 +222,7 @@ async fn main() -> ExitCode {
         cli.command,
         Command::Demo
             | Command::Digest { .. }
+            | Command::Metrics { .. }
             | Command::Commands { .. }
             | Command::Tickets { .. }
             | Command::CheckConfig { .. }
@@ -309,6 +326,12 @@ async fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => report(&e),
         },
+        Command::Metrics {
+            action: MetricsAction::Import { file },
+        } => match metrics_import(path, &file).await {
+            Ok(code) => code,
+            Err(e) => report(&e),
+        },
         Command::Tickets { action } => match tickets(path, action).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => report(&e),
@@ -378,6 +401,34 @@ async fn outbox(
         }
     }
     Ok(())
+}
+
+async fn metrics_import(
+    path: Option<&std::path::Path>,
+    file: &std::path::Path,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let input =
+        std::fs::File::open(file).map_err(|source| switchboard::intake::IntakeError::Io {
+            path: file.display().to_string(),
+            source,
+        })?;
+    let config = Config::load(path)?;
+    let desk = app::build_desk(config, Arc::new(SystemClock)).await?;
+    let out = switchboard::intake::import_csv(&desk, input).await?;
+    for (line, why) in &out.errors {
+        eprintln!("{}:{line}: {why}", file.display());
+    }
+    println!(
+        "imported {} value(s) from {}; {} row(s) refused",
+        out.recorded,
+        file.display(),
+        out.errors.len()
+    );
+    Ok(if out.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn digest_preview(

@@ -537,6 +537,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<Kudos>, StoreError>;
     /// Records a metric value.
     async fn add_metric(&self, m: NewMetric) -> Result<MetricSample, StoreError>;
+    /// Records several metric values in one transaction: all or none.
+    async fn add_metrics(&self, samples: Vec<NewMetric>) -> Result<usize, StoreError>;
     /// Metric values since a time, newest first, optionally for one metric.
     async fn list_metrics(
         &self,

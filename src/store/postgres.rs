@@ -723,6 +723,27 @@ impl Store for PgStore {
         })
     }
 
+    async fn add_metrics(&self, samples: Vec<NewMetric>) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = samples.len();
+        for m in samples {
+            sqlx::query(
+                "INSERT INTO metric_samples (name, value, department, note, recorded_by, recorded_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&m.name)
+            .bind(m.value)
+            .bind(m.department.as_deref())
+            .bind(m.note.as_deref())
+            .bind(m.recorded_by.as_ref().map(|u| u.to_string()))
+            .bind(m.at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
     async fn list_metrics(
         &self,
         name: Option<&str>,

@@ -700,6 +700,27 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn add_metrics(&self, samples: Vec<NewMetric>) -> Result<usize, StoreError> {
+        let mut tx = self.write().await?;
+        let n = samples.len();
+        for m in samples {
+            sqlx::query(
+                "INSERT INTO metric_samples (name, value, department, note, recorded_by, recorded_at) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&m.name)
+            .bind(m.value)
+            .bind(m.department.as_deref())
+            .bind(m.note.as_deref())
+            .bind(m.recorded_by.as_ref().map(|u| u.to_string()))
+            .bind(ts(m.at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
     async fn list_metrics(
         &self,
         name: Option<&str>,

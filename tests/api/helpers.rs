@@ -84,6 +84,9 @@ targets = ["slack:CLEADS", "discord:2003"]
 /// The Slack signing secret every test desk is configured with.
 pub const TEST_SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 
+/// The metrics API token every test desk is configured with.
+pub const TEST_API_TOKEN: &str = "test-api-token-0123456789";
+
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -185,6 +188,7 @@ pub async fn spawn_with(backend: Backend, config: &str) -> Option<TestApp> {
     let config = Config::from_toml(config, "test config", |k| match k {
         "SWITCHBOARD_DATABASE_URL" => Some(url.clone()),
         "SLACK_SIGNING_SECRET" => Some(TEST_SIGNING_SECRET.to_string()),
+        "SWITCHBOARD_API_TOKEN" => Some(TEST_API_TOKEN.to_string()),
         _ => None,
     })
     .expect("test config is valid");

@@ -7,6 +7,7 @@ mod commands;
 mod desk;
 mod digest;
 mod http;
+mod intake;
 mod sla;
 mod slack_delivery;
 mod slack_fake_schema;
