@@ -188,16 +188,24 @@ pub async fn report(
             reason: neutralize_mentions(&k.reason),
         })
         .collect();
-    Ok(digest::compute(
+    let covered = covered(desk, departments);
+    let mut report = digest::compute(
         name,
         timezone.name(),
-        &covered(desk, departments),
+        &covered,
         &input,
         &desk.config.sla,
         window,
         shout_outs,
-    ))
+    );
+    let people = |u: &crate::core::types::UserRef| (dir.identity_key(u), dir.display_name(u));
+    report.earned = digest::earned(&input, &covered, window, EARNED_MIN_SAMPLE, &people);
+    Ok(report)
 }
+
+/// The fewest tickets (or CSAT answers) that can earn a shout-out, so one lucky ticket does
+/// not win.
+pub const EARNED_MIN_SAMPLE: usize = 3;
 
 /// The digest message for the period ending now.
 pub async fn build(

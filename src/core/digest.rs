@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::message::{neutralize_mentions, truncate, Field, Message};
 use super::sla::{self, SlaPolicy};
 use super::ticket::Ticket;
-use super::types::{Priority, TicketRef};
+use super::types::{Priority, TicketRef, UserRef};
 
 /// The metric name whose samples are NPS survey answers (0-10).
 pub const NPS_METRIC: &str = "nps";
@@ -49,6 +49,8 @@ pub struct DigestTicket {
     pub waiting_since: Option<DateTime<Utc>>,
     /// Clock time paused in finished waits.
     pub sla_paused: Duration,
+    /// Who it is assigned to.
+    pub assignee: Option<UserRef>,
 }
 
 impl DigestTicket {
@@ -76,6 +78,7 @@ impl From<&Ticket> for DigestTicket {
             closed_at: t.closed_at,
             waiting_since: t.waiting_since,
             sla_paused: t.sla_paused,
+            assignee: t.assignee.clone(),
         }
     }
 }
@@ -89,6 +92,8 @@ pub struct CsatSample {
     pub score: u8,
     /// When it was given.
     pub at: DateTime<Utc>,
+    /// Who the rated ticket is assigned to.
+    pub assignee: Option<UserRef>,
 }
 
 /// A pushed metric value.
@@ -336,6 +341,107 @@ pub struct Report {
     pub departments: Vec<Section>,
     /// Kudos given in the period.
     pub shout_outs: Vec<ShoutOut>,
+    /// Shout-outs earned from the figures.
+    pub earned: Vec<Earned>,
+}
+
+/// A shout-out earned from the data rather than given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Earned {
+    /// What it is for: `Most tickets resolved`, `Best CSAT`, `Fastest first response`.
+    pub title: String,
+    /// Who earned it.
+    pub who: String,
+    /// The figure, as a person would say it.
+    pub figure: String,
+}
+
+/// Who counts as one person: a stable key and a display name for an account (a person linked
+/// across platforms has one key).
+pub type People<'a> = &'a dyn Fn(&UserRef) -> (String, String);
+
+/// Shout-outs earned in `w` by the people tickets of the `covered` departments are assigned
+/// to: most resolved, best average CSAT and fastest median first response, each needing at
+/// least `min_sample` tickets (or answers) so one lucky ticket does not win. Ties go to the
+/// name first in alphabetical order.
+pub fn earned(
+    input: &DigestInput,
+    covered: &[String],
+    w: Window,
+    min_sample: usize,
+    people: People<'_>,
+) -> Vec<Earned> {
+    let mine = |d: &str| covered.iter().any(|c| c == d);
+    let mut resolved: BTreeMap<String, (String, usize)> = BTreeMap::new();
+    let mut first: BTreeMap<String, (String, Vec<Duration>)> = BTreeMap::new();
+    for t in input.tickets.iter().filter(|t| mine(&t.department)) {
+        let Some(a) = &t.assignee else { continue };
+        let (key, name) = people(a);
+        if w.holds(t.resolved_at) {
+            resolved.entry(key.clone()).or_insert((name.clone(), 0)).1 += 1;
+        }
+        if let Some(r) = t.first_response_at.filter(|r| w.contains(*r)) {
+            first
+                .entry(key)
+                .or_insert((name, vec![]))
+                .1
+                .push(r - t.created_at);
+        }
+    }
+    let mut csat: BTreeMap<String, (String, Vec<u8>)> = BTreeMap::new();
+    for c in input
+        .csat
+        .iter()
+        .filter(|c| mine(&c.department) && w.contains(c.at))
+    {
+        let Some(a) = &c.assignee else { continue };
+        let (key, name) = people(a);
+        csat.entry(key).or_insert((name, vec![])).1.push(c.score);
+    }
+    let mut out = Vec::new();
+    let best = resolved
+        .values()
+        .filter(|(_, n)| *n >= min_sample)
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)));
+    if let Some((name, n)) = best {
+        out.push(Earned {
+            title: "Most tickets resolved".into(),
+            who: name.clone(),
+            figure: format!("{n} tickets"),
+        });
+    }
+    let best = csat
+        .values()
+        .filter(|(_, v)| v.len() >= min_sample)
+        .map(|(name, v)| {
+            let avg = v.iter().map(|s| f64::from(*s)).sum::<f64>() / v.len() as f64;
+            (name, avg, v.len())
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(a.0)));
+    if let Some((name, avg, n)) = best {
+        out.push(Earned {
+            title: "Best CSAT".into(),
+            who: name.clone(),
+            figure: format!("{avg:.1} from {n} answers"),
+        });
+    }
+    let best = first
+        .values()
+        .filter(|(_, v)| v.len() >= min_sample)
+        .filter_map(|(name, v)| {
+            let mut v = v.clone();
+            v.sort();
+            Some((name, percentile(&v, 50)?, v.len()))
+        })
+        .min_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(b.0)));
+    if let Some((name, median, n)) = best {
+        out.push(Earned {
+            title: "Fastest first response".into(),
+            who: name.clone(),
+            figure: format!("median {} over {n} tickets", human_duration(Some(median))),
+        });
+    }
+    out
 }
 
 /// What one ticket's promise came to by a moment.
@@ -599,6 +705,7 @@ pub fn compute(
             .map(|d| section(Some(d), covered, input, sla, w))
             .collect(),
         shout_outs,
+        earned: vec![],
     }
 }
 
@@ -819,6 +926,12 @@ pub fn render(r: &Report, tz: chrono_tz::Tz) -> Message {
         let name = d.department.as_deref().unwrap_or("all");
         text.push_str(&section_text(d, name));
         text.push('\n');
+    }
+    if !r.earned.is_empty() {
+        text.push_str("*Earned this period*\n");
+        for e in &r.earned {
+            text.push_str(&format!("• {}: {} ({})\n", e.title, e.who, e.figure));
+        }
     }
     if r.shout_outs.is_empty() {
         text.push_str("No shout-outs this period. Thank someone with `/kudos give @name why`.");

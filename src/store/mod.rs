@@ -163,7 +163,7 @@ fn ticket_from_row(row: &impl TicketRow) -> Result<Ticket, StoreError> {
 
 /// The ticket columns a digest reads (see [`digest_ticket_from_row`]).
 const DIGEST_TICKET_COLUMNS: &str = "id, title, department, priority, tags, created_at, \
-    first_response_at, resolved_at, closed_at, waiting_since, sla_paused_seconds";
+    first_response_at, resolved_at, closed_at, waiting_since, sla_paused_seconds, assignee";
 
 /// Decodes a row of [`DIGEST_TICKET_COLUMNS`].
 fn digest_ticket_from_row(row: &impl TicketRow) -> Result<DigestTicket, StoreError> {
@@ -179,6 +179,11 @@ fn digest_ticket_from_row(row: &impl TicketRow) -> Result<DigestTicket, StoreErr
         closed_at: row.time("closed_at")?,
         waiting_since: row.time("waiting_since")?,
         sla_paused: chrono::Duration::seconds(row.int("sla_paused_seconds")?),
+        assignee: row
+            .text("assignee")?
+            .as_deref()
+            .map(parse_user)
+            .transpose()?,
     })
 }
 

@@ -833,7 +833,7 @@ impl Store for PgStore {
         };
         let csat = async {
             sqlx::query(
-                "SELECT t.department, c.score, c.created_at FROM csat_responses c \
+                "SELECT t.department, t.assignee, c.score, c.created_at FROM csat_responses c \
                  JOIN tickets t ON t.id = c.ticket_id WHERE c.created_at > $1 AND c.created_at <= $2",
             )
             .bind(since)
@@ -844,6 +844,11 @@ impl Store for PgStore {
             .map(|r| {
                 Ok(CsatSample {
                     department: r.try_get("department")?,
+                    assignee: r
+                        .try_get::<Option<String>, _>("assignee")?
+                        .as_deref()
+                        .map(parse_user)
+                        .transpose()?,
                     score: u8::try_from(r.try_get::<i16, _>("score")?).map_err(|e| corrupt("csat score", e))?,
                     at: r.try_get("created_at")?,
                 })

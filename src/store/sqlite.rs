@@ -79,6 +79,7 @@ type PackedTicket = (
     Option<String>,
     Option<String>,
     i64,
+    Option<String>,
 );
 
 fn unpack_digest_tickets(json: &str) -> Result<Vec<DigestTicket>, StoreError> {
@@ -102,6 +103,7 @@ fn unpack_digest_tickets(json: &str) -> Result<Vec<DigestTicket>, StoreError> {
                 closed,
                 waiting,
                 paused,
+                assignee,
             )| {
                 Ok(DigestTicket {
                     id: TicketRef(id),
@@ -115,6 +117,7 @@ fn unpack_digest_tickets(json: &str) -> Result<Vec<DigestTicket>, StoreError> {
                     closed_at: time(closed)?,
                     waiting_since: time(waiting)?,
                     sla_paused: chrono::Duration::seconds(paused),
+                    assignee: assignee.as_deref().map(parse_user).transpose()?,
                 })
             },
         )
@@ -789,7 +792,7 @@ impl Store for SqliteStore {
         // instead, read back in one piece.
         let packed =
             "SELECT json_group_array(json_array(id, title, department, priority, json(tags), \
-             created_at, first_response_at, resolved_at, closed_at, waiting_since, sla_paused_seconds)) FROM tickets WHERE ";
+             created_at, first_response_at, resolved_at, closed_at, waiting_since, sla_paused_seconds, assignee)) FROM tickets WHERE ";
         let ticket_queries: Vec<String> = if departments.is_empty() {
             vec![format!("{packed}{recent}")]
         } else {
@@ -812,7 +815,7 @@ impl Store for SqliteStore {
         };
         let csat = async {
             sqlx::query(
-                "SELECT t.department, c.score, c.created_at FROM csat_responses c \
+                "SELECT t.department, t.assignee, c.score, c.created_at FROM csat_responses c \
                  JOIN tickets t ON t.id = c.ticket_id WHERE c.created_at > ?1 AND c.created_at <= ?2",
             )
             .bind(&since)
@@ -823,6 +826,11 @@ impl Store for SqliteStore {
             .map(|r| {
                 Ok(CsatSample {
                     department: r.try_get("department")?,
+                    assignee: r
+                        .try_get::<Option<String>, _>("assignee")?
+                        .as_deref()
+                        .map(parse_user)
+                        .transpose()?,
                     score: u8::try_from(r.try_get::<i64, _>("score")?).map_err(|e| corrupt("csat score", e))?,
                     at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
                 })

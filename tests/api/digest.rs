@@ -635,3 +635,100 @@ fn a_malformed_cron_expression_is_a_config_error_with_an_example() {
         "{err}"
     );
 }
+
+/// Earned shout-outs: the winner of each needs at least the minimum sample; a linked person's
+/// accounts count as one.
+#[test]
+fn earned_shout_outs_need_a_minimum_sample() {
+    use switchboard::core::digest::{earned, CsatSample};
+    use switchboard::core::types::{Platform, UserRef};
+    let w = Window {
+        from: utc("2026-03-02T00:00:00Z"),
+        to: utc("2026-03-09T00:00:00Z"),
+    };
+    let bob_slack = UserRef::new(Platform::Slack, "UBOB");
+    let bob_discord = UserRef::new(Platform::Discord, "1002");
+    let alice = UserRef::new(Platform::Slack, "UALICE");
+    let mut n = 0;
+    let mut ticket = |who: &UserRef, first_min: i64, resolved: bool| {
+        n += 1;
+        let created = utc("2026-03-03T09:00:00Z") + Duration::hours(n);
+        DigestTicket {
+            id: TicketRef(n),
+            title: "t".into(),
+            department: "billing".into(),
+            priority: Priority::Normal,
+            tags: vec![],
+            created_at: created,
+            first_response_at: Some(created + Duration::minutes(first_min)),
+            resolved_at: resolved.then(|| created + Duration::hours(2)),
+            closed_at: None,
+            waiting_since: None,
+            sla_paused: Duration::zero(),
+            assignee: Some(who.clone()),
+        }
+    };
+    // Bob (on two linked accounts) resolves 3 and answers in 20m, 30m, 40m; Alice resolves 2,
+    // answering in 1m and 2m, and has two perfect ratings: too few to win anything.
+    let tickets = vec![
+        ticket(&bob_slack, 20, true),
+        ticket(&bob_discord, 30, true),
+        ticket(&bob_slack, 40, true),
+        ticket(&alice, 1, true),
+        ticket(&alice, 2, true),
+    ];
+    let rating = |who: &UserRef, score: u8| CsatSample {
+        department: "billing".into(),
+        score,
+        at: utc("2026-03-05T12:00:00Z"),
+        assignee: Some(who.clone()),
+    };
+    let input = DigestInput {
+        tickets,
+        csat: vec![
+            rating(&bob_slack, 5),
+            rating(&bob_discord, 4),
+            rating(&bob_slack, 5),
+            rating(&alice, 5),
+            rating(&alice, 5),
+        ],
+        metrics: vec![],
+    };
+    let people = |u: &UserRef| {
+        if u.id == "UBOB" || u.id == "1002" {
+            ("person:bob".to_string(), "Bob".to_string())
+        } else {
+            (u.to_string(), "Alice".to_string())
+        }
+    };
+    let covered = vec!["billing".to_string()];
+    let got: Vec<(String, String, String)> = earned(&input, &covered, w, 3, &people)
+        .into_iter()
+        .map(|e| (e.title, e.who, e.figure))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "Most tickets resolved".into(),
+                "Bob".into(),
+                "3 tickets".into()
+            ),
+            (
+                "Best CSAT".into(),
+                "Bob".into(),
+                "4.7 from 3 answers".into()
+            ),
+            (
+                "Fastest first response".into(),
+                "Bob".into(),
+                "median 30m over 3 tickets".into()
+            ),
+        ]
+    );
+    // With a minimum of 2 Alice's perfect ratings and quick answers win; with 4, nobody does.
+    let got = earned(&input, &covered, w, 2, &people);
+    assert_eq!(got[1].who, "Alice");
+    assert_eq!(got[2].who, "Alice");
+    assert!(earned(&input, &covered, w, 4, &people).is_empty());
+}
