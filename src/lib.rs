@@ -16,6 +16,7 @@
 //! - [`desk`]: the use cases (flag, command, button) joining core and store.
 //! - [`cmd`]: one handler module per slash command in `commands/`.
 //! - [`export`]: command specs as Discord JSON and a complete Slack app manifest.
+//! - [`chart`]: the digest's chart as a PNG, drawn with a bundled font.
 //! - [`http`]: health, readiness and metrics endpoints, and the platform webhooks.
 //! - [`chat`]: the `Delivery` and `EventSource` traits platform adapters implement, and the
 //!   Slack adapter (`chat::slack`: Socket Mode and the HTTP endpoints, slash commands,
@@ -34,6 +35,7 @@
 #![deny(missing_docs)]
 
 pub mod app;
+pub mod chart;
 pub mod chat;
 pub mod cmd;
 pub mod config;

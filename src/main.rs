@@ -98,6 +98,9 @@ enum DigestAction {
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: PreviewFormat,
+        /// For `--format png`: the file to write (default `digest-SCHEDULE.png`).
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -107,6 +110,8 @@ enum PreviewFormat {
     Text,
     /// Every figure, structured.
     Json,
+    /// The chart, written to a PNG file.
+    Png,
 }
 
 #[derive(Subcommand, Debug)]
@@ -321,8 +326,9 @@ async fn main() -> ExitCode {
                     schedule,
                     at,
                     format,
+                    output,
                 },
-        } => match digest_preview(path, &schedule, at.as_deref(), format).await {
+        } => match digest_preview(path, &schedule, at.as_deref(), format, output).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => report(&e),
         },
@@ -436,6 +442,7 @@ async fn digest_preview(
     schedule: &str,
     at: Option<&str>,
     format: PreviewFormat,
+    output: Option<PathBuf>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::load(path)?;
     let Some(s) = config
@@ -470,6 +477,13 @@ async fn digest_preview(
             )
         }
         PreviewFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        PreviewFormat::Png => {
+            let file = output.unwrap_or_else(|| PathBuf::from(format!("digest-{}.png", s.name)));
+            let title = format!("{}: opened, resolved and open tickets per day", s.name);
+            let png = switchboard::chart::png(&title, &report.days)?;
+            std::fs::write(&file, png)?;
+            println!("wrote {}", file.display());
+        }
     }
     Ok(())
 }

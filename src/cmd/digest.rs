@@ -200,6 +200,7 @@ pub async fn report(
     );
     let people = |u: &crate::core::types::UserRef| (dir.identity_key(u), dir.display_name(u));
     report.earned = digest::earned(&input, &covered, window, EARNED_MIN_SAMPLE, &people);
+    report.days = digest::daily(&input, &covered, window, timezone);
     Ok(report)
 }
 

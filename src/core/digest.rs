@@ -343,6 +343,8 @@ pub struct Report {
     pub shout_outs: Vec<ShoutOut>,
     /// Shout-outs earned from the figures.
     pub earned: Vec<Earned>,
+    /// The period day by day, for the chart.
+    pub days: Vec<Day>,
 }
 
 /// A shout-out earned from the data rather than given.
@@ -706,7 +708,57 @@ pub fn compute(
             .collect(),
         shout_outs,
         earned: vec![],
+        days: vec![],
     }
+}
+
+/// One local day of a period: tickets opened and resolved that day, and open at its end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Day {
+    /// The day, in the digest's zone.
+    pub date: chrono::NaiveDate,
+    /// Opened that day.
+    pub opened: usize,
+    /// Resolved that day.
+    pub resolved: usize,
+    /// Open at the end of the day (or of the period, for its last day).
+    pub backlog: usize,
+}
+
+/// The period day by day in `tz` (the first and last days cut at the period's edges), over
+/// the `covered` departments: what the chart draws.
+pub fn daily(input: &DigestInput, covered: &[String], w: Window, tz: chrono_tz::Tz) -> Vec<Day> {
+    let tickets: Vec<&DigestTicket> = input
+        .tickets
+        .iter()
+        .filter(|t| covered.contains(&t.department))
+        .collect();
+    let first = w.from.with_timezone(&tz).date_naive();
+    let last = w.to.with_timezone(&tz).date_naive();
+    let mut out = Vec::new();
+    let mut date = first;
+    while date <= last && out.len() < 400 {
+        let start = super::cronexpr::instant(date.and_time(chrono::NaiveTime::MIN), tz).max(w.from);
+        let next = date + Duration::days(1);
+        let end = super::cronexpr::instant(next.and_time(chrono::NaiveTime::MIN), tz).min(w.to);
+        if end > start {
+            let day = Window {
+                from: start,
+                to: end,
+            };
+            out.push(Day {
+                date,
+                opened: tickets
+                    .iter()
+                    .filter(|t| day.contains(t.created_at))
+                    .count(),
+                resolved: tickets.iter().filter(|t| day.holds(t.resolved_at)).count(),
+                backlog: tickets.iter().filter(|t| t.open_at(end)).count(),
+            });
+        }
+        date = next;
+    }
+    out
 }
 
 /// A duration as a person would write it: `45m`, `3h 12m`, `2d 4h`; `n/a` when absent.

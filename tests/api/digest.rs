@@ -732,3 +732,50 @@ fn earned_shout_outs_need_a_minimum_sample() {
     assert_eq!(got[2].who, "Alice");
     assert!(earned(&input, &covered, w, 4, &people).is_empty());
 }
+
+/// The chart is a real PNG of the expected size, drawn with the bundled font, showing the
+/// history's bars and backlog line.
+async fn the_chart_is_a_png_with_bars_and_a_line(app: TestApp) {
+    history(&app).await;
+    let r = report(
+        &app.desk,
+        "weekly",
+        chrono_tz::Europe::Berlin,
+        Period::Week,
+        &[],
+        utc(END),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r.days.len(),
+        8,
+        "Mon 09:00 to Mon 09:00 touches eight local days"
+    );
+    let opened: usize = r.days.iter().map(|d| d.opened).sum();
+    assert_eq!(opened, r.overall.current.opened);
+    assert_eq!(r.days.last().unwrap().backlog, r.overall.current.backlog);
+    let png = switchboard::chart::png("weekly", &r.days).unwrap();
+    if let Ok(path) = std::env::var("SWITCHBOARD_CHART_OUT") {
+        std::fs::write(path, &png).unwrap();
+    }
+    let img = image::load_from_memory_with_format(&png, image::ImageFormat::Png)
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(
+        img.dimensions(),
+        (switchboard::chart::WIDTH, switchboard::chart::HEIGHT)
+    );
+    let count = |c: [u8; 3]| img.pixels().filter(|p| p.0 == c).count();
+    assert!(count([66, 133, 244]) > 500, "opened bars");
+    assert!(count([52, 168, 83]) > 500, "resolved bars");
+    assert!(count([234, 67, 53]) > 200, "backlog line");
+    let dark = img
+        .pixels()
+        .filter(|p| p.0.iter().all(|v| *v < 100))
+        .count();
+    assert!(dark > 1000, "text and axes were drawn");
+    assert!(switchboard::chart::png("weekly", &[]).is_err());
+}
+
+both!(the_chart_is_a_png_with_bars_and_a_line);
