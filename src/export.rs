@@ -173,6 +173,7 @@ pub const SLACK_BOT_SCOPES: &[(&str, &str)] = &[
     ("channels:read", "check the bot can post in configured public channels (conversations.info)"),
     ("chat:write", "thread replies, alerts and their updates, digests, CSAT direct messages"),
     ("commands", "the slash commands and the Create ticket shortcut"),
+    ("files:write", "the digest's chart (files.getUploadURLExternal, files.completeUploadExternal)"),
     ("groups:history", "the same in private channels the bot was invited to; message.groups events"),
     ("groups:read", "check the bot can post in configured private channels"),
     ("reactions:read", "reaction_added events (flag emojis)"),

@@ -268,9 +268,8 @@ impl Scheduler {
                     continue;
                 }
             };
-            let message = crate::core::digest::render(&report, s.timezone);
-            let posts = digest::posts(&s.targets, &message);
-            let targets = posts.len();
+            let posts = digest::digest_posts(&report, s.timezone, &s.targets);
+            let targets = s.targets.len();
             let claimed = self
                 .desk
                 .store

@@ -83,8 +83,16 @@ impl DigestCmd {
                         "No digests are configured; add a [[digests]] entry.".into(),
                     ));
                 };
-                let msg = build(desk, &s.name, s.timezone, s.period, &s.departments).await?;
-                let out = posts(&s.targets, &msg);
+                let r = report(
+                    desk,
+                    &s.name,
+                    s.timezone,
+                    s.period,
+                    &s.departments,
+                    desk.now(),
+                )
+                .await?;
+                let out = digest_posts(&r, s.timezone, &s.targets);
                 let n = out.len();
                 desk.store.enqueue(out, desk.now()).await?;
                 Ok(Reply::ephemeral(Message::text(format!(
@@ -234,4 +242,33 @@ pub fn posts(targets: &[ChannelRef], message: &Message) -> Vec<Outgoing> {
             message: message.clone(),
         })
         .collect()
+}
+
+/// The outbox rows of a digest: its text, then its chart as a file, to each target. The chart
+/// is its own row so a failed upload is retried without posting the text twice; a chart that
+/// cannot be drawn is logged and left out.
+pub fn digest_posts(report: &Report, tz: chrono_tz::Tz, targets: &[ChannelRef]) -> Vec<Outgoing> {
+    let text = digest::render(report, tz);
+    let mut out = posts(targets, &text);
+    let title = format!(
+        "{}: tickets opened, resolved and open per day",
+        report.schedule
+    );
+    match crate::chart::png(&title, &report.days) {
+        Ok(png) => {
+            let chart = Message {
+                text: title.clone(),
+                attachment: Some(crate::core::message::Attachment {
+                    filename: format!("digest-{}.png", report.schedule),
+                    title,
+                    content_type: "image/png".into(),
+                    bytes: png,
+                }),
+                ..Message::default()
+            };
+            out.extend(posts(targets, &chart));
+        }
+        Err(e) => tracing::warn!(schedule = %report.schedule, error = %e, "digest chart left out"),
+    }
+    out
 }

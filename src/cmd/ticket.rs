@@ -387,6 +387,7 @@ fn show(desk: &Desk, t: &Ticket, events: &[crate::core::ticket::TicketEvent]) ->
         buttons: vec![],
         link: t.source.as_ref().and_then(|s| s.permalink.clone()),
         mentions: vec![],
+        attachment: None,
     }
 }
 

@@ -1012,6 +1012,7 @@ pub fn render(r: &Report, tz: chrono_tz::Tz) -> Message {
         buttons: vec![],
         link: None,
         mentions: vec![],
+        attachment: None,
     }
 }
 

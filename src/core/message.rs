@@ -130,6 +130,7 @@ pub fn csat_prompt(ticket: &Ticket) -> Message {
             .collect(),
         link: None,
         mentions: vec![],
+        attachment: None,
     }
 }
 
@@ -166,6 +167,39 @@ pub struct Message {
     /// adapter for its own platform; everything else in the message pings nobody).
     #[serde(default)]
     pub mentions: Vec<Mention>,
+    /// A file sent instead of text (the digest's chart); adapters upload it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<Attachment>,
+}
+
+/// A file to upload, such as a chart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// File name, e.g. `digest-weekly.png`.
+    pub filename: String,
+    /// Title shown with it.
+    pub title: String,
+    /// MIME type.
+    pub content_type: String,
+    /// The bytes (base64 in JSON, so outbox rows stay text).
+    #[serde(with = "base64_bytes")]
+    pub bytes: Vec<u8>,
+}
+
+mod base64_bytes {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// Someone a message means to ping.
@@ -496,6 +530,7 @@ pub fn alert(ticket: &Ticket, dir: &Directory) -> Message {
         buttons,
         link: ticket.source.as_ref().and_then(|s| s.permalink.clone()),
         mentions: vec![],
+        attachment: None,
     }
 }
 

@@ -3,11 +3,13 @@
 //! Serves the Web API methods the adapter uses (`auth.test`, `chat.postMessage` (a user id as
 //! the channel posts to the app's DM), `chat.update`, `chat.getPermalink`,
 //! `conversations.history`, `conversations.replies`, `conversations.info`, `users.info`,
-//! `usergroups.users.list`, `views.open`, `apps.connections.open`) on `POST /api/{method}`,
+//! `usergroups.users.list`, `views.open`, `files.getUploadURLExternal`,
+//! `files.completeUploadExternal`, `apps.connections.open`) on `POST /api/{method}`,
 //! JSON or form-encoded, with Slack's answers written by hand from its documentation: HTTP 200
 //! with `ok: false` and an error code for API errors, bearer-token auth (`not_authed`,
 //! `invalid_auth`), and on demand an HTTP 429 with `Retry-After` or a 5xx. Response URLs
-//! (`/respond/{id}`, five uses) take interaction answers. Socket Mode runs over `/link`.
+//! (`/respond/{id}`, five uses) take interaction answers; upload URLs (`/upload/{id}`) take
+//! a file's bytes, which must be as long as announced. Socket Mode runs over `/link`.
 //! Commands and interactions are delivered to the app as Slack does: signed form posts in HTTP
 //! mode, envelopes answered in the acknowledgement in Socket Mode, with trigger ids that expire
 //! after three seconds. A control handle seeds channels and messages, injects faults and reads
@@ -105,6 +107,27 @@ struct FakeState {
     granted: Option<std::collections::BTreeSet<String>>,
     /// Scopes the app's calls and subscriptions needed so far.
     used: std::collections::BTreeSet<String>,
+    /// Files announced with `files.getUploadURLExternal`: id → (name, length, bytes sent).
+    pending_files: HashMap<String, (String, usize, Option<Vec<u8>>)>,
+    /// Files shared with `files.completeUploadExternal`.
+    files: Vec<SharedFile>,
+}
+
+/// A file the app shared in a channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedFile {
+    /// File id.
+    pub id: String,
+    /// Channel it was shared in.
+    pub channel: String,
+    /// Thread, if shared in one.
+    pub thread_ts: Option<String>,
+    /// File name.
+    pub filename: String,
+    /// Title.
+    pub title: Option<String>,
+    /// The bytes uploaded.
+    pub bytes: Vec<u8>,
 }
 
 /// The bot scope a Web API method needs (Slack's method reference; public channels only,
@@ -116,6 +139,7 @@ pub fn method_scope(method: &str) -> Option<&'static str> {
         "conversations.info" => "channels:read",
         "users.info" => "users:read",
         "usergroups.users.list" => "usergroups:read",
+        "files.getUploadURLExternal" | "files.completeUploadExternal" => "files:write",
         _ => return None,
     })
 }
@@ -221,6 +245,7 @@ impl FakeSlack {
             .route("/api/{method}", post(call).get(call))
             .route("/link", axum::routing::get(socket))
             .route("/respond/{id}", post(respond))
+            .route("/upload/{id}", post(upload))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -533,6 +558,22 @@ async fn call(
             }
         }
         "views.open" => open_view(&mut s, &args),
+        "files.getUploadURLExternal" => {
+            let (Some(name), Some(length)) = (
+                text_arg(&args, "filename"),
+                text_arg(&args, "length").and_then(|l| l.parse::<usize>().ok()),
+            ) else {
+                return api_error("invalid_arguments");
+            };
+            if length == 0 {
+                return api_error("invalid_arguments");
+            }
+            s.next_id += 1;
+            let id = format!("F{:08}", s.next_id);
+            s.pending_files.insert(id.clone(), (name, length, None));
+            ok(json!({ "upload_url": format!("{}/upload/{id}", s.base_url), "file_id": id }))
+        }
+        "files.completeUploadExternal" => complete_upload(&mut s, &args),
         "usergroups.users.list" => {
             let Some(id) = text_arg(&args, "usergroup") else {
                 return api_error("no_such_subteam");
@@ -1327,4 +1368,88 @@ async fn respond(
     }
     s.responses.push(InteractionResponse { user, body });
     Json(json!({ "ok": true })).into_response()
+}
+
+/// The upload URL: takes the announced file's bytes (their length must match).
+async fn upload(State(state): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
+    let mut s = lock(&state);
+    let Some((_, length, bytes)) = s.pending_files.get_mut(&id) else {
+        return (StatusCode::NOT_FOUND, "unknown upload").into_response();
+    };
+    if body.len() != *length {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("expected {length} bytes, got {}", body.len()),
+        )
+            .into_response();
+    }
+    *bytes = Some(body.to_vec());
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("OK - {}", body.len()),
+    )
+        .into_response()
+}
+
+/// `files.completeUploadExternal`: every file must have been uploaded; shares them in
+/// `channel_id` (the bot must be able to post there).
+fn complete_upload(s: &mut FakeState, args: &BTreeMap<String, Value>) -> Response {
+    let files = match args.get("files") {
+        Some(Value::String(text)) => serde_json::from_str::<Value>(text).unwrap_or(Value::Null),
+        Some(v) => v.clone(),
+        None => Value::Null,
+    };
+    let Some(files) = files.as_array().filter(|f| !f.is_empty()) else {
+        return api_error("invalid_arguments");
+    };
+    let channel = text_arg(args, "channel_id");
+    if let Some(c) = &channel {
+        if let Err(code) = check_channel(s, c) {
+            return api_error(code);
+        }
+    }
+    let mut shared = Vec::new();
+    for f in files {
+        let Some(id) = f["id"].as_str() else {
+            return api_error("invalid_arguments");
+        };
+        match s.pending_files.get(id) {
+            Some((name, _, Some(bytes))) => shared.push(SharedFile {
+                id: id.to_string(),
+                channel: channel.clone().unwrap_or_default(),
+                thread_ts: text_arg(args, "thread_ts"),
+                filename: name.clone(),
+                title: f["title"].as_str().map(str::to_string),
+                bytes: bytes.clone(),
+            }),
+            _ => return api_error("file_not_found"),
+        }
+    }
+    let answer: Vec<Value> = shared
+        .iter()
+        .map(|f| {
+            let mut v = json!({
+                "id": f.id, "created": 1_772_450_000, "timestamp": 1_772_450_000,
+                "name": f.filename, "mimetype": "image/png", "filetype": "png",
+                "pretty_type": "PNG", "user": BOT_USER, "size": f.bytes.len(),
+                "is_external": false, "is_public": true
+            });
+            if let Some(t) = &f.title {
+                v["title"] = json!(t);
+            }
+            v
+        })
+        .collect();
+    for f in &shared {
+        s.pending_files.remove(&f.id);
+    }
+    s.files.extend(shared);
+    ok(json!({ "files": answer }))
+}
+
+impl FakeSlack {
+    /// Files the app shared, in order.
+    pub fn files(&self) -> Vec<SharedFile> {
+        lock(&self.state).files.clone()
+    }
 }

@@ -1044,6 +1044,7 @@ async fn the_manifest_grants_exactly_the_scopes_the_adapter_uses() {
     )
     .await;
     tokio::time::sleep(Duration::from_millis(50)).await;
+    r.cmd("UCAROL", "/digest now weekly").await;
     r.work().await;
 
     let t1 = app.desk.ticket(TicketRef(1)).await.unwrap();
@@ -1071,5 +1072,48 @@ async fn the_manifest_grants_exactly_the_scopes_the_adapter_uses() {
         unused,
         ["groups:history", "groups:read"],
         "granted but never needed"
+    );
+}
+
+/// A digest reaches Slack as its text and its chart, the chart through the external upload
+/// flow, and the uploaded file is the PNG.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_posts_its_text_and_uploads_its_chart() {
+    let app = spawn_app().await;
+    // Wednesday: no scheduled fire is within its grace window, so only `/digest now` posts.
+    app.clock.advance(chrono::Duration::days(2));
+    let r = rig(&app, Mode::Http).await;
+    app.ok(&slack("UC"), "/ticket new refund please").await;
+    let said = text(&r.cmd("UCAROL", "/digest now weekly").await);
+    assert!(said.contains("on its way"), "{said}");
+    r.work().await;
+    let posted: Vec<SlackMessage> = r
+        .fake
+        .bot_messages()
+        .into_iter()
+        .filter(|m| m.channel == "CLEADS")
+        .collect();
+    assert_eq!(posted.len(), 1, "the text, once");
+    assert!(posted[0].text.contains("Digest `weekly`"));
+    let files = r.fake.files();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0].channel, "CLEADS");
+    assert_eq!(files[0].filename, "digest-weekly.png");
+    let img =
+        image::load_from_memory_with_format(&files[0].bytes, image::ImageFormat::Png).unwrap();
+    assert_eq!(
+        (img.width(), img.height()),
+        (switchboard::chart::WIDTH, switchboard::chart::HEIGHT)
+    );
+    let calls = r.fake.calls();
+    let pos = |m: &str| calls.iter().position(|c| c == m).unwrap();
+    assert!(pos("files.getUploadURLExternal") < pos("files.completeUploadExternal"));
+    let failed = app.desk.store.outbox(Some("failed"), 10).await.unwrap();
+    assert!(
+        failed
+            .iter()
+            .all(|f| f.outgoing.target.platform() == switchboard::core::types::Platform::Discord)
+            || failed.is_empty(),
+        "{failed:#?}"
     );
 }

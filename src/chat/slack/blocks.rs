@@ -200,6 +200,7 @@ mod tests {
             ],
             link: Some("https://example.slack.com/archives/C1/p1".into()),
             mentions: vec![],
+            attachment: None,
         };
         let (text, blocks) = render(&msg);
         assert!(text.starts_with("T-7 Refund"));

@@ -18,7 +18,7 @@ use slack_morphism::prelude::*;
 use super::blocks;
 use crate::chat::{ChatError, Delivery};
 use crate::config::Secret;
-use crate::core::message::{Message, Target};
+use crate::core::message::{Attachment, Message, Target};
 use crate::core::types::{ChannelRef, Platform, RoleRef};
 
 /// The connector type every Switchboard Slack client uses.
@@ -201,6 +201,9 @@ impl Delivery for SlackApi {
     ) -> Result<String, ChatError> {
         // Slack has no idempotency key for chat.postMessage; the outbox records the ts instead.
         let (channel, thread) = Self::channel_for(target);
+        if let Some(file) = &message.attachment {
+            return self.upload(&channel, thread, file).await;
+        }
         let mut req =
             SlackApiChatPostMessageRequest::new(SlackChannelId(channel), Self::content(message)?)
                 .with_unfurl_links(false)
@@ -229,6 +232,52 @@ impl Delivery for SlackApi {
         );
         self.session().chat_update(&req).await.map_err(classify)?;
         Ok(())
+    }
+}
+
+impl SlackApi {
+    /// Shares a file in `channel` through Slack's external upload flow: ask for an upload URL
+    /// (`files.getUploadURLExternal`), send the bytes there, then complete the upload into the
+    /// channel (`files.completeUploadExternal`). Returns the file id.
+    async fn upload(
+        &self,
+        channel: &str,
+        thread: Option<String>,
+        file: &Attachment,
+    ) -> Result<String, ChatError> {
+        let session = self.session();
+        let url = session
+            .get_upload_url_external(
+                &SlackApiFilesGetUploadUrlExternalRequest::new(
+                    file.filename.clone(),
+                    file.bytes.len(),
+                )
+                .with_alt_txt(file.title.clone()),
+            )
+            .await
+            .map_err(classify)?;
+        session
+            .files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
+                url.upload_url,
+                file.bytes.clone(),
+                file.content_type.clone(),
+            ))
+            .await
+            .map_err(classify)?;
+        let mut done =
+            SlackApiFilesCompleteUploadExternalRequest::new(vec![SlackApiFilesComplete::new(
+                url.file_id.clone(),
+            )
+            .with_title(file.title.clone())])
+            .with_channel_id(SlackChannelId(channel.to_string()));
+        if let Some(ts) = thread {
+            done = done.with_thread_ts(SlackTs(ts));
+        }
+        session
+            .files_complete_upload_external(&done)
+            .await
+            .map_err(classify)?;
+        Ok(url.file_id.to_string())
     }
 }
 
