@@ -93,7 +93,7 @@ impl DigestCmd {
                 )
                 .await?;
                 let out = digest_posts(&r, s.timezone, &s.targets);
-                let n = out.len();
+                let n = s.targets.len();
                 desk.store.enqueue(out, desk.now()).await?;
                 Ok(Reply::ephemeral(Message::text(format!(
                     "Digest `{}` is on its way to {n} channel(s).",

@@ -483,7 +483,19 @@ async fn digests_preview_privately_and_post_through_the_outbox(app: TestApp) {
         .iter()
         .map(|r| r.outgoing.target.to_string())
         .collect();
-    assert_eq!(posted, ["slack:CLEADS", "discord:2003"]);
+    assert_eq!(
+        posted,
+        [
+            "slack:CLEADS",
+            "discord:2003",
+            "slack:CLEADS",
+            "discord:2003"
+        ],
+        "the text to each target, then the chart to each"
+    );
+    assert!(rows[before + 2..]
+        .iter()
+        .all(|r| r.outgoing.message.attachment.is_some()));
     assert!(rows[before..].iter().all(
         |r| matches!(r.outgoing.target, Target::Channel { .. }) && r.outgoing.ticket.is_none()
     ));

@@ -454,7 +454,22 @@ async fn monday_nine_fires_once_at_nine_local(app: TestApp) {
         .map(|r| r.outgoing.target.to_string())
         .collect();
     assert_eq!(targets, ["slack:CLEADS", "discord:2003"]);
-    let title = rows.last().unwrap().outgoing.message.title.clone().unwrap();
+    let title = rows
+        .iter()
+        .rev()
+        .find_map(|r| r.outgoing.message.title.clone())
+        .unwrap();
+    let charts = rows
+        .iter()
+        .filter(|r| {
+            r.outgoing
+                .message
+                .attachment
+                .as_ref()
+                .is_some_and(|a| a.filename == "digest-weekly.png")
+        })
+        .count();
+    assert_eq!(charts, 2, "the chart to each target");
     assert!(
         title.contains("Mon 16 Nov 2026 09:00 to Mon 23 Nov 2026 09:00"),
         "{title}"
