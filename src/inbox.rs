@@ -141,6 +141,33 @@ impl InboxWorker {
         Ok(InboxResult::Retry(why))
     }
 
+    /// Marks an event done with `note`, as handled without a new ticket.
+    async fn finish_ignored(
+        &self,
+        row: &InboxRow,
+        note: String,
+    ) -> Result<InboxResult, StoreError> {
+        self.desk
+            .store
+            .inbox_finish(row.id, InboxOutcome::Done, &note, self.desk.now())
+            .await?;
+        Ok(InboxResult::Ignored(note))
+    }
+
+    /// After a desk error: a storage failure is retried after `wait`; the user's kind of error
+    /// will not change by retrying, so the event is done with it as the note.
+    async fn settle(
+        &self,
+        row: &InboxRow,
+        e: DeskError,
+        wait: Duration,
+    ) -> Result<InboxResult, StoreError> {
+        match e {
+            DeskError::Internal(e) => self.retry(row, wait, e.to_string()).await,
+            e => self.finish_ignored(row, e.to_string()).await,
+        }
+    }
+
     /// Processes one claimed event and records what became of it.
     pub async fn process(&self, row: &InboxRow) -> Result<InboxResult, StoreError> {
         let Some(source) = row
@@ -189,23 +216,16 @@ impl InboxWorker {
                 by,
                 text,
             } => {
-                let note = match self
+                let done = self
                     .desk
                     .record_source_change(&channel, &message_id, by.as_ref(), text)
-                    .await
-                {
+                    .await;
+                let note = match done {
                     Ok(Some(t)) => format!("recorded on {}", t.id),
                     Ok(None) => "the message has no ticket".to_string(),
-                    Err(DeskError::Internal(e)) => {
-                        return self.retry(row, backoff_wait(), e.to_string()).await
-                    }
-                    Err(e) => e.to_string(),
+                    Err(e) => return self.settle(row, e, backoff_wait()).await,
                 };
-                self.desk
-                    .store
-                    .inbox_finish(row.id, InboxOutcome::Done, &note, self.desk.now())
-                    .await?;
-                return Ok(InboxResult::Ignored(note));
+                return self.finish_ignored(row, note).await;
             }
             Completion::Reply {
                 channel,
@@ -213,40 +233,19 @@ impl InboxWorker {
                 by,
             } => {
                 let note = match self.desk.record_reply(&channel, &message_id, &by).await {
-                    Ok(Some(t)) => format!("first response on {}", t.id),
-                    Ok(None) => "not a first response by staff".to_string(),
-                    Err(DeskError::Internal(e)) => {
-                        return self.retry(row, backoff_wait(), e.to_string()).await
-                    }
-                    Err(e) => e.to_string(),
+                    Ok(Some(t)) => format!("recorded a reply on {}", t.id),
+                    Ok(None) => "a reply that changes nothing".to_string(),
+                    Err(e) => return self.settle(row, e, backoff_wait()).await,
                 };
-                self.desk
-                    .store
-                    .inbox_finish(row.id, InboxOutcome::Done, &note, self.desk.now())
-                    .await?;
-                return Ok(InboxResult::Ignored(note));
+                return self.finish_ignored(row, note).await;
             }
-            Completion::Ignore(why) => {
-                self.desk
-                    .store
-                    .inbox_finish(row.id, InboxOutcome::Done, &why, self.desk.now())
-                    .await?;
-                return Ok(InboxResult::Ignored(why));
-            }
+            Completion::Ignore(why) => return self.finish_ignored(row, why).await,
         };
         request.inbox_key = Some(row.key.clone());
         match self.desk.flag(request).await {
             Ok(o) if o.created => Ok(InboxResult::Ticket(o.ticket.id.to_string())),
             Ok(o) => Ok(InboxResult::Existing(o.ticket.id.to_string())),
-            Err(DeskError::Internal(e)) => self.retry(row, backoff_wait(), e.to_string()).await,
-            Err(e) => {
-                let why = e.to_string();
-                self.desk
-                    .store
-                    .inbox_finish(row.id, InboxOutcome::Done, &why, self.desk.now())
-                    .await?;
-                Ok(InboxResult::Ignored(why))
-            }
+            Err(e) => self.settle(row, e, backoff_wait()).await,
         }
     }
 }

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 
 use crate::cmd::digest;
 use crate::core::cronexpr::latest_fire;
-use crate::core::message::{escalation, OutKind, Outgoing, SlaClockKind, Target};
+use crate::core::message::{escalation, Outgoing, SlaClockKind};
 use crate::core::sla::{describe, Clock};
 use crate::core::types::{Status, TicketRef};
 use crate::desk::{Desk, DeskError};
@@ -182,19 +182,7 @@ impl Scheduler {
                     &describe(&clock, tz),
                     dir.lead_mentions(dept),
                 );
-                let posts: Vec<Outgoing> = dept
-                    .channels
-                    .iter()
-                    .map(|c| Outgoing {
-                        kind: OutKind::Post,
-                        target: Target::Channel {
-                            channel: c.clone(),
-                            thread: None,
-                        },
-                        ticket: Some(t.id),
-                        message: message.clone(),
-                    })
-                    .collect();
+                let posts = Outgoing::posts(&dept.channels, Some(t.id), &message);
                 let posted = desk
                     .store
                     .claim_escalation(t.id, kind.as_str(), level, &self.settings.owner, now, posts)

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::config::{DigestSchedule, Period};
 use crate::core::command::{Args, UsageError};
 use crate::core::digest::{self, Report, ShoutOut, Window};
-use crate::core::message::{neutralize_mentions, Message, OutKind, Outgoing, Reply, Target};
+use crate::core::message::{neutralize_mentions, Message, Outgoing, Reply};
 use crate::core::types::ChannelRef;
 use crate::desk::{Desk, DeskError};
 
@@ -230,18 +230,7 @@ pub async fn build(
 
 /// The outbox rows that post `message` to each of `targets`.
 pub fn posts(targets: &[ChannelRef], message: &Message) -> Vec<Outgoing> {
-    targets
-        .iter()
-        .map(|c| Outgoing {
-            kind: OutKind::Post,
-            target: Target::Channel {
-                channel: c.clone(),
-                thread: None,
-            },
-            ticket: None,
-            message: message.clone(),
-        })
-        .collect()
+    Outgoing::posts(targets, None, message)
 }
 
 /// The outbox rows of a digest: its text, then its chart as a file, to each target. The chart

@@ -347,6 +347,28 @@ pub struct Outgoing {
     pub message: Message,
 }
 
+impl Outgoing {
+    /// Posts of `message` to each of `channels` (not in a thread), about `ticket` if any.
+    pub fn posts(
+        channels: &[ChannelRef],
+        ticket: Option<TicketRef>,
+        message: &Message,
+    ) -> Vec<Self> {
+        channels
+            .iter()
+            .map(|c| Outgoing {
+                kind: OutKind::Post,
+                target: Target::Channel {
+                    channel: c.clone(),
+                    thread: None,
+                },
+                ticket,
+                message: message.clone(),
+            })
+            .collect()
+    }
+}
+
 /// Makes re-posted user text harmless: mass mentions and user, group and role mentions of
 /// both platforms become plain names, so quoting a message never pings anyone.
 pub fn neutralize_mentions(text: &str) -> String {

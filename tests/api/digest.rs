@@ -67,28 +67,6 @@ period = "day"
 grace = "2h"
 "#;
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let app = $crate::helpers::spawn_with($crate::helpers::Backend::Sqlite, super::DIGEST_CONFIG).await.unwrap();
-                    super::$name(app).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    let Some(app) = $crate::helpers::spawn_with($crate::helpers::Backend::Postgres, super::DIGEST_CONFIG).await else {
-                        return;
-                    };
-                    super::$name(app).await;
-                }
-            }
-        )*
-    };
-}
-
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
@@ -619,7 +597,8 @@ async fn a_missed_fire_posts_once_within_the_grace_window_and_never_outside(app:
     assert_eq!(outbox_posts(&app).await, n);
 }
 
-both!(
+crate::on_both_backends_with!(
+    DIGEST_CONFIG;
     figures_match_the_hand_worked_history,
     the_stores_rows_give_the_same_figures_as_a_full_scan,
     monday_nine_fires_once_at_nine_local,
@@ -793,4 +772,5 @@ async fn the_chart_is_a_png_with_bars_and_a_line(app: TestApp) {
     assert!(switchboard::chart::png("weekly", &[]).is_err());
 }
 
-both!(the_chart_is_a_png_with_bars_and_a_line);
+crate::on_both_backends_with!(
+    DIGEST_CONFIG;the_chart_is_a_png_with_bars_and_a_line);

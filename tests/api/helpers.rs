@@ -216,6 +216,31 @@ impl TestApp {
     }
 }
 
+/// Like [`on_both_backends!`] with a desk built from the config `$config` (a path to a
+/// `&str` constant, from the calling module).
+#[macro_export]
+macro_rules! on_both_backends_with {
+    ($config:ident; $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = $crate::helpers::spawn_with($crate::helpers::Backend::Sqlite, super::$config).await.unwrap();
+                    super::$name(app).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let Some(app) = $crate::helpers::spawn_with($crate::helpers::Backend::Postgres, super::$config).await else {
+                        return;
+                    };
+                    super::$name(app).await;
+                }
+            }
+        )*
+    };
+}
+
 /// Runs each named `async fn(TestApp)` once on SQLite and once on PostgreSQL.
 #[macro_export]
 macro_rules! on_both_backends {

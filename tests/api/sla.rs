@@ -55,28 +55,6 @@ who = "members"
 fallback = "billing"
 "#;
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let app = $crate::helpers::spawn_with($crate::helpers::Backend::Sqlite, super::SLA_CONFIG).await.unwrap();
-                    super::$name(app).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    let Some(app) = $crate::helpers::spawn_with($crate::helpers::Backend::Postgres, super::SLA_CONFIG).await else {
-                        return;
-                    };
-                    super::$name(app).await;
-                }
-            }
-        )*
-    };
-}
-
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
@@ -342,7 +320,8 @@ async fn two_instances_escalate_a_breach_once(app: TestApp) {
     assert_eq!(posts, 1, "one breach, one post to its one channel");
 }
 
-both!(
+crate::on_both_backends_with!(
+    SLA_CONFIG;
     waiting_on_the_customer_pauses_and_a_reply_resumes,
     a_friday_evening_ticket_breaches_monday_and_is_escalated_once,
     a_holiday_moves_the_deadline_and_digests_count_business_time,
