@@ -388,6 +388,7 @@ fn show(desk: &Desk, t: &Ticket, events: &[crate::core::ticket::TicketEvent]) ->
         link: t.source.as_ref().and_then(|s| s.permalink.clone()),
         mentions: vec![],
         attachment: None,
+        full_view: None,
     }
 }
 

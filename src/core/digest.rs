@@ -1007,6 +1007,11 @@ pub fn render(r: &Report, tz: chrono_tz::Tz) -> Message {
             local(r.window.to),
             r.timezone
         )),
+        full_view: Some(format!(
+            "Everything: `/digest preview {name}` in chat, or `switchboard digest preview --schedule {name} --at {at}`.",
+            name = r.schedule,
+            at = r.window.to.format("%Y-%m-%dT%H:%M:%SZ")
+        )),
         text: text.trim_end().to_string(),
         fields,
         buttons: vec![],

@@ -131,6 +131,7 @@ pub fn csat_prompt(ticket: &Ticket) -> Message {
         link: None,
         mentions: vec![],
         attachment: None,
+        full_view: None,
     }
 }
 
@@ -170,6 +171,10 @@ pub struct Message {
     /// A file sent instead of text (the digest's chart); adapters upload it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attachment: Option<Attachment>,
+    /// Where to read all of it when a platform's limits cut the message (a command or CLI
+    /// line); adapters end a cut message with "…and N more" and this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_view: Option<String>,
 }
 
 /// A file to upload, such as a chart.
@@ -553,6 +558,7 @@ pub fn alert(ticket: &Ticket, dir: &Directory) -> Message {
         link: ticket.source.as_ref().and_then(|s| s.permalink.clone()),
         mentions: vec![],
         attachment: None,
+        full_view: None,
     }
 }
 

@@ -774,3 +774,50 @@ async fn the_chart_is_a_png_with_bars_and_a_line(app: TestApp) {
 
 crate::on_both_backends_with!(
     DIGEST_CONFIG;the_chart_is_a_png_with_bars_and_a_line);
+
+/// A digest too big for one Slack message keeps within Block Kit's limits (50 blocks, 3,000
+/// characters a text) and ends with how many sections were left out and where to read
+/// everything, rather than stopping mid-way.
+#[test]
+fn a_digest_past_slacks_limits_ends_with_and_n_more_and_a_pointer() {
+    use switchboard::chat::slack::blocks;
+    let covered: Vec<String> = (0..1000).map(|i| format!("team-{i:04}")).collect();
+    let w = Window {
+        from: utc("2026-03-02T08:00:00Z"),
+        to: utc("2026-03-09T08:00:00Z"),
+    };
+    let r = digest::compute(
+        "weekly",
+        "Europe/Berlin",
+        &covered,
+        &DigestInput::default(),
+        &switchboard::core::sla::SlaPolicy::default(),
+        w,
+        vec![],
+    );
+    let msg = digest::render(&r, chrono_tz::Europe::Berlin);
+    let (fallback, rendered) = blocks::render(&msg);
+    let rendered = rendered.as_array().unwrap();
+    assert_eq!(rendered.len(), blocks::MAX_BLOCKS);
+    for b in rendered {
+        for t in [&b["text"]["text"], &b["elements"][0]["text"]] {
+            if let Some(t) = t.as_str() {
+                assert!(t.chars().count() <= blocks::MAX_TEXT);
+            }
+        }
+    }
+    let last = rendered.last().unwrap()["elements"][0]["text"]
+        .as_str()
+        .unwrap();
+    assert!(
+        last.starts_with("…and ") && last.contains(" more not shown here"),
+        "{last}"
+    );
+    assert!(
+        last.contains("`/digest preview weekly`")
+            && last
+                .contains("switchboard digest preview --schedule weekly --at 2026-03-09T08:00:00Z"),
+        "{last}"
+    );
+    assert!(fallback.chars().count() <= blocks::MAX_TEXT);
+}

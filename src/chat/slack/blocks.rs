@@ -134,7 +134,10 @@ pub fn render(msg: &Message) -> (String, Value) {
         blocks.truncate(MAX_BLOCKS - 1);
         blocks.push(json!({
             "type": "context",
-            "elements": [mrkdwn(&format!("…and {dropped} more blocks not shown; see `/ticket show` or the CLI for the full text."))]
+            "elements": [mrkdwn(&format!(
+                "…and {dropped} more not shown here (Slack shows at most {MAX_BLOCKS} blocks). {}",
+                msg.full_view.as_deref().map_or("`/ticket show` or the CLI has the full text.".to_string(), escape)
+            ))]
         }));
     }
     let fallback = if pings.is_empty() {
@@ -201,6 +204,7 @@ mod tests {
             link: Some("https://example.slack.com/archives/C1/p1".into()),
             mentions: vec![],
             attachment: None,
+            full_view: None,
         };
         let (text, blocks) = render(&msg);
         assert!(text.starts_with("T-7 Refund"));
@@ -231,9 +235,39 @@ mod tests {
         let (_, blocks) = render(&Message::text(huge));
         let blocks = blocks.as_array().unwrap();
         assert_eq!(blocks.len(), MAX_BLOCKS);
-        assert!(blocks.last().unwrap()["elements"][0]["text"]
+        let last = blocks.last().unwrap()["elements"][0]["text"]
             .as_str()
-            .unwrap()
-            .contains("more blocks not shown"));
+            .unwrap();
+        assert!(last.starts_with("…and 11 more not shown here"), "{last}");
+        assert!(last.contains("`/ticket show`"), "{last}");
+    }
+
+    #[test]
+    fn exactly_at_the_limit_nothing_is_cut_and_past_it_the_full_view_is_named() {
+        // 50 text blocks of exactly 3,000 characters: all shown.
+        let at = "y".repeat(MAX_TEXT * MAX_BLOCKS);
+        let (_, blocks) = render(&Message::text(at));
+        let blocks = blocks.as_array().unwrap();
+        assert_eq!(blocks.len(), MAX_BLOCKS);
+        assert!(blocks.iter().all(|b| b["type"] == "section"));
+        assert!(blocks
+            .iter()
+            .all(|b| b["text"]["text"].as_str().unwrap().chars().count() == MAX_TEXT));
+        // One character more: 49 blocks, then "and 2 more" with where to read everything.
+        let past = Message {
+            full_view: Some("Everything: `/digest preview weekly`.".into()),
+            ..Message::text("y".repeat(MAX_TEXT * MAX_BLOCKS + 1))
+        };
+        let (_, blocks) = render(&past);
+        let blocks = blocks.as_array().unwrap();
+        assert_eq!(blocks.len(), MAX_BLOCKS);
+        let last = blocks.last().unwrap()["elements"][0]["text"]
+            .as_str()
+            .unwrap();
+        assert!(last.starts_with("…and 2 more not shown here"), "{last}");
+        assert!(
+            last.ends_with("Everything: `/digest preview weekly`."),
+            "{last}"
+        );
     }
 }
