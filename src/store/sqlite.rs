@@ -148,6 +148,24 @@ async fn insert_events(
     Ok(())
 }
 
+/// Finishes a claim (an `INSERT … ON CONFLICT DO NOTHING` of `claimed` rows in `tx`): the
+/// winner queues `outbox` and commits; a lost claim rolls back and queues nothing.
+async fn queue_if_claimed(
+    mut tx: Transaction<'static, Sqlite>,
+    claimed: u64,
+    ticket: Option<TicketRef>,
+    outbox: Vec<Outgoing>,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    if claimed == 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    insert_outbox(&mut tx, ticket, outbox, at).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
 async fn insert_outbox(
     tx: &mut Transaction<'static, Sqlite>,
     ticket: Option<TicketRef>,
@@ -921,13 +939,7 @@ impl Store for SqliteStore {
         .bind(ts(at))
         .execute(&mut *tx)
         .await?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        insert_outbox(&mut tx, None, outbox, at).await?;
-        tx.commit().await?;
-        Ok(true)
+        queue_if_claimed(tx, done.rows_affected(), None, outbox, at).await
     }
 
     async fn claim_escalation(
@@ -951,13 +963,7 @@ impl Store for SqliteStore {
         .bind(ts(at))
         .execute(&mut *tx)
         .await?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        insert_outbox(&mut tx, Some(ticket), outbox, at).await?;
-        tx.commit().await?;
-        Ok(true)
+        queue_if_claimed(tx, done.rows_affected(), Some(ticket), outbox, at).await
     }
 
     async fn sync_people(&self, people: &[Person], at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -215,6 +215,34 @@ impl Rig {
             })
     }
 
+    /// Waits until the app has acknowledged `n` Socket Mode envelopes in all.
+    async fn wait_acked(&self, n: usize) {
+        for _ in 0..300 {
+            if self.fake.acked().len() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "only {} of {n} envelopes acknowledged",
+            self.fake.acked().len()
+        );
+    }
+
+    /// `user` uses the "Create ticket" shortcut on a message and submits the form as
+    /// prefilled; the inbox and outbox workers then make and deliver the ticket.
+    async fn shortcut_and_submit(&self, user: &str, channel: &str, ts: &str) {
+        let payload = self
+            .fake
+            .message_shortcut(user, channel, ts, "create_ticket")
+            .unwrap();
+        self.interact(&payload).await;
+        let view = self.fake.views().pop().expect("the form opened");
+        self.interact(&self.fake.submit_view(&view.id, &[]).unwrap())
+            .await;
+        self.work().await;
+    }
+
     /// Waits for the app's `n`-th answer through a response URL.
     async fn response(&self, n: usize) -> Value {
         for _ in 0..500 {
@@ -579,15 +607,8 @@ async fn flagged(app: &TestApp, r: &Rig) -> SlackMessage {
         "I want a refund",
         None,
     );
-    let payload = r
-        .fake
-        .message_shortcut("UBOB", "CHELP", "1772442000.000100", "create_ticket")
-        .unwrap();
-    r.interact(&payload).await;
-    let view = r.fake.views().pop().unwrap();
-    r.interact(&r.fake.submit_view(&view.id, &[]).unwrap())
+    r.shortcut_and_submit("UBOB", "CHELP", "1772442000.000100")
         .await;
-    r.work().await;
     assert_eq!(
         app.desk.ticket(TicketRef(1)).await.unwrap().department,
         "billing"
@@ -862,12 +883,7 @@ async fn a_staff_reply_in_the_thread_is_the_first_response(app: TestApp) {
     let mut other = reply("EvB", "UBOB", "1772442150.000100");
     other["event"]["thread_ts"] = json!("1772440000.000100");
     r.fake.push_event(other);
-    for _ in 0..200 {
-        if r.fake.acked().len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    r.wait_acked(2).await;
     r.work().await;
     assert!(app
         .desk
@@ -887,12 +903,7 @@ async fn a_staff_reply_in_the_thread_is_the_first_response(app: TestApp) {
     // Bob's reply is.
     r.clock.advance(chrono::Duration::minutes(7));
     r.fake.push_event(reply("EvC", "UBOB", "1772442200.000100"));
-    for _ in 0..200 {
-        if r.fake.acked().len() >= 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    r.wait_acked(3).await;
     r.work().await;
     let t = app.desk.ticket(TicketRef(1)).await.unwrap();
     assert_eq!(
@@ -993,12 +1004,7 @@ async fn the_manifest_grants_exactly_the_scopes_the_adapter_uses() {
             "type": "reaction_added", "user": "UERIN", "reaction": "ticket", "item_user": "UCUSTOMER",
             "item": {"type": "message", "channel": "CHELP", "ts": "1772442000.000100"},
             "event_ts": "1772442100.000100"}}));
-    for _ in 0..300 {
-        if !r.fake.acked().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    r.wait_acked(1).await;
     r.work().await;
     r.fake.push_event(
         json!({"token": "XXYYZZ", "team_id": "T0SANDBOX", "api_app_id": "A0APP",
@@ -1007,12 +1013,7 @@ async fn the_manifest_grants_exactly_the_scopes_the_adapter_uses() {
             "ts": "1772442200.000100", "thread_ts": "1772442000.000100", "channel_type": "channel",
             "event_ts": "1772442200.000100"}}),
     );
-    for _ in 0..300 {
-        if r.fake.acked().len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    r.wait_acked(2).await;
     r.cmd("UBOB", "/ticket list").await;
     r.fake.seed_message(
         "CHELP",
@@ -1021,15 +1022,8 @@ async fn the_manifest_grants_exactly_the_scopes_the_adapter_uses() {
         "printer jam",
         None,
     );
-    let shortcut = r
-        .fake
-        .message_shortcut("UBOB", "CHELP", "1772442300.000100", "create_ticket")
-        .unwrap();
-    r.interact(&shortcut).await;
-    let view = r.fake.views().pop().unwrap();
-    r.interact(&r.fake.submit_view(&view.id, &[]).unwrap())
+    r.shortcut_and_submit("UBOB", "CHELP", "1772442300.000100")
         .await;
-    r.work().await;
     let alert = r.alert("CBILLING", 1);
     r.interact(
         &r.fake
