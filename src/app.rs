@@ -67,6 +67,7 @@ pub async fn build_desk_with_store(
         clock,
         commands: Arc::new(CommandSet::builtin()?),
         telemetry: Arc::new(Telemetry::default()),
+        accounts: Arc::default(),
     })
 }
 
@@ -118,6 +119,7 @@ pub async fn adapters(desk: &Desk) -> Result<Adapters, AppError> {
         for problem in slack_channel_problems(&api, config).await {
             tracing::warn!("{problem}");
         }
+        desk.accounts.register(Arc::new(api.clone()));
         let interactions = Interactions::new(desk.clone(), api.clone());
         out.slack_interactions = Some(interactions.clone());
         if let Some(app_token) = &config.secrets.slack_app_token {

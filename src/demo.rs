@@ -19,10 +19,10 @@ use crate::chat::{Delivery, EventSource};
 use crate::config::Secret;
 use crate::config::{Config, ConfigError};
 use crate::core::clock::{Clock, ManualClock};
-use crate::core::directory::Actor;
+use crate::core::directory::{Actor, Permission};
 use crate::core::message::Reply;
-use crate::core::ticket::{Origin, Source};
-use crate::core::types::{ChannelRef, Platform, RoleRef, TicketRef, UserRef};
+use crate::core::ticket::{Change, Origin, Source};
+use crate::core::types::{ChannelRef, Platform, RoleRef, Status, TicketRef, UserRef};
 use crate::desk::{Desk, DeskError, FlagRequest, TicketOverrides};
 use crate::inbox::{InboxSettings, InboxWorker};
 use crate::outbox::{OutboxSettings, OutboxWorker};
@@ -67,6 +67,10 @@ name = "support"
 channels = ["slack:CSUPPORT", "discord:200000000000000011"]
 members = ["person:alice"]
 leads = ["person:alice"]
+
+[sla]
+first_response = { urgent = "30m", high = "1h", normal = "2h", low = "1d" }
+resolution = { urgent = "4h", high = "1d", normal = "2d", low = "1w" }
 
 [flagging]
 emojis = ["ticket", "🎫", "rotating_light", "🚨"]
@@ -465,7 +469,10 @@ pub fn demo_start() -> DateTime<Utc> {
 }
 
 /// Runs the scripted scenario, writing the transcript to `out`.
-pub async fn run(out: &mut impl Write) -> Result<(), DemoError> {
+pub async fn run(
+    out: &mut impl Write,
+    save_digest: Option<&std::path::Path>,
+) -> Result<(), DemoError> {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("demo.db").display());
     let config = Config::from_toml(DEMO_CONFIG, "demo config", |k| {
@@ -510,6 +517,8 @@ pub async fn run(out: &mut impl Write) -> Result<(), DemoError> {
     ] {
         fake_slack.add_user(id, name);
     }
+    fake_slack.add_bot("UREMINDER", "Reminders");
+    desk.accounts.register(Arc::new(api.clone()));
     let socket = SocketMode::start(
         &api,
         &Secret::new(crate::sandbox::slack::app_token_for(DEMO_SLACK_TOKEN)),
@@ -786,12 +795,15 @@ pub async fn run(out: &mut impl Write) -> Result<(), DemoError> {
         }
     }
 
-    s.step(1, "Alice thanks Bob; Bob tries to thank himself")?;
+    s.step(
+        1,
+        "Alice thanks Bob for T-1; Bob tries to thank himself; Alice tries a bot",
+    )?;
     s.slack_command(
         "Alice",
         "UALICE",
         "CGENERAL",
-        "/kudos give <@UBOB|bob> for sorting out the double charge in 25 minutes",
+        "/kudos <@UBOB|bob> for sorting out the double charge in 25 minutes T-1",
     )
     .await?;
     s.command(
@@ -799,6 +811,13 @@ pub async fn run(out: &mut impl Write) -> Result<(), DemoError> {
         &bob_discord,
         "discord:200000000000000011",
         "/kudos give discord:100000000000000002 for being great",
+    )
+    .await?;
+    s.slack_command(
+        "Alice",
+        "UALICE",
+        "CGENERAL",
+        "/kudos <@UREMINDER|reminders> for never forgetting standup",
     )
     .await?;
 
@@ -810,8 +829,45 @@ pub async fn run(out: &mut impl Write) -> Result<(), DemoError> {
     s.slack_command("Alice", "UALICE", "CSUPPORT", "/ticket show T-1")
         .await?;
 
+    s.step(
+        1,
+        "The two weeks before today are loaded, so the digest has history to compare",
+    )?;
+    let now = s.clock.now();
+    // Deliver what the story queued so far, so the history's messages can be told apart.
+    while s.outbox.round().await.map_err(DeskError::from)? > 0 {}
+    let last_row = |rows: &[crate::store::OutboxRow]| rows.iter().map(|r| r.id).max().unwrap_or(0);
+    let rows_before = last_row(
+        &s.desk
+            .store
+            .outbox(None, 0)
+            .await
+            .map_err(DeskError::from)?,
+    );
+    let slack_before = s.slack.bot_messages().len();
+    let opened = s.history(now).await?;
+    while s.outbox.round().await.map_err(DeskError::from)? > 0 {}
+    let rows_history = last_row(
+        &s.desk
+            .store
+            .outbox(None, 0)
+            .await
+            .map_err(DeskError::from)?,
+    );
+    let slack_history = s.slack.bot_messages().len();
+    s.say(&format!(
+        "  {opened} earlier tickets opened, claimed, resolved and rated over 14 days, NPS answers and kudos: the same history every run"
+    ))?;
+
     s.step(1, "A leader previews the weekly digest")?;
     s.slack_command("Alice", "UALICE", "CLEADS", "/digest preview weekly")
+        .await?;
+
+    s.step(
+        1,
+        "Alice posts it to #leads now instead of waiting for Monday 09:00",
+    )?;
+    s.slack_command("Alice", "UALICE", "CLEADS", "/digest now weekly")
         .await?;
 
     s.step(
@@ -821,10 +877,14 @@ pub async fn run(out: &mut impl Write) -> Result<(), DemoError> {
     while s.outbox.round().await.map_err(DeskError::from)? > 0 {}
     let posted = s.slack.bot_messages();
     s.say(&format!(
-        "Slack received {} message(s) (the fake Slack's side):",
-        posted.len()
+        "Slack received {} message(s) (the fake Slack's side; the {} for the loaded history are left out):",
+        posted.len(),
+        slack_history - slack_before
     ))?;
-    for m in &posted {
+    let story = posted[..slack_before]
+        .iter()
+        .chain(&posted[slack_history..]);
+    for m in story {
         let place = match &m.thread_ts {
             Some(t) => format!("#{} in the thread of {t}", m.channel),
             None => format!("#{}", m.channel),
@@ -847,10 +907,15 @@ pub async fn run(out: &mut impl Write) -> Result<(), DemoError> {
         .await
         .map_err(DeskError::from)?;
     s.say(&format!(
-        "\nOutbox: {} row(s); Slack's are sent, Discord's wait for the Discord adapter:",
-        rows.len()
+        "\nOutbox: {} row(s); Slack's are sent, Discord's wait for the Discord adapter (the history's rows #{}-#{} are left out):",
+        rows.len(),
+        rows_before + 1,
+        rows_history
     ))?;
-    for r in &rows {
+    for r in rows
+        .iter()
+        .filter(|r| r.id <= rows_before || r.id > rows_history)
+    {
         let what = r
             .outgoing
             .message
@@ -869,7 +934,264 @@ pub async fn run(out: &mut impl Write) -> Result<(), DemoError> {
             crate::core::message::truncate(&what.replace('\n', " "), 70)
         ))?;
     }
+    if let Some(dir) = save_digest {
+        s.save_digest(dir, &rows)?;
+    }
     s.socket.shutdown().await;
     s.say("\nDemo finished. `switchboard check-config switchboard.example.toml` and the README show how to run it for real.")?;
     Ok(())
+}
+
+/// Titles of earlier tickets, by department, for the history behind the digest.
+const HISTORY: &[(&str, &[&str])] = &[
+    (
+        "billing",
+        &[
+            "Charged twice for the annual plan",
+            "Invoice shows the wrong VAT number",
+            "Refund not received after cancellation",
+            "Card declined on renewal",
+        ],
+    ),
+    (
+        "support",
+        &[
+            "Cannot reset my password",
+            "How do I add a teammate?",
+            "Two-factor codes not arriving",
+            "Where is the CSV export?",
+        ],
+    ),
+    (
+        "engineering",
+        &[
+            "Dashboard slow to load since Tuesday",
+            "Webhook retries flood our endpoint",
+            "Export fails with E502",
+            "Search returns stale results",
+        ],
+    ),
+];
+
+impl<W: Write> Script<'_, W> {
+    /// Writes the digest Alice posted as Slack received it: the chart (`digest-weekly.png`),
+    /// the blocks (`digest-weekly.blocks.json`) and the whole text (`digest-weekly.txt`).
+    fn save_digest(
+        &mut self,
+        dir: &std::path::Path,
+        rows: &[crate::store::OutboxRow],
+    ) -> Result<(), DemoError> {
+        std::fs::create_dir_all(dir)?;
+        let chart = self
+            .slack
+            .files()
+            .into_iter()
+            .rev()
+            .find(|f| f.filename.starts_with("digest-"));
+        let text = rows.iter().rev().find(|r| {
+            r.outgoing.ticket.is_none()
+                && r.outgoing
+                    .message
+                    .title
+                    .as_deref()
+                    .is_some_and(|t| t.starts_with("Digest"))
+        });
+        let posted = self
+            .slack
+            .bot_messages()
+            .into_iter()
+            .rev()
+            .find(|m| m.channel == "CLEADS" && m.text.starts_with("Digest"));
+        let (Some(chart), Some(text), Some(posted)) = (chart, text, posted) else {
+            return Err(DemoError::Io(std::io::Error::other(
+                "the demo posted no digest to save",
+            )));
+        };
+        std::fs::write(dir.join("digest-weekly.png"), &chart.bytes)?;
+        std::fs::write(
+            dir.join("digest-weekly.txt"),
+            text.outgoing.message.plain() + "\n",
+        )?;
+        let blocks = serde_json::to_string_pretty(&posted.blocks).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join("digest-weekly.blocks.json"), blocks + "\n")?;
+        self.say(&format!(
+            "\nSaved the posted digest (chart, blocks, text) in {}",
+            dir.display()
+        ))?;
+        Ok(())
+    }
+
+    /// Runs a command line that must succeed (a failure is a bug in the demo).
+    async fn must(&self, actor: &Actor, command: &str, text: &str) -> Result<(), DemoError> {
+        let inv = self
+            .desk
+            .commands
+            .parse_text(command, text)
+            .map_err(DeskError::from)?
+            .ok_or_else(|| DeskError::User(format!("`/{command} {text}` asked for help")))?;
+        self.desk.try_run(actor, None, &inv).await?;
+        Ok(())
+    }
+
+    /// Loads two weeks of earlier tickets (opened, claimed, resolved, rated), NPS answers
+    /// and kudos through the desk, as they would have happened, so the digest has a current
+    /// and a previous week to compare. Deterministic: the same history every run. Returns
+    /// how many tickets it opened.
+    async fn history(&mut self, before: DateTime<Utc>) -> Result<usize, DemoError> {
+        enum Act {
+            Open {
+                n: usize,
+                dept: usize,
+                title: &'static str,
+                customer: usize,
+            },
+            Claim(usize),
+            Resolve(usize),
+            Rate(usize, u8),
+            Nps(u8),
+        }
+        let mut rng = fastrand::Rng::with_seed(2026);
+        let staff = |dept: usize| match dept {
+            0 => slack("UBOB"),
+            1 => slack("UALICE"),
+            _ => discord("100000000000000004"),
+        };
+        let customers = ["UCUSTOMER1", "UCUSTOMER2"];
+        let mut acts: Vec<(DateTime<Utc>, Act)> = Vec::new();
+        let mut n = 0;
+        for day in (1..=14).rev() {
+            let morning = before - Duration::days(day) - Duration::hours(1);
+            // Busier in the most recent week, so the digest shows a change.
+            let count = if day <= 7 {
+                rng.usize(4..=7)
+            } else {
+                rng.usize(2..=5)
+            };
+            for _ in 0..count {
+                let dept = rng.usize(0..HISTORY.len());
+                let titles = HISTORY[dept].1;
+                let opened = morning + Duration::minutes(rng.i64(0..600));
+                let customer = rng.usize(0..customers.len());
+                acts.push((
+                    opened,
+                    Act::Open {
+                        n,
+                        dept,
+                        title: titles[rng.usize(0..titles.len())],
+                        customer,
+                    },
+                ));
+                let claimed =
+                    opened + Duration::minutes(rng.i64(3..if dept == 2 { 240 } else { 90 }));
+                acts.push((claimed, Act::Claim(n)));
+                // About one in six is still open at the end.
+                if rng.u8(0..6) > 0 {
+                    let resolved = claimed + Duration::minutes(rng.i64(15..2 * 24 * 60));
+                    acts.push((resolved, Act::Resolve(n)));
+                    if rng.u8(0..10) < 7 {
+                        let score = [5, 5, 5, 4, 4, 4, 3, 2][rng.usize(0..8)];
+                        acts.push((
+                            resolved + Duration::minutes(rng.i64(5..300)),
+                            Act::Rate(n, score),
+                        ));
+                    }
+                }
+                n += 1;
+            }
+            if day % 2 == 0 {
+                let answer = [10, 9, 9, 8, 7, 10, 6, 3][rng.usize(0..8)];
+                acts.push((morning + Duration::hours(3), Act::Nps(answer)));
+            }
+        }
+        acts.retain(|(at, _)| *at < before);
+        acts.sort_by_key(|(at, _)| *at);
+        let mut ids: Vec<Option<TicketRef>> = vec![None; n];
+        let mut customer_of = vec![0; n];
+        let mut dept_of = vec![0; n];
+        for (at, act) in acts {
+            self.clock.set(at);
+            match act {
+                Act::Open {
+                    n,
+                    dept,
+                    title,
+                    customer,
+                } => {
+                    let who = slack(customers[customer]);
+                    let overrides = TicketOverrides {
+                        department: Some(HISTORY[dept].0.to_string()),
+                        ..TicketOverrides::default()
+                    };
+                    let (t, _) = self
+                        .desk
+                        .open_from_command(&who, None, title, overrides)
+                        .await?;
+                    ids[n] = Some(t.id);
+                    customer_of[n] = customer;
+                    dept_of[n] = dept;
+                }
+                Act::Claim(n) => {
+                    if let Some(id) = ids[n] {
+                        self.desk
+                            .change(
+                                &staff(dept_of[n]),
+                                id,
+                                Permission::Member,
+                                "claim",
+                                Change::Claim,
+                            )
+                            .await?;
+                    }
+                }
+                Act::Resolve(n) => {
+                    if let Some(id) = ids[n] {
+                        let to = Change::SetStatus {
+                            to: Status::Resolved,
+                            reason: None,
+                        };
+                        self.desk
+                            .change(&staff(dept_of[n]), id, Permission::Member, "resolve", to)
+                            .await?;
+                    }
+                }
+                Act::Rate(n, score) => {
+                    if let Some(id) = ids[n] {
+                        self.desk
+                            .rate(&slack(customers[customer_of[n]]), id, score)
+                            .await?;
+                    }
+                }
+                Act::Nps(answer) => {
+                    let line = format!("record nps {answer} note:\"in-app survey\"");
+                    self.must(&slack("UALICE"), "metric", &line).await?;
+                }
+            }
+        }
+        self.clock.set(before - Duration::days(3));
+        let billing = ids
+            .iter()
+            .zip(&dept_of)
+            .find_map(|(id, d)| id.filter(|_| *d == 0))
+            .map_or(String::new(), |t| format!(" {t}"));
+        for (giver, line) in [
+            (
+                slack("UALICE"),
+                format!(
+                    "<@UBOB|bob> for calming down the customer with the double renewal{billing}"
+                ),
+            ),
+            (
+                discord("100000000000000004"),
+                "<@UALICE|alice> for the clear write-up of the webhook flood".into(),
+            ),
+            (
+                slack("UALICE"),
+                "<@UBOB|bob> for clearing the refund backlog before the weekend".into(),
+            ),
+        ] {
+            self.must(&giver, "kudos", &line).await?;
+        }
+        self.clock.set(before);
+        Ok(n)
+    }
 }

@@ -128,6 +128,8 @@ pub struct Desk {
     pub commands: Arc<CommandSet>,
     /// Metrics.
     pub telemetry: Arc<Telemetry>,
+    /// What the connected platforms say about accounts (bots), filled in by the adapters.
+    pub accounts: Arc<crate::chat::Accounts>,
 }
 
 /// How many times a change is retried when another writer got there first. Each retry waits

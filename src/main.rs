@@ -33,7 +33,11 @@ enum Command {
     /// Run the bot: migrate, serve /healthz, /readyz and /metrics, run the workers.
     Run,
     /// Run a scripted scenario on a throwaway database and print the transcript.
-    Demo,
+    Demo {
+        /// Also write the digest the demo posts (chart PNG, Slack blocks, text) into DIR.
+        #[arg(long, value_name = "DIR")]
+        save_digest: Option<PathBuf>,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Check a config file and list every problem with its key (exit 1 if any).
@@ -225,7 +229,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let quiet = matches!(
         cli.command,
-        Command::Demo
+        Command::Demo { .. }
             | Command::Digest { .. }
             | Command::Metrics { .. }
             | Command::Commands { .. }
@@ -245,9 +249,9 @@ async fn main() -> ExitCode {
                 Err(e) => report(&e),
             }
         }
-        Command::Demo => {
+        Command::Demo { save_digest } => {
             let mut out = std::io::stdout().lock();
-            match demo::run(&mut out).await {
+            match demo::run(&mut out, save_digest.as_deref()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => report(&e),
             }

@@ -94,6 +94,74 @@ pub trait EventSource: Send + Sync {
     async fn complete(&self, raw: &serde_json::Value) -> Result<Completion, ChatError>;
 }
 
+/// What a platform says an account is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountKind {
+    /// A human member.
+    Person,
+    /// A bot or app account (including this bot).
+    Bot,
+    /// The platform does not know the id.
+    Unknown,
+}
+
+/// Answers questions about one platform's accounts that commands need (is this a bot?).
+#[async_trait]
+pub trait AccountLookup: Send + Sync {
+    /// The platform whose accounts this knows.
+    fn platform(&self) -> Platform;
+
+    /// What account `id` is.
+    async fn kind(&self, id: &str) -> Result<AccountKind, ChatError>;
+}
+
+/// The account lookups of the connected platforms, shared by every clone of the desk;
+/// adapters register theirs when they connect.
+#[derive(Default)]
+pub struct Accounts {
+    lookups: std::sync::RwLock<Vec<std::sync::Arc<dyn AccountLookup>>>,
+}
+
+impl std::fmt::Debug for Accounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let platforms: Vec<Platform> = self
+            .lookups
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|l| l.platform())
+            .collect();
+        f.debug_struct("Accounts")
+            .field("platforms", &platforms)
+            .finish()
+    }
+}
+
+impl Accounts {
+    /// Adds (or replaces) the lookup for its platform.
+    pub fn register(&self, lookup: std::sync::Arc<dyn AccountLookup>) {
+        let mut all = self.lookups.write().unwrap_or_else(|e| e.into_inner());
+        all.retain(|l| l.platform() != lookup.platform());
+        all.push(lookup);
+    }
+
+    /// What `user` is, or `None` when no connected adapter can tell (its platform is not
+    /// connected in this process, as in the CLI).
+    pub async fn kind(&self, user: &UserRef) -> Result<Option<AccountKind>, ChatError> {
+        let lookup = self
+            .lookups
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|l| l.platform() == user.platform)
+            .cloned();
+        match lookup {
+            Some(l) => l.kind(&user.id).await.map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
 /// Exponential backoff with full jitter: a random wait up to `base · 2^(attempt-1)`, capped.
 pub fn backoff(attempt: i64, base: Duration, cap: Duration) -> Duration {
     let exp = u32::try_from(attempt.clamp(1, 30) - 1).unwrap_or(0);

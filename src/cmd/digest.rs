@@ -194,6 +194,8 @@ pub async fn report(
             receiver: dir.display_name(&k.receiver),
             giver: dir.display_name(&k.giver),
             reason: neutralize_mentions(&k.reason),
+            ticket: k.ticket.map(|t| t.to_string()),
+            receiver_key: k.receiver_key,
         })
         .collect();
     let covered = covered(desk, departments);

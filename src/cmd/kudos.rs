@@ -1,13 +1,15 @@
 //! `/kudos`: thank a colleague; the period's shout-outs appear in digests.
 //!
-//! Owns the kudos rules: no kudos to yourself (on any of your linked accounts) and a reason
-//! is required. Stores through the desk's store; never pings anyone when announcing.
+//! Owns the kudos rules: not to yourself (on any of your linked accounts), not to a bot (as
+//! the receiver's platform says), a reason is required and a named ticket must exist. Stores
+//! through the desk's store; never pings anyone when announcing.
 
 use chrono::Duration;
 
+use crate::chat::AccountKind;
 use crate::core::command::{Args, UsageError};
 use crate::core::message::{neutralize_mentions, truncate, Message, Reply};
-use crate::core::types::UserRef;
+use crate::core::types::{TicketRef, UserRef};
 use crate::desk::{Desk, DeskError};
 use crate::store::NewKudos;
 
@@ -32,6 +34,8 @@ pub enum KudosCmd {
         user: UserRef,
         /// Why.
         reason: String,
+        /// The ticket they helped with.
+        ticket: Option<TicketRef>,
     },
     /// Recent kudos.
     List {
@@ -48,7 +52,8 @@ impl KudosCmd {
         Ok(match a.subcommand() {
             "give" => KudosCmd::Give {
                 user: a.user("user")?,
-                reason: a.text("reason")?,
+                reason: a.text("why")?,
+                ticket: a.opt_ticket("ticket")?,
             },
             "list" => KudosCmd::List {
                 user: a.opt_user("user")?,
@@ -63,17 +68,26 @@ impl KudosCmd {
         let dir = &desk.config.directory;
         desk.authorize(ctx.actor, ctx.permission, None, "give or list kudos")?;
         match self {
-            KudosCmd::Give { user, reason } => {
+            KudosCmd::Give {
+                user,
+                reason,
+                ticket,
+            } => {
                 if dir.same_person(&ctx.actor.user, &user) {
                     return Err(DeskError::User(
-                        "Kudos are for thanking someone else. Try `/kudos give @colleague what they did`.".into(),
+                        "Kudos are for thanking someone else. Try `/kudos @colleague what they did`.".into(),
                     ));
                 }
                 let reason = truncate(reason.trim().trim_start_matches("for ").trim(), MAX_REASON);
                 if reason.is_empty() {
                     return Err(DeskError::User(
-                        "Say what they did, e.g. `/kudos give @bob for fixing the export`.".into(),
+                        "Say what they did, e.g. `/kudos @bob for fixing the export`.".into(),
                     ));
+                }
+                check_receiver(desk, &user).await?;
+                if let Some(t) = ticket {
+                    // Refuses an unknown ticket with a message naming it.
+                    desk.ticket(t).await?;
                 }
                 let k = desk
                     .store
@@ -83,11 +97,13 @@ impl KudosCmd {
                         receiver_key: dir.identity_key(&user),
                         receiver: user,
                         reason,
+                        ticket,
                         at: desk.now(),
                     })
                     .await?;
+                let about = k.ticket.map(|t| format!(" ({t})")).unwrap_or_default();
                 Ok(Reply::in_channel(Message::text(format!(
-                    "🎉 {} thanked {}: {}",
+                    "🎉 {} thanked {}: {}{about}",
                     dir.display_name(&k.giver),
                     dir.display_name(&k.receiver),
                     neutralize_mentions(&k.reason)
@@ -102,7 +118,7 @@ impl KudosCmd {
                     .await?;
                 if kudos.is_empty() {
                     return Ok(Reply::ephemeral(Message::text(format!(
-                        "No kudos in the last {days} days. Start with `/kudos give @colleague what they did`."
+                        "No kudos in the last {days} days. Start with `/kudos @colleague what they did`."
                     ))));
                 }
                 let mut lines: Vec<String> = kudos
@@ -110,10 +126,11 @@ impl KudosCmd {
                     .take(20)
                     .map(|k| {
                         format!(
-                            "• {} → {}: {}",
+                            "• {} → {}: {}{}",
                             dir.display_name(&k.giver),
                             dir.display_name(&k.receiver),
-                            truncate(&neutralize_mentions(&k.reason), 200)
+                            truncate(&neutralize_mentions(&k.reason), 200),
+                            k.ticket.map(|t| format!(" ({t})")).unwrap_or_default()
                         )
                     })
                     .collect();
@@ -126,6 +143,30 @@ impl KudosCmd {
                     ..Message::default()
                 }))
             }
+        }
+    }
+}
+
+/// Refuses kudos to a bot or to an account its platform does not know. A person listed in
+/// the directory is a person; otherwise the receiver's platform is asked, when connected.
+async fn check_receiver(desk: &Desk, user: &UserRef) -> Result<(), DeskError> {
+    if desk.config.directory.person_of(user).is_some() {
+        return Ok(());
+    }
+    match desk.accounts.kind(user).await {
+        Ok(Some(AccountKind::Bot)) => Err(DeskError::User(
+            "That's a bot, and kudos are for people. Thank the colleague who helped: `/kudos @colleague what they did`.".into(),
+        )),
+        Ok(Some(AccountKind::Unknown)) => Err(DeskError::User(format!(
+            "I can't find the user `{}`. Pick them from the mention list: `/kudos @colleague what they did`.",
+            user.id
+        ))),
+        Ok(Some(AccountKind::Person) | None) => Ok(()),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not ask the platform whether a kudos receiver is a bot");
+            Err(DeskError::User(
+                "The chat platform is busy and could not tell me who that is; please try again in a few seconds.".into(),
+            ))
         }
     }
 }

@@ -389,6 +389,7 @@ fn show(desk: &Desk, t: &Ticket, events: &[crate::core::ticket::TicketEvent]) ->
         mentions: vec![],
         attachment: None,
         full_view: None,
+        sections: vec![],
     }
 }
 

@@ -136,6 +136,10 @@ pub struct CommandSpec {
     /// Subcommands of a slash command.
     #[serde(default)]
     pub subcommands: Vec<SubcommandSpec>,
+    /// The subcommand Slack's one-line form means when its first word names none, so
+    /// `/kudos @bob why` reads as `/kudos give @bob why`. Discord always names one.
+    #[serde(default)]
+    pub default_subcommand: Option<String>,
 }
 
 impl CommandSpec {
@@ -318,7 +322,18 @@ impl CommandSet {
         if first.text.eq_ignore_ascii_case("help") {
             return Ok(None);
         }
-        let sub = find_sub(spec, &first.text.to_ascii_lowercase())?;
+        let (sub, rest) = match (
+            spec.subcommand(&first.text.to_ascii_lowercase()),
+            &spec.default_subcommand,
+        ) {
+            (Some(sub), _) => (sub, rest),
+            // The first word is already the default subcommand's first option; a bare word
+            // is more likely a mistyped subcommand and gets that error instead.
+            (None, Some(default)) if !is_bare_word(&first.text) => {
+                (find_sub(spec, default)?, &tokens[..])
+            }
+            (None, _) => (find_sub(spec, &first.text.to_ascii_lowercase())?, rest),
+        };
         let usage = usage(spec, sub);
         let mut values: BTreeMap<String, String> = BTreeMap::new();
         let mut positional = Vec::new();
@@ -336,6 +351,32 @@ impl CommandSet {
                     }
                 }
                 None => positional.push(tok),
+            }
+        }
+        // Free text takes the rest of the line, except a trailing ticket reference when an
+        // unnamed ticket option follows the text (`/kudos @bob for the export fix T-42`).
+        if let Some((text_at, _)) = sub
+            .options
+            .iter()
+            .enumerate()
+            .find(|(_, o)| o.kind == OptionKind::Text && !values.contains_key(&o.name))
+        {
+            let trailing_ticket = sub.options[text_at + 1..]
+                .iter()
+                .find(|o| o.kind == OptionKind::Ticket && !values.contains_key(&o.name));
+            let before_text = sub.options[..text_at]
+                .iter()
+                .filter(|o| !values.contains_key(&o.name))
+                .count();
+            if let Some(ticket) = trailing_ticket {
+                if positional.len() > before_text + 1
+                    && positional
+                        .last()
+                        .is_some_and(|t| !t.quoted && t.text.parse::<TicketRef>().is_ok())
+                {
+                    let tok = positional.pop().expect("checked non-empty");
+                    values.insert(ticket.name.clone(), tok.text.clone());
+                }
             }
         }
         let mut positional = positional.into_iter().peekable();
@@ -429,6 +470,18 @@ impl CommandSet {
                 continue;
             }
             out.push_str(&format!("*/{}*: {}\n", spec.name, spec.description));
+            if let Some(sub) = spec
+                .default_subcommand
+                .as_deref()
+                .and_then(|d| spec.subcommand(d))
+            {
+                out.push_str(&format!(
+                    "• `{}` is short for `/{} {} …`\n",
+                    usage(spec, sub).replacen(&format!(" {}", sub.name), "", 1),
+                    spec.name,
+                    sub.name
+                ));
+            }
             for sub in &spec.subcommands {
                 out.push_str(&format!(
                     "• `{}`: {} ({}). e.g. `{}`\n",
@@ -454,6 +507,13 @@ impl CommandSet {
     pub fn subcommand_of(&self, inv: &Invocation) -> Option<&SubcommandSpec> {
         self.slash(&inv.command)?.subcommand(&inv.subcommand)
     }
+}
+
+/// Whether `w` looks like a subcommand name rather than a value.
+fn is_bare_word(w: &str) -> bool {
+    !w.is_empty()
+        && w.chars()
+            .all(|c| c.is_ascii_alphabetic() || c == '-' || c == '_')
 }
 
 fn find_sub<'a>(spec: &'a CommandSpec, name: &str) -> Result<&'a SubcommandSpec, UsageError> {
@@ -513,6 +573,13 @@ fn validate_spec(spec: &CommandSpec) -> Result<(), String> {
             }
             if spec.subcommands.is_empty() || spec.subcommands.len() > 25 {
                 return Err("a slash command needs 1 to 25 subcommands".into());
+            }
+            if let Some(d) = &spec.default_subcommand {
+                if spec.subcommand(d).is_none() {
+                    return Err(format!(
+                        "default_subcommand `{d}` is not one of the subcommands"
+                    ));
+                }
             }
         }
     }
@@ -804,8 +871,13 @@ impl<'a> Args<'a> {
 
     /// A required ticket reference.
     pub fn ticket(&self, name: &str) -> Result<TicketRef, UsageError> {
-        let v = self.parsed(name, OptionKind::Ticket, str::parse::<TicketRef>)?;
+        let v = self.opt_ticket(name)?;
         self.required(name, v)
+    }
+
+    /// An optional ticket reference.
+    pub fn opt_ticket(&self, name: &str) -> Result<Option<TicketRef>, UsageError> {
+        self.parsed(name, OptionKind::Ticket, str::parse::<TicketRef>)
     }
 
     /// An optional user.
@@ -1076,6 +1148,7 @@ mod tests {
             "name = \"x\"\ndescription = \"x\"\n[[subcommands]]\nname=\"a\"\ndescription=\"a\"\npermission=\"anyone\"\nexample=\"/x a\"\n[[subcommands.options]]\nname=\"o\"\nkind=\"word\"\ndescription=\"o\"\n[[subcommands.options]]\nname=\"p\"\nkind=\"word\"\ndescription=\"p\"\nrequired=true",
             "kind = \"message_action\"\nname = \"Do it\"\ndescription = \"x\"",
             "name = \"x\"\ndescription = \"x\"\ncolour = 1",
+            "name = \"x\"\ndescription = \"x\"\ndefault_subcommand = \"b\"\n[[subcommands]]\nname=\"a\"\ndescription=\"a\"\npermission=\"anyone\"\nexample=\"/x a\"",
         ];
         for text in bad {
             assert!(

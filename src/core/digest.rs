@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use super::message::{neutralize_mentions, truncate, Field, Message};
+use super::message::{neutralize_mentions, truncate, Field, Message, Section as Part};
 use super::sla::{self, SlaPolicy};
 use super::ticket::Ticket;
 use super::types::{Priority, TicketRef, UserRef};
@@ -322,6 +322,10 @@ pub struct ShoutOut {
     pub giver: String,
     /// The reason (already neutralised).
     pub reason: String,
+    /// The ticket it was for, e.g. `T-42`.
+    pub ticket: Option<String>,
+    /// The receiver's identity key: a person linked across platforms has one.
+    pub receiver_key: String,
 }
 
 /// A whole digest.
@@ -815,30 +819,23 @@ fn number(v: f64) -> String {
     }
 }
 
-fn section_text(s: &Section, title: &str) -> String {
+/// `1 answer`, `3 answers`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn field(name: &str, value: String) -> Field {
+    Field {
+        name: name.into(),
+        value,
+    }
+}
+
+/// One department (or the whole organisation) as a titled part: the headline figures as
+/// fields, then custom metrics, tags, breached and oldest tickets as text.
+fn section_part(s: &Section, title: &str) -> Part {
     let c = &s.current;
     let p = &s.previous;
-    let mut out = format!("*{title}*\n");
-    out.push_str(&format!(
-        "Opened {} · Resolved {} · Open at the end {}\n",
-        count_with_change(c.opened, p.opened),
-        count_with_change(c.resolved, p.resolved),
-        count_with_change(c.backlog, p.backlog)
-    ));
-    out.push_str(&format!(
-        "First response: median {}, p90 {} ({}; before: median {})\n",
-        human_duration(c.first_response.median),
-        human_duration(c.first_response.p90),
-        tickets(c.first_response.count),
-        human_duration(p.first_response.median)
-    ));
-    out.push_str(&format!(
-        "Resolution: median {}, p90 {} ({}; before: median {})\n",
-        human_duration(c.resolution.median),
-        human_duration(c.resolution.p90),
-        tickets(c.resolution.count),
-        human_duration(p.resolution.median)
-    ));
     let sla = |r: &SlaRate| {
         if r.met + r.breached == 0 {
             "n/a".to_string()
@@ -846,35 +843,70 @@ fn section_text(s: &Section, title: &str) -> String {
             format!("{} ({} of {})", pct(r.rate()), r.met, r.met + r.breached)
         }
     };
-    out.push_str(&format!(
-        "SLA met: first response {}, resolution {}\n",
-        sla(&c.sla_first_response),
-        sla(&c.sla_resolution)
-    ));
-    match c.csat.average {
-        Some(avg) => out.push_str(&format!(
-            "CSAT: {avg:.1} from {} answers (1★ {} · 2★ {} · 3★ {} · 4★ {} · 5★ {}); before {}\n",
-            c.csat.count,
-            c.csat.spread[0],
-            c.csat.spread[1],
-            c.csat.spread[2],
-            c.csat.spread[3],
-            c.csat.spread[4],
-            p.csat.average.map_or("n/a".into(), |a| format!("{a:.1}"))
-        )),
-        None => out.push_str("CSAT: n/a (no answers)\n"),
-    }
-    match c.nps.score {
-        Some(score) => out.push_str(&format!(
-            "NPS: {score:+.0} from {} answers ({} promoters, {} passives, {} detractors); before {}\n",
-            c.nps.count,
-            c.nps.promoters,
-            c.nps.passives,
-            c.nps.detractors,
-            p.nps.score.map_or("n/a".into(), |s| format!("{s:+.0}"))
-        )),
-        None => out.push_str("NPS: n/a (no survey answers)\n"),
-    }
+    let fields = vec![
+        field("Opened", count_with_change(c.opened, p.opened)),
+        field("Resolved", count_with_change(c.resolved, p.resolved)),
+        field("Open at the end", count_with_change(c.backlog, p.backlog)),
+        field(
+            "First response",
+            format!(
+                "median {}, p90 {} ({}; before: median {})",
+                human_duration(c.first_response.median),
+                human_duration(c.first_response.p90),
+                tickets(c.first_response.count),
+                human_duration(p.first_response.median)
+            ),
+        ),
+        field(
+            "Resolution",
+            format!(
+                "median {}, p90 {} ({}; before: median {})",
+                human_duration(c.resolution.median),
+                human_duration(c.resolution.p90),
+                tickets(c.resolution.count),
+                human_duration(p.resolution.median)
+            ),
+        ),
+        field(
+            "SLA met",
+            format!(
+                "first response {}, resolution {}",
+                sla(&c.sla_first_response),
+                sla(&c.sla_resolution)
+            ),
+        ),
+        field(
+            "CSAT",
+            match c.csat.average {
+                Some(avg) => format!(
+                    "{avg:.1} from {} (1★ {} · 2★ {} · 3★ {} · 4★ {} · 5★ {}); before {}",
+                    plural(c.csat.count, "answer", "answers"),
+                    c.csat.spread[0],
+                    c.csat.spread[1],
+                    c.csat.spread[2],
+                    c.csat.spread[3],
+                    c.csat.spread[4],
+                    p.csat.average.map_or("n/a".into(), |a| format!("{a:.1}"))
+                ),
+                None => "n/a (no answers)".into(),
+            },
+        ),
+        field(
+            "NPS",
+            match c.nps.score {
+                Some(score) => format!(
+                    "{score:+.0} from {} ({}, {}, {}); before {}",
+                    plural(c.nps.count, "answer", "answers"),
+                    plural(c.nps.promoters, "promoter", "promoters"),
+                    plural(c.nps.passives, "passive", "passives"),
+                    plural(c.nps.detractors, "detractor", "detractors"),
+                    p.nps.score.map_or("n/a".into(), |s| format!("{s:+.0}"))
+                ),
+                None => "n/a (no survey answers)".into(),
+            },
+        ),
+    ];
+    let mut out = String::new();
     if !s.metrics.is_empty() {
         let m: Vec<String> = s
             .metrics
@@ -926,7 +958,28 @@ fn section_text(s: &Section, title: &str) -> String {
             ));
         }
     }
-    out
+    Part {
+        heading: title.to_string(),
+        fields,
+        text: out.trim_end().to_string(),
+    }
+}
+
+/// "Most thanked: Bob (3)" when someone was thanked more than once; accounts linked to one
+/// person count together.
+fn most_thanked(shout_outs: &[ShoutOut]) -> Option<String> {
+    let mut counts: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
+    for s in shout_outs {
+        counts.entry(&s.receiver_key).or_insert((0, &s.receiver)).0 += 1;
+    }
+    let top = counts.values().map(|(n, _)| *n).max().filter(|n| *n > 1)?;
+    let names: Vec<&str> = counts
+        .values()
+        .filter(|(n, _)| *n == top)
+        .map(|(_, name)| *name)
+        .collect();
+    let each = if names.len() > 1 { " each" } else { "" };
+    Some(format!("Most thanked: {} ({top}{each})", names.join(", ")))
 }
 
 /// Renders a report as a neutral message: headline numbers as fields, every section and the
@@ -969,36 +1022,52 @@ pub fn render(r: &Report, tz: chrono_tz::Tz) -> Message {
             value: c.nps.score.map_or("n/a".into(), |s| format!("{s:+.0}")),
         },
     ];
-    let mut text = String::new();
+    let mut sections = Vec::new();
     if r.departments.len() > 1 {
-        text.push_str(&section_text(&r.overall, "All departments"));
-        text.push('\n');
+        sections.push(section_part(&r.overall, "All departments"));
     }
     for d in &r.departments {
-        let name = d.department.as_deref().unwrap_or("all");
-        text.push_str(&section_text(d, name));
-        text.push('\n');
+        sections.push(section_part(d, d.department.as_deref().unwrap_or("all")));
     }
     if !r.earned.is_empty() {
-        text.push_str("*Earned this period*\n");
-        for e in &r.earned {
-            text.push_str(&format!("• {}: {} ({})\n", e.title, e.who, e.figure));
-        }
+        let lines: Vec<String> = r
+            .earned
+            .iter()
+            .map(|e| format!("• {}: {} ({})", e.title, e.who, e.figure))
+            .collect();
+        sections.push(Part {
+            heading: "Earned this period".into(),
+            fields: vec![],
+            text: lines.join("\n"),
+        });
     }
+    let mut thanks = String::new();
     if r.shout_outs.is_empty() {
-        text.push_str("No shout-outs this period. Thank someone with `/kudos give @name why`.");
+        thanks.push_str("None this period. Thank someone with `/kudos @name why`.");
     } else {
-        text.push_str("*Shout-outs*\n");
         for s in r.shout_outs.iter().take(10) {
-            text.push_str(&format!(
-                "• {} (from {}): {}\n",
+            let about = s
+                .ticket
+                .as_deref()
+                .map(|t| format!(" ({t})"))
+                .unwrap_or_default();
+            thanks.push_str(&format!(
+                "• {} (from {}): {}{about}\n",
                 s.receiver, s.giver, s.reason
             ));
         }
         if r.shout_outs.len() > 10 {
-            text.push_str(&format!("…and {} more.", r.shout_outs.len() - 10));
+            thanks.push_str(&format!("…and {} more.\n", r.shout_outs.len() - 10));
+        }
+        if let Some(line) = most_thanked(&r.shout_outs) {
+            thanks.push_str(&line);
         }
     }
+    sections.push(Part {
+        heading: "Shout-outs".into(),
+        fields: vec![],
+        text: thanks.trim_end().to_string(),
+    });
     Message {
         title: Some(format!(
             "Digest `{}`: {} to {} ({}), compared with the period before",
@@ -1012,8 +1081,9 @@ pub fn render(r: &Report, tz: chrono_tz::Tz) -> Message {
             name = r.schedule,
             at = r.window.to.format("%Y-%m-%dT%H:%M:%SZ")
         )),
-        text: text.trim_end().to_string(),
+        text: String::new(),
         fields,
+        sections,
         buttons: vec![],
         link: None,
         mentions: vec![],
@@ -1024,6 +1094,35 @@ pub fn render(r: &Report, tz: chrono_tz::Tz) -> Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn most_thanked_counts_a_linked_person_once_and_needs_two() {
+        let k = |name: &str, key: &str| ShoutOut {
+            receiver: name.into(),
+            giver: "Alice".into(),
+            reason: "help".into(),
+            ticket: None,
+            receiver_key: key.into(),
+        };
+        // Bob's Slack and Discord accounts share one identity key.
+        let two = [
+            k("Bob", "person:bob"),
+            k("Bob", "person:bob"),
+            k("Carol", "slack:UC"),
+        ];
+        assert_eq!(most_thanked(&two).as_deref(), Some("Most thanked: Bob (2)"));
+        assert_eq!(most_thanked(&two[1..]), None, "once each is no standout");
+        let tie = [
+            k("Bob", "person:bob"),
+            k("Bob", "person:bob"),
+            k("Carol", "slack:UC"),
+            k("Carol", "slack:UC"),
+        ];
+        assert_eq!(
+            most_thanked(&tie).as_deref(),
+            Some("Most thanked: Bob, Carol (2 each)")
+        );
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

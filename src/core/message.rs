@@ -19,6 +19,20 @@ pub struct Field {
     pub value: String,
 }
 
+/// A titled part of a long message (one department of a digest): each platform shows it as
+/// its own block group or embed.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Section {
+    /// Heading.
+    pub heading: String,
+    /// Labelled values, shown first.
+    #[serde(default)]
+    pub fields: Vec<Field>,
+    /// Text after the fields (already neutralised where it quotes users).
+    #[serde(default)]
+    pub text: String,
+}
+
 /// How a button looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -132,6 +146,7 @@ pub fn csat_prompt(ticket: &Ticket) -> Message {
         mentions: vec![],
         attachment: None,
         full_view: None,
+        sections: vec![],
     }
 }
 
@@ -160,6 +175,9 @@ pub struct Message {
     pub text: String,
     /// Labelled values.
     pub fields: Vec<Field>,
+    /// Titled parts after the fields (a digest's departments, shout-outs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sections: Vec<Section>,
     /// Buttons.
     pub buttons: Vec<Button>,
     /// A link the heading points to.
@@ -236,6 +254,16 @@ impl Message {
         out.push_str(&self.text);
         for f in &self.fields {
             out.push_str(&format!("\n{}: {}", f.name, f.value));
+        }
+        for sec in &self.sections {
+            out.push_str(&format!("\n\n*{}*", sec.heading));
+            for f in &sec.fields {
+                out.push_str(&format!("\n{}: {}", f.name, f.value));
+            }
+            if !sec.text.is_empty() {
+                out.push('\n');
+                out.push_str(sec.text.trim_end());
+            }
         }
         if !self.buttons.is_empty() {
             let labels: Vec<String> = self
@@ -559,6 +587,7 @@ pub fn alert(ticket: &Ticket, dir: &Directory) -> Message {
         mentions: vec![],
         attachment: None,
         full_view: None,
+        sections: vec![],
     }
 }
 

@@ -83,6 +83,8 @@ struct FakeState {
     channels: BTreeMap<String, (String, bool)>,
     /// User id → display name.
     users: BTreeMap<String, String>,
+    /// User ids that are bot users (`is_bot: true`), besides the Switchboard bot itself.
+    bots: std::collections::BTreeSet<String>,
     /// User group id → member user ids.
     groups: BTreeMap<String, Vec<String>>,
     messages: Vec<SlackMessage>,
@@ -272,6 +274,13 @@ impl FakeSlack {
         lock(&self.state)
             .users
             .insert(id.to_string(), name.to_string());
+    }
+
+    /// Adds another app's bot user (`users.info` says `is_bot: true`).
+    pub fn add_bot(&self, id: &str, name: &str) {
+        let mut s = lock(&self.state);
+        s.users.insert(id.to_string(), name.to_string());
+        s.bots.insert(id.to_string());
     }
 
     /// Adds a user group (`S…`) with its members.
@@ -587,12 +596,20 @@ async fn call(
             let Some(id) = text_arg(&args, "user") else {
                 return api_error("user_not_found");
             };
-            match s.users.get(&id) {
-                Some(name) => ok(json!({ "user": {
-                    "id": id, "team_id": "T0SANDBOX", "name": name.to_lowercase(), "deleted": false,
-                    "real_name": name, "is_bot": false,
-                    "profile": { "real_name": name, "display_name": name }
-                }})),
+            let name = if id == BOT_USER {
+                Some("Switchboard")
+            } else {
+                s.users.get(&id).map(String::as_str)
+            };
+            match name {
+                Some(name) => {
+                    let is_bot = id == BOT_USER || s.bots.contains(&id);
+                    ok(json!({ "user": {
+                        "id": id, "team_id": "T0SANDBOX", "name": name.to_lowercase(), "deleted": false,
+                        "real_name": name, "is_bot": is_bot, "is_app_user": false,
+                        "profile": { "real_name": name, "display_name": name }
+                    }}))
+                }
                 None => api_error("user_not_found"),
             }
         }

@@ -352,6 +352,8 @@ pub struct NewKudos {
     pub receiver_key: String,
     /// Why.
     pub reason: String,
+    /// The ticket they helped with, if named.
+    pub ticket: Option<TicketRef>,
     /// When.
     pub at: DateTime<Utc>,
 }
@@ -369,6 +371,8 @@ pub struct Kudos {
     pub receiver_key: String,
     /// Why.
     pub reason: String,
+    /// The ticket they helped with, if named.
+    pub ticket: Option<TicketRef>,
     /// When.
     pub created_at: DateTime<Utc>,
 }

@@ -668,8 +668,8 @@ impl Store for PgStore {
 
     async fn add_kudos(&self, k: NewKudos) -> Result<Kudos, StoreError> {
         let id: i64 = sqlx::query(
-            "INSERT INTO kudos (giver, giver_key, receiver, receiver_key, reason, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO kudos (giver, giver_key, receiver, receiver_key, reason, created_at, ticket_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(k.giver.to_string())
         .bind(&k.giver_key)
@@ -677,6 +677,7 @@ impl Store for PgStore {
         .bind(&k.receiver_key)
         .bind(&k.reason)
         .bind(k.at)
+        .bind(k.ticket.map(|t| t.0))
         .fetch_one(&self.pool)
         .await?
         .try_get(0)?;
@@ -686,6 +687,7 @@ impl Store for PgStore {
             receiver: k.receiver,
             receiver_key: k.receiver_key,
             reason: k.reason,
+            ticket: k.ticket,
             created_at: k.at,
         })
     }
@@ -696,7 +698,7 @@ impl Store for PgStore {
         receiver_key: Option<&str>,
     ) -> Result<Vec<Kudos>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, giver, receiver, receiver_key, reason, created_at FROM kudos \
+            "SELECT id, giver, receiver, receiver_key, reason, ticket_id, created_at FROM kudos \
              WHERE created_at >= $1 AND ($2::text IS NULL OR receiver_key = $2) ORDER BY created_at DESC, id DESC",
         )
         .bind(since)
@@ -711,6 +713,7 @@ impl Store for PgStore {
                     receiver: parse_user(&r.try_get::<String, _>("receiver")?)?,
                     receiver_key: r.try_get("receiver_key")?,
                     reason: r.try_get("reason")?,
+                    ticket: r.try_get::<Option<i64>, _>("ticket_id")?.map(TicketRef),
                     created_at: r.try_get("created_at")?,
                 })
             })

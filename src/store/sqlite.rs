@@ -641,7 +641,7 @@ impl Store for SqliteStore {
     async fn add_kudos(&self, k: NewKudos) -> Result<Kudos, StoreError> {
         let mut tx = self.write().await?;
         let id: i64 = sqlx::query(
-            "INSERT INTO kudos (giver, giver_key, receiver, receiver_key, reason, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO kudos (giver, giver_key, receiver, receiver_key, reason, created_at, ticket_id) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(k.giver.to_string())
         .bind(&k.giver_key)
@@ -649,6 +649,7 @@ impl Store for SqliteStore {
         .bind(&k.receiver_key)
         .bind(&k.reason)
         .bind(ts(k.at))
+        .bind(k.ticket.map(|t| t.0))
         .fetch_all(&mut *tx)
         .await?
         .into_iter()
@@ -662,6 +663,7 @@ impl Store for SqliteStore {
             receiver: k.receiver,
             receiver_key: k.receiver_key,
             reason: k.reason,
+            ticket: k.ticket,
             created_at: k.at,
         })
     }
@@ -672,7 +674,7 @@ impl Store for SqliteStore {
         receiver_key: Option<&str>,
     ) -> Result<Vec<Kudos>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, giver, receiver, receiver_key, reason, created_at FROM kudos \
+            "SELECT id, giver, receiver, receiver_key, reason, ticket_id, created_at FROM kudos \
              WHERE created_at >= ?1 AND (?2 IS NULL OR receiver_key = ?2) ORDER BY created_at DESC, id DESC",
         )
         .bind(ts(since))
@@ -687,6 +689,7 @@ impl Store for SqliteStore {
                     receiver: parse_user(&r.try_get::<String, _>("receiver")?)?,
                     receiver_key: r.try_get("receiver_key")?,
                     reason: r.try_get("reason")?,
+                    ticket: r.try_get::<Option<i64>, _>("ticket_id")?.map(TicketRef),
                     created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
                 })
             })

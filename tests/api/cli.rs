@@ -136,7 +136,8 @@ fn the_demo_runs_without_tokens_or_config_and_tells_the_story() {
         "✔ T-1 opened",
         "✔ T-1 opened from Slack (text and permalink fetched from Slack)",
         "rule `refunds` matched (text mentions \"charged twice\") → department billing",
-        "Slack received 6 message(s)",
+        "Slack received 88 message(s)",
+        "the 81 for the loaded history are left out",
         "#CHELP in the thread of 1772442000.000100: Thanks! This is now ticket T-1 with billing",
         "[edited 3×]",
         "Rule #1 `outages` matched (flag emoji is 🚨)",
@@ -159,6 +160,11 @@ fn the_demo_runs_without_tokens_or_config_and_tells_the_story() {
         "(channel sees, answered in",
         "thanked Bob (billing)",
         "Kudos are for thanking someone else",
+        "thanked Bob (billing): sorting out the double charge in 25 minutes (T-1)",
+        "That's a bot, and kudos are for people",
+        "59 earlier tickets opened, claimed, resolved and rated over 14 days",
+        "Digest `weekly` is on its way to 1 channel(s)",
+        "#CLEADS: Digest `weekly`",
         "Outbox:",
     ] {
         assert!(t.contains(want), "demo transcript lacks `{want}`:\n{t}");
@@ -167,6 +173,44 @@ fn the_demo_runs_without_tokens_or_config_and_tells_the_story() {
         std::fs::read_dir(dir.path()).unwrap().next().is_none(),
         "the demo leaves no files behind"
     );
+}
+
+/// `demo --save-digest DIR` writes the digest it posted: the chart as Slack received it, the
+/// blocks and the whole text, each within the platform's limits.
+#[test]
+fn the_demo_saves_the_digest_it_posted() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["demo", "--save-digest"])
+        .arg(dir.path().join("out"))
+        .current_dir(dir.path())
+        .env_remove("SWITCHBOARD_CONFIG")
+        .env_remove("SWITCHBOARD_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let saved = dir.path().join("out");
+    let png = image::load_from_memory(&std::fs::read(saved.join("digest-weekly.png")).unwrap())
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(png.dimensions(), (1200, 600));
+    let txt = std::fs::read_to_string(saved.join("digest-weekly.txt")).unwrap();
+    for want in [
+        "*billing*",
+        "*Earned this period*",
+        "*Shout-outs*",
+        "Most thanked: Bob (billing) (3)",
+        "(T-1)",
+    ] {
+        assert!(txt.contains(want), "lacks `{want}`:\n{txt}");
+    }
+    let blocks: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(saved.join("digest-weekly.blocks.json")).unwrap(),
+    )
+    .unwrap();
+    let blocks = blocks.as_array().unwrap();
+    assert!(blocks.len() <= 50, "{}", blocks.len());
+    assert!(blocks.iter().any(|b| b["type"] == "divider"));
 }
 
 #[tokio::test]

@@ -166,6 +166,39 @@ fn every_subcommand_parses_good_input() {
             Command::Kudos(KudosCmd::Give {
                 user: bob(),
                 reason: "for the export fix".into(),
+                ticket: None,
+            }),
+        ),
+        (
+            "/kudos <@UBOB> for the export fix T-1",
+            Command::Kudos(KudosCmd::Give {
+                user: bob(),
+                reason: "for the export fix".into(),
+                ticket: Some(t1),
+            }),
+        ),
+        (
+            "/kudos <@UBOB> for closing T-1 fast",
+            Command::Kudos(KudosCmd::Give {
+                user: bob(),
+                reason: "for closing T-1 fast".into(),
+                ticket: None,
+            }),
+        ),
+        (
+            "/kudos <@UBOB> T-1",
+            Command::Kudos(KudosCmd::Give {
+                user: bob(),
+                reason: "T-1".into(),
+                ticket: None,
+            }),
+        ),
+        (
+            "/kudos give <@UBOB> \"fixed T-1\" ticket:T-1",
+            Command::Kudos(KudosCmd::Give {
+                user: bob(),
+                reason: "\"fixed T-1\"".into(),
+                ticket: Some(t1),
             }),
         ),
         (
@@ -248,8 +281,14 @@ fn every_subcommand_refuses_bad_input_saying_how_to_fix_it() {
             "/ticket frob",
             "no `frob` subcommand; use one of: new, show, list",
         ),
-        ("/kudos give <@UBOB>", "`reason` is missing"),
+        ("/kudos give <@UBOB>", "`why` is missing"),
         ("/kudos give", "`user` is missing"),
+        ("/kudos <@UBOB>", "`why` is missing"),
+        ("/kudos lst", "no `lst` subcommand; use one of: give, list"),
+        (
+            "/kudos <@UBOB> thanks ticket:X-1",
+            "is not a ticket reference",
+        ),
         ("/kudos list days:0", "from 1 to 365"),
         (
             "/digest preview weekly it extra",

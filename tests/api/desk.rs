@@ -466,10 +466,10 @@ async fn digests_preview_privately_and_post_through_the_outbox(app: TestApp) {
     let text = reply.message.plain();
     for want in [
         "Digest `weekly`",
-        "*billing*\nOpened 1 (new, from 0) · Resolved 1 (new, from 0) · Open at the end 0 (no change, from 0)",
+        "*billing*\nOpened: 1 (new, from 0)\nResolved: 1 (new, from 0)\nOpen at the end: 0 (no change, from 0)",
         "First response: median 30m, p90 30m (1 ticket; before: median n/a)",
         "Resolution: median 2h 30m, p90 2h 30m (1 ticket;",
-        "*it*\nOpened 1 (new, from 0) · Resolved 0 (no change, from 0) · Open at the end 1 (new, from 0)",
+        "*it*\nOpened: 1 (new, from 0)\nResolved: 0 (no change, from 0)\nOpen at the end: 1 (new, from 0)",
         "Opened: 2 (new, from 0)",
         "Open at the end: 1 (new, from 0)",
     ] {

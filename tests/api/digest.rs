@@ -290,12 +290,14 @@ async fn figures_match_the_hand_worked_history(app: TestApp) {
     let text = digest::render(&r, chrono_tz::Europe::Berlin).plain();
     for want in [
         "Digest `weekly`: Mon 02 Mar 2026 09:00 to Mon 09 Mar 2026 09:00 (Europe/Berlin)",
-        "Opened 4 (▲ 100%, from 2) · Resolved 3 (new, from 0) · Open at the end 3 (▲ 50%, from 2)",
+        "*billing*\nOpened: 2 (no change, from 2)\nResolved: 2 (new, from 0)",
+        "NPS: +100 from 1 answer (1 promoter, 0 passives, 0 detractors); before n/a",
+        "Opened: 4 (▲ 100%, from 2)\nResolved: 3 (new, from 0)\nOpen at the end: 3 (▲ 50%, from 2)",
         "First response: median 45m, p90 1h 0m (3 tickets; before: median 20m)",
         "Resolution: median 1d 0h, p90 4d 0h (3 tickets; before: median n/a)",
         "SLA met: first response 33% (1 of 3), resolution 33% (1 of 3)",
         "CSAT: 4.0 from 3 answers (1★ 0 · 2★ 0 · 3★ 1 · 4★ 1 · 5★ 1); before 1.0",
-        "NPS: +17 from 6 answers (3 promoters, 1 passives, 2 detractors); before -100",
+        "NPS: +17 from 6 answers (3 promoters, 1 passive, 2 detractors); before -100",
         "Metrics: mrr 120 (▲ 20%, from 100)",
         "Top tags: money 2 · vip 1 · vpn 1",
         "• T-3 customer problem (billing, high): resolution 4d 23h late",

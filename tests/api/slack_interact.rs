@@ -62,8 +62,11 @@ async fn rig_with(app: &TestApp, mode: Mode, budget: Option<Duration>) -> Rig {
     ] {
         fake.add_user(id, name);
     }
+    fake.add_bot("UROBOT", "Reminder Robot");
     fake.add_group("SIT", &["UERIN"]);
     let api = SlackApi::new(&fake.api_url, &Secret::new(TOKEN)).unwrap();
+    // As `app::adapters` does: kudos ask Slack whether the receiver is a bot.
+    app.desk.accounts.register(std::sync::Arc::new(api.clone()));
     let mut interactions = Interactions::new(app.desk.clone(), api.clone());
     if let Some(b) = budget {
         interactions = interactions.with_budget(b);
@@ -276,6 +279,11 @@ const GOOD: &[(&str, &str, &str)] = &[
         "/kudos give <@UBOB|bob> for untangling the refund queue",
         "Bob",
     ),
+    (
+        "UCAROL",
+        "/kudos <@UBOB|bob> for the quick refund T-2",
+        "Carol thanked Bob: the quick refund (T-2)",
+    ),
     ("UBOB", "/kudos list", "untangling"),
     ("UALICE", "/digest preview weekly", "weekly"),
     ("UALICE", "/digest now weekly", "weekly"),
@@ -300,6 +308,27 @@ const BAD: &[(&str, &str, &str)] = &[
     ("UALICE", "/ticket explain", "`ticket` is missing"),
     ("UALICE", "/kudos give", "/kudos give"),
     ("UALICE", "/kudos list days:lots", "days"),
+    (
+        "UALICE",
+        "/kudos <@UROBOT|robot> for the reminders",
+        "That's a bot",
+    ),
+    (
+        "UALICE",
+        "/kudos <@USLACKBOT|slackbot> for the reminders",
+        "That's a bot",
+    ),
+    (
+        "UALICE",
+        "/kudos <@UNOBODY|ghost> thanks",
+        "can't find the user `UNOBODY`",
+    ),
+    ("UALICE", "/kudos <@UALICE|alice> thanks me", "someone else"),
+    (
+        "UALICE",
+        "/kudos <@UBOB|bob> thanks T-999",
+        "There is no ticket T-999",
+    ),
     ("UALICE", "/digest preview nosuch", "weekly"),
     ("UALICE", "/digest now", "schedule"),
     ("UCAROL", "/metric record nps lots", "not a number"),
@@ -318,7 +347,7 @@ async fn every_subcommand(app: TestApp, mode: Mode) {
             answer.contains(want) && !answer.contains("Sorry"),
             "{line} → {answer}"
         );
-        let kind = if line.starts_with("/kudos give") {
+        let kind = if line.starts_with("/kudos") && !line.starts_with("/kudos list") {
             "in_channel"
         } else {
             "ephemeral"
@@ -331,7 +360,11 @@ async fn every_subcommand(app: TestApp, mode: Mode) {
         );
         let mut words = line.split_whitespace();
         let command = words.next().unwrap().trim_start_matches('/').to_string();
-        covered.insert((command, words.next().unwrap().to_string()));
+        let sub = words.next().unwrap();
+        // `/kudos @bob why` names no subcommand: it is the default, `give`.
+        if !sub.starts_with('<') {
+            covered.insert((command, sub.to_string()));
+        }
     }
     let set = CommandSet::builtin().unwrap();
     let all: BTreeSet<(String, String)> = set

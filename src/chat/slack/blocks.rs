@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 
-use crate::core::message::{neutralize_mentions, truncate, ButtonStyle, Mention, Message};
+use crate::core::message::{neutralize_mentions, truncate, ButtonStyle, Field, Mention, Message};
 use crate::core::types::Platform;
 
 /// Slack's limit on one text object.
@@ -54,6 +54,19 @@ fn chunks(text: &str) -> Vec<String> {
     out
 }
 
+/// Labelled values as a section's `fields`: the label bold, each at most 2,000 characters.
+fn fields(group: &[Field]) -> Vec<Value> {
+    group
+        .iter()
+        .map(|f| {
+            mrkdwn(&truncate(
+                &format!("*{}*\n{}", escape(&f.name), escape(&f.value)),
+                2000,
+            ))
+        })
+        .collect()
+}
+
 /// The message's intended mentions in Slack's syntax (`<@U123>`, `<!subteam^S123>`): Slack
 /// accounts and user groups only, each id checked to be plain letters and digits.
 fn mentions(msg: &Message) -> String {
@@ -97,16 +110,25 @@ pub fn render(msg: &Message) -> (String, Value) {
         blocks.push(json!({ "type": "section", "text": mrkdwn(&piece) }));
     }
     for group in msg.fields.chunks(MAX_FIELDS) {
-        let fields: Vec<Value> = group
-            .iter()
-            .map(|f| {
-                mrkdwn(&truncate(
-                    &format!("*{}*\n{}", escape(&f.name), escape(&f.value)),
-                    2000,
-                ))
-            })
-            .collect();
-        blocks.push(json!({ "type": "section", "fields": fields }));
+        blocks.push(json!({ "type": "section", "fields": fields(group) }));
+    }
+    // Each titled part: a divider, its heading with its first ten fields, then its text.
+    for sec in &msg.sections {
+        blocks.push(json!({ "type": "divider" }));
+        let heading = mrkdwn(&format!("*{}*", truncate(&escape(&sec.heading), 2000)));
+        let mut groups = sec.fields.chunks(MAX_FIELDS);
+        match groups.next() {
+            Some(first) => {
+                blocks.push(json!({ "type": "section", "text": heading, "fields": fields(first) }))
+            }
+            None => blocks.push(json!({ "type": "section", "text": heading })),
+        }
+        for group in groups {
+            blocks.push(json!({ "type": "section", "fields": fields(group) }));
+        }
+        for piece in chunks(&escape(&sec.text)) {
+            blocks.push(json!({ "type": "section", "text": mrkdwn(&piece) }));
+        }
     }
     if !msg.buttons.is_empty() {
         let elements: Vec<Value> = msg
@@ -151,7 +173,7 @@ pub fn render(msg: &Message) -> (String, Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::message::{ButtonAction, Field};
+    use crate::core::message::{ButtonAction, Section};
     use crate::core::types::TicketRef;
 
     fn all_text(v: &Value) -> String {
@@ -205,6 +227,7 @@ mod tests {
             mentions: vec![],
             attachment: None,
             full_view: None,
+            sections: vec![],
         };
         let (text, blocks) = render(&msg);
         assert!(text.starts_with("T-7 Refund"));
@@ -217,6 +240,55 @@ mod tests {
         assert_eq!(actions[0]["action_id"], "claim:7");
         assert_eq!(actions[0]["style"], "primary");
         assert_eq!(actions[1]["style"], "danger");
+    }
+
+    #[test]
+    fn sections_get_a_divider_a_heading_with_fields_and_their_text() {
+        let field = |i: usize| Field {
+            name: format!("F{i}"),
+            value: format!("<@U{i}> v{i}"),
+        };
+        let msg = Message {
+            title: Some("Digest".into()),
+            sections: vec![
+                Section {
+                    heading: "billing <!here>".into(),
+                    fields: (0..12).map(field).collect(),
+                    text: "Top tags: money 2".into(),
+                },
+                Section {
+                    heading: "Shout-outs".into(),
+                    fields: vec![],
+                    text: "• Bob (from Alice): the fix".into(),
+                },
+            ],
+            ..Message::default()
+        };
+        let (text, blocks) = render(&msg);
+        let b = blocks.as_array().unwrap();
+        let kinds: Vec<&str> = b.iter().map(|b| b["type"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "section", "divider", "section", "section", "section", "divider", "section",
+                "section"
+            ]
+        );
+        assert_eq!(b[2]["text"]["text"], "*billing @\u{200B}here*");
+        assert_eq!(b[2]["fields"].as_array().unwrap().len(), MAX_FIELDS);
+        assert_eq!(
+            b[3]["fields"].as_array().unwrap().len(),
+            2,
+            "fields 11 and 12 follow"
+        );
+        assert_eq!(b[2]["fields"][0]["text"], "*F0*\n@U0 v0");
+        assert_eq!(b[4]["text"]["text"], "Top tags: money 2");
+        assert_eq!(b[6]["text"]["text"], "*Shout-outs*");
+        assert!(
+            text.contains("F11: @U11 v11") && text.contains("*Shout-outs*"),
+            "{text}"
+        );
+        assert!(!all_text(&blocks).contains("<@"), "no field pings anyone");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
 use super::blocks;
-use crate::chat::{ChatError, Delivery};
+use crate::chat::{AccountKind, AccountLookup, ChatError, Delivery};
 use crate::config::Secret;
 use crate::core::message::{Attachment, Message, Target};
 use crate::core::types::{ChannelRef, Platform, RoleRef};
@@ -123,6 +123,8 @@ pub struct SlackApi {
     /// Display names by user id, from `users.info`; names change rarely and the method is
     /// rate-limited, so each is asked once per process.
     names: Cache<String>,
+    /// Person or bot by user id, from the same `users.info` answers.
+    kinds: Cache<AccountKind>,
     /// User group id → (members, when fetched), from `usergroups.users.list`.
     groups: Cache<(Vec<String>, std::time::Instant)>,
 }
@@ -147,6 +149,7 @@ impl SlackApi {
             client: Arc::new(SlackClient::new(connector)),
             token: SlackApiToken::new(SlackApiTokenValue(token.expose().to_string())),
             names: Arc::default(),
+            kinds: Arc::default(),
             groups: Arc::default(),
         })
     }
@@ -355,6 +358,33 @@ impl SlackApi {
         if !id.starts_with(['U', 'W']) {
             return Ok(None);
         }
+        Ok(self.user_info(id).await?.and_then(|(name, _)| name))
+    }
+
+    /// Whether `id` is a person, a bot (an app's bot user, Slackbot, a `B…` bot id) or
+    /// unknown to Slack (`users.info`, cached).
+    pub async fn account_kind(&self, id: &str) -> Result<AccountKind, ChatError> {
+        if id == "USLACKBOT" || id.starts_with('B') {
+            // Slack reports Slackbot with `is_bot: false`; `B…` ids are bots, not users.
+            return Ok(AccountKind::Bot);
+        }
+        if let Some(kind) = self.kinds.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
+            return Ok(*kind);
+        }
+        if !id.starts_with(['U', 'W']) {
+            return Ok(AccountKind::Unknown);
+        }
+        Ok(self
+            .user_info(id)
+            .await?
+            .map_or(AccountKind::Unknown, |(_, kind)| kind))
+    }
+
+    /// One `users.info` call, caching the name and kind it tells; `None` for an unknown user.
+    async fn user_info(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Option<String>, AccountKind)>, ChatError> {
         let req = SlackApiUsersInfoRequest::new(SlackUserId(id.to_string()));
         let user = match self.session().users_info(&req).await {
             Ok(r) => r.user,
@@ -373,13 +403,22 @@ impl SlackApi {
             .or(user.real_name.clone())
             .or(user.name.clone())
             .filter(|n| !n.is_empty());
+        let kind = if user.flags.is_bot == Some(true) || user.flags.is_app_user == Some(true) {
+            AccountKind::Bot
+        } else {
+            AccountKind::Person
+        };
         if let Some(n) = &name {
             self.names
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(id.to_string(), n.clone());
         }
-        Ok(name)
+        self.kinds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), kind);
+        Ok(Some((name, kind)))
     }
 
     /// The members of user group `group` (`usergroups.users.list`, cached for five minutes);
@@ -460,5 +499,16 @@ impl SlackApi {
             .await
             .map_err(classify)?;
         Ok(r.channel.flags.is_member.unwrap_or(false))
+    }
+}
+
+#[async_trait]
+impl AccountLookup for SlackApi {
+    fn platform(&self) -> Platform {
+        Platform::Slack
+    }
+
+    async fn kind(&self, id: &str) -> Result<AccountKind, ChatError> {
+        self.account_kind(id).await
     }
 }
