@@ -4,4 +4,5 @@
 //! seed data, inject faults and read what was sent. Must not import the platform client
 //! libraries' types: a fake built from the client's own structs would only agree with itself.
 
+pub mod discord;
 pub mod slack;
