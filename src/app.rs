@@ -6,6 +6,12 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::chat::discord::{
+    self,
+    client::DiscordApi,
+    gateway::{Gateway, GatewaySettings},
+    source::DiscordEventSource,
+};
 use crate::chat::slack::client::SlackApi;
 use crate::chat::slack::interact::Interactions;
 use crate::chat::slack::socket::{SocketMode, SocketSettings};
@@ -43,6 +49,9 @@ pub enum AppError {
     /// Slack refused the token or could not be reached at start.
     #[error("Slack: {0}")]
     Slack(String),
+    /// Discord refused the token or could not be reached at start.
+    #[error("Discord: {0}")]
+    Discord(String),
 }
 
 /// Opens and migrates the store the config names, syncs people, and builds the desk.
@@ -83,6 +92,8 @@ pub struct Adapters {
     /// Slack's slash commands and interactivity, when `SLACK_BOT_TOKEN` is set (served over
     /// HTTP when `SLACK_SIGNING_SECRET` is set too).
     pub slack_interactions: Option<Interactions>,
+    /// Discord's gateway connection, when `DISCORD_BOT_TOKEN` is set.
+    pub discord_gateway: Option<Gateway>,
 }
 
 /// Runs until `shutdown` completes: binds `config.listen`, then [`serve`]s.
@@ -146,6 +157,38 @@ pub async fn adapters(desk: &Desk) -> Result<Adapters, AppError> {
                 .with_groups(config.slack_groups()),
         ));
     }
+    if let Some(token) = &config.secrets.discord_bot_token {
+        let api = DiscordApi::new(&config.discord.api_url, token)
+            .map_err(|e| AppError::Discord(e.to_string()))?;
+        let (bot, name) = api.whoami().await.map_err(|e| {
+            AppError::Discord(format!(
+                "DISCORD_BOT_TOKEN was not accepted by {} ({e})",
+                config.discord.api_url
+            ))
+        })?;
+        tracing::info!(bot_user = %bot, name = %name, "connected to Discord");
+        for problem in discord::channel_problems(&api, config, &bot).await {
+            tracing::warn!("{problem}");
+        }
+        desk.accounts.register(Arc::new(api.clone()));
+        let gateway = Gateway::start(
+            api.clone(),
+            bot,
+            desk.store.clone(),
+            desk.clock.clone(),
+            GatewaySettings {
+                shards: config.discord.shards,
+            },
+        )
+        .await
+        .map_err(|e| AppError::Discord(e.to_string()))?;
+        out.discord_gateway = Some(gateway);
+        out.deliveries.push(Arc::new(api.clone()));
+        out.sources.push(Arc::new(DiscordEventSource::new(
+            api,
+            config.flag_emojis.clone(),
+        )));
+    }
     Ok(out)
 }
 
@@ -190,6 +233,7 @@ pub async fn serve(
         source,
     })?;
     let slack_socket = adapters.slack_socket;
+    let discord_gateway = adapters.discord_gateway;
     if adapters.deliveries.is_empty() {
         tracing::warn!("no chat adapter is configured: alerts wait in the outbox until one is");
     }
@@ -243,6 +287,9 @@ pub async fn serve(
         .map_err(|source| AppError::Http { addr, source });
     if let Some(socket) = &slack_socket {
         socket.shutdown().await;
+    }
+    if let Some(gateway) = discord_gateway {
+        gateway.shutdown().await;
     }
     let _ = stop_workers.send(true);
     for w in workers {

@@ -201,6 +201,44 @@ pub struct DiscordSettings {
     pub api_url: String,
     /// Guilds to register commands in; empty means global commands.
     pub guild_ids: Vec<String>,
+    /// The shards this instance runs, when several instances split one bot.
+    pub shards: Option<ShardRange>,
+}
+
+/// Shards `first` through `last` (inclusive, as serenity counts) of `total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardRange {
+    /// First shard this instance runs.
+    pub first: u32,
+    /// Last shard this instance runs (inclusive).
+    pub last: u32,
+    /// Shards of the whole bot.
+    pub total: u32,
+}
+
+impl std::str::FromStr for ShardRange {
+    type Err = String;
+
+    /// Reads `first-last/total`, e.g. `0-1/4`, or `n/total` for one shard.
+    fn from_str(v: &str) -> Result<Self, String> {
+        let bad = || {
+            format!("`{v}` is not a shard range; write first-last/total, e.g. \"0-1/4\" (inclusive, counting from 0)")
+        };
+        let (range, total) = v.split_once('/').ok_or_else(bad)?;
+        let (first, last) = range.split_once('-').unwrap_or((range, range));
+        let num = |x: &str| x.trim().parse::<u32>().map_err(|_| bad());
+        let r = ShardRange {
+            first: num(first)?,
+            last: num(last)?,
+            total: num(total)?,
+        };
+        if r.total == 0 || r.first > r.last || r.last >= r.total {
+            return Err(format!(
+                "`{v}`: shards count from 0, so first ≤ last < total (e.g. \"0-1/4\" runs shards 0 and 1 of 4)"
+            ));
+        }
+        Ok(r)
+    }
 }
 
 /// The whole, checked configuration.
@@ -607,6 +645,7 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
     let mut discord = DiscordSettings {
         api_url: DEFAULT_DISCORD_API_URL.into(),
         guild_ids: vec![],
+        shards: None,
     };
     if let Some(mut d) = root.table(p, "discord") {
         discord.api_url = url(p, &mut d, "api_url", DEFAULT_DISCORD_API_URL);
@@ -615,6 +654,12 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
                 p.add(key, format!("`{g}` is not a guild id (digits only)"));
             } else {
                 discord.guild_ids.push(g);
+            }
+        }
+        if let Some(v) = d.string(p, "shards") {
+            match v.parse::<ShardRange>() {
+                Ok(r) => discord.shards = Some(r),
+                Err(e) => p.add(d.key("shards"), e),
             }
         }
         d.finish(p);
@@ -1229,10 +1274,35 @@ targets = ["slack:CLEADS"]
     }
 
     #[test]
+    fn shard_ranges_are_inclusive_and_checked() {
+        assert_eq!(
+            "0-1/4".parse::<ShardRange>(),
+            Ok(ShardRange {
+                first: 0,
+                last: 1,
+                total: 4
+            })
+        );
+        assert_eq!(
+            "3/4".parse::<ShardRange>(),
+            Ok(ShardRange {
+                first: 3,
+                last: 3,
+                total: 4
+            })
+        );
+        for bad in ["1-4/4", "2-1/4", "0-0/0", "a-b/c", "0-1"] {
+            assert!(bad.parse::<ShardRange>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn every_problem_is_reported_with_its_key() {
         let bad = r#"
 admins = ["person:nobody", "boss"]
 slack_bot_token = "xoxb-in-the-file"
+[discord]
+shards = "2-1/4"
 [database]
 url = "mysql://x"
 [server]
@@ -1290,6 +1360,7 @@ departments = ["legal"]
             "digests[0].period",
             "digests[0].departments[0]",
             "slack_bot_token",
+            "discord.shards",
         ] {
             assert!(keys.contains(&want), "missing {want} in {problems:#?}");
         }

@@ -5,6 +5,7 @@
 //! Owns the error kinds that decide retry, wait or dead-letter. Platform adapters implement
 //! these traits; the workers never see a platform type.
 
+pub mod discord;
 pub mod slack;
 
 use std::time::Duration;

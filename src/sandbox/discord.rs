@@ -858,6 +858,7 @@ fn route_of(path: &str) -> String {
         (&["guilds", "*"], "/guilds/{guild_id}"),
         (&["users", "@me", "channels"], "/users/@me/channels"),
         (&["users", "@me"], "/users/@me"),
+        (&["users", "*"], "/users/{user_id}"),
         (&["gateway", "bot"], "/gateway/bot"),
         (&["gateway"], "/gateway"),
         (&["applications", "@me"], "/applications/@me"),
@@ -1077,6 +1078,12 @@ fn answer(
                 }
                 Some(c) => reply(StatusCode::OK, c),
             }
+        }
+        ("GET", "/users/{user_id}") => {
+            if !s.members.contains_key(parts[1]) {
+                return error(StatusCode::NOT_FOUND, 10013, "Unknown User");
+            }
+            reply(StatusCode::OK, s.user_json(parts[1]))
         }
         ("GET", "/guilds/{guild_id}") => {
             if parts[1] != GUILD_ID {

@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod desk;
 mod digest;
+mod discord_flow;
 mod http;
 mod intake;
 mod sla;

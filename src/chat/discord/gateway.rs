@@ -1,0 +1,359 @@
+//! Discord's gateway through serenity: the long-lived WebSocket that delivers reactions,
+//! message edits and deletions and replies, written to the inbox as they arrive.
+//!
+//! Owns the intents (guilds, guild messages, guild message reactions, message content), the
+//! shard range, the fallback when Discord refuses the message-content intent (close 4014: a
+//! new client without it, one log line telling the admin where to enable it) and turning
+//! dispatches into inbox rows with keys that make a repeated dispatch a no-op. Heartbeats,
+//! RESUME and reconnects are serenity's. Must not decide anything about tickets beyond "is
+//! this reply under a flagged message?", which keeps ordinary chatter out of the inbox.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use serenity::all::{
+    ChannelId, Context, EventHandler, GatewayIntents, GuildId, Message as DiscordMessage,
+    MessageId, MessageUpdateEvent, Reaction, ReactionType, Ready, ResumedEvent,
+};
+use serenity::gateway::ShardManager;
+use tokio::sync::watch;
+
+use super::client::DiscordApi;
+use crate::config::ShardRange;
+use crate::core::clock::Clock;
+use crate::core::types::{ChannelRef, Platform};
+use crate::store::DynStore;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// serenity could not build the client.
+    #[error("cannot start the Discord gateway client: {0}")]
+    Client(String),
+}
+
+/// The intents the bot asks for; MESSAGE_CONTENT is dropped when Discord refuses it.
+pub fn intents(message_content: bool) -> GatewayIntents {
+    let base = GatewayIntents::GUILDS
+        | GatewayIntents::GUILD_MESSAGES
+        | GatewayIntents::GUILD_MESSAGE_REACTIONS;
+    if message_content {
+        base | GatewayIntents::MESSAGE_CONTENT
+    } else {
+        base
+    }
+}
+
+/// What the running gateway reports.
+#[derive(Debug, Default)]
+struct Status {
+    /// Whether the client runs with the message-content intent.
+    message_content: AtomicBool,
+}
+
+/// A running gateway connection (all its shards).
+pub struct Gateway {
+    status: Arc<Status>,
+    ready: watch::Receiver<u32>,
+    managers: watch::Receiver<Option<Arc<ShardManager>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("message_content", &self.message_content())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the handler needs to write events down.
+struct Handler {
+    store: DynStore,
+    clock: Arc<dyn Clock>,
+    api: DiscordApi,
+    bot_user: String,
+    ready: watch::Sender<u32>,
+}
+
+impl Handler {
+    /// Stores one event under `key`, retrying briefly: the gateway has no acknowledgement, so
+    /// a dispatch that cannot be written is lost (and logged).
+    async fn keep(&self, key: String, payload: Value) {
+        for attempt in 1..=3 {
+            match self
+                .store
+                .inbox_insert(&key, Platform::Discord.as_str(), &payload, self.clock.now())
+                .await
+            {
+                Ok(new) => {
+                    if !new {
+                        tracing::debug!(key, "repeated Discord dispatch ignored");
+                    }
+                    return;
+                }
+                Err(e) if attempt < 3 => {
+                    tracing::warn!(error = %e, key, attempt, "could not store a Discord event; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, key, "could not store a Discord event; it is lost")
+                }
+            }
+        }
+    }
+}
+
+fn emoji_json(e: &ReactionType) -> Value {
+    match e {
+        ReactionType::Unicode(s) => json!({ "id": null, "name": s }),
+        ReactionType::Custom { id, name, .. } => json!({ "id": id.to_string(), "name": name }),
+        _ => json!({ "id": null, "name": null }),
+    }
+}
+
+#[serenity::async_trait]
+impl EventHandler for Handler {
+    async fn ready(&self, _ctx: Context, ready: Ready) {
+        tracing::info!(
+            user = %ready.user.name,
+            shard = ?ready.shard.map(|s| (s.id.0, s.total)),
+            guilds = ready.guilds.len(),
+            "Discord gateway ready"
+        );
+        self.ready.send_modify(|n| *n += 1);
+    }
+
+    async fn resume(&self, _ctx: Context, _event: ResumedEvent) {
+        tracing::info!("Discord gateway session resumed");
+        self.ready.send_modify(|n| *n += 1);
+    }
+
+    async fn reaction_add(&self, _ctx: Context, r: Reaction) {
+        let Some(user) = r.user_id else { return };
+        if user.to_string() == self.bot_user {
+            return;
+        }
+        let member = r.member.as_ref();
+        if let Some(m) = member {
+            self.api.note_kind(&user.to_string(), m.user.bot);
+        }
+        let emoji = emoji_json(&r.emoji);
+        let key = format!(
+            "discord:reaction:{}:{}:{}:{}",
+            r.channel_id,
+            r.message_id,
+            user,
+            emoji["id"]
+                .as_str()
+                .or(emoji["name"].as_str())
+                .unwrap_or("?")
+        );
+        let payload = json!({
+            "type": "reaction_add",
+            "guild_id": r.guild_id.map(|g| g.to_string()),
+            "channel_id": r.channel_id.to_string(),
+            "message_id": r.message_id.to_string(),
+            "user_id": user.to_string(),
+            "user_bot": member.is_some_and(|m| m.user.bot),
+            "roles": member.map(|m| m.roles.iter().map(ToString::to_string).collect::<Vec<_>>()).unwrap_or_default(),
+            "emoji": emoji,
+        });
+        self.keep(key, payload).await;
+    }
+
+    async fn message(&self, _ctx: Context, m: DiscordMessage) {
+        // Only a person's reply to a flagged message matters (it may be the first response).
+        let Some(parent) = m.message_reference.as_ref().and_then(|r| r.message_id) else {
+            return;
+        };
+        if m.author.bot || m.author.id.to_string() == self.bot_user {
+            return;
+        }
+        let channel = ChannelRef::new(Platform::Discord, m.channel_id.to_string());
+        match self
+            .store
+            .ticket_by_source(&channel, &parent.to_string())
+            .await
+        {
+            Ok(Some(_)) => {}
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check whether a Discord reply is under a ticket");
+                return;
+            }
+        }
+        let payload = json!({
+            "type": "reply",
+            "guild_id": m.guild_id.map(|g| g.to_string()),
+            "channel_id": m.channel_id.to_string(),
+            "message_id": parent.to_string(),
+            "user_id": m.author.id.to_string(),
+            "roles": m.member.as_ref().map(|mm| mm.roles.iter().map(ToString::to_string).collect::<Vec<_>>()).unwrap_or_default(),
+        });
+        self.keep(format!("discord:reply:{}", m.id), payload).await;
+    }
+
+    async fn message_update(
+        &self,
+        _ctx: Context,
+        _old: Option<DiscordMessage>,
+        _new: Option<DiscordMessage>,
+        event: MessageUpdateEvent,
+    ) {
+        if event
+            .author
+            .as_ref()
+            .is_some_and(|a| a.id.to_string() == self.bot_user || a.bot)
+        {
+            return;
+        }
+        // Updates without content are embeds unfolding, not edits.
+        let Some(content) = event.content else { return };
+        let stamp = event.edited_timestamp.map_or_else(
+            || content.len().to_string(),
+            |t| t.unix_timestamp().to_string(),
+        );
+        let payload = json!({
+            "type": "message_update",
+            "channel_id": event.channel_id.to_string(),
+            "message_id": event.id.to_string(),
+            "user_id": event.author.as_ref().map(|a| a.id.to_string()),
+            "content": content,
+        });
+        self.keep(format!("discord:update:{}:{stamp}", event.id), payload)
+            .await;
+    }
+
+    async fn message_delete(
+        &self,
+        _ctx: Context,
+        channel: ChannelId,
+        message: MessageId,
+        _guild: Option<GuildId>,
+    ) {
+        let payload = json!({
+            "type": "message_delete",
+            "channel_id": channel.to_string(),
+            "message_id": message.to_string(),
+        });
+        self.keep(format!("discord:delete:{message}"), payload)
+            .await;
+    }
+}
+
+/// Settings of the gateway connection.
+#[derive(Debug, Clone, Default)]
+pub struct GatewaySettings {
+    /// The shards this instance runs; `None` runs every shard Discord recommends.
+    pub shards: Option<ShardRange>,
+}
+
+impl Gateway {
+    /// Connects (in the background) with the message-content intent; when Discord refuses
+    /// it (4014), logs where to enable it and connects again without.
+    pub async fn start(
+        api: DiscordApi,
+        bot_user: String,
+        store: DynStore,
+        clock: Arc<dyn Clock>,
+        settings: GatewaySettings,
+    ) -> Result<Gateway, GatewayError> {
+        let status = Arc::new(Status::default());
+        let (ready_tx, ready) = watch::channel(0u32);
+        let (managers_tx, managers) = watch::channel(None);
+        let make = {
+            let api = api.clone();
+            move |message_content: bool| {
+                let handler = Handler {
+                    store: store.clone(),
+                    clock: clock.clone(),
+                    api: api.clone(),
+                    bot_user: bot_user.clone(),
+                    ready: ready_tx.clone(),
+                };
+                serenity::client::ClientBuilder::new_with_http(
+                    api.gateway_http(),
+                    intents(message_content),
+                )
+                .event_handler(handler)
+            }
+        };
+        // Build the first client now so a broken setup is reported at start.
+        let first = make(true)
+            .await
+            .map_err(|e| GatewayError::Client(e.to_string()))?;
+        status.message_content.store(true, Ordering::SeqCst);
+        let task_status = status.clone();
+        let task = tokio::spawn(async move {
+            let mut client = first;
+            let mut message_content = true;
+            loop {
+                let _ = managers_tx.send(Some(client.shard_manager.clone()));
+                let result = match settings.shards {
+                    Some(r) => client.start_shard_range(r.first..r.last, r.total).await,
+                    None => client.start_autosharded().await,
+                };
+                match result {
+                    Err(serenity::Error::Gateway(
+                        serenity::gateway::GatewayError::DisallowedGatewayIntents,
+                    )) if message_content => {
+                        tracing::warn!(
+                            "Discord refused the Message Content intent (close 4014): enable it under Bot → Privileged Gateway Intents → Message Content Intent in the Developer Portal. Until then flagged tickets carry a link to the message instead of its text."
+                        );
+                        message_content = false;
+                        task_status.message_content.store(false, Ordering::SeqCst);
+                        client = match make(false).await {
+                            Ok(c) => c,
+                            Err(e) => {
+                                tracing::error!(error = %e, "could not restart the Discord gateway client");
+                                return;
+                            }
+                        };
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "the Discord gateway stopped");
+                        return;
+                    }
+                    Ok(()) => return,
+                }
+            }
+        });
+        Ok(Gateway {
+            status,
+            ready,
+            managers,
+            task,
+        })
+    }
+
+    /// Whether the gateway runs with the message-content intent.
+    pub fn message_content(&self) -> bool {
+        self.status.message_content.load(Ordering::SeqCst)
+    }
+
+    /// How many READY and RESUMED events have arrived so far.
+    pub fn sessions(&self) -> u32 {
+        *self.ready.borrow()
+    }
+
+    /// Waits until more than `seen` READY/RESUMED events arrived, or `timeout` passed;
+    /// returns the count then.
+    pub async fn wait_sessions(&self, seen: u32, timeout: Duration) -> u32 {
+        let mut rx = self.ready.clone();
+        let _ = tokio::time::timeout(timeout, rx.wait_for(|n| *n > seen)).await;
+        let n = *rx.borrow();
+        n
+    }
+
+    /// Closes every shard and waits for the client to end.
+    pub async fn shutdown(self) {
+        let manager = self.managers.borrow().clone();
+        if let Some(m) = manager {
+            m.shutdown_all().await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+    }
+}
