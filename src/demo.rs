@@ -11,6 +11,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use crate::app::{build_desk, AppError};
+use crate::chat::discord::client::DiscordApi;
+use crate::chat::discord::gateway::{Gateway, GatewaySettings};
+use crate::chat::discord::source::DiscordEventSource;
 use crate::chat::slack::client::SlackApi;
 use crate::chat::slack::interact::Interactions;
 use crate::chat::slack::socket::{SocketMode, SocketSettings};
@@ -21,11 +24,12 @@ use crate::config::{Config, ConfigError};
 use crate::core::clock::{Clock, ManualClock};
 use crate::core::directory::{Actor, Permission};
 use crate::core::message::Reply;
-use crate::core::ticket::{Change, Origin, Source};
+use crate::core::ticket::{Change, Source};
 use crate::core::types::{ChannelRef, Platform, RoleRef, Status, TicketRef, UserRef};
-use crate::desk::{Desk, DeskError, FlagRequest, TicketOverrides};
+use crate::desk::{Desk, DeskError, TicketOverrides};
 use crate::inbox::{InboxSettings, InboxWorker};
 use crate::outbox::{OutboxSettings, OutboxWorker};
+use crate::sandbox::discord::FakeDiscord;
 use crate::sandbox::slack::{FakeSlack, Via};
 
 /// The demo's configuration: two departments on Slack, one on Discord, people linked across
@@ -128,6 +132,12 @@ struct Script<'a, W: Write> {
     out: &'a mut W,
     /// The fake Slack the real Slack adapter talks to.
     slack: FakeSlack,
+    /// The fake Discord the real Discord adapter (serenity) talks to.
+    discord: FakeDiscord,
+    /// The Discord gateway connection to the fake.
+    gateway: Option<Gateway>,
+    /// The last message said in the fake Discord, for "the same message" flags.
+    last_discord_message: String,
     inbox: InboxWorker,
     outbox: OutboxWorker,
     next_event: u32,
@@ -312,37 +322,46 @@ impl<W: Write> Script<'_, W> {
             source.channel,
             source.original_text
         ))?;
-        if source.channel.platform == Platform::Slack {
-            return self.flag_on_slack(flagger, emoji, source).await;
+        match source.channel.platform {
+            Platform::Slack => self.flag_on_slack(flagger, emoji, source).await,
+            Platform::Discord => self.flag_on_discord(flagger, emoji, source).await,
         }
-        let req = FlagRequest {
-            flagger: flagger.clone(),
-            origin: Origin::Flag,
-            emoji: Some(emoji.to_string()),
-            source,
-            author_roles: vec![],
-            overrides: TicketOverrides::default(),
-            inbox_key: None,
+    }
+
+    /// A Discord flag as Discord delivers it: the message is said in the fake Discord, the
+    /// reaction arrives over the gateway to the real serenity client, whose handler commits it
+    /// to the inbox; the inbox worker completes it through the Discord adapter (fetching the
+    /// message and the author's roles from the fake).
+    async fn flag_on_discord(
+        &mut self,
+        flagger: &Actor,
+        emoji: &str,
+        source: Source,
+    ) -> Result<(), DemoError> {
+        let id = if source.original_text == "(same message)" {
+            self.last_discord_message.clone()
+        } else {
+            self.discord
+                .say(&source.channel.id, &source.author.id, &source.original_text)
         };
-        match self.desk.flag(req).await {
-            Ok(o) if o.created => {
-                self.say(&format!(
-                    "  ✔ {} opened: \"{}\"",
-                    o.ticket.id,
-                    crate::core::message::neutralize_mentions(&o.ticket.title)
-                ))?;
-                self.say(&format!(
-                    "    routing: {}",
-                    o.decision.explain().replace('\n', "\n    ")
-                ))?;
+        self.last_discord_message = id.clone();
+        let store = self.desk.store.clone();
+        let before = store.inbox(None, 0).await.map_err(DeskError::from)?.len();
+        self.discord
+            .react(&source.channel.id, &id, &flagger.user.id, emoji);
+        for _ in 0..500 {
+            if store.inbox(None, 0).await.map_err(DeskError::from)?.len() > before {
+                break;
             }
-            Ok(o) => self.say(&format!(
-                "  ✔ already {}: Switchboard points to it instead of opening a duplicate",
-                o.ticket.id
-            ))?,
-            Err(e) => self.say(&format!("  ✘ refused: {}", e.chat_message()))?,
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        Ok(())
+        while self.inbox.round().await.map_err(DeskError::from)? > 0 {}
+        self.report_flag(
+            &source.channel,
+            &id,
+            "Discord (text, author roles and jump link fetched from Discord)",
+        )
+        .await
     }
 
     /// A Slack flag as Slack delivers it: the message lives in the fake Slack, the
@@ -386,10 +405,27 @@ impl<W: Write> Script<'_, W> {
             .await
             .map_err(DeskError::from)?;
         while self.inbox.round().await.map_err(DeskError::from)? > 0 {}
+        self.report_flag(
+            &source.channel,
+            &source.message_id,
+            "Slack (text and permalink fetched from Slack)",
+        )
+        .await
+    }
+
+    /// Says what became of the last flag on message `id` in `channel`: a new ticket with its
+    /// routing, the existing ticket, or the refusal the inbox worker recorded.
+    async fn report_flag(
+        &mut self,
+        channel: &ChannelRef,
+        id: &str,
+        fetched: &str,
+    ) -> Result<(), DemoError> {
+        let store = self.desk.store.clone();
         let row = store.inbox(None, 0).await.map_err(DeskError::from)?.pop();
         let note = row.and_then(|r| r.last_error).unwrap_or_default();
         match store
-            .ticket_by_source(&source.channel, &source.message_id)
+            .ticket_by_source(channel, id)
             .await
             .map_err(DeskError::from)?
         {
@@ -402,7 +438,7 @@ impl<W: Write> Script<'_, W> {
                     ))?;
                 } else {
                     self.say(&format!(
-                        "  ✔ {} opened from Slack (text and permalink fetched from Slack): \"{}\"",
+                        "  ✔ {} opened from {fetched}: \"{}\"",
                         t.id,
                         crate::core::message::neutralize_mentions(&t.title)
                     ))?;
@@ -435,6 +471,33 @@ fn unescape(text: &str) -> String {
     text.replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&")
+}
+
+/// The token the demo's fake Discord accepts.
+const DEMO_DISCORD_TOKEN: &str = "demo-discord-bot-token";
+
+/// The demo's fake Discord server (channels, the Engineering role, members) and a client for it.
+async fn fake_discord() -> Result<(FakeDiscord, DiscordApi), DemoError> {
+    let fake = FakeDiscord::start(DEMO_DISCORD_TOKEN).await?;
+    for (id, name) in [
+        ("200000000000000010", "eng-alerts"),
+        ("200000000000000011", "support"),
+        ("200000000000000020", "bugs"),
+    ] {
+        fake.add_channel(id, name);
+    }
+    fake.add_role("300000000000000001", "Engineering", 0);
+    for (id, name, roles) in [
+        ("100000000000000001", "Alice", &[][..]),
+        ("100000000000000002", "Bob", &[]),
+        ("100000000000000004", "Dana", &["300000000000000001"]),
+        ("100000000000000099", "Riley", &[]),
+    ] {
+        fake.add_member(id, name, roles);
+    }
+    let api = DiscordApi::new(&fake.base_url, &Secret::new(DEMO_DISCORD_TOKEN))
+        .map_err(|e| AppError::Discord(e.to_string()))?;
+    Ok((fake, api))
 }
 
 fn message(channel: &str, ts: &str, author: UserRef, text: &str) -> Source {
@@ -497,14 +560,23 @@ pub async fn run(
         desk.config.flag_emojis.clone(),
         Some(crate::sandbox::slack::BOT_USER.into()),
     );
+    let (fake_discord, discord_api) = fake_discord().await?;
+    let discord_source =
+        DiscordEventSource::new(discord_api.clone(), desk.config.flag_emojis.clone());
     let inbox = InboxWorker::new(
         desk.clone(),
-        vec![Arc::new(source) as Arc<dyn EventSource>],
+        vec![
+            Arc::new(source) as Arc<dyn EventSource>,
+            Arc::new(discord_source),
+        ],
         InboxSettings::default(),
     );
     let outbox = OutboxWorker::new(
         desk.store.clone(),
-        vec![Arc::new(api.clone()) as Arc<dyn Delivery>],
+        vec![
+            Arc::new(api.clone()) as Arc<dyn Delivery>,
+            Arc::new(discord_api.clone()),
+        ],
         Arc::new(clock.clone()),
         desk.telemetry.clone(),
         OutboxSettings::default(),
@@ -519,6 +591,26 @@ pub async fn run(
     }
     fake_slack.add_bot("UREMINDER", "Reminders");
     desk.accounts.register(Arc::new(api.clone()));
+    desk.accounts.register(Arc::new(discord_api.clone()));
+    let gateway = Gateway::start(
+        discord_api,
+        crate::sandbox::discord::BOT_USER_ID.to_string(),
+        desk.store.clone(),
+        Arc::new(clock.clone()),
+        GatewaySettings::default(),
+    )
+    .await
+    .map_err(|e| AppError::Discord(e.to_string()))?;
+    if gateway
+        .wait_sessions(0, std::time::Duration::from_secs(10))
+        .await
+        == 0
+    {
+        return Err(AppError::Discord(
+            "the gateway to the fake Discord did not become ready".into(),
+        )
+        .into());
+    }
     let socket = SocketMode::start(
         &api,
         &Secret::new(crate::sandbox::slack::app_token_for(DEMO_SLACK_TOKEN)),
@@ -544,6 +636,9 @@ pub async fn run(
         clock,
         out,
         slack: fake_slack,
+        discord: fake_discord,
+        gateway: Some(gateway),
+        last_discord_message: String::new(),
         inbox,
         outbox,
         next_event: 0,
@@ -552,8 +647,8 @@ pub async fn run(
 
     s.say("Switchboard demo: a Monday morning at a small SaaS company.")?;
     s.say(&format!(
-        "Throwaway database: {url} (deleted at the end). No tokens, no network: Slack is a fake on {}.",
-        s.slack.api_url
+        "Throwaway database: {url} (deleted at the end). No tokens, no network: Slack is a fake on {}, Discord a fake on {} (gateway and REST, reached by serenity).",
+        s.slack.api_url, s.discord.base_url
     ))?;
     s.say("Departments: billing (Slack #billing), engineering (Discord #eng-alerts), support (Slack and Discord; the fallback).")?;
     s.say("Rules in order: outages (🚨 → engineering, urgent), refunds (keywords → billing, high), error-codes (regex → engineering).")?;
@@ -845,6 +940,7 @@ pub async fn run(
             .map_err(DeskError::from)?,
     );
     let slack_before = s.slack.bot_messages().len();
+    let discord_before = s.discord.sent().len();
     let opened = s.history(now).await?;
     while s.outbox.round().await.map_err(DeskError::from)? > 0 {}
     let rows_history = last_row(
@@ -855,6 +951,7 @@ pub async fn run(
             .map_err(DeskError::from)?,
     );
     let slack_history = s.slack.bot_messages().len();
+    let discord_history = s.discord.sent().len();
     s.say(&format!(
         "  {opened} earlier tickets opened, claimed, resolved and rated over 14 days, NPS answers and kudos: the same history every run"
     ))?;
@@ -900,6 +997,46 @@ pub async fn run(
             crate::core::message::truncate(first, 90)
         ))?;
     }
+    let dposted = s.discord.sent();
+    s.say(&format!(
+        "Discord received {} message(s) through serenity (the fake Discord's side; the {} for the loaded history are left out):",
+        dposted.len(),
+        discord_history - discord_before
+    ))?;
+    let story = dposted[..discord_before]
+        .iter()
+        .chain(&dposted[discord_history..]);
+    for m in story {
+        let first = m
+            .embeds
+            .first()
+            .and_then(|e| e["title"].as_str())
+            .unwrap_or(&m.content)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let channel = s.discord.channel_name(&m.channel_id);
+        let place = match &m.reply_to {
+            Some(r) => format!("#{channel} replying to {r}"),
+            None => format!("#{channel}"),
+        };
+        let edited = if m.edits > 0 {
+            format!(" [edited {}×]", m.edits)
+        } else {
+            String::new()
+        };
+        let pings = FakeDiscord::pinged(m);
+        let pings = if pings.is_empty() {
+            "pings nobody".to_string()
+        } else {
+            format!("pings {}", pings.join(", "))
+        };
+        s.say(&format!(
+            "  {place}: {}{edited} ({pings})",
+            crate::core::message::truncate(&first, 80)
+        ))?;
+    }
     let rows = s
         .desk
         .store
@@ -907,7 +1044,7 @@ pub async fn run(
         .await
         .map_err(DeskError::from)?;
     s.say(&format!(
-        "\nOutbox: {} row(s); Slack's are sent, Discord's wait for the Discord adapter (the history's rows #{}-#{} are left out):",
+        "\nOutbox: {} row(s), each sent once (the history's rows #{}-#{} are left out):",
         rows.len(),
         rows_before + 1,
         rows_history
@@ -938,6 +1075,9 @@ pub async fn run(
         s.save_digest(dir, &rows)?;
     }
     s.socket.shutdown().await;
+    if let Some(g) = s.gateway.take() {
+        g.shutdown().await;
+    }
     s.say("\nDemo finished. `switchboard check-config switchboard.example.toml` and the README show how to run it for real.")?;
     Ok(())
 }

@@ -437,6 +437,14 @@ impl FakeDiscord {
             .extend(faults.iter().copied());
     }
 
+    /// A channel's name (`#name` in Discord), or its id when unknown.
+    pub fn channel_name(&self, id: &str) -> String {
+        lock(&self.state)
+            .channels
+            .get(id)
+            .map_or_else(|| id.to_string(), |c| c.name.clone())
+    }
+
     /// Every REST request so far.
     pub fn requests(&self) -> Vec<Recorded> {
         lock(&self.state).requests.clone()
@@ -1508,7 +1516,12 @@ async fn connection(state: Shared, mut socket: WebSocket) {
                     let Some(Ok(msg)) = incoming else { break };
                     let text = match msg {
                         WsMessage::Text(t) => t.to_string(),
-                        WsMessage::Close(_) => break,
+                        WsMessage::Close(_) => {
+                            // Reading on lets the WebSocket send its reply to the close
+                            // handshake, as Discord answers a bot logging off.
+                            while let Some(Ok(_)) = socket.recv().await {}
+                            break;
+                        }
                         _ => continue,
                     };
                     let Ok(frame) = serde_json::from_str::<Value>(&text) else {

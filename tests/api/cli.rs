@@ -165,13 +165,26 @@ fn the_demo_runs_without_tokens_or_config_and_tells_the_story() {
         "59 earlier tickets opened, claimed, resolved and rated over 14 days",
         "Digest `weekly` is on its way to 1 channel(s)",
         "#CLEADS: Digest `weekly`",
-        "Outbox:",
+        "✔ T-2 opened from Discord (text, author roles and jump link fetched from Discord)",
+        "Discord received 45 message(s) through serenity",
+        "#eng-alerts: T-2 Export keeps failing with E502 since this morning @\u{200B}everyone (pings nobody)",
+        "#bugs replying to ",
+        "Outbox: 273 row(s), each sent once",
     ] {
         assert!(t.contains(want), "demo transcript lacks `{want}`:\n{t}");
     }
     assert!(
         std::fs::read_dir(dir.path()).unwrap().next().is_none(),
         "the demo leaves no files behind"
+    );
+    assert!(
+        !t.contains(" pending "),
+        "every outbox row is delivered:\n{t}"
+    );
+    assert!(
+        !text(&out.stderr).contains("WARN") && !t.contains("WARN"),
+        "a clean run logs no warnings: {}",
+        text(&out.stderr)
     );
 }
 
