@@ -92,7 +92,15 @@ impl InboxWorker {
     /// Runs rounds until `shutdown` turns true; the row in hand is finished first.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let name = format!("inbox {}", self.settings.owner);
-        crate::worker::run_rounds(&name, self.settings.idle, shutdown, || self.round()).await;
+        let store = self.desk.store.clone();
+        crate::worker::run_rounds(
+            &name,
+            self.settings.idle,
+            shutdown,
+            &store.wake().inbox,
+            || self.round(),
+        )
+        .await;
     }
 
     /// Claims one batch and processes it; returns how many events it handled.

@@ -108,7 +108,15 @@ impl OutboxWorker {
     /// Runs rounds until `shutdown` turns true; the row in hand is finished first.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let name = format!("outbox {}", self.settings.owner);
-        crate::worker::run_rounds(&name, self.settings.idle, shutdown, || self.round()).await;
+        let store = self.store.clone();
+        crate::worker::run_rounds(
+            &name,
+            self.settings.idle,
+            shutdown,
+            &store.wake().outbox,
+            || self.round(),
+        )
+        .await;
     }
 
     /// Claims one batch and delivers it; returns how many rows it handled.

@@ -113,7 +113,9 @@ impl Scheduler {
     /// Runs ticks until `shutdown`.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let name = format!("scheduler {}", self.settings.owner);
-        crate::worker::run_rounds(&name, self.settings.tick, shutdown, || async {
+        // Ticks follow the clock; nothing wakes the scheduler early.
+        let never = tokio::sync::Notify::new();
+        crate::worker::run_rounds(&name, self.settings.tick, shutdown, &never, || async {
             self.tick().await?;
             self.sla_tick().await.map(|_| 0)
         })

@@ -429,6 +429,8 @@ pub struct Csat {
 /// Every persistence operation Switchboard needs.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Wakes this process's workers when this store queues inbox or outbox rows.
+    fn wake(&self) -> &crate::worker::Wake;
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Checks the database answers.

@@ -10,6 +10,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use std::sync::Arc;
+
+use crate::worker::{Wake, WakeOnDrop};
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, Row, Transaction};
@@ -31,6 +34,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    wake: Arc<Wake>,
 }
 
 fn to_json<T: serde::Serialize>(what: &str, v: &T) -> Result<serde_json::Value, StoreError> {
@@ -220,12 +224,19 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            wake: Arc::default(),
+        })
     }
 }
 
 #[async_trait]
 impl Store for PgStore {
+    fn wake(&self) -> &Wake {
+        &self.wake
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.pool).await?;
         Ok(())
@@ -237,6 +248,7 @@ impl Store for PgStore {
     }
 
     async fn create_ticket(&self, req: CreateTicket) -> Result<Created, StoreError> {
+        let _wake = WakeOnDrop(&self.wake.outbox);
         let mut tx = self.pool.begin().await?;
         let at = req.ticket.created_at;
         let t = &req.ticket;
@@ -306,6 +318,7 @@ impl Store for PgStore {
         events: Vec<EventKind>,
         outbox: Vec<Outgoing>,
     ) -> Result<(), StoreError> {
+        let _wake = WakeOnDrop(&self.wake.outbox);
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE tickets SET version = $1, title = $2, body = $3, department = $4, priority = $5, tags = $6, \
@@ -415,6 +428,7 @@ impl Store for PgStore {
         payload: &serde_json::Value,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let _wake = WakeOnDrop(&self.wake.inbox);
         let done = sqlx::query(
             "INSERT INTO inbox (dedupe_key, platform, payload, next_attempt_at, received_at) \
              VALUES ($1, $2, $3, $4, $4) ON CONFLICT (dedupe_key) DO NOTHING",
@@ -660,6 +674,7 @@ impl Store for PgStore {
     }
 
     async fn enqueue(&self, outbox: Vec<Outgoing>, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let _wake = WakeOnDrop(&self.wake.outbox);
         let mut tx = self.pool.begin().await?;
         insert_outbox(&mut tx, None, outbox, at).await?;
         tx.commit().await?;
@@ -944,6 +959,7 @@ impl Store for PgStore {
         at: DateTime<Utc>,
         outbox: Vec<Outgoing>,
     ) -> Result<bool, StoreError> {
+        let _wake = WakeOnDrop(&self.wake.outbox);
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "INSERT INTO schedule_fires (schedule, fire_local, claimed_by, claimed_at) VALUES ($1, $2, $3, $4) \
@@ -967,6 +983,7 @@ impl Store for PgStore {
         at: DateTime<Utc>,
         outbox: Vec<Outgoing>,
     ) -> Result<bool, StoreError> {
+        let _wake = WakeOnDrop(&self.wake.outbox);
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "INSERT INTO sla_escalations (ticket_id, clock, level, claimed_by, claimed_at) VALUES ($1, $2, $3, $4, $5) \

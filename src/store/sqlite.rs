@@ -11,6 +11,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use std::sync::Arc;
+
+use crate::worker::{Wake, WakeOnDrop};
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -43,6 +46,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     pool: SqlitePool,
     creates: mpsc::Sender<CreateJob>,
+    wake: Arc<Wake>,
 }
 
 impl super::TicketRow for SqliteRow {
@@ -215,7 +219,11 @@ impl SqliteStore {
             .await?;
         let (creates, jobs) = mpsc::channel(1024);
         tokio::spawn(group_writer(pool.clone(), jobs));
-        Ok(Self { pool, creates })
+        Ok(Self {
+            pool,
+            creates,
+            wake: Arc::default(),
+        })
     }
 
     /// The connection pool, for benchmarks that compare against raw statements.
@@ -230,6 +238,10 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn wake(&self) -> &Wake {
+        &self.wake
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.pool).await?;
         Ok(())
@@ -241,6 +253,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_ticket(&self, req: CreateTicket) -> Result<Created, StoreError> {
+        let _wake = WakeOnDrop(&self.wake.outbox);
         let (reply, answer) = oneshot::channel();
         self.creates
             .send((req, reply))
@@ -259,6 +272,7 @@ impl Store for SqliteStore {
         events: Vec<EventKind>,
         outbox: Vec<Outgoing>,
     ) -> Result<(), StoreError> {
+        let _wake = WakeOnDrop(&self.wake.outbox);
         let mut tx = self.write().await?;
         let done = sqlx::query(
             "UPDATE tickets SET version = ?, title = ?, body = ?, department = ?, priority = ?, tags = ?, \
@@ -372,6 +386,7 @@ impl Store for SqliteStore {
         payload: &serde_json::Value,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let _wake = WakeOnDrop(&self.wake.inbox);
         let mut tx = self.write().await?;
         let done = sqlx::query(
             "INSERT INTO inbox (dedupe_key, platform, payload, next_attempt_at, received_at) VALUES (?, ?, ?, ?, ?) \
@@ -632,6 +647,7 @@ impl Store for SqliteStore {
     }
 
     async fn enqueue(&self, outbox: Vec<Outgoing>, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let _wake = WakeOnDrop(&self.wake.outbox);
         let mut tx = self.write().await?;
         insert_outbox(&mut tx, None, outbox, at).await?;
         tx.commit().await?;
@@ -931,6 +947,7 @@ impl Store for SqliteStore {
         at: DateTime<Utc>,
         outbox: Vec<Outgoing>,
     ) -> Result<bool, StoreError> {
+        let _wake = WakeOnDrop(&self.wake.outbox);
         let mut tx = self.write().await?;
         let done = sqlx::query(
             "INSERT INTO schedule_fires (schedule, fire_local, claimed_by, claimed_at) VALUES (?, ?, ?, ?) \
@@ -954,6 +971,7 @@ impl Store for SqliteStore {
         at: DateTime<Utc>,
         outbox: Vec<Outgoing>,
     ) -> Result<bool, StoreError> {
+        let _wake = WakeOnDrop(&self.wake.outbox);
         let mut tx = self.write().await?;
         let done = sqlx::query(
             "INSERT INTO sla_escalations (ticket_id, clock, level, claimed_by, claimed_at) VALUES (?, ?, ?, ?, ?) \

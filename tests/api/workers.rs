@@ -611,7 +611,60 @@ async fn refused_ignored_and_impossible_events_end_with_their_reason(app: TestAp
     assert_eq!(tickets(&app).await, 0);
 }
 
+/// Idle workers sleep an hour between empty rounds here, yet new rows stored in this process
+/// are handled at once: the store wakes its local workers after each commit.
+async fn new_work_wakes_idle_workers(app: TestApp) {
+    let mut inbox_settings = InboxSettings {
+        idle: Duration::from_secs(3600),
+        ..InboxSettings::default()
+    };
+    inbox_settings.owner = "sleepy-inbox".into();
+    let inbox = InboxWorker::new(
+        app.desk.clone(),
+        vec![FakeSource::new([]) as Arc<dyn EventSource>],
+        inbox_settings,
+    );
+    let delivery = FakeDelivery::new(Platform::Slack);
+    let outbox = OutboxWorker::new(
+        app.desk.store.clone(),
+        vec![delivery.clone() as Arc<dyn Delivery>],
+        Arc::new(app.clock.clone()),
+        app.desk.telemetry.clone(),
+        OutboxSettings {
+            idle: Duration::from_secs(3600),
+            ..settings("sleepy-outbox")
+        },
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let a = tokio::spawn(inbox.run(stopped.clone()));
+    let b = tokio::spawn(outbox.run(stopped));
+    // Both have run their first, empty round and sleep now.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.desk
+        .store
+        .inbox_insert(
+            "slack:EvWake",
+            "slack",
+            &event("9.9", "ticket", "UBOB"),
+            app.desk.now(),
+        )
+        .await
+        .unwrap();
+    let mut delivered = false;
+    for _ in 0..500 {
+        if delivery.posts.lock().unwrap().len() >= 2 {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.send(true).unwrap();
+    let _ = tokio::join!(a, b);
+    assert!(delivered, "the flag became a ticket and its reply and alert were sent without waiting out the idle hour");
+}
+
 crate::on_both_backends!(
+    new_work_wakes_idle_workers,
     outbox_delivers_in_order_and_edits_alerts_in_place,
     a_rate_limit_waits_retry_after_and_pauses_that_platform,
     temporary_failures_back_off_then_dead_letter_and_can_be_requeued,
