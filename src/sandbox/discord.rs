@@ -188,6 +188,27 @@ struct FakeState {
     resumes: u32,
     /// Bulk-overwritten commands: scope (`global` or a guild id) → commands as stored.
     commands: BTreeMap<String, Vec<Value>>,
+    /// Interactions handed to the app, by token.
+    interactions: HashMap<String, Interaction>,
+}
+
+/// An interaction the fake sent, and what the app answered.
+#[derive(Debug, Clone)]
+pub struct Interaction {
+    /// Interaction id.
+    pub id: String,
+    /// Its token (also the webhook token for follow-ups).
+    pub token: String,
+    /// The channel it happened in.
+    pub channel_id: String,
+    /// When it was sent; the first answer must come within 3 s, follow-ups within 15 min.
+    pub sent: Instant,
+    /// The initial response (`type` and `data`), once given.
+    pub response: Option<Value>,
+    /// The message holding the original response, once there is one.
+    pub original: Option<String>,
+    /// Follow-up message ids.
+    pub followups: Vec<String>,
 }
 
 type Shared = Arc<Mutex<FakeState>>;
@@ -479,6 +500,32 @@ impl FakeDiscord {
             .count()
     }
 
+    /// Registers an interaction the app may answer (id and token), as if Discord had just sent
+    /// it; returns its token. Delivering the INTERACTION_CREATE itself is up to the caller.
+    pub fn open_interaction(&self, channel: &str) -> (String, String) {
+        let mut s = lock(&self.state);
+        let id = s.snowflake();
+        let token = format!("aW50ZXJhY3Rpb246{id}{:016x}", fastrand::u64(..));
+        s.interactions.insert(
+            token.clone(),
+            Interaction {
+                id: id.clone(),
+                token: token.clone(),
+                channel_id: channel.to_string(),
+                sent: Instant::now(),
+                response: None,
+                original: None,
+                followups: vec![],
+            },
+        );
+        (id, token)
+    }
+
+    /// The interaction with `token`, with what the app answered.
+    pub fn interaction(&self, token: &str) -> Option<Interaction> {
+        lock(&self.state).interactions.get(token).cloned()
+    }
+
     /// Commands as last bulk-overwritten, by scope (`global` or a guild id).
     pub fn commands(&self) -> BTreeMap<String, Vec<Value>> {
         lock(&self.state).commands.clone()
@@ -556,7 +603,8 @@ impl FakeState {
             });
         json!({
             "id": id, "username": name.to_lowercase(), "discriminator": "0",
-            "global_name": name, "avatar": null, "bot": bot, "public_flags": 0
+            "global_name": name, "avatar": null, "bot": bot, "public_flags": 0, "flags": 0,
+            "primary_guild": null
         })
     }
 
@@ -629,7 +677,7 @@ impl FakeState {
             "public_updates_channel_id": null, "max_video_channel_users": 25,
             "max_stage_video_channel_users": 50, "nsfw_level": 0, "stickers": [],
             "premium_progress_bar_enabled": false, "safety_alerts_channel_id": null,
-            "incidents_data": null
+            "incidents_data": null, "home_header": null, "region": "deprecated", "nsfw": false
         })
     }
 
@@ -1065,7 +1113,7 @@ fn answer(
             u["bot"] = json!(true);
             u["verified"] = json!(true);
             u["mfa_enabled"] = json!(false);
-            u["flags"] = json!(0);
+            u["locale"] = json!("en-US");
             reply(StatusCode::OK, u)
         }
         ("GET", "/applications/@me") => reply(
@@ -1187,17 +1235,173 @@ fn answer(
                     c["guild_id"] = json!(scope);
                 }
                 c["type"] = c.get("type").cloned().unwrap_or(json!(1));
+                if c.get("default_member_permissions").is_none() {
+                    c["default_member_permissions"] = Value::Null;
+                }
+                if c.get("description").is_none() {
+                    c["description"] = json!("");
+                }
                 stored.push(c);
             }
             s.commands.insert(scope, stored.clone());
             reply(StatusCode::OK, json!(stored))
         }
+        ("POST", "/interactions/{interaction_id}/{interaction_token}/callback") => {
+            interaction_callback(s, parts[1], parts[2], body)
+        }
+        ("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/@original") => {
+            let token = parts[2];
+            let Some(i) = s.interactions.get(token).cloned() else {
+                return error(StatusCode::NOT_FOUND, 10015, "Unknown Webhook");
+            };
+            if parts[1] != APPLICATION_ID
+                || i.sent.elapsed() > std::time::Duration::from_secs(15 * 60)
+            {
+                return error(StatusCode::NOT_FOUND, 10015, "Unknown Webhook");
+            }
+            let Some(original) = i.original.clone() else {
+                return error(StatusCode::NOT_FOUND, 10008, "Unknown Message");
+            };
+            edit_message(s, &i.channel_id, &original, body)
+        }
+        ("POST", "/webhooks/{webhook_id}/{webhook_token}") => {
+            let token = parts[2];
+            let Some(i) = s.interactions.get(token).cloned() else {
+                return error(StatusCode::NOT_FOUND, 10015, "Unknown Webhook");
+            };
+            if parts[1] != APPLICATION_ID || i.response.is_none() {
+                return error(StatusCode::NOT_FOUND, 10015, "Unknown Webhook");
+            }
+            let r = post_as_bot(s, &i.channel_id, body);
+            if r.status().is_success() {
+                let id = s.messages.last().map(|m| m.id.clone()).unwrap_or_default();
+                if let Some(x) = s.interactions.get_mut(token) {
+                    x.followups.push(id);
+                }
+            }
+            r
+        }
         _ => error(StatusCode::NOT_FOUND, 0, "404: Not Found"),
     }
 }
 
+/// The first answer to an interaction: within 3 s, once. Types 4 and 7 (a message now, or
+/// an update of the clicked message) and 5 and 6 (deferred) make or keep the original
+/// response; 8 answers autocomplete; 9 opens a modal.
+fn interaction_callback(s: &mut FakeState, id: &str, token: &str, body: &Value) -> Response {
+    let Some(i) = s.interactions.get(token).cloned().filter(|i| i.id == id) else {
+        return error(StatusCode::NOT_FOUND, 10062, "Unknown interaction");
+    };
+    if i.sent.elapsed() > std::time::Duration::from_secs(3) {
+        return error(StatusCode::NOT_FOUND, 10062, "Unknown interaction");
+    }
+    if i.response.is_some() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            40060,
+            "Interaction has already been acknowledged.",
+        );
+    }
+    let kind = body["type"].as_u64().unwrap_or(0);
+    if !(4..=9).contains(&kind) && kind != 10 {
+        return form_error(&[(
+            "type".into(),
+            "BASE_TYPE_CHOICES",
+            format!("Value must be one of (1, 4, 5, 6, 7, 8, 9, 10), not {kind}."),
+        )]);
+    }
+    let data = body.get("data").cloned().unwrap_or(Value::Null);
+    let original = match kind {
+        4 | 5 => {
+            let mut msg = data.clone();
+            if kind == 5 {
+                msg = json!({ "content": "", "flags": data["flags"] });
+            }
+            if kind == 4 {
+                let errs = check_message(&msg);
+                if !errs.is_empty() {
+                    return form_error(
+                        &errs
+                            .into_iter()
+                            .map(|(p, c, m)| (format!("data.{p}"), c, m))
+                            .collect::<Vec<_>>(),
+                    );
+                }
+            }
+            let mid = s.snowflake();
+            s.messages.push(DiscordMessage {
+                id: mid.clone(),
+                channel_id: i.channel_id.clone(),
+                author_id: BOT_USER_ID.to_string(),
+                content: msg["content"].as_str().unwrap_or("").to_string(),
+                embeds: stored_embeds(&msg["embeds"]),
+                components: stored_components(&msg["components"]),
+                reply_to: None,
+                allowed_mentions: msg
+                    .get("allowed_mentions")
+                    .filter(|v| !v.is_null())
+                    .cloned(),
+                nonce: None,
+                files: vec![],
+                edits: 0,
+                deleted: false,
+            });
+            Some(mid)
+        }
+        _ => None,
+    };
+    if let Some(x) = s.interactions.get_mut(token) {
+        x.response = Some(body.clone());
+        x.original = original;
+    }
+    (StatusCode::NO_CONTENT, ()).into_response()
+}
+
 fn ws_url(base: &str) -> String {
     format!("{}/gateway", base.replacen("http://", "ws://", 1))
+}
+
+/// Embeds as Discord stores them: `type` set (`rich` unless given), fields' `inline` set.
+fn stored_embeds(v: &Value) -> Vec<Value> {
+    v.as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut e| {
+            if e.get("type").is_none_or(Value::is_null) {
+                e["type"] = json!("rich");
+            }
+            if let Some(fields) = e["fields"].as_array_mut() {
+                for f in fields {
+                    if f.get("inline").is_none_or(Value::is_null) {
+                        f["inline"] = json!(false);
+                    }
+                }
+            }
+            e
+        })
+        .collect()
+}
+
+/// Components as Discord stores them: every component numbered with an `id`, in order.
+fn stored_components(v: &Value) -> Vec<Value> {
+    fn number(c: &mut Value, next: &mut u64) {
+        if c.get("id").is_none_or(Value::is_null) {
+            c["id"] = json!(*next);
+        }
+        *next += 1;
+        if let Some(children) = c["components"].as_array_mut() {
+            for child in children {
+                number(child, next);
+            }
+        }
+    }
+    let mut next = 1;
+    let mut out = v.as_array().cloned().unwrap_or_default();
+    for c in &mut out {
+        number(c, &mut next);
+    }
+    out
 }
 
 /// Checks a message body against Discord's documented limits; the errors say which field.
@@ -1351,6 +1555,34 @@ fn check_message(body: &Value) -> Vec<(String, &'static str, String)> {
     errs
 }
 
+/// A follow-up message through an interaction webhook: no channel permissions are needed.
+fn post_as_bot(s: &mut FakeState, channel: &str, body: &Value) -> Response {
+    let errs = check_message(body);
+    if !errs.is_empty() {
+        return form_error(&errs);
+    }
+    let id = s.snowflake();
+    s.messages.push(DiscordMessage {
+        id,
+        channel_id: channel.to_string(),
+        author_id: BOT_USER_ID.to_string(),
+        content: body["content"].as_str().unwrap_or("").to_string(),
+        embeds: stored_embeds(&body["embeds"]),
+        components: stored_components(&body["components"]),
+        reply_to: None,
+        allowed_mentions: body
+            .get("allowed_mentions")
+            .filter(|v| !v.is_null())
+            .cloned(),
+        nonce: None,
+        files: vec![],
+        edits: 0,
+        deleted: false,
+    });
+    let i = s.messages.len() - 1;
+    reply(StatusCode::OK, s.message_json(i, false))
+}
+
 fn create_message(s: &mut FakeState, channel: &str, body: &Value) -> Response {
     if !s.channels.contains_key(channel) {
         return error(StatusCode::NOT_FOUND, 10003, "Unknown Channel");
@@ -1382,8 +1614,8 @@ fn create_message(s: &mut FakeState, channel: &str, body: &Value) -> Response {
         })
         .unwrap_or_default();
     let content = body["content"].as_str().unwrap_or("").to_string();
-    let embeds = body["embeds"].as_array().cloned().unwrap_or_default();
-    let components = body["components"].as_array().cloned().unwrap_or_default();
+    let embeds = stored_embeds(&body["embeds"]);
+    let components = stored_components(&body["components"]);
     if content.is_empty() && embeds.is_empty() && components.is_empty() && files.is_empty() {
         return error(
             StatusCode::BAD_REQUEST,
@@ -1472,11 +1704,11 @@ fn edit_message(s: &mut FakeState, channel: &str, id: &str, body: &Value) -> Res
     if let Some(c) = body["content"].as_str() {
         m.content = c.to_string();
     }
-    if let Some(e) = body["embeds"].as_array() {
-        m.embeds = e.clone();
+    if body["embeds"].is_array() {
+        m.embeds = stored_embeds(&body["embeds"]);
     }
-    if let Some(c) = body["components"].as_array() {
-        m.components = c.clone();
+    if body["components"].is_array() {
+        m.components = stored_components(&body["components"]);
     }
     if let Some(am) = body.get("allowed_mentions").filter(|v| !v.is_null()) {
         m.allowed_mentions = Some(am.clone());

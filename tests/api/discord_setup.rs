@@ -1,0 +1,171 @@
+//! Starting the Discord adapter as `switchboard run` does: the token check, the channel
+//! check that names what is missing, the shard range, and a flag through the wired-up app.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard::app::{adapters, build_desk_with_store, serve};
+use switchboard::chat::discord::client::DiscordApi;
+use switchboard::chat::discord::gateway::{Gateway, GatewaySettings};
+use switchboard::chat::discord::{channel_problems, perms};
+use switchboard::config::{Config, Secret, ShardRange};
+use switchboard::core::clock::SystemClock;
+use switchboard::core::types::TicketRef;
+use switchboard::sandbox::discord::{FakeDiscord, BOT_USER_ID};
+use switchboard::store::SqliteStore;
+
+use crate::helpers::*;
+
+const TOKEN: &str = "setup-token";
+
+#[tokio::test]
+async fn the_start_up_check_names_each_channel_the_bot_cannot_use_and_why() {
+    let app = spawn_app().await;
+    let fake = FakeDiscord::start(TOKEN).await.unwrap();
+    // The test config's Discord channels: 2001 (billing), 2002 (it), 2003 (the digest).
+    fake.add_channel("2001", "billing");
+    fake.add_channel("2002", "it-alerts");
+    fake.deny_bot("2002", perms::SEND_MESSAGES | perms::EMBED_LINKS);
+    let api = DiscordApi::new(&fake.base_url, &Secret::new(TOKEN)).unwrap();
+    let problems = channel_problems(&api, &app.desk.config, BOT_USER_ID).await;
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+    assert!(
+        problems[0].starts_with("cannot post in discord:2002 (department it)")
+            && problems[0].contains("lacks Send Messages, Embed Links"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[1].starts_with("cannot post in discord:2003 (digest weekly)")
+            && problems[1].contains("Copy Channel ID"),
+        "{problems:#?}"
+    );
+    fake.deny_bot("2001", perms::VIEW_CHANNEL);
+    let problems = channel_problems(&api, &app.desk.config, BOT_USER_ID).await;
+    assert!(
+        problems[0].contains("discord:2001") && problems[0].contains("cannot see this channel"),
+        "{problems:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_refused_at_start_with_the_reason() {
+    let fake = FakeDiscord::start(TOKEN).await.unwrap();
+    let api = DiscordApi::new(&fake.base_url, &Secret::new("not-the-token")).unwrap();
+    let err = api.whoami().await.unwrap_err().to_string();
+    assert!(err.contains("401"), "{err}");
+    assert!(
+        !err.contains("not-the-token"),
+        "the token is never shown: {err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_range_runs_exactly_those_shards_counted_as_serenity_counts() {
+    let app = spawn_app().await;
+    let fake = FakeDiscord::start(TOKEN).await.unwrap();
+    let api = DiscordApi::new(&fake.base_url, &Secret::new(TOKEN)).unwrap();
+    let gateway = Gateway::start(
+        api,
+        BOT_USER_ID.into(),
+        app.desk.store.clone(),
+        Arc::new(app.clock.clone()),
+        GatewaySettings {
+            shards: Some("1-2/4".parse::<ShardRange>().unwrap()),
+        },
+    )
+    .await
+    .unwrap();
+    // serenity boots one shard at a time, a few seconds apart.
+    let mut seen = 0;
+    for _ in 0..30 {
+        seen = gateway.wait_sessions(seen, Duration::from_secs(1)).await;
+        if seen >= 2 {
+            break;
+        }
+    }
+    let shards: Vec<(u64, u64)> = fake
+        .identifies()
+        .iter()
+        .map(|i| {
+            (
+                i["shard"][0].as_u64().unwrap(),
+                i["shard"][1].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    gateway.shutdown().await;
+    let mut sorted = shards.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [(1, 4), (2, 4)],
+        "shards 1 and 2 of 4, inclusive: {shards:?}"
+    );
+}
+
+/// `DISCORD_BOT_TOKEN` set: `adapters` checks the token and channels, starts the gateway and
+/// hands the workers Discord's source and delivery, so a reaction in the served app becomes a
+/// ticket and an alert with nothing else wired by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_wires_discord_from_the_environment() {
+    let fake = FakeDiscord::start(TOKEN).await.unwrap();
+    for (id, name) in [
+        ("2100", "help"),
+        ("2001", "billing"),
+        ("2002", "it"),
+        ("2003", "leads"),
+    ] {
+        fake.add_channel(id, name);
+    }
+    fake.add_member("1002", "Bob", &[]);
+    fake.add_member("1099", "Casey", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("wired.db").display());
+    let base = fake.base_url.clone();
+    let config = Config::from_toml(TEST_CONFIG, "test config", |k| match k {
+        "SWITCHBOARD_DATABASE_URL" => Some(url.clone()),
+        "DISCORD_BOT_TOKEN" => Some(TOKEN.to_string()),
+        "SWITCHBOARD_DISCORD_API_URL" => Some(base.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let store = Arc::new(SqliteStore::open(&url).await.unwrap());
+    let desk = build_desk_with_store(config, store, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let wired = adapters(&desk).await.unwrap();
+    assert!(wired.discord_gateway.is_some());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(serve(desk.clone(), listener, wired, async {
+        let _ = stopped.await;
+    }));
+    for _ in 0..500 {
+        if fake.live_sessions() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let msg = fake.say("2100", "1099", "I was charged twice");
+    fake.react("2100", &msg, "1002", "🎫");
+    let mut alert = None;
+    for _ in 0..500 {
+        alert = fake.sent().into_iter().find(|m| m.channel_id == "2001");
+        if alert.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let alert = alert.expect("the billing alert arrives");
+    assert!(alert.embeds[0]["title"]
+        .as_str()
+        .unwrap()
+        .starts_with("T-1 "));
+    assert_eq!(
+        desk.ticket(TicketRef(1)).await.unwrap().department,
+        "billing"
+    );
+    let _ = stop.send(());
+    served.await.unwrap().unwrap();
+    assert_eq!(fake.live_sessions(), 0, "the gateway closed on shutdown");
+}
