@@ -822,4 +822,33 @@ fn a_digest_past_slacks_limits_ends_with_and_n_more_and_a_pointer() {
         "{last}"
     );
     assert!(fallback.chars().count() <= blocks::MAX_TEXT);
+
+    // The same digest for Discord: at most 10 embeds and 6,000 characters across them, the
+    // last one naming how many parts were left out and where to read everything.
+    use switchboard::chat::discord::render;
+    let body = render::render(&msg);
+    let embeds = body["embeds"].as_array().unwrap();
+    assert!(embeds.len() <= render::MAX_EMBEDS);
+    let len = |v: &serde_json::Value| v.as_str().map_or(0, |s| s.chars().count());
+    let total: usize = embeds
+        .iter()
+        .map(|e| {
+            len(&e["title"])
+                + len(&e["description"])
+                + len(&e["footer"]["text"])
+                + e["fields"].as_array().map_or(0, |f| {
+                    f.iter().map(|f| len(&f["name"]) + len(&f["value"])).sum()
+                })
+        })
+        .sum();
+    assert!(total <= render::MAX_EMBED_TOTAL, "{total}");
+    for e in embeds {
+        assert!(e["fields"].as_array().map_or(0, Vec::len) <= render::MAX_FIELDS);
+    }
+    let footer = embeds.last().unwrap()["footer"]["text"].as_str().unwrap();
+    assert!(
+        footer.starts_with("…and ") && footer.contains(" more not shown here"),
+        "{footer}"
+    );
+    assert!(footer.contains("`/digest preview weekly`"), "{footer}");
 }

@@ -460,7 +460,72 @@ async fn a_retried_create_is_deduplicated_by_its_nonce(app: TestApp) {
     r.stop().await;
 }
 
+/// A digest reaches Discord as embeds (one per department, within Discord's limits) and its
+/// chart as an attachment of the next message.
+async fn a_digest_posts_its_embeds_and_attaches_its_chart(app: TestApp) {
+    // Wednesday: no scheduled fire is within its grace window, so only `/digest now` posts.
+    app.clock.advance(chrono::Duration::days(2));
+    let r = rig(&app).await;
+    app.ok(&slack("UC"), "/ticket new refund please").await;
+    app.ok(&alice(), "/kudos give <@UBOB> for the refund queue")
+        .await;
+    let said = app.ok(&carol(), "/digest now weekly").await;
+    assert!(said.contains("on its way"), "{said}");
+    while r.outbox.round().await.unwrap() > 0 {}
+    let leads: Vec<_> = r
+        .fake
+        .sent()
+        .into_iter()
+        .filter(|m| m.channel_id == "2003")
+        .collect();
+    assert_eq!(leads.len(), 2, "the text and the chart: {leads:#?}");
+    let digest = &leads[0];
+    assert!(digest.embeds[0]["title"]
+        .as_str()
+        .unwrap()
+        .starts_with("Digest `weekly`"));
+    let titles: Vec<&str> = digest
+        .embeds
+        .iter()
+        .filter_map(|e| e["title"].as_str())
+        .collect();
+    assert!(
+        titles.contains(&"billing") && titles.contains(&"Shout-outs"),
+        "{titles:?}"
+    );
+    let total: usize = digest
+        .embeds
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap().len())
+        .sum();
+    assert!(total > 0 && digest.embeds.len() <= 10);
+    assert!(FakeDiscord::pinged(digest).is_empty());
+    let chart = &leads[1];
+    assert_eq!(chart.files.len(), 1, "{chart:#?}");
+    assert_eq!(chart.files[0].0, "digest-weekly.png");
+    let img =
+        image::load_from_memory_with_format(&chart.files[0].1, image::ImageFormat::Png).unwrap();
+    assert_eq!(
+        (img.width(), img.height()),
+        (switchboard::chart::WIDTH, switchboard::chart::HEIGHT)
+    );
+    let upload = r
+        .fake
+        .requests()
+        .into_iter()
+        .find(|q| !q.body["_files"].is_null() && q.path == "channels/2003/messages")
+        .expect("a multipart create");
+    assert_eq!(
+        upload.body["attachments"][0]["filename"],
+        "digest-weekly.png"
+    );
+    assert_eq!(upload.body["_files"][0]["field"], "files[0]");
+    assert_bodies_match_discords_schema(&r.fake);
+    r.stop().await;
+}
+
 crate::on_both_backends!(
+    a_digest_posts_its_embeds_and_attaches_its_chart,
     a_reaction_becomes_a_ticket_a_reply_and_an_alert,
     a_flag_by_someone_not_allowed_makes_no_ticket,
     a_repeated_dispatch_and_a_second_flag_make_one_ticket,

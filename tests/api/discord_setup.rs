@@ -169,3 +169,33 @@ async fn the_app_wires_discord_from_the_environment() {
     served.await.unwrap().unwrap();
     assert_eq!(fake.live_sessions(), 0, "the gateway closed on shutdown");
 }
+
+/// Kudos ask Discord whether the receiver is a bot (`GET /users/{id}`) once the adapter has
+/// registered itself, as `adapters` does at start.
+#[tokio::test]
+async fn kudos_to_a_discord_bot_or_an_unknown_account_are_refused() {
+    let app = spawn_app().await;
+    let fake = FakeDiscord::start(TOKEN).await.unwrap();
+    fake.add_member("1002", "Bob", &[]);
+    fake.add_member("1005", "Dana", &[]);
+    fake.add_bot_member("1777", "MEE6");
+    let api = DiscordApi::new(&fake.base_url, &Secret::new(TOKEN)).unwrap();
+    app.desk.accounts.register(Arc::new(api));
+    let err = app
+        .user_error(&alice(), "/kudos give discord:1777 for the role reactions")
+        .await;
+    assert!(err.contains("That's a bot"), "{err}");
+    let err = app
+        .user_error(&alice(), "/kudos give discord:1888 thanks")
+        .await;
+    assert!(err.contains("can't find the user `1888`"), "{err}");
+    let out = app
+        .ok(&alice(), "/kudos give discord:1005 for the export fix")
+        .await;
+    assert!(out.contains("thanked"), "{out}");
+    // Bob's Discord account is Bob: a person in the directory, no lookup needed.
+    let out = app
+        .ok(&alice(), "/kudos give discord:1002 for the refunds")
+        .await;
+    assert!(out.contains("thanked Bob"), "{out}");
+}

@@ -288,7 +288,7 @@ impl DiscordApi {
     ) -> Result<String, ChatError> {
         let channel_id = ChannelId::from(snowflake(channel)?);
         let mut body = body.clone();
-        body["attachments"] = json!([{ "id": 0, "filename": filename }]);
+        body["attachments"] = json!([{ "id": "0", "filename": filename }]);
         let multipart = Multipart {
             upload: MultipartUpload::Attachments(vec![serenity::builder::CreateAttachment::bytes(
                 bytes.to_vec(),
