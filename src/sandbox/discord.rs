@@ -222,6 +222,9 @@ fn lock(s: &Shared) -> std::sync::MutexGuard<'_, FakeState> {
 pub struct FakeDiscord {
     /// Base URL to give the adapter in place of `https://discord.com`.
     pub base_url: String,
+    /// Where the REST routes are also served over TLS, when started with a certificate
+    /// (tests point `discord.com` here to exercise serenity's own rate limiter).
+    pub tls_addr: Option<std::net::SocketAddr>,
     state: Shared,
 }
 
@@ -262,10 +265,7 @@ impl FakeDiscord {
                 },
             );
         }
-        let app = Router::new()
-            .route("/api/v10/{*path}", any(rest))
-            .route("/gateway", get(gateway))
-            .with_state(state.clone());
+        let app = router(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         lock(&state).base_url = format!("http://{addr}");
@@ -274,8 +274,54 @@ impl FakeDiscord {
         });
         Ok(Self {
             base_url: format!("http://{addr}"),
+            tls_addr: None,
             state,
         })
+    }
+
+    /// Like [`FakeDiscord::start`], and also serves the REST routes over TLS with the given
+    /// certificate chain and key (DER), e.g. a self-signed certificate for `discord.com`; the
+    /// gateway stays on plain WebSocket (its URL comes from `GET /gateway`).
+    pub async fn start_tls(
+        token: &str,
+        cert_chain: Vec<Vec<u8>>,
+        key: Vec<u8>,
+    ) -> std::io::Result<Self> {
+        use tokio_rustls::rustls;
+        let mut fake = Self::start(token).await?;
+        let certs = cert_chain
+            .into_iter()
+            .map(rustls::pki_types::CertificateDer::from)
+            .collect();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.into());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(std::io::Error::other)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        fake.tls_addr = Some(listener.local_addr()?);
+        let app = router(fake.state.clone());
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        Ok(fake)
     }
 
     /// Sets the heartbeat interval HELLO announces (Discord's is about 41 s; tests use less
@@ -841,6 +887,13 @@ impl FakeState {
         }
         p
     }
+}
+
+fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/api/v10/{*path}", any(rest))
+        .route("/gateway", get(gateway))
+        .with_state(state)
 }
 
 /// The ISO 8601 time a snowflake encodes.

@@ -8,10 +8,11 @@ use switchboard::app::{adapters, build_desk_with_store, serve};
 use switchboard::chat::discord::client::DiscordApi;
 use switchboard::chat::discord::gateway::{Gateway, GatewaySettings};
 use switchboard::chat::discord::{channel_problems, perms};
+use switchboard::chat::Delivery;
 use switchboard::config::{Config, Secret, ShardRange};
 use switchboard::core::clock::SystemClock;
 use switchboard::core::types::TicketRef;
-use switchboard::sandbox::discord::{FakeDiscord, BOT_USER_ID};
+use switchboard::sandbox::discord::{FakeDiscord, Fault, BOT_USER_ID};
 use switchboard::store::SqliteStore;
 
 use crate::helpers::*;
@@ -198,4 +199,69 @@ async fn kudos_to_a_discord_bot_or_an_unknown_account_are_refused() {
         .ok(&alice(), "/kudos give discord:1002 for the refunds")
         .await;
     assert!(out.contains("thanked Bob"), "{out}");
+}
+
+/// Against `https://discord.com` serenity's own rate limiter sends every request and waits
+/// out a 429 itself. The fake serves TLS with a self-signed certificate for discord.com, and
+/// the client resolves discord.com to it and trusts that certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn against_discord_com_serenitys_limiter_waits_out_a_429() {
+    let app = spawn_app().await;
+    let cert = rcgen::generate_simple_self_signed(vec!["discord.com".to_string()]).unwrap();
+    let fake = FakeDiscord::start_tls(
+        TOKEN,
+        vec![cert.cert.der().to_vec()],
+        cert.key_pair.serialize_der(),
+    )
+    .await
+    .unwrap();
+    fake.add_channel("2001", "billing");
+    let client = DiscordApi::client_builder()
+        .resolve("discord.com", fake.tls_addr.unwrap())
+        .add_root_certificate(reqwest::Certificate::from_der(cert.cert.der()).unwrap())
+        .build()
+        .unwrap();
+    let api = DiscordApi::with_client("https://discord.com", &Secret::new(TOKEN), client);
+    assert_eq!(
+        api.whoami().await.unwrap().0,
+        BOT_USER_ID,
+        "TLS to the fake works"
+    );
+    fake.fail(
+        "POST /channels/{channel_id}/messages",
+        &[Fault::RateLimited(1.0)],
+    );
+    app.ok(&alice(), "/ticket new printer jam department:billing")
+        .await;
+    let row = app
+        .desk
+        .store
+        .outbox(None, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|o| o.outgoing.target.to_string() == "discord:2001")
+        .unwrap();
+    let id = api
+        .post(
+            &row.outgoing.target,
+            &row.outgoing.message,
+            "switchboard-outbox-1",
+        )
+        .await
+        .expect("serenity waited and retried inside the call");
+    let creates: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|q| q.route == "/channels/{channel_id}/messages" && q.method == "POST")
+        .collect();
+    assert_eq!(creates.len(), 2, "one 429, one retry");
+    assert_eq!(creates[0].status, 429);
+    let waited = creates[1].at.duration_since(creates[0].at);
+    assert!(
+        waited >= Duration::from_secs(1),
+        "no retry before Retry-After: {waited:?}"
+    );
+    assert_eq!(fake.sent().len(), 1);
+    assert_eq!(fake.sent()[0].id, id);
 }

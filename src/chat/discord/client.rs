@@ -90,26 +90,37 @@ pub fn nonce(key: &str) -> String {
 impl DiscordApi {
     /// A client for the API at `api_url` (`https://discord.com`, or a proxy or fake base).
     pub fn new(api_url: &str, token: &Secret) -> Result<Self, ClientError> {
-        let client = reqwest::Client::builder()
+        let client = Self::client_builder()
+            .build()
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        Ok(Self::with_client(api_url, token, client))
+    }
+
+    /// The HTTP client settings the adapter uses (timeout, user agent); tests add a resolver
+    /// override and a root certificate to reach a fake `discord.com`.
+    pub fn client_builder() -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
             .timeout(TIMEOUT)
             .user_agent(concat!(
                 "DiscordBot (https://github.com/switchboard, ",
                 env!("CARGO_PKG_VERSION"),
                 ")"
             ))
-            .build()
-            .map_err(|e| ClientError::Http(e.to_string()))?;
+    }
+
+    /// A client for the API at `api_url` over a given HTTP client.
+    pub fn with_client(api_url: &str, token: &Secret, client: reqwest::Client) -> Self {
         let base = api_url.trim_end_matches('/');
         let proxy = (base != DISCORD_COM).then(|| base.to_string());
         let http = Arc::new(build_http(token, &client, proxy.as_deref()));
-        Ok(Self {
+        Self {
             http,
             token: token.clone(),
             client,
             proxy,
             dms: Arc::default(),
             kinds: Arc::default(),
-        })
+        }
     }
 
     /// A new serenity HTTP client with the same token and base URL, for a gateway client
