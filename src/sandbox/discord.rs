@@ -424,6 +424,30 @@ impl FakeDiscord {
         id
     }
 
+    /// `author` replies to message `to` in `channel` (a message with a `message_reference`),
+    /// dispatched as MESSAGE_CREATE. Returns the reply's id.
+    pub fn reply(&self, channel: &str, author: &str, to: &str, content: &str) -> String {
+        let mut s = lock(&self.state);
+        let id = s.snowflake();
+        s.messages.push(DiscordMessage {
+            id: id.clone(),
+            channel_id: channel.to_string(),
+            author_id: author.to_string(),
+            content: content.to_string(),
+            embeds: vec![],
+            components: vec![],
+            reply_to: Some(to.to_string()),
+            allowed_mentions: None,
+            nonce: None,
+            files: vec![],
+            edits: 0,
+            deleted: false,
+        });
+        let m = s.message_json(s.messages.len() - 1, true);
+        s.dispatch("MESSAGE_CREATE", m);
+        id
+    }
+
     /// The author edits message `id`: stored and dispatched as MESSAGE_UPDATE.
     pub fn edit(&self, id: &str, content: &str) {
         let mut s = lock(&self.state);
@@ -952,6 +976,10 @@ fn route_of(path: &str) -> String {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let names: &[(&[&str], &str)] = &[
         (
+            &["channels", "*", "messages", "*", "reactions", "*", "@me"],
+            "/channels/{channel_id}/messages/{message_id}/reactions/{emoji_name}/@me",
+        ),
+        (
             &["channels", "*", "messages", "*"],
             "/channels/{channel_id}/messages/{message_id}",
         ),
@@ -1224,6 +1252,23 @@ fn answer(
             }
         }
         ("POST", "/channels/{channel_id}/messages") => create_message(s, parts[1], body),
+        ("PUT", "/channels/{channel_id}/messages/{message_id}/reactions/{emoji_name}/@me") => {
+            let (channel, id) = (parts[1], parts[3]);
+            if s.bot_permissions(channel) & perms::ADD_REACTIONS == 0 {
+                return error(StatusCode::FORBIDDEN, 50013, "Missing Permissions");
+            }
+            if !s
+                .messages
+                .iter()
+                .any(|m| m.id == id && m.channel_id == channel && !m.deleted)
+            {
+                return error(StatusCode::NOT_FOUND, 10008, "Unknown Message");
+            }
+            let emoji = percent_decode(parts[5]);
+            let d = s.reaction_json(channel, id, BOT_USER_ID, &emoji);
+            s.dispatch("MESSAGE_REACTION_ADD", d);
+            (StatusCode::NO_CONTENT, ()).into_response()
+        }
         ("PATCH", "/channels/{channel_id}/messages/{message_id}") => {
             edit_message(s, parts[1], parts[3], body)
         }
@@ -1408,6 +1453,25 @@ fn interaction_callback(s: &mut FakeState, id: &str, token: &str, body: &Value) 
         x.original = original;
     }
     (StatusCode::NO_CONTENT, ()).into_response()
+}
+
+/// Decodes `%XX` escapes (an emoji in a reaction route).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn ws_url(base: &str) -> String {

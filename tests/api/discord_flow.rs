@@ -524,7 +524,43 @@ async fn a_digest_posts_its_embeds_and_attaches_its_chart(app: TestApp) {
     r.stop().await;
 }
 
+/// A staff member's reply to the flagged message is the ticket's first response; the
+/// customer's own reply is not, and replies to other messages are not even stored.
+async fn a_staff_reply_to_the_flagged_message_is_the_first_response(app: TestApp) {
+    let r = rig(&app).await;
+    let msg = r.flag(&app, "refund for order 9", "1002", "🎫", 1).await;
+    let other = r.fake.say(HELP, CUSTOMER, "unrelated chatter");
+    r.fake.reply(HELP, CUSTOMER, &other, "still unrelated");
+    r.fake.reply(HELP, CUSTOMER, &msg, "any news?");
+    r.inbox_rows(&app, 2).await;
+    r.work().await;
+    assert!(app
+        .desk
+        .ticket(TicketRef(1))
+        .await
+        .unwrap()
+        .first_response_at
+        .is_none());
+    app.clock.advance(chrono::Duration::minutes(7));
+    r.fake
+        .reply(HELP, "1002", &msg, "Refund issued, sorry about that!");
+    r.inbox_rows(&app, 3).await;
+    r.work().await;
+    let t = app.desk.ticket(TicketRef(1)).await.unwrap();
+    assert_eq!(
+        t.first_response_at.map(|at| at - t.created_at),
+        Some(chrono::Duration::minutes(7))
+    );
+    assert_eq!(
+        app.desk.store.inbox(None, 0).await.unwrap().len(),
+        3,
+        "chatter is not stored"
+    );
+    r.stop().await;
+}
+
 crate::on_both_backends!(
+    a_staff_reply_to_the_flagged_message_is_the_first_response,
     a_digest_posts_its_embeds_and_attaches_its_chart,
     a_reaction_becomes_a_ticket_a_reply_and_an_alert,
     a_flag_by_someone_not_allowed_makes_no_ticket,
