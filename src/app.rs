@@ -194,19 +194,8 @@ pub async fn adapters(desk: &Desk) -> Result<Adapters, AppError> {
 
 /// One line per configured Slack channel the bot cannot post in, saying how to fix it.
 pub async fn slack_channel_problems(api: &SlackApi, config: &Config) -> Vec<String> {
-    let mut channels: Vec<(String, String)> = Vec::new();
-    for d in &config.directory.departments {
-        for c in d.channels.iter().filter(|c| c.platform == Platform::Slack) {
-            channels.push((c.id.clone(), format!("department {}", d.name)));
-        }
-    }
-    for s in &config.digests {
-        for c in s.targets.iter().filter(|c| c.platform == Platform::Slack) {
-            channels.push((c.id.clone(), format!("digest {}", s.name)));
-        }
-    }
     let mut problems = Vec::new();
-    for (id, used_by) in channels {
+    for (id, used_by) in config.channels_on(Platform::Slack) {
         match api.can_post(&id).await {
             Ok(true) => {}
             Ok(false) => problems.push(format!(

@@ -267,6 +267,23 @@ pub struct Config {
 }
 
 impl Config {
+    /// The configured channels on `platform` (departments' channels and digest targets), each
+    /// with what uses it, e.g. `("C123", "department billing")`, for start-up checks.
+    pub fn channels_on(&self, platform: Platform) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for d in &self.directory.departments {
+            for c in d.channels.iter().filter(|c| c.platform == platform) {
+                out.push((c.id.clone(), format!("department {}", d.name)));
+            }
+        }
+        for s in &self.digests {
+            for c in s.targets.iter().filter(|c| c.platform == platform) {
+                out.push((c.id.clone(), format!("digest {}", s.name)));
+            }
+        }
+        out
+    }
+
     /// The Slack user group ids the configuration mentions (members, leads, admins, who may
     /// flag, routing rules), whose membership the Slack adapter looks up.
     pub fn slack_groups(&self) -> Vec<String> {

@@ -824,6 +824,17 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// "median 45m, p90 1h 0m (3 tickets; before: median 20m)".
+fn timing(now: &Percentiles, before: &Percentiles) -> String {
+    format!(
+        "median {}, p90 {} ({}; before: median {})",
+        human_duration(now.median),
+        human_duration(now.p90),
+        tickets(now.count),
+        human_duration(before.median)
+    )
+}
+
 fn field(name: &str, value: String) -> Field {
     Field {
         name: name.into(),
@@ -849,24 +860,9 @@ fn section_part(s: &Section, title: &str) -> Part {
         field("Open at the end", count_with_change(c.backlog, p.backlog)),
         field(
             "First response",
-            format!(
-                "median {}, p90 {} ({}; before: median {})",
-                human_duration(c.first_response.median),
-                human_duration(c.first_response.p90),
-                tickets(c.first_response.count),
-                human_duration(p.first_response.median)
-            ),
+            timing(&c.first_response, &p.first_response),
         ),
-        field(
-            "Resolution",
-            format!(
-                "median {}, p90 {} ({}; before: median {})",
-                human_duration(c.resolution.median),
-                human_duration(c.resolution.p90),
-                tickets(c.resolution.count),
-                human_duration(p.resolution.median)
-            ),
-        ),
+        field("Resolution", timing(&c.resolution, &p.resolution)),
         field(
             "SLA met",
             format!(

@@ -449,6 +449,30 @@ pub fn neutralize_mentions(text: &str) -> String {
         .replace("@here", "@\u{200B}here")
 }
 
+/// Splits text into pieces of at most `max` characters each, on line breaks where it can
+/// (a longer line is cut into `max`-character pieces); blank remainders are dropped.
+pub fn split_text(text: &str, max: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.split_inclusive('\n') {
+        if current.chars().count() + line.chars().count() > max && !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+        if line.chars().count() > max {
+            let chars: Vec<char> = line.chars().collect();
+            for piece in chars.chunks(max) {
+                out.push(piece.iter().collect());
+            }
+        } else {
+            current.push_str(line);
+        }
+    }
+    if !current.trim().is_empty() {
+        out.push(current);
+    }
+    out
+}
+
 /// Shortens `text` to at most `max` characters, ending with `…` when cut.
 pub fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {

@@ -118,6 +118,44 @@ pub struct DiscordMessage {
     pub deleted: bool,
 }
 
+impl DiscordMessage {
+    /// A new message by `author` in `channel`.
+    fn new(id: String, channel: &str, author: &str, content: &str) -> Self {
+        Self {
+            id,
+            channel_id: channel.to_string(),
+            author_id: author.to_string(),
+            content: content.to_string(),
+            embeds: vec![],
+            components: vec![],
+            reply_to: None,
+            allowed_mentions: None,
+            nonce: None,
+            files: vec![],
+            edits: 0,
+            deleted: false,
+        }
+    }
+
+    /// A message the bot created with a create-message `body`, as Discord stores it.
+    fn from_body(id: String, channel: &str, body: &Value) -> Self {
+        Self {
+            embeds: stored_embeds(&body["embeds"]),
+            components: stored_components(&body["components"]),
+            allowed_mentions: body
+                .get("allowed_mentions")
+                .filter(|v| !v.is_null())
+                .cloned(),
+            ..Self::new(
+                id,
+                channel,
+                BOT_USER_ID,
+                body["content"].as_str().unwrap_or(""),
+            )
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Role {
     name: String,
@@ -405,20 +443,8 @@ impl FakeDiscord {
     pub fn say(&self, channel: &str, author: &str, content: &str) -> String {
         let mut s = lock(&self.state);
         let id = s.snowflake();
-        s.messages.push(DiscordMessage {
-            id: id.clone(),
-            channel_id: channel.to_string(),
-            author_id: author.to_string(),
-            content: content.to_string(),
-            embeds: vec![],
-            components: vec![],
-            reply_to: None,
-            allowed_mentions: None,
-            nonce: None,
-            files: vec![],
-            edits: 0,
-            deleted: false,
-        });
+        s.messages
+            .push(DiscordMessage::new(id.clone(), channel, author, content));
         let m = s.message_json(s.messages.len() - 1, true);
         s.dispatch("MESSAGE_CREATE", m);
         id
@@ -430,18 +456,8 @@ impl FakeDiscord {
         let mut s = lock(&self.state);
         let id = s.snowflake();
         s.messages.push(DiscordMessage {
-            id: id.clone(),
-            channel_id: channel.to_string(),
-            author_id: author.to_string(),
-            content: content.to_string(),
-            embeds: vec![],
-            components: vec![],
             reply_to: Some(to.to_string()),
-            allowed_mentions: None,
-            nonce: None,
-            files: vec![],
-            edits: 0,
-            deleted: false,
+            ..DiscordMessage::new(id.clone(), channel, author, content)
         });
         let m = s.message_json(s.messages.len() - 1, true);
         s.dispatch("MESSAGE_CREATE", m);
@@ -1427,23 +1443,8 @@ fn interaction_callback(s: &mut FakeState, id: &str, token: &str, body: &Value) 
                 }
             }
             let mid = s.snowflake();
-            s.messages.push(DiscordMessage {
-                id: mid.clone(),
-                channel_id: i.channel_id.clone(),
-                author_id: BOT_USER_ID.to_string(),
-                content: msg["content"].as_str().unwrap_or("").to_string(),
-                embeds: stored_embeds(&msg["embeds"]),
-                components: stored_components(&msg["components"]),
-                reply_to: None,
-                allowed_mentions: msg
-                    .get("allowed_mentions")
-                    .filter(|v| !v.is_null())
-                    .cloned(),
-                nonce: None,
-                files: vec![],
-                edits: 0,
-                deleted: false,
-            });
+            s.messages
+                .push(DiscordMessage::from_body(mid.clone(), &i.channel_id, &msg));
             Some(mid)
         }
         _ => None,
@@ -1679,23 +1680,8 @@ fn post_as_bot(s: &mut FakeState, channel: &str, body: &Value) -> Response {
         return form_error(&errs);
     }
     let id = s.snowflake();
-    s.messages.push(DiscordMessage {
-        id,
-        channel_id: channel.to_string(),
-        author_id: BOT_USER_ID.to_string(),
-        content: body["content"].as_str().unwrap_or("").to_string(),
-        embeds: stored_embeds(&body["embeds"]),
-        components: stored_components(&body["components"]),
-        reply_to: None,
-        allowed_mentions: body
-            .get("allowed_mentions")
-            .filter(|v| !v.is_null())
-            .cloned(),
-        nonce: None,
-        files: vec![],
-        edits: 0,
-        deleted: false,
-    });
+    s.messages
+        .push(DiscordMessage::from_body(id, channel, body));
     let i = s.messages.len() - 1;
     reply(StatusCode::OK, s.message_json(i, false))
 }
@@ -1776,21 +1762,10 @@ fn create_message(s: &mut FakeState, channel: &str, body: &Value) -> Response {
             .insert((channel.to_string(), n.clone()), id.clone());
     }
     s.messages.push(DiscordMessage {
-        id,
-        channel_id: channel.to_string(),
-        author_id: BOT_USER_ID.to_string(),
-        content,
-        embeds,
-        components,
         reply_to,
-        allowed_mentions: body
-            .get("allowed_mentions")
-            .filter(|v| !v.is_null())
-            .cloned(),
         nonce,
         files,
-        edits: 0,
-        deleted: false,
+        ..DiscordMessage::from_body(id, channel, body)
     });
     let i = s.messages.len() - 1;
     let m = s.message_json(i, true);

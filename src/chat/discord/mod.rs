@@ -109,23 +109,8 @@ pub fn channel_permissions(
 /// One line per configured Discord channel the bot cannot use, saying what is missing and
 /// how to fix it.
 pub async fn channel_problems(api: &DiscordApi, config: &Config, bot_user: &str) -> Vec<String> {
-    let mut channels: Vec<(String, String)> = Vec::new();
-    for d in &config.directory.departments {
-        for c in d
-            .channels
-            .iter()
-            .filter(|c| c.platform == Platform::Discord)
-        {
-            channels.push((c.id.clone(), format!("department {}", d.name)));
-        }
-    }
-    for s in &config.digests {
-        for c in s.targets.iter().filter(|c| c.platform == Platform::Discord) {
-            channels.push((c.id.clone(), format!("digest {}", s.name)));
-        }
-    }
     let mut problems = Vec::new();
-    for (id, used_by) in channels {
+    for (id, used_by) in config.channels_on(Platform::Discord) {
         if let Err(e) = check_channel(api, &id, bot_user).await {
             problems.push(format!("cannot post in discord:{id} ({used_by}): {e}"));
         }

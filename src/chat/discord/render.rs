@@ -10,7 +10,9 @@
 
 use serde_json::{json, Value};
 
-use crate::core::message::{neutralize_mentions, truncate, ButtonStyle, Field, Mention, Message};
+use crate::core::message::{
+    neutralize_mentions, split_text, truncate, ButtonStyle, Field, Mention, Message,
+};
 use crate::core::types::Platform;
 
 /// Discord's limit on message content.
@@ -54,29 +56,6 @@ fn mentions(msg: &Message) -> (String, Vec<String>, Vec<String>) {
         }
     }
     (text.join(" "), users, roles)
-}
-
-/// Splits text into pieces of at most `max` characters, on line breaks where it can.
-fn pieces(text: &str, max: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    for line in text.split_inclusive('\n') {
-        if current.chars().count() + line.chars().count() > max && !current.is_empty() {
-            out.push(std::mem::take(&mut current));
-        }
-        if line.chars().count() > max {
-            let chars: Vec<char> = line.chars().collect();
-            for piece in chars.chunks(max) {
-                out.push(piece.iter().collect());
-            }
-        } else {
-            current.push_str(line);
-        }
-    }
-    if !current.trim().is_empty() {
-        out.push(current);
-    }
-    out
 }
 
 fn fields(group: &[Field], inline: bool) -> Vec<Value> {
@@ -144,7 +123,7 @@ fn all_embeds(msg: &Message) -> Vec<Value> {
         }
     }
     let text = neutralize_mentions(&msg.text);
-    let mut descriptions = pieces(&text, MAX_DESCRIPTION).into_iter();
+    let mut descriptions = split_text(&text, MAX_DESCRIPTION).into_iter();
     if let Some(d) = descriptions.next() {
         first["description"] = json!(d);
     }
@@ -172,7 +151,7 @@ fn all_embeds(msg: &Message) -> Vec<Value> {
             "title": truncate(&neutralize_mentions(&sec.heading), MAX_TITLE)
         });
         let text = neutralize_mentions(&sec.text);
-        let mut descriptions = pieces(&text, MAX_DESCRIPTION).into_iter();
+        let mut descriptions = split_text(&text, MAX_DESCRIPTION).into_iter();
         if let Some(d) = descriptions.next() {
             e["description"] = json!(d);
         }

@@ -7,7 +7,9 @@
 
 use serde_json::{json, Value};
 
-use crate::core::message::{neutralize_mentions, truncate, ButtonStyle, Field, Mention, Message};
+use crate::core::message::{
+    neutralize_mentions, split_text, truncate, ButtonStyle, Field, Mention, Message,
+};
 use crate::core::types::Platform;
 
 /// Slack's limit on one text object.
@@ -33,25 +35,7 @@ fn mrkdwn(text: &str) -> Value {
 /// Splits escaped text into pieces of at most [`MAX_TEXT`] characters, on line breaks where it
 /// can.
 fn chunks(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    for line in text.split_inclusive('\n') {
-        if current.chars().count() + line.chars().count() > MAX_TEXT && !current.is_empty() {
-            out.push(std::mem::take(&mut current));
-        }
-        if line.chars().count() > MAX_TEXT {
-            let chars: Vec<char> = line.chars().collect();
-            for piece in chars.chunks(MAX_TEXT) {
-                out.push(piece.iter().collect());
-            }
-        } else {
-            current.push_str(line);
-        }
-    }
-    if !current.trim().is_empty() {
-        out.push(current);
-    }
-    out
+    split_text(text, MAX_TEXT)
 }
 
 /// Labelled values as a section's `fields`: the label bold, each at most 2,000 characters.
