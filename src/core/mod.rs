@@ -9,6 +9,7 @@ pub mod command;
 pub mod cronexpr;
 pub mod digest;
 pub mod directory;
+pub mod form;
 pub mod message;
 pub mod routing;
 pub mod sla;

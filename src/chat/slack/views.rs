@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::blocks::escape;
-use crate::core::command::parse_tags;
+use crate::core::form::check_create;
 use crate::core::message::truncate;
 use crate::core::types::{Priority, TicketRef};
 
@@ -21,7 +21,7 @@ pub const CREATE_TICKET: &str = "create_ticket";
 pub const CSAT_COMMENT: &str = "csat_comment";
 
 /// Longest title a ticket keeps.
-pub const MAX_TITLE: usize = 120;
+pub use crate::core::form::MAX_TITLE;
 /// Slack's limit on options in a static select.
 const MAX_OPTIONS: usize = 100;
 /// Slack's limit on `private_metadata`.
@@ -230,55 +230,28 @@ impl Submission {
         &self,
         departments: &[&str],
     ) -> Result<CreateForm, BTreeMap<String, String>> {
-        let mut errors = BTreeMap::new();
         let message: Option<FlaggedMessage> = serde_json::from_str(&self.metadata).ok();
-        let title = self.value("title");
-        if title.is_empty() {
-            errors.insert("title".into(), "Give the ticket a title.".into());
-        } else if title.chars().count() > MAX_TITLE {
-            errors.insert(
-                "title".into(),
-                format!("Keep the title to {MAX_TITLE} characters."),
-            );
-        }
-        let department = self.value("department");
-        let known = departments
-            .iter()
-            .find(|d| d.eq_ignore_ascii_case(department));
-        if known.is_none() {
-            errors.insert(
-                "department".into(),
-                format!("Pick one of: {}.", truncate(&departments.join(", "), 150)),
-            );
-        }
-        let priority = self.value("priority").parse::<Priority>();
-        if priority.is_err() {
-            errors.insert(
-                "priority".into(),
-                "Pick low, normal, high or urgent.".into(),
-            );
-        }
-        let tags = parse_tags(self.value("tags")).unwrap_or_else(|e| {
-            errors.insert("tags".into(), truncate(&e, 150));
-            vec![]
-        });
-        match (message, known, priority) {
-            (Some(message), Some(dept), Ok(priority)) if errors.is_empty() => Ok(CreateForm {
+        let checked = check_create(
+            self.value("title"),
+            self.value("department"),
+            self.value("priority"),
+            self.value("tags"),
+            departments,
+        );
+        match (message, checked) {
+            (Some(message), Ok(v)) => Ok(CreateForm {
                 message,
-                title: title.to_string(),
-                department: dept.to_string(),
-                priority,
-                tags,
+                title: v.title,
+                department: v.department,
+                priority: v.priority,
+                tags: v.tags,
             }),
-            (None, ..) if errors.is_empty() => {
-                errors.insert(
-                    "title".into(),
-                    "This form lost track of its message; close it and use the shortcut again."
-                        .into(),
-                );
-                Err(errors)
-            }
-            _ => Err(errors),
+            (None, Ok(_)) => Err(BTreeMap::from([(
+                "title".to_string(),
+                "This form lost track of its message; close it and use the shortcut again."
+                    .to_string(),
+            )])),
+            (_, Err(errors)) => Err(errors),
         }
     }
 }
