@@ -77,6 +77,7 @@ async fn main() {
         slack_socket: None,
         slack_interactions: None,
         discord_gateway: None,
+        discord_endpoint: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -215,6 +216,7 @@ async fn socket_mode() {
         slack_socket: Some(socket),
         slack_interactions: None,
         discord_gateway: None,
+        discord_endpoint: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

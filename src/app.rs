@@ -9,7 +9,9 @@ use std::sync::Arc;
 use crate::chat::discord::{
     self,
     client::DiscordApi,
+    endpoint::EndpointState,
     gateway::{Gateway, GatewaySettings},
+    interact::DiscordInteractions,
     source::DiscordEventSource,
 };
 use crate::chat::slack::client::SlackApi;
@@ -94,6 +96,8 @@ pub struct Adapters {
     pub slack_interactions: Option<Interactions>,
     /// Discord's gateway connection, when `DISCORD_BOT_TOKEN` is set.
     pub discord_gateway: Option<Gateway>,
+    /// Discord's HTTP interactions endpoint, when `DISCORD_PUBLIC_KEY` is set too.
+    pub discord_endpoint: Option<EndpointState>,
 }
 
 /// Runs until `shutdown` completes: binds `config.listen`, then [`serve`]s.
@@ -171,6 +175,20 @@ pub async fn adapters(desk: &Desk) -> Result<Adapters, AppError> {
             tracing::warn!("{problem}");
         }
         desk.accounts.register(Arc::new(api.clone()));
+        register_discord_commands(&api, desk).await;
+        let interactions = DiscordInteractions::new(desk.clone(), api.clone());
+        // An application gets interactions over the gateway or at its endpoint URL, never
+        // both: with DISCORD_PUBLIC_KEY the endpoint answers them.
+        let over_gateway = match &config.secrets.discord_public_key {
+            Some(key) => {
+                let endpoint = EndpointState::new(interactions, key, desk.clock.clone())
+                    .map_err(|e| AppError::Discord(e.to_string()))?;
+                out.discord_endpoint = Some(endpoint);
+                tracing::info!("Discord interactions are answered at POST /discord/interactions");
+                None
+            }
+            None => Some(interactions),
+        };
         let gateway = Gateway::start(
             api.clone(),
             bot,
@@ -178,6 +196,7 @@ pub async fn adapters(desk: &Desk) -> Result<Adapters, AppError> {
             desk.clock.clone(),
             GatewaySettings {
                 shards: config.discord.shards,
+                interactions: over_gateway,
             },
         )
         .await
@@ -190,6 +209,38 @@ pub async fn adapters(desk: &Desk) -> Result<Adapters, AppError> {
         )));
     }
     Ok(out)
+}
+
+/// Replaces the bot's slash commands and "Create ticket" menu with those in `commands/`: in
+/// each configured guild (instant), or globally when none is configured. A failure is logged;
+/// the bot still runs with whatever commands Discord has.
+pub async fn register_discord_commands(api: &DiscordApi, desk: &Desk) {
+    let app = match api.application_id().await {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the Discord application id; commands were not registered");
+            return;
+        }
+    };
+    let commands = crate::export::discord_commands(&desk.commands);
+    let guilds = &desk.config.discord.guild_ids;
+    let scopes: Vec<Option<&str>> = if guilds.is_empty() {
+        vec![None]
+    } else {
+        guilds.iter().map(|g| Some(g.as_str())).collect()
+    };
+    for guild in scopes {
+        match api.register_commands(&app, guild, &commands).await {
+            Ok(n) => tracing::info!(
+                commands = n,
+                guild = guild.unwrap_or("global"),
+                "Discord commands registered"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, guild = guild.unwrap_or("global"), "could not register Discord commands")
+            }
+        }
+    }
 }
 
 /// One line per configured Slack channel the bot cannot post in, saying how to fix it.
@@ -263,6 +314,7 @@ pub async fn serve(
             store: desk.store.clone(),
             telemetry: desk.telemetry.clone(),
             slack_events,
+            discord_endpoint: adapters.discord_endpoint.clone(),
             metrics_api: desk.config.secrets.api_token.clone().map(|token| {
                 crate::intake::ApiState {
                     desk: desk.clone(),

@@ -28,12 +28,15 @@ pub struct AppState {
     pub slack_events: Option<EventsState>,
     /// The metrics push API, when `SWITCHBOARD_API_TOKEN` is set.
     pub metrics_api: Option<crate::intake::ApiState>,
+    /// Discord's HTTP interactions endpoint, when `DISCORD_PUBLIC_KEY` is set.
+    pub discord_endpoint: Option<crate::chat::discord::endpoint::EndpointState>,
 }
 
 /// The router with every route.
 pub fn router(state: AppState) -> Router {
     let slack = state.slack_events.clone();
     let metrics_api = state.metrics_api.clone();
+    let discord = state.discord_endpoint.clone();
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -43,8 +46,12 @@ pub fn router(state: AppState) -> Router {
         Some(events) => app.merge(crate::chat::slack::events::router(events)),
         None => app,
     };
-    match metrics_api {
+    let app = match metrics_api {
         Some(api) => app.merge(crate::intake::router(api)),
+        None => app,
+    };
+    match discord {
+        Some(endpoint) => app.merge(crate::chat::discord::endpoint::router(endpoint)),
         None => app,
     }
 }

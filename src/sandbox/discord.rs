@@ -247,6 +247,8 @@ pub struct Interaction {
     pub original: Option<String>,
     /// Follow-up message ids.
     pub followups: Vec<String>,
+    /// The message a component interaction came from (an UPDATE_MESSAGE answer edits it).
+    pub message: Option<String>,
 }
 
 type Shared = Arc<Mutex<FakeState>>;
@@ -602,9 +604,105 @@ impl FakeDiscord {
                 response: None,
                 original: None,
                 followups: vec![],
+                message: None,
             },
         );
         (id, token)
+    }
+
+    /// A full interaction payload as Discord sends it (over the gateway or to the endpoint),
+    /// by guild member `user` in `channel`, registered so the app may answer it. `kind` is
+    /// Discord's interaction type (2 command, 3 component, 4 autocomplete, 5 modal submit);
+    /// `message` is the message a component sits on. Returns the payload and its token.
+    pub fn interaction_payload(
+        &self,
+        kind: u64,
+        user: &str,
+        channel: &str,
+        data: Value,
+        message: Option<&str>,
+    ) -> (Value, String) {
+        let (id, token) = self.open_interaction(channel);
+        let mut s = lock(&self.state);
+        if let Some(i) = s.interactions.get_mut(&token) {
+            i.message = message.map(String::from);
+        }
+        let permissions = "2248473465835073";
+        let mut member = s.member_json(user, true);
+        member["permissions"] = json!(permissions);
+        let dm = s.channels.get(channel).is_some_and(|c| c.dm_with.is_some());
+        let mut p = json!({
+            "id": id, "application_id": APPLICATION_ID, "type": kind, "data": data,
+            "channel_id": channel,
+            "channel": { "id": channel, "type": if dm { 1 } else { 0 },
+                          "name": s.channels.get(channel).map(|c| c.name.clone()).unwrap_or_default(),
+                          "flags": 0, "permissions": permissions },
+            "token": token, "version": 1, "app_permissions": permissions, "locale": "en-US",
+            "entitlements": [], "attachment_size_limit": 10_485_760,
+            "context": if dm { 1 } else { 0 }
+        });
+        if dm {
+            p["user"] = s.user_json(user);
+            p["authorizing_integration_owners"] = json!({ "0": GUILD_ID });
+        } else {
+            p["guild_id"] = json!(GUILD_ID);
+            p["guild"] = json!({ "id": GUILD_ID, "locale": "en-US", "features": [] });
+            p["guild_locale"] = json!("en-US");
+            p["member"] = member;
+            p["authorizing_integration_owners"] = json!({ "0": GUILD_ID });
+        }
+        if let Some(m) = message.and_then(|m| s.messages.iter().position(|x| x.id == m)) {
+            p["message"] = s.message_json(m, false);
+        }
+        (p, token)
+    }
+
+    /// Sends an interaction to the app over the gateway (INTERACTION_CREATE); returns its
+    /// token, to read the answer with [`FakeDiscord::interaction`].
+    pub fn interact(
+        &self,
+        kind: u64,
+        user: &str,
+        channel: &str,
+        data: Value,
+        message: Option<&str>,
+    ) -> String {
+        let (payload, token) = self.interaction_payload(kind, user, channel, data, message);
+        lock(&self.state).dispatch("INTERACTION_CREATE", payload);
+        token
+    }
+
+    /// The id of a registered command called `name` (any scope), for command payloads.
+    pub fn command_id(&self, name: &str) -> String {
+        let s = lock(&self.state);
+        s.commands
+            .values()
+            .flatten()
+            .find(|c| c["name"] == name)
+            .and_then(|c| c["id"].as_str().map(String::from))
+            .unwrap_or_else(|| "900000000000000001".to_string())
+    }
+
+    /// The public key of the fake application (hex), for `DISCORD_PUBLIC_KEY`.
+    pub fn public_key(&self) -> String {
+        hex::encode(signing_key().verifying_key().to_bytes())
+    }
+
+    /// Signs `body` as Discord signs requests to an interactions endpoint: Ed25519 over the
+    /// timestamp followed by the body. Returns the hex signature.
+    pub fn sign(timestamp: &str, body: &[u8]) -> String {
+        use ed25519_dalek::Signer;
+        let message = [timestamp.as_bytes(), body].concat();
+        hex::encode(signing_key().sign(&message).to_bytes())
+    }
+
+    /// The token of the interaction that was answered with `answer`.
+    pub fn answered_token(&self, answer: &Value) -> Option<String> {
+        lock(&self.state)
+            .interactions
+            .values()
+            .find(|i| i.response.as_ref() == Some(answer))
+            .map(|i| i.token.clone())
     }
 
     /// The interaction with `token`, with what the app answered.
@@ -929,6 +1027,11 @@ impl FakeState {
     }
 }
 
+/// The fake application's signing key (fixed, so its public key is stable across runs).
+fn signing_key() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[7u8; 32])
+}
+
 fn router(state: Shared) -> Router {
     Router::new()
         .route("/api/v10/{*path}", any(rest))
@@ -1015,6 +1118,10 @@ fn route_of(path: &str) -> String {
         (&["gateway", "bot"], "/gateway/bot"),
         (&["gateway"], "/gateway"),
         (&["applications", "@me"], "/applications/@me"),
+        (
+            &["oauth2", "applications", "@me"],
+            "/oauth2/applications/@me",
+        ),
         (
             &["applications", "*", "guilds", "*", "commands"],
             "/applications/{application_id}/guilds/{guild_id}/commands",
@@ -1213,7 +1320,7 @@ fn answer(
             u["locale"] = json!("en-US");
             reply(StatusCode::OK, u)
         }
-        ("GET", "/applications/@me") => reply(
+        ("GET", "/applications/@me") | ("GET", "/oauth2/applications/@me") => reply(
             StatusCode::OK,
             json!({
                 "id": APPLICATION_ID, "name": "Switchboard", "icon": null, "description": "",
@@ -1449,6 +1556,46 @@ fn interaction_callback(s: &mut FakeState, id: &str, token: &str, body: &Value) 
         }
         _ => None,
     };
+    if kind == 7 {
+        // UPDATE_MESSAGE edits the message the component is on.
+        let Some(m) = i
+            .message
+            .as_ref()
+            .and_then(|m| s.messages.iter().position(|x| &x.id == m))
+        else {
+            return form_error(&[(
+                "type".into(),
+                "INTERACTION_UPDATE_MESSAGE_NO_MESSAGE",
+                "Only a component interaction can update its message.".into(),
+            )]);
+        };
+        let errs = check_message(&data);
+        if !errs.is_empty() {
+            return form_error(&errs);
+        }
+        let msg = &mut s.messages[m];
+        if let Some(c) = data["content"].as_str() {
+            msg.content = c.to_string();
+        }
+        if data["embeds"].is_array() {
+            msg.embeds = stored_embeds(&data["embeds"]);
+        }
+        if data["components"].is_array() {
+            msg.components = stored_components(&data["components"]);
+        }
+        msg.edits += 1;
+    }
+    if kind == 9
+        && data["custom_id"]
+            .as_str()
+            .is_none_or(|c| c.is_empty() || c.len() > 100)
+    {
+        return form_error(&[(
+            "data.custom_id".into(),
+            "BASE_TYPE_REQUIRED",
+            "A modal needs a custom_id of 1 to 100 characters.".into(),
+        )]);
+    }
     if let Some(x) = s.interactions.get_mut(token) {
         x.response = Some(body.clone());
         x.original = original;
@@ -1489,7 +1636,8 @@ fn stored_embeds(v: &Value) -> Vec<Value> {
             if e.get("type").is_none_or(Value::is_null) {
                 e["type"] = json!("rich");
             }
-            if let Some(fields) = e["fields"].as_array_mut() {
+            // `get_mut`, not indexing: indexing would add `"fields": null`.
+            if let Some(fields) = e.get_mut("fields").and_then(Value::as_array_mut) {
                 for f in fields {
                     if f.get("inline").is_none_or(Value::is_null) {
                         f["inline"] = json!(false);
@@ -1508,7 +1656,7 @@ fn stored_components(v: &Value) -> Vec<Value> {
             c["id"] = json!(*next);
         }
         *next += 1;
-        if let Some(children) = c["components"].as_array_mut() {
+        if let Some(children) = c.get_mut("components").and_then(Value::as_array_mut) {
             for child in children {
                 number(child, next);
             }

@@ -72,6 +72,7 @@ async fn a_shard_range_runs_exactly_those_shards_counted_as_serenity_counts() {
         Arc::new(app.clock.clone()),
         GatewaySettings {
             shards: Some("1-2/4".parse::<ShardRange>().unwrap()),
+            ..GatewaySettings::default()
         },
     )
     .await

@@ -8,6 +8,7 @@ mod desk;
 mod digest;
 mod discord_fake_schema;
 mod discord_flow;
+mod discord_interact;
 mod discord_setup;
 mod http;
 mod intake;

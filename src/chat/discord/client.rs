@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use serenity::http::{
     Http, HttpBuilder, HttpError, LightMethod, Multipart, MultipartUpload, Request, Route,
 };
-use serenity::model::id::{ChannelId, GuildId, MessageId, UserId};
+use serenity::model::id::{ApplicationId, ChannelId, GuildId, InteractionId, MessageId, UserId};
 
 use super::render;
 use crate::chat::{AccountKind, AccountLookup, ChatError, Delivery};
@@ -327,6 +327,81 @@ impl DiscordApi {
             Route::ChannelMessage {
                 channel_id,
                 message_id,
+            },
+            LightMethod::Patch,
+            body,
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// The application's id (`GET /oauth2/applications/@me`), for commands and webhooks.
+    pub async fn application_id(&self) -> Result<String, ChatError> {
+        let app = self
+            .call(Request::new(
+                Route::Oauth2ApplicationCurrent,
+                LightMethod::Get,
+            ))
+            .await?;
+        app["id"]
+            .as_str()
+            .map(String::from)
+            .ok_or_else(|| ChatError::Transient("application answer has no id".into()))
+    }
+
+    /// Replaces the application's commands (`PUT …/commands`), in one guild or globally.
+    pub async fn register_commands(
+        &self,
+        application: &str,
+        guild: Option<&str>,
+        commands: &Value,
+    ) -> Result<usize, ChatError> {
+        let application_id = ApplicationId::from(snowflake(application)?);
+        let route = match guild {
+            Some(g) => Route::GuildCommands {
+                application_id,
+                guild_id: GuildId::from(snowflake(g)?),
+            },
+            None => Route::Commands { application_id },
+        };
+        let stored = self
+            .call(Self::json_request(route, LightMethod::Put, commands))
+            .await?;
+        Ok(stored.as_array().map_or(0, Vec::len))
+    }
+
+    /// The first response to interaction `id` (`POST /interactions/{id}/{token}/callback`).
+    pub async fn interaction_callback(
+        &self,
+        id: &str,
+        token: &str,
+        body: &Value,
+    ) -> Result<(), ChatError> {
+        let interaction_id = InteractionId::from(snowflake(id)?);
+        self.call(Self::json_request(
+            Route::InteractionResponse {
+                interaction_id,
+                token,
+            },
+            LightMethod::Post,
+            body,
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces the original response of an interaction (after a deferral).
+    pub async fn edit_original(
+        &self,
+        application: &str,
+        token: &str,
+        body: &Value,
+    ) -> Result<(), ChatError> {
+        let application_id = ApplicationId::from(snowflake(application)?);
+        self.call(Self::json_request(
+            Route::WebhookOriginalInteractionResponse {
+                application_id,
+                token,
             },
             LightMethod::Patch,
             body,

@@ -14,13 +14,15 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use serenity::all::{
-    ChannelId, Context, EventHandler, GatewayIntents, GuildId, Message as DiscordMessage,
-    MessageId, MessageUpdateEvent, Reaction, ReactionType, Ready, ResumedEvent,
+    ChannelId, Context, EventHandler, GatewayIntents, GuildId, Interaction,
+    Message as DiscordMessage, MessageId, MessageUpdateEvent, Reaction, ReactionType, Ready,
+    ResumedEvent,
 };
 use serenity::gateway::ShardManager;
 use tokio::sync::watch;
 
 use super::client::DiscordApi;
+use super::interact::DiscordInteractions;
 use crate::config::ShardRange;
 use crate::core::clock::Clock;
 use crate::core::types::{ChannelRef, Platform};
@@ -76,6 +78,7 @@ struct Handler {
     api: DiscordApi,
     bot_user: String,
     ready: watch::Sender<u32>,
+    interactions: Option<DiscordInteractions>,
 }
 
 impl Handler {
@@ -129,6 +132,41 @@ impl EventHandler for Handler {
     async fn resume(&self, _ctx: Context, _event: ResumedEvent) {
         tracing::info!("Discord gateway session resumed");
         self.ready.send_modify(|n| *n += 1);
+    }
+
+    async fn interaction_create(&self, _ctx: Context, interaction: Interaction) {
+        let Some(handler) = &self.interactions else {
+            return;
+        };
+        let mut payload = match serde_json::to_value(&interaction) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read a Discord interaction");
+                return;
+            }
+        };
+        // serenity keeps the interaction's type in its enum, not in the struct it writes out.
+        payload["type"] = json!(match &interaction {
+            Interaction::Ping(_) => 1,
+            Interaction::Command(_) => 2,
+            Interaction::Component(_) => 3,
+            Interaction::Autocomplete(_) => 4,
+            Interaction::Modal(_) => 5,
+            _ => 0,
+        });
+        let body = match handler.respond(&payload).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "a Discord interaction was not understood");
+                return;
+            }
+        };
+        let id = interaction.id().to_string();
+        let token = payload["token"].as_str().unwrap_or_default();
+        tracing::debug!(interaction = %id, kind = %payload["type"], answer = %body["type"], "answering a Discord interaction");
+        if let Err(e) = self.api.interaction_callback(&id, token, &body).await {
+            tracing::warn!(error = %e, "could not answer a Discord interaction");
+        }
     }
 
     async fn reaction_add(&self, _ctx: Context, r: Reaction) {
@@ -249,6 +287,9 @@ impl EventHandler for Handler {
 pub struct GatewaySettings {
     /// The shards this instance runs; `None` runs every shard Discord recommends.
     pub shards: Option<ShardRange>,
+    /// Who answers interactions arriving over the gateway; `None` when they come to the HTTP
+    /// endpoint instead (Discord sends them to one or the other).
+    pub interactions: Option<DiscordInteractions>,
 }
 
 impl Gateway {
@@ -273,6 +314,7 @@ impl Gateway {
                     api: api.clone(),
                     bot_user: bot_user.clone(),
                     ready: ready_tx.clone(),
+                    interactions: settings.interactions.clone(),
                 };
                 serenity::client::ClientBuilder::new_with_http(
                     api.gateway_http(),

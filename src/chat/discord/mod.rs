@@ -6,7 +6,9 @@
 //! [`crate::chat`]. Must not decide routing, permissions or ticket state.
 
 pub mod client;
+pub mod endpoint;
 pub mod gateway;
+pub mod interact;
 pub mod render;
 pub mod source;
 

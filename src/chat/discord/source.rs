@@ -17,6 +17,9 @@ use crate::core::ticket::{Origin, Source};
 use crate::core::types::{ChannelRef, Platform, RoleRef, UserRef};
 use crate::desk::{FlagRequest, TicketOverrides};
 
+/// The inbox payload type of a submitted "Create ticket" form (see `interact`).
+pub const FORM_TYPE: &str = "create_ticket_form";
+
 /// Discord's side of the inbox worker.
 #[derive(Debug, Clone)]
 pub struct DiscordEventSource {
@@ -72,6 +75,7 @@ impl EventSource for DiscordEventSource {
         let channel = ChannelRef::new(Platform::Discord, field(raw, "channel_id")?);
         match raw["type"].as_str() {
             Some("reaction_add") => {}
+            Some(FORM_TYPE) => return self.submitted_form(raw, channel).await,
             Some("reply") => {
                 return Ok(Completion::Reply {
                     channel,
@@ -113,7 +117,62 @@ impl EventSource for DiscordEventSource {
         if raw["user_bot"] == true {
             return Ok(Completion::Ignore("a bot's reaction".into()));
         }
-        let flagger = field(raw, "user_id")?;
+        let flagger = Actor {
+            user: user(field(raw, "user_id")?),
+            roles: roles(raw),
+        };
+        self.flag(
+            raw,
+            channel,
+            flagger,
+            Origin::Flag,
+            Some(emoji),
+            TicketOverrides::default(),
+        )
+        .await
+    }
+}
+
+impl DiscordEventSource {
+    /// A "Create ticket" form, checked when it was submitted: the message it was opened for,
+    /// flagged with the values the person chose.
+    async fn submitted_form(
+        &self,
+        raw: &Value,
+        channel: ChannelRef,
+    ) -> Result<Completion, ChatError> {
+        let flagger = Actor {
+            user: user(field(raw, "user_id")?),
+            roles: roles(raw),
+        };
+        let overrides = TicketOverrides {
+            title: raw["title"].as_str().map(String::from),
+            department: raw["department"].as_str().map(String::from),
+            priority: raw["priority"].as_str().and_then(|p| p.parse().ok()),
+            tags: raw["tags"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        self.flag(raw, channel, flagger, Origin::Shortcut, None, overrides)
+            .await
+    }
+
+    /// Fetches the message `raw` names and makes the flag request.
+    async fn flag(
+        &self,
+        raw: &Value,
+        channel: ChannelRef,
+        flagger: Actor,
+        origin: Origin,
+        emoji: Option<String>,
+        overrides: TicketOverrides,
+    ) -> Result<Completion, ChatError> {
         let message_id = field(raw, "message_id")?;
         let guild = raw["guild_id"].as_str();
         let Some(message) = self.api.message(&channel.id, message_id).await? else {
@@ -149,12 +208,9 @@ impl EventSource for DiscordEventSource {
             content.to_string()
         };
         Ok(Completion::Flag(Box::new(FlagRequest {
-            flagger: Actor {
-                user: user(flagger),
-                roles: roles(raw),
-            },
-            origin: Origin::Flag,
-            emoji: Some(emoji),
+            flagger,
+            origin,
+            emoji,
             source: Source {
                 channel,
                 message_id: message_id.to_string(),
@@ -165,7 +221,7 @@ impl EventSource for DiscordEventSource {
                 author_name,
             },
             author_roles,
-            overrides: TicketOverrides::default(),
+            overrides,
             inbox_key: None,
         })))
     }

@@ -1,0 +1,112 @@
+//! `POST /discord/interactions`: Discord's HTTP interactions endpoint, the alternative to
+//! receiving interactions over the gateway (an application uses one or the other: once its
+//! Interactions Endpoint URL is set, Discord stops sending them over the gateway).
+//!
+//! Owns the Ed25519 check (`X-Signature-Ed25519` over `X-Signature-Timestamp` + body, with
+//! `DISCORD_PUBLIC_KEY`), refusing timestamps more than five minutes away and answering every
+//! bad signature with 401 (Discord sends bad ones on purpose to check this). Never logs the
+//! key. The answer itself is [`DiscordInteractions::respond`]'s.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serenity::interactions_endpoint::Verifier;
+
+use super::interact::DiscordInteractions;
+use crate::config::Secret;
+use crate::core::clock::Clock;
+
+/// How far a request's timestamp may be from now.
+const WINDOW_SECONDS: i64 = 300;
+
+/// Why the endpoint could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    /// `DISCORD_PUBLIC_KEY` is not 64 hex digits of a valid Ed25519 key.
+    #[error("DISCORD_PUBLIC_KEY is not an Ed25519 public key (64 hex digits, as the Developer Portal shows it under General Information)")]
+    BadKey,
+}
+
+/// What the endpoint needs.
+#[derive(Clone)]
+pub struct EndpointState {
+    interactions: DiscordInteractions,
+    verifier: Arc<Verifier>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for EndpointState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointState").finish_non_exhaustive()
+    }
+}
+
+impl EndpointState {
+    /// Checks `public_key` and builds the state.
+    pub fn new(
+        interactions: DiscordInteractions,
+        public_key: &Secret,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, EndpointError> {
+        let bytes: [u8; 32] = hex::decode(public_key.expose().trim())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or(EndpointError::BadKey)?;
+        let verifier = Verifier::try_new(bytes).map_err(|_| EndpointError::BadKey)?;
+        Ok(Self {
+            interactions,
+            verifier: Arc::new(verifier),
+            clock,
+        })
+    }
+}
+
+/// The route, with its state.
+pub fn router(state: EndpointState) -> Router {
+    Router::new()
+        .route("/discord/interactions", post(interaction))
+        .with_state(state)
+}
+
+fn header<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Whether the request is Discord's: a good signature over a recent timestamp.
+fn verified(s: &EndpointState, headers: &HeaderMap, body: &[u8]) -> Result<(), &'static str> {
+    let signature = header(headers, "x-signature-ed25519").ok_or("no signature")?;
+    let timestamp = header(headers, "x-signature-timestamp").ok_or("no timestamp")?;
+    let at: i64 = timestamp.parse().map_err(|_| "unreadable timestamp")?;
+    if (s.clock.now().timestamp() - at).abs() > WINDOW_SECONDS {
+        return Err("timestamp outside the five-minute window");
+    }
+    s.verifier
+        .verify(signature, timestamp, body)
+        .map_err(|()| "signature does not match")
+}
+
+async fn interaction(State(s): State<EndpointState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(why) = verified(&s, &headers, &body) {
+        tracing::info!(
+            reason = why,
+            "refused a Discord interaction with a bad signature"
+        );
+        return (StatusCode::UNAUTHORIZED, "invalid request signature").into_response();
+    }
+    let payload: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => return (StatusCode::BAD_REQUEST, "the body is not JSON").into_response(),
+    };
+    match s.interactions.respond(&payload).await {
+        Ok(answer) => Json(answer).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "a Discord interaction was not understood");
+            (StatusCode::BAD_REQUEST, e.to_string()).into_response()
+        }
+    }
+}
