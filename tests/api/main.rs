@@ -4,6 +4,7 @@ mod helpers;
 
 mod cli;
 mod commands;
+mod cross_platform;
 mod desk;
 mod digest;
 mod discord_fake_schema;
