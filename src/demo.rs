@@ -13,6 +13,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use crate::app::{build_desk, AppError};
 use crate::chat::discord::client::DiscordApi;
 use crate::chat::discord::gateway::{Gateway, GatewaySettings};
+use crate::chat::discord::interact::DiscordInteractions;
 use crate::chat::discord::source::DiscordEventSource;
 use crate::chat::slack::client::SlackApi;
 use crate::chat::slack::interact::Interactions;
@@ -23,7 +24,6 @@ use crate::config::Secret;
 use crate::config::{Config, ConfigError};
 use crate::core::clock::{Clock, ManualClock};
 use crate::core::directory::{Actor, Permission};
-use crate::core::message::Reply;
 use crate::core::ticket::{Change, Source};
 use crate::core::types::{ChannelRef, Platform, RoleRef, Status, TicketRef, UserRef};
 use crate::desk::{Desk, DeskError, TicketOverrides};
@@ -167,29 +167,57 @@ impl<W: Write> Script<'_, W> {
         writeln!(self.out, "\n[{now}] {title}")
     }
 
-    fn reply(&mut self, who: &str, reply: &Reply) -> std::io::Result<()> {
-        let vis = match reply.visibility {
-            crate::core::message::Visibility::Ephemeral => "only they see",
-            crate::core::message::Visibility::InChannel => "channel sees",
-        };
-        let text = reply.message.plain().replace('\n', "\n      ");
-        writeln!(self.out, "  → {who} ({vis}): {text}")
-    }
-
-    async fn command(
+    /// A slash command used in Discord: the fake Discord sends the interaction over the gateway
+    /// to serenity, and the answer Switchboard posts to the callback route is what the person
+    /// sees. Options are `(name, Discord option type, value)`.
+    async fn discord_command(
         &mut self,
         who: &str,
-        actor: &Actor,
+        user: &str,
         channel: &str,
-        line: &str,
+        (command, sub): (&str, &str),
+        options: &[(&str, u64, &str)],
     ) -> Result<(), DemoError> {
-        let (cmd, text) = line.split_once(' ').unwrap_or((line, ""));
-        self.say(&format!("  {who} types `{line}` in {channel}"))?;
-        let channel: ChannelRef = channel
-            .parse()
-            .map_err(|e| DeskError::User(format!("{e}")))?;
-        let reply = self.desk.run_text(actor, Some(&channel), cmd, text).await;
-        self.reply(who, &reply)?;
+        let typed: Vec<String> = options.iter().map(|(n, _, v)| format!("{n}:{v}")).collect();
+        self.say(&format!(
+            "  {who} uses `/{command} {sub} {}` in Discord #{}",
+            typed.join(" "),
+            self.discord.channel_name(channel)
+        ))?;
+        let opts: Vec<serde_json::Value> = options
+            .iter()
+            .map(|(n, t, v)| serde_json::json!({ "name": n, "type": t, "value": v }))
+            .collect();
+        let data = serde_json::json!({
+            "id": self.discord.command_id(command), "name": command, "type": 1,
+            "options": [{ "name": sub, "type": 1, "options": opts }]
+        });
+        let started = std::time::Instant::now();
+        let token = self.discord.interact(2, user, channel, data, None);
+        let mut answer = None;
+        for _ in 0..500 {
+            answer = self.discord.interaction(&token).and_then(|i| i.response);
+            if answer.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let Some(answer) = answer else {
+            return Err(AppError::Discord(format!("no answer to /{command} {sub}")).into());
+        };
+        let vis = if answer["data"]["flags"]
+            .as_u64()
+            .is_some_and(|f| f & 64 != 0)
+        {
+            "only they see"
+        } else {
+            "channel sees"
+        };
+        self.say(&format!(
+            "  → {who} ({vis}, answered in {} ms): {}",
+            started.elapsed().as_millis(),
+            answer["data"]["content"].as_str().unwrap_or_default()
+        ))?;
         Ok(())
     }
 
@@ -592,12 +620,16 @@ pub async fn run(
     fake_slack.add_bot("UREMINDER", "Reminders");
     desk.accounts.register(Arc::new(api.clone()));
     desk.accounts.register(Arc::new(discord_api.clone()));
+    crate::app::register_discord_commands(&discord_api, &desk).await;
     let gateway = Gateway::start(
-        discord_api,
+        discord_api.clone(),
         crate::sandbox::discord::BOT_USER_ID.to_string(),
         desk.store.clone(),
         Arc::new(clock.clone()),
-        GatewaySettings::default(),
+        GatewaySettings {
+            interactions: Some(DiscordInteractions::new(desk.clone(), discord_api)),
+            ..GatewaySettings::default()
+        },
     )
     .await
     .map_err(|e| AppError::Discord(e.to_string()))?;
@@ -654,7 +686,6 @@ pub async fn run(
     s.say("Rules in order: outages (🚨 → engineering, urgent), refunds (keywords → billing, high), error-codes (regex → engineering).")?;
 
     let alice_slack = slack("UALICE");
-    let bob_discord = discord("100000000000000002");
     let customer_slack = UserRef::new(Platform::Slack, "UCUSTOMER1");
     let customer_discord = UserRef::new(Platform::Discord, "100000000000000099");
 
@@ -901,11 +932,15 @@ pub async fn run(
         "/kudos <@UBOB|bob> for sorting out the double charge in 25 minutes T-1",
     )
     .await?;
-    s.command(
+    s.discord_command(
         "Bob",
-        &bob_discord,
-        "discord:200000000000000011",
-        "/kudos give discord:100000000000000002 for being great",
+        "100000000000000002",
+        "200000000000000011",
+        ("kudos", "give"),
+        &[
+            ("user", 6, "100000000000000002"),
+            ("why", 3, "for being great"),
+        ],
     )
     .await?;
     s.slack_command(
@@ -940,7 +975,7 @@ pub async fn run(
             .map_err(DeskError::from)?,
     );
     let slack_before = s.slack.bot_messages().len();
-    let discord_before = s.discord.sent().len();
+    let discord_before = s.discord.sent().iter().filter(|m| !m.ephemeral).count();
     let opened = s.history(now).await?;
     while s.outbox.round().await.map_err(DeskError::from)? > 0 {}
     let rows_history = last_row(
@@ -951,7 +986,7 @@ pub async fn run(
             .map_err(DeskError::from)?,
     );
     let slack_history = s.slack.bot_messages().len();
-    let discord_history = s.discord.sent().len();
+    let discord_history = s.discord.sent().iter().filter(|m| !m.ephemeral).count();
     s.say(&format!(
         "  {opened} earlier tickets opened, claimed, resolved and rated over 14 days, NPS answers and kudos: the same history every run"
     ))?;
@@ -997,7 +1032,13 @@ pub async fn run(
             crate::core::message::truncate(first, 90)
         ))?;
     }
-    let dposted = s.discord.sent();
+    // Private interaction answers are not channel posts.
+    let dposted: Vec<_> = s
+        .discord
+        .sent()
+        .into_iter()
+        .filter(|m| !m.ephemeral)
+        .collect();
     s.say(&format!(
         "Discord received {} message(s) through serenity (the fake Discord's side; the {} for the loaded history are left out):",
         dposted.len(),

@@ -116,6 +116,8 @@ pub struct DiscordMessage {
     pub edits: u32,
     /// Deleted by its author.
     pub deleted: bool,
+    /// Shown only to the person who used an interaction (flag 64).
+    pub ephemeral: bool,
 }
 
 impl DiscordMessage {
@@ -134,6 +136,7 @@ impl DiscordMessage {
             files: vec![],
             edits: 0,
             deleted: false,
+            ephemeral: false,
         }
     }
 
@@ -146,6 +149,7 @@ impl DiscordMessage {
                 .get("allowed_mentions")
                 .filter(|v| !v.is_null())
                 .cloned(),
+            ephemeral: body["flags"].as_u64().is_some_and(|f| f & 64 != 0),
             ..Self::new(
                 id,
                 channel,
@@ -2203,6 +2207,7 @@ mod tests {
             files: vec![],
             edits: 0,
             deleted: false,
+            ephemeral: false,
         };
         let text = "@everyone <@&55> <@66> <@!77>";
         assert_eq!(
