@@ -154,8 +154,9 @@ async fn tickets(app: &TestApp) -> usize {
         .len()
 }
 
-/// Validates every message create and edit the fake received against Discord's OpenAPI spec.
-fn assert_bodies_match_discords_schema(fake: &FakeDiscord) {
+/// Validates every message create and edit, interaction answer and command registration the
+/// fake received against Discord's OpenAPI spec.
+pub fn assert_bodies_match_discords_schema(fake: &FakeDiscord) {
     let spec: Value = serde_json::from_str(include_str!(
         "../fixtures/platform-specs/discord/openapi.json"
     ))
@@ -165,6 +166,10 @@ fn assert_bodies_match_discords_schema(fake: &FakeDiscord) {
         let op = match (r.method.as_str(), r.route.as_str()) {
             ("POST", "/channels/{channel_id}/messages") => "post",
             ("PATCH", "/channels/{channel_id}/messages/{message_id}") => "patch",
+            ("POST", "/interactions/{interaction_id}/{interaction_token}/callback") => "post",
+            ("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/@original") => "patch",
+            ("PUT", "/applications/{application_id}/commands") => "put",
+            ("PUT", "/applications/{application_id}/guilds/{guild_id}/commands") => "put",
             _ => continue,
         };
         let mut schema = spec["paths"][&r.route][op]["requestBody"]["content"]["application/json"]

@@ -534,6 +534,7 @@ async fn every_subcommand_with_good_and_bad_input(app: TestApp) {
             "/{command} {sub} → {t}"
         );
     }
+    crate::discord_flow::assert_bodies_match_discords_schema(&r.fake);
     r.stop().await;
 }
 
@@ -712,6 +713,7 @@ async fn the_context_menu_opens_a_modal_and_bad_input_can_be_fixed(app: TestApp)
     let token = r.fake.interact(2, BOB, HELP, menu, None);
     let existing = r.answer(&token).await;
     assert!(text(&existing).contains("already T-1"), "{existing}");
+    crate::discord_flow::assert_bodies_match_discords_schema(&r.fake);
     r.stop().await;
 }
 
@@ -817,6 +819,7 @@ async fn claim_and_resolve_edit_the_alert_and_csat_is_stored_once(app: TestApp) 
         (csat.score, csat.comment.as_deref()),
         (5, Some("Refunded within the hour"))
     );
+    crate::discord_flow::assert_bodies_match_discords_schema(&r.fake);
     r.stop().await;
 }
 
