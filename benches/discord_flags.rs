@@ -45,26 +45,12 @@ keywords = ["refund"]
 department = "billing"
 "#;
 
+#[path = "support/mod.rs"]
+mod support;
+use support::{postgres_url, report};
+
 const TOKEN: &str = "bench-discord-token";
 const HELP: &str = "2100";
-
-fn percentile(sorted: &[Duration], p: usize) -> Duration {
-    let rank = (p * sorted.len()).div_ceil(100).max(1);
-    sorted[rank - 1]
-}
-
-fn report(label: &str, mut v: Vec<Duration>) {
-    v.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "  {label:<28} n={:<4} median {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms",
-        v.len(),
-        ms(percentile(&v, 50)),
-        ms(percentile(&v, 90)),
-        ms(percentile(&v, 99)),
-        ms(*v.last().unwrap())
-    );
-}
 
 struct Bench {
     fake: FakeDiscord,
@@ -190,17 +176,6 @@ async fn run(label: &str, store: DynStore, n: usize) {
     report("one flag at a time", b.flags(n, false).await);
     report("all at once (burst)", b.flags(n, true).await);
     b.stop().await;
-}
-
-async fn postgres_url() -> Option<String> {
-    if let Ok(url) = std::env::var("SWITCHBOARD_TEST_POSTGRES") {
-        return Some(url);
-    }
-    let url = "postgres://postgres@127.0.0.1:5432/test".to_string();
-    tokio::net::TcpStream::connect("127.0.0.1:5432")
-        .await
-        .ok()
-        .map(|_| url)
 }
 
 #[tokio::main]

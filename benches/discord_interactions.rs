@@ -38,25 +38,11 @@ members = ["person:bob"]
 fallback = "support"
 "#;
 
+#[path = "support/mod.rs"]
+mod support;
+use support::{postgres_url, report};
+
 const TOKEN: &str = "bench-interactions-token";
-
-fn percentile(sorted: &[Duration], p: usize) -> Duration {
-    let rank = (p * sorted.len()).div_ceil(100).max(1);
-    sorted[rank - 1]
-}
-
-fn report(label: &str, mut v: Vec<Duration>) {
-    v.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "  {label:<28} n={:<4} median {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms",
-        v.len(),
-        ms(percentile(&v, 50)),
-        ms(percentile(&v, 90)),
-        ms(percentile(&v, 99)),
-        ms(*v.last().unwrap())
-    );
-}
 
 struct Bench {
     fake: FakeDiscord,
@@ -178,17 +164,6 @@ async fn run(label: &str, store: DynStore, n: usize) {
     let delivered = b.fake.sent().iter().filter(|m| !m.ephemeral).count();
     println!("  (message creates answered 429 meanwhile: {held}; channel messages delivered: {delivered})");
     b.stop().await;
-}
-
-async fn postgres_url() -> Option<String> {
-    if let Ok(url) = std::env::var("SWITCHBOARD_TEST_POSTGRES") {
-        return Some(url);
-    }
-    let url = "postgres://postgres@127.0.0.1:5432/test".to_string();
-    tokio::net::TcpStream::connect("127.0.0.1:5432")
-        .await
-        .ok()
-        .map(|_| url)
 }
 
 #[tokio::main]

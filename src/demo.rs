@@ -194,15 +194,7 @@ impl<W: Write> Script<'_, W> {
         });
         let started = std::time::Instant::now();
         let token = self.discord.interact(2, user, channel, data, None);
-        let mut answer = None;
-        for _ in 0..500 {
-            answer = self.discord.interaction(&token).and_then(|i| i.response);
-            if answer.is_some() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-        let Some(answer) = answer else {
+        let Some(answer) = self.discord.answer(&token).await else {
             return Err(AppError::Discord(format!("no answer to /{command} {sub}")).into());
         };
         let vis = if answer["data"]["flags"]

@@ -700,6 +700,17 @@ impl FakeDiscord {
         hex::encode(signing_key().sign(&message).to_bytes())
     }
 
+    /// Waits up to 5 s for the app's first answer to the interaction with `token`.
+    pub async fn answer(&self, token: &str) -> Option<Value> {
+        for _ in 0..500 {
+            if let Some(r) = self.interaction(token).and_then(|i| i.response) {
+                return Some(r);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        None
+    }
+
     /// The token of the interaction that was answered with `answer`.
     pub fn answered_token(&self, answer: &Value) -> Option<String> {
         lock(&self.state)

@@ -169,13 +169,10 @@ impl Rig {
     }
 
     async fn discord_answer(&self, token: &str) -> serde_json::Value {
-        for _ in 0..500 {
-            if let Some(r) = self.discord.interaction(token).and_then(|i| i.response) {
-                return r;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("no answer from Discord's side");
+        self.discord
+            .answer(token)
+            .await
+            .expect("an answer from Discord's side")
     }
 
     async fn stop(mut self) {

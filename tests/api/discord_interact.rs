@@ -162,11 +162,8 @@ impl Rig {
 
     /// Waits for the app's first answer to the interaction with `token`.
     async fn answer(&self, token: &str) -> Value {
-        for _ in 0..500 {
-            if let Some(r) = self.fake.interaction(token).and_then(|i| i.response) {
-                return r;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        if let Some(r) = self.fake.answer(token).await {
+            return r;
         }
         let recent: Vec<String> = self
             .fake
