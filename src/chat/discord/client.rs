@@ -131,7 +131,11 @@ impl DiscordApi {
 
     /// Sends one request and reads its JSON answer (`Null` for 204).
     async fn call(&self, req: Request<'_>) -> Result<Value, ChatError> {
-        let what = format!("{:?} {}", req.method_ref(), req.route_ref().path());
+        let what = format!(
+            "{:?} {}",
+            req.method_ref(),
+            redacted(&req.route_ref().path())
+        );
         let response = match &self.proxy {
             None => match self.http.request(req).await {
                 Ok(r) => r,
@@ -143,7 +147,7 @@ impl DiscordApi {
                         &what,
                     ));
                 }
-                Err(e) => return Err(ChatError::Transient(format!("{what}: {e}"))),
+                Err(e) => return Err(ChatError::Transient(format!("{what}: {}", without_url(e)))),
             },
             Some(proxy) => {
                 let request = req
@@ -155,11 +159,10 @@ impl DiscordApi {
                     .map_err(|e| {
                         ChatError::Permanent(format!("{what}: cannot build the request: {e}"))
                     })?;
-                let r = self
-                    .client
-                    .execute(request)
-                    .await
-                    .map_err(|e| ChatError::Transient(format!("{what}: {e}")))?;
+                let r =
+                    self.client.execute(request).await.map_err(|e| {
+                        ChatError::Transient(format!("{what}: {}", e.without_url()))
+                    })?;
                 if !r.status().is_success() {
                     let status = r.status().as_u16();
                     let retry_header = r
@@ -183,10 +186,9 @@ impl DiscordApi {
         if response.status().as_u16() == 204 {
             return Ok(Value::Null);
         }
-        response
-            .json::<Value>()
-            .await
-            .map_err(|e| ChatError::Transient(format!("{what}: unreadable answer: {e}")))
+        response.json::<Value>().await.map_err(|e| {
+            ChatError::Transient(format!("{what}: unreadable answer: {}", e.without_url()))
+        })
     }
 
     fn json_request<'a>(route: Route<'a>, method: LightMethod, body: &Value) -> Request<'a> {
@@ -456,6 +458,29 @@ impl DiscordApi {
     }
 }
 
+/// A serenity error's text without the request URL (which may hold a token).
+fn without_url(e: serenity::Error) -> String {
+    match e {
+        serenity::Error::Http(HttpError::Request(r)) => r.without_url().to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// A route's path with interaction and webhook tokens hidden, for errors and logs (a token
+/// lets anyone answer as the bot for 15 minutes).
+fn redacted(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            if seg.len() > 32 && !seg.chars().all(|c| c.is_ascii_digit()) {
+                "[token]"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 fn build_http(token: &Secret, client: &reqwest::Client, proxy: Option<&str>) -> Http {
     let mut builder = HttpBuilder::new(token.expose()).client(client.clone());
     if let Some(p) = proxy {
@@ -555,6 +580,15 @@ mod tests {
         let odd = nonce("some-key-without-digits");
         assert_eq!(odd.len(), 25);
         assert_eq!(odd, nonce("some-key-without-digits"));
+    }
+
+    #[test]
+    fn tokens_never_reach_error_text() {
+        let p = "https://discord.com/api/v10/interactions/1234/aW50ZXJhY3Rpb246MTIzNDpzZWNyZXQtdG9rZW4/callback";
+        assert_eq!(
+            redacted(p),
+            "https://discord.com/api/v10/interactions/1234/[token]/callback"
+        );
     }
 
     #[test]
