@@ -18,8 +18,8 @@ use switchboard::chat::slack::source::SlackEventSource;
 use switchboard::chat::{Delivery, EventSource};
 use switchboard::config::Secret;
 use switchboard::core::types::{Status, TicketRef};
-use switchboard::inbox::{InboxSettings, InboxWorker};
-use switchboard::outbox::{OutboxSettings, OutboxWorker};
+use switchboard::inbox::InboxWorker;
+use switchboard::outbox::OutboxWorker;
 use switchboard::sandbox::discord::{FakeDiscord, BOT_USER_ID};
 use switchboard::sandbox::slack::{FakeSlack, Via, BOT_USER};
 
@@ -84,8 +84,8 @@ async fn rig(app: &TestApp) -> Rig {
     .await
     .unwrap();
     assert!(gateway.wait_sessions(0, Duration::from_secs(10)).await > 0);
-    let inbox = InboxWorker::new(
-        app.desk.clone(),
+    let (inbox, outbox) = workers(
+        app,
         vec![
             Arc::new(SlackEventSource::new(
                 slack_api.clone(),
@@ -97,25 +97,10 @@ async fn rig(app: &TestApp) -> Rig {
                 app.desk.config.flag_emojis.clone(),
             )),
         ],
-        InboxSettings {
-            owner: "inbox".into(),
-            idle: Duration::from_millis(5),
-            ..InboxSettings::default()
-        },
-    );
-    let outbox = OutboxWorker::new(
-        app.desk.store.clone(),
         vec![
             Arc::new(slack_api.clone()) as Arc<dyn Delivery>,
             Arc::new(discord_api),
         ],
-        Arc::new(app.clock.clone()),
-        app.desk.telemetry.clone(),
-        OutboxSettings {
-            owner: "outbox".into(),
-            idle: Duration::from_millis(5),
-            ..OutboxSettings::default()
-        },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -13,8 +13,8 @@ use switchboard::chat::discord::source::DiscordEventSource;
 use switchboard::chat::{Delivery, EventSource};
 use switchboard::config::Secret;
 use switchboard::core::types::TicketRef;
-use switchboard::inbox::{InboxSettings, InboxWorker};
-use switchboard::outbox::{OutboxSettings, OutboxWorker};
+use switchboard::inbox::InboxWorker;
+use switchboard::outbox::OutboxWorker;
 use switchboard::sandbox::discord::{FakeDiscord, Fault, BOT_USER_ID, INTENT_MESSAGE_CONTENT};
 use switchboard::store::TicketFilter;
 
@@ -71,25 +71,10 @@ async fn rig_with(app: &TestApp, fake: FakeDiscord) -> Rig {
         "the gateway becomes ready"
     );
     let source = DiscordEventSource::new(api.clone(), app.desk.config.flag_emojis.clone());
-    let inbox = InboxWorker::new(
-        app.desk.clone(),
+    let (inbox, outbox) = workers(
+        app,
         vec![Arc::new(source) as Arc<dyn EventSource>],
-        InboxSettings {
-            owner: "inbox".into(),
-            idle: Duration::from_millis(5),
-            ..InboxSettings::default()
-        },
-    );
-    let outbox = OutboxWorker::new(
-        app.desk.store.clone(),
         vec![Arc::new(api) as Arc<dyn Delivery>],
-        Arc::new(app.clock.clone()),
-        app.desk.telemetry.clone(),
-        OutboxSettings {
-            owner: "outbox".into(),
-            idle: Duration::from_millis(5),
-            ..OutboxSettings::default()
-        },
     );
     Rig {
         fake,

@@ -19,8 +19,8 @@ use switchboard::chat::{Delivery, EventSource};
 use switchboard::config::Secret;
 use switchboard::core::command::{CommandSet, OptionKind};
 use switchboard::core::types::{Status, TicketRef};
-use switchboard::inbox::{InboxSettings, InboxWorker};
-use switchboard::outbox::{OutboxSettings, OutboxWorker};
+use switchboard::inbox::InboxWorker;
+use switchboard::outbox::OutboxWorker;
 use switchboard::sandbox::discord::{FakeDiscord, BOT_USER_ID, GUILD_ID};
 
 use crate::helpers::*;
@@ -78,28 +78,13 @@ async fn rig_with(app: &TestApp, budget: Duration) -> Rig {
     .await
     .unwrap();
     assert!(gateway.wait_sessions(0, Duration::from_secs(10)).await > 0);
-    let inbox = InboxWorker::new(
-        app.desk.clone(),
+    let (inbox, outbox) = workers(
+        app,
         vec![Arc::new(DiscordEventSource::new(
             api.clone(),
             app.desk.config.flag_emojis.clone(),
         )) as Arc<dyn EventSource>],
-        InboxSettings {
-            owner: "inbox".into(),
-            idle: Duration::from_millis(5),
-            ..InboxSettings::default()
-        },
-    );
-    let outbox = OutboxWorker::new(
-        app.desk.store.clone(),
         vec![Arc::new(api) as Arc<dyn Delivery>],
-        Arc::new(app.clock.clone()),
-        app.desk.telemetry.clone(),
-        OutboxSettings {
-            owner: "outbox".into(),
-            idle: Duration::from_millis(5),
-            ..OutboxSettings::default()
-        },
     );
     Rig {
         fake,

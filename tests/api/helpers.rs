@@ -359,3 +359,37 @@ impl TestApp {
             .await
     }
 }
+
+/// The inbox and outbox workers a platform test drives round by round: `sources` complete
+/// inbox events and `deliveries` send, each pausing only 5 ms when idle.
+pub fn workers(
+    app: &TestApp,
+    sources: Vec<Arc<dyn switchboard::chat::EventSource>>,
+    deliveries: Vec<Arc<dyn switchboard::chat::Delivery>>,
+) -> (
+    switchboard::inbox::InboxWorker,
+    switchboard::outbox::OutboxWorker,
+) {
+    let idle = std::time::Duration::from_millis(5);
+    let inbox = switchboard::inbox::InboxWorker::new(
+        app.desk.clone(),
+        sources,
+        switchboard::inbox::InboxSettings {
+            owner: "inbox".into(),
+            idle,
+            ..switchboard::inbox::InboxSettings::default()
+        },
+    );
+    let outbox = switchboard::outbox::OutboxWorker::new(
+        app.desk.store.clone(),
+        deliveries,
+        Arc::new(app.clock.clone()),
+        app.desk.telemetry.clone(),
+        switchboard::outbox::OutboxSettings {
+            owner: "outbox".into(),
+            idle,
+            ..switchboard::outbox::OutboxSettings::default()
+        },
+    );
+    (inbox, outbox)
+}

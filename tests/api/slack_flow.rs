@@ -14,7 +14,7 @@ use switchboard::chat::{Delivery, EventSource};
 use switchboard::config::Secret;
 use switchboard::core::types::TicketRef;
 use switchboard::inbox::{InboxSettings, InboxWorker};
-use switchboard::outbox::{OutboxSettings, OutboxWorker};
+use switchboard::outbox::OutboxWorker;
 use switchboard::sandbox::slack::{FakeSlack, Fault, BOT_USER};
 use switchboard::store::TicketFilter;
 
@@ -48,25 +48,10 @@ async fn rig(app: &TestApp) -> Rig {
         Some(BOT_USER.into()),
     )
     .with_groups(app.desk.config.slack_groups());
-    let inbox = InboxWorker::new(
-        app.desk.clone(),
+    let (inbox, outbox) = workers(
+        app,
         vec![Arc::new(source) as Arc<dyn EventSource>],
-        InboxSettings {
-            owner: "inbox".into(),
-            idle: Duration::from_millis(5),
-            ..InboxSettings::default()
-        },
-    );
-    let outbox = OutboxWorker::new(
-        app.desk.store.clone(),
         vec![Arc::new(api) as Arc<dyn Delivery>],
-        Arc::new(app.clock.clone()),
-        app.desk.telemetry.clone(),
-        OutboxSettings {
-            owner: "outbox".into(),
-            idle: Duration::from_millis(5),
-            ..OutboxSettings::default()
-        },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

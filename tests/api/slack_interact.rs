@@ -18,8 +18,8 @@ use switchboard::config::Secret;
 use switchboard::core::clock::Clock;
 use switchboard::core::command::CommandSet;
 use switchboard::core::types::{Priority, Status, TicketRef};
-use switchboard::inbox::{InboxSettings, InboxWorker};
-use switchboard::outbox::{OutboxSettings, OutboxWorker};
+use switchboard::inbox::InboxWorker;
+use switchboard::outbox::OutboxWorker;
 use switchboard::sandbox::slack::{app_token_for, Ack, FakeSlack, SlackMessage, Via, BOT_USER};
 
 use crate::helpers::*;
@@ -77,25 +77,10 @@ async fn rig_with(app: &TestApp, mode: Mode, budget: Option<Duration>) -> Rig {
         Some(BOT_USER.into()),
     )
     .with_groups(app.desk.config.slack_groups());
-    let inbox = InboxWorker::new(
-        app.desk.clone(),
+    let (inbox, outbox) = workers(
+        app,
         vec![Arc::new(source) as Arc<dyn EventSource>],
-        InboxSettings {
-            owner: "inbox".into(),
-            idle: Duration::from_millis(5),
-            ..InboxSettings::default()
-        },
-    );
-    let outbox = OutboxWorker::new(
-        app.desk.store.clone(),
         vec![Arc::new(api.clone()) as Arc<dyn Delivery>],
-        Arc::new(app.clock.clone()),
-        app.desk.telemetry.clone(),
-        OutboxSettings {
-            owner: "outbox".into(),
-            idle: Duration::from_millis(5),
-            ..OutboxSettings::default()
-        },
     );
     let socket = match mode {
         Mode::Socket => Some(
