@@ -1202,7 +1202,7 @@ impl<W: Write> Script<'_, W> {
             .parse_text(command, text)
             .map_err(DeskError::from)?
             .ok_or_else(|| DeskError::User(format!("`/{command} {text}` asked for help")))?;
-        self.desk.try_run(actor, None, &inv).await?;
+        crate::cmd::try_run(&self.desk, actor, None, &inv).await?;
         Ok(())
     }
 

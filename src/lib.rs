@@ -7,30 +7,27 @@
 //!
 //! # Layout
 //!
-//! - [`core`]: the platform-neutral rules: tickets and their audit log, routing, people and
-//!   permissions, command specs and parsing, digests, neutral messages. No I/O.
-//! - [`config`]: the TOML file, environment overrides and secrets, with every problem reported
-//!   by key.
-//! - [`store`]: the `Store` trait, `SqliteStore` (group commit) and `PgStore`; transactions and
-//!   SQL live only here.
-//! - [`desk`]: the use cases (flag, command, button) joining core and store.
-//! - [`cmd`]: one handler module per slash command in `commands/`.
-//! - [`export`]: command specs as Discord JSON and a complete Slack app manifest.
-//! - [`chart`]: the digest's chart as a PNG, drawn with a bundled font.
-//! - [`http`]: health, readiness and metrics endpoints, and the platform webhooks.
-//! - [`chat`]: the `Delivery` and `EventSource` traits platform adapters implement, and the
-//!   Slack adapter (`chat::slack`: Socket Mode and the HTTP endpoints, slash commands,
-//!   shortcut, buttons and modals, Block Kit, Web API delivery).
-//! - [`sandbox`]: loopback fakes of the platforms for tests and the demo.
-//! - [`inbox`]: the worker that completes stored platform events into tickets.
-//! - [`intake`]: customer metrics from outside chat (`POST /api/metrics`, CSV import).
-//! - [`outbox`]: the delivery worker (leases, order per ticket, retries, dead letters).
-//! - [`schedule`]: the digest scheduler (fires claimed in the store, once per fire).
-//! - [`worker`]: the round loop the workers run.
-//! - [`telemetry`]: Prometheus metrics.
-//! - [`app`]: wiring for `switchboard run`.
-//! - [`demo`]: the scripted `switchboard demo`.
-//! - [`tickets_cli`]: `switchboard tickets list|show|export`.
+//! Layers, each importing only the ones below it (checked by `tests/api/layers.rs`; the map is
+//! in `ARCHITECTURE.md`):
+//!
+//! - Adapters: [`chat`] (the [`chat::Delivery`] and [`chat::EventSource`] ports the workers
+//!   use, with the Slack adapter `chat::slack` on slack-morphism and the Discord adapter
+//!   `chat::discord` on serenity, which never import each other) and [`http`] (health,
+//!   readiness, metrics and the platform webhooks). [`app`] wires them for `switchboard run`;
+//!   `demo` (behind the `demo` feature) scripts `switchboard demo` against the `sandbox` fakes.
+//! - Workers: [`inbox`] (completes stored platform events into tickets), [`outbox`] (delivery:
+//!   leases, order per ticket, retries, dead letters), [`schedule`] (digests and SLA checks,
+//!   each fire claimed in the store) and [`worker`] (the round loop they run).
+//! - Use cases: [`desk`] (flag, change, press, rate; the accounts port adapters implement) and
+//!   [`cmd`] (one handler module per slash command in `commands/`, run through [`cmd::run`]).
+//! - Core: [`core`], the platform-neutral rules: tickets and their audit log, routing, people
+//!   and permissions, SLA clocks, command specs and parsing, digests, neutral messages. No I/O.
+//! - Store: [`store`], the `Store` port with each operation written once for SQLite (the
+//!   embedded default, with group commit) and PostgreSQL (what several instances share).
+//! - Around them: [`config`] (the TOML file, environment overrides and secrets, with every
+//!   problem reported by key), [`telemetry`] (Prometheus metrics), [`intake`] (metrics from
+//!   outside chat), [`export`] (command specs as Discord JSON and a Slack app manifest),
+//!   [`chart`] (the digest's chart) and [`tickets_cli`] (`switchboard tickets …`).
 
 #![deny(missing_docs)]
 

@@ -1,6 +1,7 @@
 //! The loop every background worker runs: rounds until shutdown, pausing when idle.
 //!
-//! Owns only pacing and shutdown; what a round does belongs to each worker.
+//! Owns only pacing and shutdown; what a round does belongs to each worker, and the wake-up
+//! signal comes from the store ([`crate::store::Wake`]).
 
 use std::future::Future;
 use std::time::Duration;
@@ -8,26 +9,6 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
 use crate::store::StoreError;
-
-/// Signals that new work was stored in this process, so a local worker starts its next round
-/// now instead of after its idle pause. Work stored by another instance is found by polling.
-#[derive(Debug, Default)]
-pub struct Wake {
-    /// New inbox rows.
-    pub inbox: Notify,
-    /// New outbox rows.
-    pub outbox: Notify,
-}
-
-/// Wakes a worker when dropped: held through a store call that may queue work, so the signal
-/// comes after the commit (or the failure, which costs one empty round).
-pub struct WakeOnDrop<'a>(pub &'a Notify);
-
-impl Drop for WakeOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.notify_one();
-    }
-}
 
 /// Runs `round` until `shutdown` turns true. A round that handled nothing (or failed, which is
 /// logged) is followed by a pause of `idle`, cut short by shutdown or by `wake`; a busy round

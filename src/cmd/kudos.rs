@@ -6,10 +6,10 @@
 
 use chrono::Duration;
 
-use crate::chat::AccountKind;
 use crate::core::command::{Args, UsageError};
 use crate::core::message::{neutralize_mentions, truncate, Message, Reply};
 use crate::core::types::{TicketRef, UserRef};
+use crate::desk::AccountKind;
 use crate::desk::{Desk, DeskError};
 use crate::store::NewKudos;
 

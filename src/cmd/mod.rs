@@ -1,7 +1,8 @@
 //! Slash-command handlers: one module per file in `commands/`.
 //!
-//! Each module declares its command name and subcommands, parses checked [`Args`] into its own
-//! typed enum and runs it against the [`Desk`]. Adding a command means a TOML spec, a module
+//! Runs a command from an adapter ([`run_text`] for Slack's one-line form, [`run`] for a
+//! checked invocation). Each module declares its command name and subcommands, parses checked
+//! [`Args`] into its own typed enum and runs it against the [`Desk`]. Adding a command means a TOML spec, a module
 //! here and one line in each of [`HANDLERS`], [`Command`] and [`parse`]. Handlers never see a
 //! platform payload.
 
@@ -12,7 +13,7 @@ pub mod ticket;
 
 use crate::core::command::{Args, CommandSet, Invocation, UsageError};
 use crate::core::directory::{Actor, Permission};
-use crate::core::message::Reply;
+use crate::core::message::{Message, Reply};
 use crate::core::types::ChannelRef;
 use crate::desk::{Desk, DeskError};
 
@@ -81,6 +82,63 @@ impl Command {
             Command::Metric(c) => c.run(desk, ctx).await,
         }
     }
+}
+
+/// Runs a slash command given in Slack's one-line form (`/ticket claim T-42`).
+pub async fn run_text(
+    desk: &Desk,
+    actor: &Actor,
+    channel: Option<&ChannelRef>,
+    command: &str,
+    text: &str,
+) -> Reply {
+    match desk.commands.parse_text(command, text) {
+        Ok(Some(inv)) => run(desk, actor, channel, &inv).await,
+        Ok(None) => Reply::ephemeral(Message::text(desk.commands.help(Some(command)))),
+        Err(e) => {
+            desk.telemetry
+                .command(command.trim_start_matches('/'), "user_error");
+            Reply::ephemeral(Message::text(DeskError::from(e).chat_message()))
+        }
+    }
+}
+
+/// Runs a checked invocation; errors become an ephemeral reply saying what to fix.
+pub async fn run(
+    desk: &Desk,
+    actor: &Actor,
+    channel: Option<&ChannelRef>,
+    inv: &Invocation,
+) -> Reply {
+    let name = format!("{} {}", inv.command, inv.subcommand);
+    let result = try_run(desk, actor, channel, inv).await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(e) if e.is_user_error() => "user_error",
+        Err(_) => "internal_error",
+    };
+    desk.telemetry.command(&name, outcome);
+    result.unwrap_or_else(|e| Reply::ephemeral(Message::text(e.chat_message())))
+}
+
+/// Like [`run`] but returns the error, for callers (and tests) that need the kind.
+pub async fn try_run(
+    desk: &Desk,
+    actor: &Actor,
+    channel: Option<&ChannelRef>,
+    inv: &Invocation,
+) -> Result<Reply, DeskError> {
+    let sub = desk
+        .commands
+        .subcommand_of(inv)
+        .ok_or_else(|| UsageError::UnknownCommand(inv.command.clone()))?;
+    let command = parse(&desk.commands, inv)?;
+    let ctx = Context {
+        actor,
+        channel,
+        permission: sub.permission,
+    };
+    command.run(desk, &ctx).await
 }
 
 /// The error for a subcommand a handler does not implement (caught by the agreement test).

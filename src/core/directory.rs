@@ -226,8 +226,8 @@ impl Directory {
 
     /// Whom an escalation for `dept` pings: its leads' accounts on every platform (a person
     /// through each linked account), and lead groups or roles as group mentions.
-    pub fn lead_mentions(&self, dept: &Department) -> Vec<super::message::Mention> {
-        use super::message::Mention;
+    pub fn lead_mentions(&self, dept: &Department) -> Vec<super::types::Mention> {
+        use super::types::Mention;
         let mut out = Vec::new();
         for lead in &dept.leads {
             match lead {

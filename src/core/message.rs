@@ -225,15 +225,7 @@ mod base64_bytes {
     }
 }
 
-/// Someone a message means to ping.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", content = "id", rename_all = "snake_case")]
-pub enum Mention {
-    /// A user account.
-    User(UserRef),
-    /// A Slack user group or a Discord role.
-    Group(super::types::RoleRef),
-}
+pub use super::types::Mention;
 
 impl Message {
     /// A plain text message.

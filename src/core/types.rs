@@ -374,6 +374,16 @@ impl FromStr for TicketRef {
     }
 }
 
+/// Someone a message means to ping.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum Mention {
+    /// A user account.
+    User(UserRef),
+    /// A Slack user group or a Discord role.
+    Group(RoleRef),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

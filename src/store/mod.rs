@@ -1,24 +1,17 @@
-//! Persistence: one `Store` trait, one implementation per database.
+//! Persistence: one `Store` trait, each operation written once for both databases.
 //!
-//! Owns every SQL statement and the transaction boundaries (a ticket, its event and its outbox
-//! rows are written together or not at all). Knows nothing of chat platforms or rules: it
-//! stores the core's neutral types. `SqliteStore` is the embedded default; `PgStore` is what
-//! several instances share. One contract suite (`tests/api/contract.rs`) runs on both.
+//! Owns every SQL statement, the transaction boundaries (a ticket, its event and its outbox
+//! rows are written together or not at all) and the wake-up signals workers subscribe to when
+//! work is queued. Knows nothing of chat platforms, rules, use cases or workers: it stores the
+//! core's neutral types. Layout: `sql` holds every operation, written once over `dialect`
+//! (how a database binds values, reads rows and does what only it does); `sqlite` (the
+//! embedded default: group commit, claims under the single writer) and `postgres` (what
+//! several instances share: `SKIP LOCKED` claims, `ON CONFLICT` inserts) are those dialects.
+//! One contract suite (`tests/api/store.rs`) runs on both.
 
-/// `SELECT <every ticket column> FROM tickets` followed by the rest of a statement.
-macro_rules! select_tickets {
-    ($rest:literal) => {
-        concat!(
-            "SELECT id, version, title, body, source_platform, source_channel, source_message, \
-             source_thread, source_permalink, source_text, source_author, source_author_name, reporter, department, \
-             priority, tags, assignee, status, created_at, updated_at, first_response_at, \
-             resolved_at, closed_at, waiting_since, sla_paused_seconds FROM tickets ",
-            $rest
-        )
-    };
-}
-
+mod dialect;
 mod postgres;
+mod sql;
 mod sqlite;
 
 use std::path::Path;
@@ -28,14 +21,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::core::digest::{DigestInput, DigestTicket};
+use crate::core::digest::DigestInput;
 use crate::core::directory::Person;
 use crate::core::message::{Outgoing, Target};
 use crate::core::ticket::{EventKind, NewTicket, Ticket, TicketEvent};
 use crate::core::types::{ChannelRef, Platform, Status, TicketRef, UserRef};
+use tokio::sync::Notify;
 
-pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use postgres::{PgDb, PgStore};
+pub use sql::SqlStore;
+pub use sqlite::{SqliteDb, SqliteStore};
 
 /// Storage failures. `Conflict` is expected under concurrency and retried by callers; the
 /// rest are internal and never shown to chat users verbatim.
@@ -98,95 +93,6 @@ fn enum_from<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T, S
     serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|e| corrupt(what, e))
 }
 
-/// What each store's row type offers, so one function decodes a ticket from either database
-/// (they differ only in how timestamps and tags are kept).
-trait TicketRow {
-    fn text(&self, col: &str) -> Result<Option<String>, StoreError>;
-    fn int(&self, col: &str) -> Result<i64, StoreError>;
-    fn time(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
-    fn tags(&self, col: &str) -> Result<Vec<String>, StoreError>;
-
-    fn required_text(&self, col: &str) -> Result<String, StoreError> {
-        self.text(col)?.ok_or_else(|| corrupt(col, "missing"))
-    }
-
-    fn required_time(&self, col: &str) -> Result<DateTime<Utc>, StoreError> {
-        self.time(col)?.ok_or_else(|| corrupt(col, "missing"))
-    }
-}
-
-/// Decodes a row of [`select_tickets!`].
-fn ticket_from_row(row: &impl TicketRow) -> Result<Ticket, StoreError> {
-    let source = match row.text("source_message")? {
-        None => None,
-        Some(message_id) => {
-            let platform: Platform = row
-                .required_text("source_platform")?
-                .parse()
-                .map_err(|e| corrupt("platform", e))?;
-            Some(crate::core::ticket::Source {
-                channel: ChannelRef::new(platform, row.required_text("source_channel")?),
-                message_id,
-                thread_id: row.text("source_thread")?,
-                permalink: row.text("source_permalink")?,
-                original_text: row.text("source_text")?.unwrap_or_default(),
-                author: parse_user(&row.required_text("source_author")?)?,
-                author_name: row.text("source_author_name")?,
-            })
-        }
-    };
-    Ok(Ticket {
-        id: TicketRef(row.int("id")?),
-        version: row.int("version")?,
-        title: row.required_text("title")?,
-        body: row.required_text("body")?,
-        source,
-        reporter: parse_user(&row.required_text("reporter")?)?,
-        department: row.required_text("department")?,
-        priority: enum_from("priority", &row.required_text("priority")?)?,
-        tags: row.tags("tags")?,
-        assignee: row
-            .text("assignee")?
-            .as_deref()
-            .map(parse_user)
-            .transpose()?,
-        status: enum_from("status", &row.required_text("status")?)?,
-        created_at: row.required_time("created_at")?,
-        updated_at: row.required_time("updated_at")?,
-        first_response_at: row.time("first_response_at")?,
-        resolved_at: row.time("resolved_at")?,
-        closed_at: row.time("closed_at")?,
-        waiting_since: row.time("waiting_since")?,
-        sla_paused: chrono::Duration::seconds(row.int("sla_paused_seconds")?),
-    })
-}
-
-/// The ticket columns a digest reads (see [`digest_ticket_from_row`]).
-const DIGEST_TICKET_COLUMNS: &str = "id, title, department, priority, tags, created_at, \
-    first_response_at, resolved_at, closed_at, waiting_since, sla_paused_seconds, assignee";
-
-/// Decodes a row of [`DIGEST_TICKET_COLUMNS`].
-fn digest_ticket_from_row(row: &impl TicketRow) -> Result<DigestTicket, StoreError> {
-    Ok(DigestTicket {
-        id: TicketRef(row.int("id")?),
-        title: row.required_text("title")?,
-        department: row.required_text("department")?,
-        priority: enum_from("priority", &row.required_text("priority")?)?,
-        tags: row.tags("tags")?,
-        created_at: row.required_time("created_at")?,
-        first_response_at: row.time("first_response_at")?,
-        resolved_at: row.time("resolved_at")?,
-        closed_at: row.time("closed_at")?,
-        waiting_since: row.time("waiting_since")?,
-        sla_paused: chrono::Duration::seconds(row.int("sla_paused_seconds")?),
-        assignee: row
-            .text("assignee")?
-            .as_deref()
-            .map(parse_user)
-            .transpose()?,
-    })
-}
-
 /// Formats a time the way every store writes it: fixed-width UTC with milliseconds.
 pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -231,6 +137,27 @@ fn parse_fixed_ts(b: &[u8]) -> Option<DateTime<Utc>> {
         num(20..23)?,
     )?;
     Some(date.and_time(time).and_utc())
+}
+
+/// Signals that new work was stored in this process, so a local worker starts its next round
+/// now instead of after its idle pause. Work stored by another instance is found by polling.
+/// The store raises these; workers subscribe through [`Store::wake`].
+#[derive(Debug, Default)]
+pub struct Wake {
+    /// New inbox rows.
+    pub inbox: Notify,
+    /// New outbox rows.
+    pub outbox: Notify,
+}
+
+/// Wakes a worker when dropped: held through a store call that may queue work, so the signal
+/// comes after the commit (or the failure, which costs one empty round).
+pub struct WakeOnDrop<'a>(pub &'a Notify);
+
+impl Drop for WakeOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
 }
 
 /// Builds a new ticket's outbox rows once the store has given it its reference. It may be
@@ -430,7 +357,7 @@ pub struct Csat {
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Wakes this process's workers when this store queues inbox or outbox rows.
-    fn wake(&self) -> &crate::worker::Wake;
+    fn wake(&self) -> &Wake;
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Checks the database answers.

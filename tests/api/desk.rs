@@ -381,7 +381,9 @@ async fn concurrent_changes_to_one_ticket_all_land_in_the_audit_log(app: TestApp
                 .parse_text("ticket", &format!("note T-1 note {i}"))
                 .unwrap()
                 .unwrap();
-            desk.try_run(&bob(), None, &inv).await.map(|_| ())
+            switchboard::cmd::try_run(&desk, &bob(), None, &inv)
+                .await
+                .map(|_| ())
         }));
     }
     for t in tasks {

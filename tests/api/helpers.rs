@@ -318,7 +318,7 @@ impl TestApp {
             .parse_text(cmd, text)?
             .ok_or(DeskError::Usage(UsageError::UnknownCommand("help".into())))?;
         let channel: ChannelRef = "slack:CSUPPORT".parse().unwrap();
-        self.desk.try_run(actor, Some(&channel), &inv).await
+        switchboard::cmd::try_run(&self.desk, actor, Some(&channel), &inv).await
     }
 
     /// Runs a command that must succeed and returns its text.

@@ -9,10 +9,8 @@ async fn health_ready_and_metrics_answer_and_shutdown_is_clean() {
     let app = spawn_app().await;
     app.ok(&slack("UC"), "/ticket new refund").await;
     // A refused claim, through the entry point adapters use, so it is counted.
-    let reply = app
-        .desk
-        .run_text(&slack("UC"), None, "/ticket", "claim T-1")
-        .await;
+    let reply =
+        switchboard::cmd::run_text(&app.desk, &slack("UC"), None, "/ticket", "claim T-1").await;
     assert!(
         reply.message.text.contains("member of billing"),
         "{}",

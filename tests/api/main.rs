@@ -13,6 +13,7 @@ mod discord_interact;
 mod discord_setup;
 mod http;
 mod intake;
+mod layers;
 mod sla;
 mod slack_delivery;
 mod slack_fake_schema;

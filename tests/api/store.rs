@@ -124,7 +124,9 @@ async fn backup_is_a_consistent_readable_copy_taken_while_writing() {
                 .parse_text("ticket", &format!("new more {i}"))
                 .unwrap()
                 .unwrap();
-            desk.try_run(&slack("UC"), None, &inv).await.unwrap();
+            switchboard::cmd::try_run(&desk, &slack("UC"), None, &inv)
+                .await
+                .unwrap();
         }
     });
     let path = app.dir.path().join("backup.db");

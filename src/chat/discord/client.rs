@@ -21,10 +21,11 @@ use serenity::http::{
 use serenity::model::id::{ApplicationId, ChannelId, GuildId, InteractionId, MessageId, UserId};
 
 use super::render;
-use crate::chat::{AccountKind, AccountLookup, ChatError, Delivery};
+use crate::chat::{ChatError, Delivery};
 use crate::config::Secret;
 use crate::core::message::{Message, Target};
 use crate::core::types::{ChannelRef, Platform};
+use crate::desk::{AccountKind, AccountLookup, LookupError};
 
 /// Discord's own API host; any other base URL is a proxy.
 pub const DISCORD_COM: &str = "https://discord.com";
@@ -558,11 +559,13 @@ impl AccountLookup for DiscordApi {
         Platform::Discord
     }
 
-    async fn kind(&self, id: &str) -> Result<AccountKind, ChatError> {
+    async fn kind(&self, id: &str) -> Result<AccountKind, LookupError> {
         if snowflake(id).is_err() {
             return Ok(AccountKind::Unknown);
         }
-        self.account_kind(id).await
+        self.account_kind(id)
+            .await
+            .map_err(|e| LookupError(e.to_string()))
     }
 }
 

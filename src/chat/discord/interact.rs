@@ -339,7 +339,7 @@ impl DiscordInteractions {
         let desk = self.desk.clone();
         Ok(self
             .timed(payload, async move {
-                desk.run(&actor, channel.as_ref(), &inv).await
+                crate::cmd::run(&desk, &actor, channel.as_ref(), &inv).await
             })
             .await)
     }

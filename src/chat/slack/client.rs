@@ -16,10 +16,11 @@ use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
 use super::blocks;
-use crate::chat::{AccountKind, AccountLookup, ChatError, Delivery};
+use crate::chat::{ChatError, Delivery};
 use crate::config::Secret;
 use crate::core::message::{Attachment, Message, Target};
 use crate::core::types::{ChannelRef, Platform, RoleRef};
+use crate::desk::{AccountKind, AccountLookup, LookupError};
 
 /// The connector type every Switchboard Slack client uses.
 pub type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
@@ -508,7 +509,9 @@ impl AccountLookup for SlackApi {
         Platform::Slack
     }
 
-    async fn kind(&self, id: &str) -> Result<AccountKind, ChatError> {
-        self.account_kind(id).await
+    async fn kind(&self, id: &str) -> Result<AccountKind, LookupError> {
+        self.account_kind(id)
+            .await
+            .map_err(|e| LookupError(e.to_string()))
     }
 }

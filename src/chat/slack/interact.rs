@@ -191,9 +191,14 @@ impl Interactions {
         };
         let channel = ChannelRef::new(Platform::Slack, cmd.channel_id.clone());
         let name = cmd.command.trim_start_matches('/');
-        self.desk
-            .run_text(&actor, Some(&channel), name, &unescape(&cmd.text))
-            .await
+        crate::cmd::run_text(
+            &self.desk,
+            &actor,
+            Some(&channel),
+            name,
+            &unescape(&cmd.text),
+        )
+        .await
     }
 
     async fn late_reply(&self, cmd: &SlashCommand, reply: Reply) {

@@ -2,18 +2,20 @@
 //!
 //! Owns the orchestration between the pure core (rules, permissions, routing) and the store:
 //! check permission, apply the change, write ticket, events and outbox rows in one
-//! transaction, retry on a concurrent update. Adapters call only this. Must not know any
-//! platform's wire format.
+//! transaction, retry on a concurrent update. Also owns the accounts port ([`AccountLookup`])
+//! that adapters implement. Adapters and command handlers call this; it calls neither, and
+//! must not know any platform's wire format.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::cmd;
+mod accounts;
+
 use crate::config::Config;
 use crate::core::clock::Clock;
-use crate::core::command::{CommandSet, Invocation, UsageError};
-use crate::core::directory::{AccessError, Actor, Department, Permission};
+use crate::core::command::{CommandSet, UsageError};
+use crate::core::directory::{AccessError, Actor, Department, Directory, Permission};
 use crate::core::message::{self, ButtonAction, Message, OutKind, Outgoing, Reply, Target};
 use crate::core::routing::{normalize_emoji, Decision, RouteInput};
 use crate::core::ticket::{
@@ -22,6 +24,7 @@ use crate::core::ticket::{
 use crate::core::types::{ChannelRef, Priority, RoleRef, Status, TicketRef, UserRef};
 use crate::store::{CreateTicket, Created, DynStore, StoreError};
 use crate::telemetry::Telemetry;
+pub use accounts::{AccountKind, AccountLookup, Accounts, LookupError};
 
 /// Why a request failed. User kinds are shown in chat as they are; `Internal` is logged with
 /// a reference and answered with a short apology.
@@ -129,7 +132,7 @@ pub struct Desk {
     /// Metrics.
     pub telemetry: Arc<Telemetry>,
     /// What the connected platforms say about accounts (bots), filled in by the adapters.
-    pub accounts: Arc<crate::chat::Accounts>,
+    pub accounts: Arc<Accounts>,
 }
 
 /// How many times a change is retried when another writer got there first. Each retry waits
@@ -191,27 +194,6 @@ impl Desk {
             user: actor.user.clone(),
             is_staff: dir.is_staff(actor) && !dir.same_person(&actor.user, &ticket.reporter),
         }
-    }
-
-    /// The alert for every channel of `dept`.
-    fn alerts(&self, kind: OutKind, ticket: &Ticket, dept: &str) -> Vec<Outgoing> {
-        let dir = &self.config.directory;
-        let Some(d) = dir.department(dept) else {
-            return vec![];
-        };
-        let msg = message::alert(ticket, dir);
-        d.channels
-            .iter()
-            .map(|c| Outgoing {
-                kind,
-                target: Target::Channel {
-                    channel: c.clone(),
-                    thread: None,
-                },
-                ticket: Some(ticket.id),
-                message: msg.clone(),
-            })
-            .collect()
     }
 
     /// Turns a message into a ticket (or points to the one it already has).
@@ -327,7 +309,9 @@ impl Desk {
             _ => "unknown".into(),
         };
         let department = new.department.clone();
-        let desk = self.clone();
+        // The store calls this inside its transaction: it renders from the configuration
+        // alone and calls nothing back.
+        let config = self.config.clone();
         let outbox = Box::new(move |t: &Ticket| {
             let mut out = Vec::new();
             if let Some(src) = &t.source {
@@ -348,7 +332,7 @@ impl Desk {
                     )),
                 });
             }
-            out.extend(desk.alerts(OutKind::Alert, t, &t.department));
+            out.extend(alerts(&config.directory, OutKind::Alert, t, &t.department));
             out
         });
         let result = self
@@ -508,12 +492,22 @@ impl Desk {
                 )
             });
             let mut outbox = if alert_changed {
-                self.alerts(OutKind::AlertUpdate, &ticket, &before.department)
+                alerts(
+                    &self.config.directory,
+                    OutKind::AlertUpdate,
+                    &ticket,
+                    &before.department,
+                )
             } else {
                 vec![]
             };
             if ticket.department != before.department {
-                outbox.extend(self.alerts(OutKind::Alert, &ticket, &ticket.department));
+                outbox.extend(alerts(
+                    &self.config.directory,
+                    OutKind::Alert,
+                    &ticket,
+                    &ticket.department,
+                ));
             }
             if let Some(ask) = self.csat_request(&ticket, &actor, &events).await? {
                 outbox.push(ask);
@@ -705,63 +699,6 @@ impl Desk {
         }
     }
 
-    /// Runs a slash command given in Slack's one-line form (`/ticket claim T-42`).
-    pub async fn run_text(
-        &self,
-        actor: &Actor,
-        channel: Option<&ChannelRef>,
-        command: &str,
-        text: &str,
-    ) -> Reply {
-        match self.commands.parse_text(command, text) {
-            Ok(Some(inv)) => self.run(actor, channel, &inv).await,
-            Ok(None) => Reply::ephemeral(Message::text(self.commands.help(Some(command)))),
-            Err(e) => {
-                self.telemetry
-                    .command(command.trim_start_matches('/'), "user_error");
-                Reply::ephemeral(Message::text(DeskError::from(e).chat_message()))
-            }
-        }
-    }
-
-    /// Runs a checked invocation; errors become an ephemeral reply saying what to fix.
-    pub async fn run(
-        &self,
-        actor: &Actor,
-        channel: Option<&ChannelRef>,
-        inv: &Invocation,
-    ) -> Reply {
-        let name = format!("{} {}", inv.command, inv.subcommand);
-        let result = self.try_run(actor, channel, inv).await;
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(e) if e.is_user_error() => "user_error",
-            Err(_) => "internal_error",
-        };
-        self.telemetry.command(&name, outcome);
-        result.unwrap_or_else(|e| Reply::ephemeral(Message::text(e.chat_message())))
-    }
-
-    /// Like [`Desk::run`] but returns the error, for callers (and tests) that need the kind.
-    pub async fn try_run(
-        &self,
-        actor: &Actor,
-        channel: Option<&ChannelRef>,
-        inv: &Invocation,
-    ) -> Result<Reply, DeskError> {
-        let sub = self
-            .commands
-            .subcommand_of(inv)
-            .ok_or_else(|| UsageError::UnknownCommand(inv.command.clone()))?;
-        let command = cmd::parse(&self.commands, inv)?;
-        let ctx = cmd::Context {
-            actor,
-            channel,
-            permission: sub.permission,
-        };
-        command.run(self, &ctx).await
-    }
-
     /// Handles a Claim or Resolve button on an alert, or a rating button in a CSAT question.
     pub async fn press(&self, actor: &Actor, action_id: &str) -> Result<Reply, DeskError> {
         let (action, id) = ButtonAction::parse(action_id).ok_or_else(|| {
@@ -811,4 +748,24 @@ impl Desk {
             ticket.id, ticket.status
         ))))
     }
+}
+
+/// The alert for every channel of `dept`.
+fn alerts(dir: &Directory, kind: OutKind, ticket: &Ticket, dept: &str) -> Vec<Outgoing> {
+    let Some(d) = dir.department(dept) else {
+        return vec![];
+    };
+    let msg = message::alert(ticket, dir);
+    d.channels
+        .iter()
+        .map(|c| Outgoing {
+            kind,
+            target: Target::Channel {
+                channel: c.clone(),
+                thread: None,
+            },
+            ticket: Some(ticket.id),
+            message: msg.clone(),
+        })
+        .collect()
 }

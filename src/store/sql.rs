@@ -1,0 +1,1149 @@
+//! Every store operation, written once for both databases over the [`Backend`] dialect.
+//!
+//! Owns the SQL that SQLite and PostgreSQL share (sqlx-sqlite accepts PostgreSQL's `$1`
+//! placeholders, and both speak `ON CONFLICT` and `RETURNING`), the decoding of rows into the
+//! store's types, and the shared pieces of ticket creation (events, outbox rows, inbox rows
+//! marked done) that each backend's `create_ticket` calls. What really differs (claiming work,
+//! the group commit, the digest's bulk read, backups) is the backend's.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::dialect::{args, json, Arg, Backend, Conn, SqlRow, WriteTx};
+use super::{
+    corrupt, enum_from, enum_text, parse_user, CreateTicket, Created, Csat, InboxOutcome, InboxRow,
+    Kudos, MetricSample, NewKudos, NewMetric, OutboxRow, Store, StoreError, TicketFilter, Wake,
+    WakeOnDrop,
+};
+use crate::core::digest::{CsatSample, DigestInput, DigestTicket, MetricPoint};
+use crate::core::directory::Person;
+use crate::core::message::{Outgoing, Target};
+use crate::core::ticket::{EventKind, Source, Ticket, TicketEvent};
+use crate::core::types::{ChannelRef, Platform, TicketRef, UserRef};
+
+/// `SELECT <every ticket column> FROM tickets` followed by the rest of a statement.
+macro_rules! select_tickets {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, version, title, body, source_platform, source_channel, source_message, \
+             source_thread, source_permalink, source_text, source_author, source_author_name, reporter, department, \
+             priority, tags, assignee, status, created_at, updated_at, first_response_at, \
+             resolved_at, closed_at, waiting_since, sla_paused_seconds FROM tickets ",
+            $rest
+        )
+    };
+}
+pub(crate) use select_tickets;
+
+/// The columns of an outbox row as [`outbox_from_row`] reads them.
+pub(crate) const OUTBOX_COLUMNS: &str = "id, kind, target, payload, ticket_id, status, attempts, \
+    last_error, platform_message_id, created_at";
+
+/// The columns of an inbox row as [`inbox_from_row`] reads them.
+pub(crate) const INBOX_COLUMNS: &str =
+    "id, dedupe_key, platform, payload, attempts, status, last_error, received_at";
+
+/// The most rows one multi-row INSERT carries: far below SQLite's 32,766 bound variables.
+const ROWS_PER_INSERT: usize = 500;
+
+/// A store over one database: the operations of [`Store`], each written once.
+#[derive(Debug, Clone)]
+pub struct SqlStore<B> {
+    pub(crate) db: Arc<B>,
+    wake: Arc<Wake>,
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// A store over `db`.
+    pub(crate) fn new(db: B) -> Self {
+        Self {
+            db: Arc::new(db),
+            wake: Arc::default(),
+        }
+    }
+}
+
+/// Decodes a row of [`select_tickets!`].
+pub(crate) fn ticket_from_row(row: &impl SqlRow) -> Result<Ticket, StoreError> {
+    let source = match row.text("source_message")? {
+        None => None,
+        Some(message_id) => {
+            let platform: Platform = row
+                .required_text("source_platform")?
+                .parse()
+                .map_err(|e| corrupt("platform", e))?;
+            Some(Source {
+                channel: ChannelRef::new(platform, row.required_text("source_channel")?),
+                message_id,
+                thread_id: row.text("source_thread")?,
+                permalink: row.text("source_permalink")?,
+                original_text: row.text("source_text")?.unwrap_or_default(),
+                author: parse_user(&row.required_text("source_author")?)?,
+                author_name: row.text("source_author_name")?,
+            })
+        }
+    };
+    Ok(Ticket {
+        id: TicketRef(row.required_int("id")?),
+        version: row.required_int("version")?,
+        title: row.required_text("title")?,
+        body: row.required_text("body")?,
+        source,
+        reporter: parse_user(&row.required_text("reporter")?)?,
+        department: row.required_text("department")?,
+        priority: enum_from("priority", &row.required_text("priority")?)?,
+        tags: row.json("tags")?,
+        assignee: row
+            .text("assignee")?
+            .as_deref()
+            .map(parse_user)
+            .transpose()?,
+        status: enum_from("status", &row.required_text("status")?)?,
+        created_at: row.required_time("created_at")?,
+        updated_at: row.required_time("updated_at")?,
+        first_response_at: row.time("first_response_at")?,
+        resolved_at: row.time("resolved_at")?,
+        closed_at: row.time("closed_at")?,
+        waiting_since: row.time("waiting_since")?,
+        sla_paused: chrono::Duration::seconds(row.required_int("sla_paused_seconds")?),
+    })
+}
+
+/// The ticket columns a digest reads (see [`digest_ticket_from_row`]).
+pub(crate) const DIGEST_TICKET_COLUMNS: &str =
+    "id, title, department, priority, tags, created_at, \
+    first_response_at, resolved_at, closed_at, waiting_since, sla_paused_seconds, assignee";
+
+/// Which tickets a digest of `(since, …]` reads: created after `since` or not done by then.
+/// Each OR term has its own index (created_at, or the done-time expression, each also behind
+/// the department), so only recent and still-open tickets are read, never the whole history.
+pub(crate) const DIGEST_RECENT: &str =
+    "created_at > $1 OR COALESCE(resolved_at, closed_at) IS NULL \
+     OR COALESCE(resolved_at, closed_at) > $1";
+
+/// Decodes a row of [`DIGEST_TICKET_COLUMNS`].
+pub(crate) fn digest_ticket_from_row(row: &impl SqlRow) -> Result<DigestTicket, StoreError> {
+    Ok(DigestTicket {
+        id: TicketRef(row.required_int("id")?),
+        title: row.required_text("title")?,
+        department: row.required_text("department")?,
+        priority: enum_from("priority", &row.required_text("priority")?)?,
+        tags: row.json("tags")?,
+        created_at: row.required_time("created_at")?,
+        first_response_at: row.time("first_response_at")?,
+        resolved_at: row.time("resolved_at")?,
+        closed_at: row.time("closed_at")?,
+        waiting_since: row.time("waiting_since")?,
+        sla_paused: chrono::Duration::seconds(row.required_int("sla_paused_seconds")?),
+        assignee: row
+            .text("assignee")?
+            .as_deref()
+            .map(parse_user)
+            .transpose()?,
+    })
+}
+
+/// Decodes a row of [`OUTBOX_COLUMNS`]; `reclaimed` says whether a claim found an old lease.
+pub(crate) fn outbox_from_row(r: &impl SqlRow, reclaimed: bool) -> Result<OutboxRow, StoreError> {
+    Ok(OutboxRow {
+        id: r.required_int("id")?,
+        reclaimed,
+        outgoing: Outgoing {
+            kind: enum_from("outbox kind", &r.required_text("kind")?)?,
+            target: serde_json::from_str(&r.required_text("target")?)
+                .map_err(|e| corrupt("target", e))?,
+            ticket: r.int("ticket_id")?.map(TicketRef),
+            message: r.json("payload")?,
+        },
+        status: r.required_text("status")?,
+        attempts: r.required_int("attempts")?,
+        last_error: r.text("last_error")?,
+        platform_message_id: r.text("platform_message_id")?,
+        created_at: r.required_time("created_at")?,
+    })
+}
+
+/// Decodes a row of [`INBOX_COLUMNS`].
+pub(crate) fn inbox_from_row(r: &impl SqlRow) -> Result<InboxRow, StoreError> {
+    Ok(InboxRow {
+        id: r.required_int("id")?,
+        key: r.required_text("dedupe_key")?,
+        platform: r.required_text("platform")?,
+        payload: r.json("payload")?,
+        attempts: r.required_int("attempts")?,
+        status: r.required_text("status")?,
+        last_error: r.text("last_error")?,
+        received_at: r.required_time("received_at")?,
+    })
+}
+
+/// `($1, $2, …), ($n+1, …)`: placeholders for `rows` rows of `cols` values.
+fn values(rows: usize, cols: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(r * cols + c + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// Runs `INSERT … VALUES` for `rows` (each `cols` values long) in chunks, with `tail` after
+/// each chunk's values (e.g. `RETURNING id`), and returns every row the statements returned.
+pub(crate) async fn insert_rows<C: Conn>(
+    conn: &mut C,
+    head: &str,
+    cols: usize,
+    rows: Vec<Vec<Arg>>,
+    tail: &str,
+) -> Result<Vec<C::Row>, StoreError> {
+    let mut out = Vec::new();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Arg>> = rows.by_ref().take(ROWS_PER_INSERT).collect();
+        let sql = format!("{head} VALUES {}{tail}", values(chunk.len(), cols));
+        let args = chunk.into_iter().flatten().collect();
+        out.extend(conn.fetch(sqlx::AssertSqlSafe(sql), args).await?);
+    }
+    Ok(out)
+}
+
+/// One audit entry to write: the ticket, who, what, when.
+pub(crate) type EventRow<'a> = (TicketRef, Option<&'a UserRef>, &'a EventKind, DateTime<Utc>);
+
+/// Writes audit entries with as few statements as possible.
+pub(crate) async fn insert_events<C: Conn>(
+    conn: &mut C,
+    events: &[EventRow<'_>],
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut rows = Vec::with_capacity(events.len());
+    for (ticket, actor, kind, at) in events {
+        let data = serde_json::to_value(kind).map_err(|e| corrupt("event", e))?;
+        let name = data["kind"].as_str().unwrap_or("unknown").to_string();
+        rows.push(vec![
+            Arg::from(ticket.0),
+            Arg::from(*at),
+            Arg::from(actor.map(|a| a.to_string())),
+            Arg::from(name),
+            json("event", &data)?,
+        ]);
+    }
+    insert_rows(
+        conn,
+        "INSERT INTO ticket_events (ticket_id, at, actor, kind, data)",
+        5,
+        rows,
+        "",
+    )
+    .await?;
+    Ok(())
+}
+
+/// Queues outgoing messages at `at`; a message without a ticket takes `ticket`.
+pub(crate) async fn insert_outbox<C: Conn>(
+    conn: &mut C,
+    ticket: Option<TicketRef>,
+    outbox: Vec<Outgoing>,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let rows = outbox
+        .into_iter()
+        .map(|o| outbox_values(o.ticket.or(ticket), &o, at))
+        .collect::<Result<Vec<_>, _>>()?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    insert_rows(
+        conn,
+        "INSERT INTO outbox (ticket_id, platform, kind, target, payload, next_attempt_at, created_at)",
+        7,
+        rows,
+        "",
+    )
+    .await?;
+    Ok(())
+}
+
+/// The values of one outbox row, in the column order of [`insert_outbox`].
+pub(crate) fn outbox_values(
+    ticket: Option<TicketRef>,
+    o: &Outgoing,
+    at: DateTime<Utc>,
+) -> Result<Vec<Arg>, StoreError> {
+    let target = serde_json::to_string(&o.target).map_err(|e| corrupt("target", e))?;
+    Ok(vec![
+        Arg::from(ticket.map(|t| t.0)),
+        Arg::from(o.target.platform().as_str()),
+        Arg::from(enum_text(&o.kind)),
+        Arg::from(target),
+        json("message", &o.message)?,
+        Arg::from(at),
+        Arg::from(at),
+    ])
+}
+
+/// Marks the inbox rows stored under `keys` done, in the transaction that completed them.
+pub(crate) async fn mark_inbox_done<C: Conn, B: Backend>(
+    conn: &mut C,
+    keys: Vec<String>,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "UPDATE inbox SET status = 'done', done_at = $1, lease_owner = NULL, lease_until = NULL \
+         WHERE {}",
+        B::in_list("dedupe_key", "$2")
+    );
+    conn.exec(sqlx::AssertSqlSafe(sql), args![at, keys]).await?;
+    Ok(())
+}
+
+/// A flagged message's identity: platform, channel and message id.
+pub(crate) type SourceKey = (String, String, String);
+
+/// The identity of the message a new ticket comes from, if it was flagged.
+pub(crate) fn source_key(t: &crate::core::ticket::NewTicket) -> Option<SourceKey> {
+    t.source.as_ref().map(|s| {
+        (
+            s.channel.platform.as_str().to_string(),
+            s.channel.id.clone(),
+            s.message_id.clone(),
+        )
+    })
+}
+
+/// The tickets already made from any of these flagged messages.
+pub(crate) async fn tickets_by_sources<C: Conn>(
+    conn: &mut C,
+    keys: &[SourceKey],
+) -> Result<Vec<Ticket>, StoreError> {
+    if keys.is_empty() {
+        return Ok(vec![]);
+    }
+    // One equality triple per message, OR-ed: each is answered from the unique index (a
+    // row-value `IN (VALUES …)` makes SQLite scan the whole table).
+    let mut sql = String::from(select_tickets!("WHERE "));
+    let mut params = Vec::with_capacity(keys.len() * 3);
+    for (i, (p, c, m)) in keys.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(" OR ");
+        }
+        let n = i * 3;
+        sql.push_str(&format!(
+            "(source_platform = ${} AND source_channel = ${} AND source_message = ${})",
+            n + 1,
+            n + 2,
+            n + 3
+        ));
+        params.extend([Arg::from(p), Arg::from(c), Arg::from(m)]);
+    }
+    conn.fetch(sqlx::AssertSqlSafe(sql), params)
+        .await?
+        .iter()
+        .map(ticket_from_row)
+        .collect()
+}
+
+/// The columns of `tickets` a new ticket is written with, in the order of [`new_ticket_values`].
+pub(crate) const NEW_TICKET_COLUMNS: &str = "INSERT INTO tickets (version, title, body, \
+    source_platform, source_channel, source_message, source_thread, source_permalink, \
+    source_text, source_author, source_author_name, reporter, department, priority, tags, \
+    status, created_at, updated_at)";
+
+/// How many values [`new_ticket_values`] gives.
+pub(crate) const NEW_TICKET_WIDTH: usize = 18;
+
+/// The values of a new ticket's row.
+pub(crate) fn new_ticket_values(
+    t: &crate::core::ticket::NewTicket,
+) -> Result<Vec<Arg>, StoreError> {
+    let src = t.source.as_ref();
+    Ok(vec![
+        Arg::from(1i64),
+        Arg::from(&t.title),
+        Arg::from(&t.body),
+        Arg::from(src.map(|s| s.channel.platform.as_str())),
+        Arg::from(src.map(|s| s.channel.id.clone())),
+        Arg::from(src.map(|s| s.message_id.clone())),
+        Arg::from(src.and_then(|s| s.thread_id.clone())),
+        Arg::from(src.and_then(|s| s.permalink.clone())),
+        Arg::from(src.map(|s| s.original_text.clone())),
+        Arg::from(src.map(|s| s.author.to_string())),
+        Arg::from(src.and_then(|s| s.author_name.clone())),
+        Arg::from(t.reporter.to_string()),
+        Arg::from(&t.department),
+        Arg::from(enum_text(&t.priority)),
+        json("tags", &t.tags)?,
+        Arg::from("open"),
+        Arg::from(t.created_at),
+        Arg::from(t.created_at),
+    ])
+}
+
+/// Finishes a claim (an `INSERT … ON CONFLICT DO NOTHING` of `claimed` rows in `tx`): the
+/// winner queues `outbox` and commits; a lost claim rolls back and queues nothing.
+async fn queue_if_claimed<T: WriteTx>(
+    mut tx: T,
+    claimed: u64,
+    ticket: Option<TicketRef>,
+    outbox: Vec<Outgoing>,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    if claimed == 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    insert_outbox(&mut tx, ticket, outbox, at).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// `LIMIT` for "at most `limit`, or every row when it is 0 or less".
+fn limit_or_all(limit: i64) -> i64 {
+    if limit > 0 {
+        limit
+    } else {
+        i64::MAX
+    }
+}
+
+fn kudos_from_row(r: &impl SqlRow) -> Result<Kudos, StoreError> {
+    Ok(Kudos {
+        id: r.required_int("id")?,
+        giver: parse_user(&r.required_text("giver")?)?,
+        receiver: parse_user(&r.required_text("receiver")?)?,
+        receiver_key: r.required_text("receiver_key")?,
+        reason: r.required_text("reason")?,
+        ticket: r.int("ticket_id")?.map(TicketRef),
+        created_at: r.required_time("created_at")?,
+    })
+}
+
+fn score(r: &impl SqlRow) -> Result<u8, StoreError> {
+    u8::try_from(r.required_int("score")?).map_err(|e| corrupt("csat score", e))
+}
+
+fn metric_values(m: &NewMetric) -> Vec<Arg> {
+    args![
+        m.name.as_str(),
+        m.value,
+        m.department.as_deref(),
+        m.note.as_deref(),
+        m.recorded_by.as_ref().map(|u| u.to_string()),
+        m.at,
+    ]
+}
+
+const INSERT_METRIC: &str =
+    "INSERT INTO metric_samples (name, value, department, note, recorded_by, recorded_at)";
+
+#[async_trait]
+impl<B: Backend> Store for SqlStore<B> {
+    fn wake(&self) -> &Wake {
+        &self.wake
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.db.migrate().await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.db.read("SELECT 1", vec![]).await?;
+        Ok(())
+    }
+
+    async fn create_ticket(&self, req: CreateTicket) -> Result<Created, StoreError> {
+        let _wake = WakeOnDrop(&self.wake.outbox);
+        self.db.create_ticket(req).await
+    }
+
+    async fn update_ticket(
+        &self,
+        t: &Ticket,
+        expected_version: i64,
+        actor: Option<&UserRef>,
+        events: Vec<EventKind>,
+        outbox: Vec<Outgoing>,
+    ) -> Result<(), StoreError> {
+        let _wake = WakeOnDrop(&self.wake.outbox);
+        let mut tx = self.db.write().await?;
+        let done = tx
+            .exec(
+                "UPDATE tickets SET version = $1, title = $2, body = $3, department = $4, \
+                 priority = $5, tags = $6, assignee = $7, status = $8, updated_at = $9, \
+                 first_response_at = $10, resolved_at = $11, closed_at = $12, \
+                 waiting_since = $13, sla_paused_seconds = $14 WHERE id = $15 AND version = $16",
+                vec![
+                    Arg::from(t.version),
+                    Arg::from(&t.title),
+                    Arg::from(&t.body),
+                    Arg::from(&t.department),
+                    Arg::from(enum_text(&t.priority)),
+                    json("tags", &t.tags)?,
+                    Arg::from(t.assignee.as_ref().map(|a| a.to_string())),
+                    Arg::from(enum_text(&t.status)),
+                    Arg::from(t.updated_at),
+                    Arg::from(t.first_response_at),
+                    Arg::from(t.resolved_at),
+                    Arg::from(t.closed_at),
+                    Arg::from(t.waiting_since),
+                    Arg::from(t.sla_paused.num_seconds()),
+                    Arg::from(t.id.0),
+                    Arg::from(expected_version),
+                ],
+            )
+            .await?;
+        if done != 1 {
+            return Err(StoreError::Conflict(t.id));
+        }
+        let rows: Vec<EventRow<'_>> = events
+            .iter()
+            .map(|e| (t.id, actor, e, t.updated_at))
+            .collect();
+        insert_events(&mut tx, &rows).await?;
+        insert_outbox(&mut tx, Some(t.id), outbox, t.updated_at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn ticket(&self, id: TicketRef) -> Result<Option<Ticket>, StoreError> {
+        let rows = self
+            .db
+            .read(select_tickets!("WHERE id = $1"), args![id.0])
+            .await?;
+        rows.first().map(ticket_from_row).transpose()
+    }
+
+    async fn ticket_by_source(
+        &self,
+        channel: &ChannelRef,
+        message_id: &str,
+    ) -> Result<Option<Ticket>, StoreError> {
+        let rows = self
+            .db
+            .read(
+                select_tickets!(
+                    "WHERE source_platform = $1 AND source_channel = $2 AND source_message = $3"
+                ),
+                args![channel.platform.as_str(), &channel.id, message_id],
+            )
+            .await?;
+        rows.first().map(ticket_from_row).transpose()
+    }
+
+    async fn list_tickets(&self, f: &TicketFilter) -> Result<Vec<Ticket>, StoreError> {
+        let statuses: Vec<String> = f.statuses.iter().map(enum_text).collect();
+        let assignees: Vec<String> = f.assignees.iter().map(|a| a.to_string()).collect();
+        let sql = format!(
+            concat!(
+                select_tickets!(""),
+                "WHERE ($1 IS NULL OR department = $1) \
+                   AND ($2 = 0 OR {}) AND ($4 = 0 OR {}) \
+                   AND ($7 IS NULL OR status IN ('open', 'in_progress', 'waiting_on_customer') \
+                        OR created_at >= $7 OR resolved_at >= $7 OR closed_at >= $7) \
+                 ORDER BY id DESC LIMIT $6"
+            ),
+            B::in_list("status", "$3"),
+            B::in_list("assignee", "$5"),
+        );
+        let rows = self
+            .db
+            .read(
+                sqlx::AssertSqlSafe(sql),
+                args![
+                    f.department.as_deref(),
+                    statuses.len() as i64,
+                    statuses,
+                    assignees.len() as i64,
+                    assignees,
+                    limit_or_all(f.limit),
+                    f.active_or_since,
+                ],
+            )
+            .await?;
+        rows.iter().map(ticket_from_row).collect()
+    }
+
+    async fn events(&self, id: TicketRef) -> Result<Vec<TicketEvent>, StoreError> {
+        let rows = self
+            .db
+            .read(
+                "SELECT at, actor, data FROM ticket_events WHERE ticket_id = $1 ORDER BY id",
+                args![id.0],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TicketEvent {
+                    ticket: id,
+                    at: r.required_time("at")?,
+                    actor: r.text("actor")?.as_deref().map(parse_user).transpose()?,
+                    kind: r.json("data")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn inbox_insert(
+        &self,
+        key: &str,
+        platform: &str,
+        payload: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let _wake = WakeOnDrop(&self.wake.inbox);
+        let done = self
+            .db
+            .run(
+                "INSERT INTO inbox (dedupe_key, platform, payload, next_attempt_at, received_at) \
+                 VALUES ($1, $2, $3, $4, $4) ON CONFLICT (dedupe_key) DO NOTHING",
+                vec![
+                    Arg::from(key),
+                    Arg::from(platform),
+                    json("inbox payload", payload)?,
+                    Arg::from(at),
+                ],
+            )
+            .await?;
+        Ok(done == 1)
+    }
+
+    async fn inbox_claim(
+        &self,
+        owner: &str,
+        platforms: &[Platform],
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: i64,
+    ) -> Result<Vec<InboxRow>, StoreError> {
+        self.db
+            .inbox_claim(owner, platforms, now, lease, limit)
+            .await
+    }
+
+    async fn inbox_retry(
+        &self,
+        id: i64,
+        next_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.db
+            .run(
+                "UPDATE inbox SET next_attempt_at = $1, last_error = $2, lease_owner = NULL, \
+                 lease_until = NULL WHERE id = $3 AND status = 'pending'",
+                args![next_at, error, id],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn inbox_finish(
+        &self,
+        id: i64,
+        outcome: InboxOutcome,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let status = match outcome {
+            InboxOutcome::Done => "done",
+            InboxOutcome::Failed => "failed",
+        };
+        self.db
+            .run(
+                "UPDATE inbox SET status = $1, last_error = $2, done_at = $3, lease_owner = NULL, \
+                 lease_until = NULL WHERE id = $4 AND status = 'pending'",
+                args![status, note, now, id],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn inbox(&self, status: Option<&str>, limit: i64) -> Result<Vec<InboxRow>, StoreError> {
+        let rows = self
+            .db
+            .read(
+                sqlx::AssertSqlSafe(format!(
+                    "SELECT {INBOX_COLUMNS} FROM inbox WHERE ($1 IS NULL OR status = $1) \
+                     ORDER BY id LIMIT $2"
+                )),
+                args![status, limit_or_all(limit)],
+            )
+            .await?;
+        rows.iter().map(inbox_from_row).collect()
+    }
+
+    async fn outbox_claim(
+        &self,
+        owner: &str,
+        platforms: &[Platform],
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        self.db
+            .outbox_claim(owner, platforms, now, lease, limit)
+            .await
+    }
+
+    async fn outbox_sent(
+        &self,
+        id: i64,
+        message_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = self
+            .db
+            .run(
+                "UPDATE outbox SET status = 'sent', platform_message_id = $1, sent_at = $2, \
+                 last_error = NULL, lease_owner = NULL, lease_until = NULL \
+                 WHERE id = $3 AND status = 'pending'",
+                args![message_id, now, id],
+            )
+            .await?;
+        Ok(done == 1)
+    }
+
+    async fn outbox_retry(
+        &self,
+        id: i64,
+        next_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.db
+            .run(
+                "UPDATE outbox SET next_attempt_at = $1, last_error = $2, lease_owner = NULL, \
+                 lease_until = NULL WHERE id = $3 AND status = 'pending'",
+                args![next_at, error, id],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn outbox_dead(
+        &self,
+        id: i64,
+        error: &str,
+        _now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.db
+            .run(
+                "UPDATE outbox SET status = 'failed', last_error = $1, lease_owner = NULL, \
+                 lease_until = NULL WHERE id = $2 AND status = 'pending'",
+                args![error, id],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn outbox_requeue(&self, ids: &[i64], now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let sql = format!(
+            "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $1 \
+             WHERE status = 'failed' AND ($2 = 0 OR {})",
+            B::in_list("id", "$3")
+        );
+        self.db
+            .run(
+                sqlx::AssertSqlSafe(sql),
+                args![now, ids.len() as i64, ids.to_vec()],
+            )
+            .await
+    }
+
+    async fn alert_message_id(
+        &self,
+        ticket: TicketRef,
+        target: &Target,
+    ) -> Result<Option<String>, StoreError> {
+        let target = serde_json::to_string(target).map_err(|e| corrupt("target", e))?;
+        let rows = self
+            .db
+            .read(
+                "SELECT platform_message_id FROM outbox WHERE ticket_id = $1 AND kind = 'alert' \
+                 AND target = $2 AND status = 'sent' ORDER BY id DESC LIMIT 1",
+                args![ticket.0, target],
+            )
+            .await?;
+        match rows.first() {
+            Some(r) => r.text("platform_message_id"),
+            None => Ok(None),
+        }
+    }
+
+    async fn outbox(&self, status: Option<&str>, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows = self
+            .db
+            .read(
+                sqlx::AssertSqlSafe(format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE ($1 IS NULL OR status = $1) \
+                     ORDER BY id LIMIT $2"
+                )),
+                args![status, limit_or_all(limit)],
+            )
+            .await?;
+        rows.iter().map(|r| outbox_from_row(r, false)).collect()
+    }
+
+    async fn outbox_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = self
+            .db
+            .read(
+                "SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status",
+                vec![],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.required_text("status")?, r.required_int("n")?)))
+            .collect()
+    }
+
+    async fn enqueue(&self, outbox: Vec<Outgoing>, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let _wake = WakeOnDrop(&self.wake.outbox);
+        let mut tx = self.db.write().await?;
+        insert_outbox(&mut tx, None, outbox, at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn add_kudos(&self, k: NewKudos) -> Result<Kudos, StoreError> {
+        let rows = self
+            .db
+            .read(
+                "INSERT INTO kudos (giver, giver_key, receiver, receiver_key, reason, created_at, \
+                 ticket_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                args![
+                    k.giver.to_string(),
+                    &k.giver_key,
+                    k.receiver.to_string(),
+                    &k.receiver_key,
+                    &k.reason,
+                    k.at,
+                    k.ticket.map(|t| t.0),
+                ],
+            )
+            .await?;
+        let id = rows
+            .first()
+            .ok_or_else(|| corrupt("kudos", "no id returned"))?
+            .required_int("id")?;
+        Ok(Kudos {
+            id,
+            giver: k.giver,
+            receiver: k.receiver,
+            receiver_key: k.receiver_key,
+            reason: k.reason,
+            ticket: k.ticket,
+            created_at: k.at,
+        })
+    }
+
+    async fn list_kudos(
+        &self,
+        since: DateTime<Utc>,
+        receiver_key: Option<&str>,
+    ) -> Result<Vec<Kudos>, StoreError> {
+        let rows = self
+            .db
+            .read(
+                "SELECT id, giver, receiver, receiver_key, reason, ticket_id, created_at FROM kudos \
+                 WHERE created_at >= $1 AND ($2 IS NULL OR receiver_key = $2) \
+                 ORDER BY created_at DESC, id DESC",
+                args![since, receiver_key],
+            )
+            .await?;
+        rows.iter().map(kudos_from_row).collect()
+    }
+
+    async fn add_metric(&self, m: NewMetric) -> Result<MetricSample, StoreError> {
+        let rows = self
+            .db
+            .read(
+                sqlx::AssertSqlSafe(format!(
+                    "{INSERT_METRIC} VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+                )),
+                metric_values(&m),
+            )
+            .await?;
+        let id = rows
+            .first()
+            .ok_or_else(|| corrupt("metric", "no id returned"))?
+            .required_int("id")?;
+        Ok(MetricSample {
+            id,
+            name: m.name,
+            value: m.value,
+            department: m.department,
+            note: m.note,
+            recorded_at: m.at,
+        })
+    }
+
+    async fn add_metrics(&self, samples: Vec<NewMetric>) -> Result<usize, StoreError> {
+        let n = samples.len();
+        let mut tx = self.db.write().await?;
+        insert_rows(
+            &mut tx,
+            INSERT_METRIC,
+            6,
+            samples.iter().map(metric_values).collect(),
+            "",
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn list_metrics(
+        &self,
+        name: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<MetricSample>, StoreError> {
+        let rows = self
+            .db
+            .read(
+                "SELECT id, name, value, department, note, recorded_at FROM metric_samples \
+                 WHERE recorded_at >= $1 AND ($2 IS NULL OR name = $2) \
+                 ORDER BY recorded_at DESC, id DESC",
+                args![since, name],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MetricSample {
+                    id: r.required_int("id")?,
+                    name: r.required_text("name")?,
+                    value: r.real("value")?,
+                    department: r.text("department")?,
+                    note: r.text("note")?,
+                    recorded_at: r.required_time("recorded_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_csat(
+        &self,
+        ticket: TicketRef,
+        score: u8,
+        comment: Option<&str>,
+        responder: &UserRef,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = self
+            .db
+            .run(
+                "INSERT INTO csat_responses (ticket_id, score, comment, responder, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ticket_id) DO NOTHING",
+                args![
+                    ticket.0,
+                    i64::from(score),
+                    comment,
+                    responder.to_string(),
+                    at
+                ],
+            )
+            .await?;
+        Ok(done == 1)
+    }
+
+    async fn digest_input(
+        &self,
+        since: DateTime<Utc>,
+        to: DateTime<Utc>,
+        departments: &[String],
+    ) -> Result<DigestInput, StoreError> {
+        let tickets = async {
+            if departments.is_empty() {
+                return self.db.digest_tickets(since, None).await;
+            }
+            // One query per department, each answered from that department's indexes.
+            let mut out = Vec::new();
+            for d in departments {
+                out.extend(self.db.digest_tickets(since, Some(d)).await?);
+            }
+            Ok(out)
+        };
+        let csat = async {
+            let rows = self
+                .db
+                .read(
+                    "SELECT t.department, t.assignee, c.score, c.created_at FROM csat_responses c \
+                     JOIN tickets t ON t.id = c.ticket_id \
+                     WHERE c.created_at > $1 AND c.created_at <= $2",
+                    args![since, to],
+                )
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let sample = CsatSample {
+                    department: r.required_text("department")?,
+                    assignee: r.text("assignee")?.as_deref().map(parse_user).transpose()?,
+                    score: score(r)?,
+                    at: r.required_time("created_at")?,
+                };
+                if departments.is_empty() || departments.contains(&sample.department) {
+                    out.push(sample);
+                }
+            }
+            Ok::<_, StoreError>(out)
+        };
+        let metrics = async {
+            let rows = self
+                .db
+                .read(
+                    "SELECT name, value, department, recorded_at FROM metric_samples \
+                     WHERE recorded_at > $1 AND recorded_at <= $2",
+                    args![since, to],
+                )
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(MetricPoint {
+                        name: r.required_text("name")?,
+                        value: r.real("value")?,
+                        department: r.text("department")?,
+                        at: r.required_time("recorded_at")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
+        };
+        // Three independent reads, on separate connections of the pool, at once.
+        let (tickets, csat, metrics) = tokio::try_join!(tickets, csat, metrics)?;
+        Ok(DigestInput {
+            tickets,
+            csat,
+            metrics,
+        })
+    }
+
+    async fn csat(&self, ticket: TicketRef) -> Result<Option<Csat>, StoreError> {
+        let rows = self
+            .db
+            .read(
+                "SELECT ticket_id, score, comment, responder, created_at FROM csat_responses \
+                 WHERE ticket_id = $1",
+                args![ticket.0],
+            )
+            .await?;
+        let Some(r) = rows.first() else {
+            return Ok(None);
+        };
+        Ok(Some(Csat {
+            ticket: TicketRef(r.required_int("ticket_id")?),
+            score: score(r)?,
+            comment: r.text("comment")?,
+            responder: parse_user(&r.required_text("responder")?)?,
+            created_at: r.required_time("created_at")?,
+        }))
+    }
+
+    async fn csat_comment(
+        &self,
+        ticket: TicketRef,
+        responder: &UserRef,
+        comment: &str,
+    ) -> Result<bool, StoreError> {
+        let done = self
+            .db
+            .run(
+                "UPDATE csat_responses SET comment = $1 WHERE ticket_id = $2 AND responder = $3 \
+                 AND comment IS NULL",
+                args![comment, ticket.0, responder.to_string()],
+            )
+            .await?;
+        Ok(done == 1)
+    }
+
+    async fn claim_fire(
+        &self,
+        schedule: &str,
+        fire_local: &str,
+        owner: &str,
+        at: DateTime<Utc>,
+        outbox: Vec<Outgoing>,
+    ) -> Result<bool, StoreError> {
+        let _wake = WakeOnDrop(&self.wake.outbox);
+        let mut tx = self.db.write().await?;
+        let claimed = tx
+            .exec(
+                "INSERT INTO schedule_fires (schedule, fire_local, claimed_by, claimed_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (schedule, fire_local) DO NOTHING",
+                args![schedule, fire_local, owner, at],
+            )
+            .await?;
+        queue_if_claimed(tx, claimed, None, outbox, at).await
+    }
+
+    async fn claim_escalation(
+        &self,
+        ticket: TicketRef,
+        clock: &str,
+        level: &str,
+        owner: &str,
+        at: DateTime<Utc>,
+        outbox: Vec<Outgoing>,
+    ) -> Result<bool, StoreError> {
+        let _wake = WakeOnDrop(&self.wake.outbox);
+        let mut tx = self.db.write().await?;
+        let claimed = tx
+            .exec(
+                "INSERT INTO sla_escalations (ticket_id, clock, level, claimed_by, claimed_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ticket_id, clock, level) DO NOTHING",
+                args![ticket.0, clock, level, owner, at],
+            )
+            .await?;
+        queue_if_claimed(tx, claimed, Some(ticket), outbox, at).await
+    }
+
+    async fn sync_people(&self, people: &[Person], at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.db.write().await?;
+        if let Some(lock) = B::lock_people() {
+            tx.exec(lock, vec![]).await?;
+        }
+        // Accounts move between people when the config changes: clear links first so the
+        // unique account columns never collide half-way through.
+        tx.exec(
+            "UPDATE people SET slack_id = NULL, discord_id = NULL",
+            vec![],
+        )
+        .await?;
+        for p in people {
+            tx.exec(
+                "INSERT INTO people (id, name, slack_id, discord_id, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
+                 slack_id = excluded.slack_id, discord_id = excluded.discord_id, \
+                 updated_at = excluded.updated_at",
+                args![
+                    &p.id.0,
+                    &p.name,
+                    p.slack.as_deref(),
+                    p.discord.as_deref(),
+                    at
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn backup(&self, path: &Path) -> Result<(), StoreError> {
+        self.db.backup(path).await
+    }
+}
