@@ -418,6 +418,7 @@ impl<W: Write> Script<'_, W> {
         store
             .inbox_insert(
                 &format!("slack:event:{event_id}"),
+                crate::chat::slack::source::order_key(&payload).as_deref(),
                 "slack",
                 &payload,
                 self.clock.now(),

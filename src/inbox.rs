@@ -3,8 +3,11 @@
 //! Adapters commit each event to the inbox (unique key) before they acknowledge it; this worker
 //! claims due rows with a lease, asks the platform's [`EventSource`] for what the event lacks,
 //! and hands the flag to the desk, which marks the row done in the transaction that writes the
-//! ticket. Rate limits and errors reschedule the row; nothing is lost. Must not talk to a
-//! platform except through `EventSource`.
+//! ticket. Rate limits and errors reschedule the row; nothing is lost. Many events are
+//! completed at once (`concurrency`), so a burst of flags reaches the store's group commit as
+//! a group; the store never claims an event while an earlier one about the same platform
+//! message is pending, so a flag, its edit and a reply apply in the order received. Must not
+//! talk to a platform except through `EventSource`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,8 +27,11 @@ pub struct InboxSettings {
     pub owner: String,
     /// How long a claim is held; a dead worker's rows are taken over after this.
     pub lease: Duration,
-    /// Rows claimed per round.
+    /// Rows claimed per round by [`InboxWorker::round`].
     pub batch: i64,
+    /// Events completed at once (`[inbox] concurrency`); events about one platform message are
+    /// never among them together, so they apply in the order received.
+    pub concurrency: usize,
     /// Wait between rounds when there was nothing to do.
     pub idle: Duration,
     /// First backoff after a temporary failure.
@@ -40,6 +46,7 @@ impl Default for InboxSettings {
             owner: format!("inbox-{}", uuid::Uuid::new_v4().simple()),
             lease: Duration::from_secs(60),
             batch: 20,
+            concurrency: 64,
             idle: Duration::from_millis(250),
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(300),
@@ -89,51 +96,85 @@ impl InboxWorker {
         }
     }
 
-    /// Runs rounds until `shutdown` turns true; the row in hand is finished first.
+    /// Completes events until `shutdown` turns true, up to `concurrency` at once; the events
+    /// in hand are finished first.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let name = format!("inbox {}", self.settings.owner);
         let store = self.desk.store.clone();
-        crate::worker::run_rounds(
+        let me = Arc::new(self);
+        crate::worker::run_concurrent(
             &name,
-            self.settings.idle,
+            me.settings.idle,
+            me.settings.concurrency,
             shutdown,
             &store.wake().inbox,
-            || self.round(),
+            |n| me.claim(i64::try_from(n).unwrap_or(i64::MAX)),
+            |row| {
+                let me = me.clone();
+                async move {
+                if let Err(e) = me.handle(&row).await {
+                    tracing::warn!(event = %row.key.escape_debug(), error = %e, "could not record an event's outcome; it is retried when its lease ends");
+                }
+                }
+            },
         )
         .await;
     }
 
-    /// Claims one batch and processes it; returns how many events it handled.
+    /// Claims one batch and processes it, up to `concurrency` events at once; returns how
+    /// many events it handled.
     pub async fn round(&self) -> Result<usize, StoreError> {
+        use futures_util::stream::{self, TryStreamExt};
+        let rows = self.claim(self.settings.batch).await?;
+        let n = rows.len();
+        stream::iter(rows.iter().map(Ok))
+            .try_for_each_concurrent(self.settings.concurrency.max(1), |row| self.handle(row))
+            .await?;
+        Ok(n)
+    }
+
+    /// Leases up to `limit` due events.
+    async fn claim(&self, limit: i64) -> Result<Vec<InboxRow>, StoreError> {
         let platforms: Vec<Platform> = self.sources.keys().copied().collect();
         if platforms.is_empty() {
-            return Ok(0);
+            return Ok(vec![]);
         }
         let lease = chrono::Duration::from_std(self.settings.lease)
             .unwrap_or(chrono::Duration::seconds(60));
-        let rows = self
-            .desk
+        self.desk
             .store
             .inbox_claim(
                 &self.settings.owner,
                 &platforms,
                 self.desk.now(),
                 lease,
-                self.settings.batch,
+                limit,
             )
-            .await?;
-        for row in &rows {
-            let result = self.process(row).await?;
-            let outcome = match &result {
-                InboxResult::Ticket(_) => "ticket",
-                InboxResult::Existing(_) => "existing",
-                InboxResult::Ignored(_) => "ignored",
-                InboxResult::Retry(_) => "retry",
-                InboxResult::Failed(_) => "failed",
-            };
-            self.desk.telemetry.inbox(&row.platform, outcome);
-        }
-        Ok(rows.len())
+            .await
+    }
+
+    /// Processes one claimed event and counts its outcome.
+    async fn handle(&self, row: &InboxRow) -> Result<(), StoreError> {
+        let result = self.process(row).await?;
+        let outcome = match &result {
+            InboxResult::Ticket(_) => "ticket",
+            InboxResult::Existing(_) => "existing",
+            InboxResult::Ignored(_) => "ignored",
+            InboxResult::Retry(_) => "retry",
+            InboxResult::Failed(_) => "failed",
+        };
+        self.desk.telemetry.inbox(&row.platform, outcome);
+        Ok(())
+    }
+
+    /// Counts and logs an event whose lease another worker took over before this one
+    /// finished it.
+    fn lost_lease(&self, row: &InboxRow) {
+        self.desk.telemetry.lease_lost("inbox");
+        tracing::warn!(
+            event = %row.key.escape_debug(),
+            "inbox event's lease passed to another worker before its outcome was recorded; that worker's outcome stands"
+        );
     }
 
     async fn retry(
@@ -144,8 +185,15 @@ impl InboxWorker {
     ) -> Result<InboxResult, StoreError> {
         let until = self.desk.now()
             + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(1));
-        tracing::info!(event = %row.key, attempts = row.attempts, ?wait, reason = %why, "event will be retried");
-        self.desk.store.inbox_retry(row.id, until, &why).await?;
+        tracing::info!(event = %row.key.escape_debug(), attempts = row.attempts, ?wait, reason = %why, "event will be retried");
+        if !self
+            .desk
+            .store
+            .inbox_retry(row.id, &self.settings.owner, until, &why)
+            .await?
+        {
+            self.lost_lease(row);
+        }
         Ok(InboxResult::Retry(why))
     }
 
@@ -155,10 +203,20 @@ impl InboxWorker {
         row: &InboxRow,
         note: String,
     ) -> Result<InboxResult, StoreError> {
-        self.desk
+        if !self
+            .desk
             .store
-            .inbox_finish(row.id, InboxOutcome::Done, &note, self.desk.now())
-            .await?;
+            .inbox_finish(
+                row.id,
+                &self.settings.owner,
+                InboxOutcome::Done,
+                &note,
+                self.desk.now(),
+            )
+            .await?
+        {
+            self.lost_lease(row);
+        }
         Ok(InboxResult::Ignored(note))
     }
 
@@ -208,11 +266,21 @@ impl InboxWorker {
             }
             Err(ChatError::Transient(e)) => return self.retry(row, backoff_wait(), e).await,
             Err(ChatError::Permanent(e)) => {
-                tracing::warn!(event = %row.key, error = %e, "event cannot be completed; kept as failed");
-                self.desk
+                tracing::warn!(event = %row.key.escape_debug(), error = %e, "event cannot be completed; kept as failed");
+                if !self
+                    .desk
                     .store
-                    .inbox_finish(row.id, InboxOutcome::Failed, &e, self.desk.now())
-                    .await?;
+                    .inbox_finish(
+                        row.id,
+                        &self.settings.owner,
+                        InboxOutcome::Failed,
+                        &e,
+                        self.desk.now(),
+                    )
+                    .await?
+                {
+                    self.lost_lease(row);
+                }
                 return Ok(InboxResult::Failed(e));
             }
         };

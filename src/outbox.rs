@@ -1,7 +1,11 @@
 //! The delivery worker: claims due outbox rows with a lease and sends them through the
 //! platform's [`Delivery`], in order per ticket and platform.
 //!
-//! Owns retry policy: a rate limit waits the platform's Retry-After (and pauses that platform),
+//! Delivers many rows at once (`concurrency`): the store never claims a row while an earlier
+//! one of the same ticket and destination (or, without a ticket, of the same batch and
+//! destination) is pending, so order holds where it matters and a slow or failing channel
+//! holds back only its own rows. Owns retry policy: a rate limit waits the platform's
+//! Retry-After (and pauses that platform for this worker),
 //! a temporary failure backs off with jitter, a permanent one (or too many attempts) moves the
 //! row to the dead-letter state, logged once and retryable from the CLI. Nothing is dropped.
 //! Must not render or decide content: rows arrive ready to send.
@@ -27,8 +31,11 @@ pub struct OutboxSettings {
     pub owner: String,
     /// How long a claim is held; a dead worker's rows are taken over after this.
     pub lease: Duration,
-    /// Rows claimed per round.
+    /// Rows claimed per round by [`OutboxWorker::round`].
     pub batch: i64,
+    /// Deliveries in flight at once (`[outbox] concurrency`); rows that must keep their order
+    /// (one ticket's messages to one destination) are never among them together.
+    pub concurrency: usize,
     /// Wait between rounds when there was nothing to do.
     pub idle: Duration,
     /// First backoff after a temporary failure.
@@ -45,6 +52,7 @@ impl Default for OutboxSettings {
             owner: format!("outbox-{}", uuid::Uuid::new_v4().simple()),
             lease: Duration::from_secs(60),
             batch: 20,
+            concurrency: 32,
             idle: Duration::from_millis(500),
             backoff_base: Duration::from_secs(2),
             backoff_cap: Duration::from_secs(300),
@@ -75,6 +83,8 @@ pub struct OutboxWorker {
     clock: Arc<dyn Clock>,
     telemetry: Arc<Telemetry>,
     settings: OutboxSettings,
+    /// Platforms that answered with a rate limit, and until when to leave them alone.
+    paused: std::sync::Mutex<HashMap<Platform, DateTime<Utc>>>,
 }
 
 impl std::fmt::Debug for OutboxWorker {
@@ -102,56 +112,78 @@ impl OutboxWorker {
             clock,
             telemetry,
             settings,
+            paused: std::sync::Mutex::default(),
         }
     }
 
-    /// Runs rounds until `shutdown` turns true; the row in hand is finished first.
+    /// Delivers until `shutdown` turns true, up to `concurrency` rows at once; the rows in
+    /// hand are finished first.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let name = format!("outbox {}", self.settings.owner);
         let store = self.store.clone();
-        crate::worker::run_rounds(
+        let me = Arc::new(self);
+        crate::worker::run_concurrent(
             &name,
-            self.settings.idle,
+            me.settings.idle,
+            me.settings.concurrency,
             shutdown,
             &store.wake().outbox,
-            || self.round(),
+            |n| me.claim(i64::try_from(n).unwrap_or(i64::MAX)),
+            |row| {
+                let me = me.clone();
+                async move {
+                if let Err(e) = me.deliver(&row).await {
+                    tracing::warn!(row = row.id, error = %e, "could not record a delivery; the row is retried when its lease ends");
+                }
+                }
+            },
         )
         .await;
     }
 
-    /// Claims one batch and delivers it; returns how many rows it handled.
+    /// Claims one batch and delivers it, up to `concurrency` rows at once; returns how many
+    /// rows it handled.
     pub async fn round(&self) -> Result<usize, StoreError> {
-        let platforms: Vec<Platform> = self.deliveries.keys().copied().collect();
+        use futures_util::stream::{self, TryStreamExt};
+        let rows = self.claim(self.settings.batch).await?;
+        let n = rows.len();
+        stream::iter(rows.iter().map(Ok))
+            .try_for_each_concurrent(self.settings.concurrency.max(1), |row| async move {
+                self.deliver(row).await.map(|_| ())
+            })
+            .await?;
+        Ok(n)
+    }
+
+    /// Leases up to `limit` due rows of the platforms not waiting out a rate limit.
+    async fn claim(&self, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
+        let now = self.clock.now();
+        let platforms: Vec<Platform> = {
+            let mut paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
+            paused.retain(|_, until| *until > now);
+            self.deliveries
+                .keys()
+                .filter(|p| !paused.contains_key(p))
+                .copied()
+                .collect()
+        };
         if platforms.is_empty() {
-            return Ok(0);
+            return Ok(vec![]);
         }
         let lease = chrono::Duration::from_std(self.settings.lease)
             .unwrap_or(chrono::Duration::seconds(60));
-        let rows = self
-            .store
-            .outbox_claim(
-                &self.settings.owner,
-                &platforms,
-                self.clock.now(),
-                lease,
-                self.settings.batch,
-            )
-            .await?;
-        let mut paused: HashMap<Platform, DateTime<Utc>> = HashMap::new();
-        for row in &rows {
-            let platform = row.outgoing.target.platform();
-            if let Some(until) = paused.get(&platform) {
-                // The platform said to wait; don't spend an attempt hitting it again now.
-                self.store
-                    .outbox_retry(row.id, *until, "waiting for the platform's rate limit")
-                    .await?;
-                continue;
-            }
-            if let Outcome::RateLimited(until) = self.deliver(row).await? {
-                paused.insert(platform, until);
-            }
-        }
-        Ok(rows.len())
+        self.store
+            .outbox_claim(&self.settings.owner, &platforms, now, lease, limit)
+            .await
+    }
+
+    /// Counts and logs a row whose lease another worker took over before this one finished.
+    fn lost_lease(&self, row: &OutboxRow, what: &str) {
+        self.telemetry.lease_lost("outbox");
+        tracing::warn!(
+            row = row.id,
+            "outbox row's lease passed to another worker before its {what} was recorded; that worker's outcome stands"
+        );
     }
 
     /// Delivers one claimed row and records the outcome.
@@ -168,13 +200,46 @@ impl OutboxWorker {
                 "outbox row taken over from an expired lease; it may be delivered twice"
             );
         }
+        let owner = self.settings.owner.as_str();
         let Some(delivery) = self.deliveries.get(&platform) else {
             let until = self.clock.now() + chrono::Duration::seconds(60);
-            self.store
-                .outbox_retry(row.id, until, &format!("no {platform} adapter is running"))
-                .await?;
+            if !self
+                .store
+                .outbox_retry(
+                    row.id,
+                    owner,
+                    until,
+                    &format!("no {platform} adapter is running"),
+                )
+                .await?
+            {
+                self.lost_lease(row, "retry");
+            }
             return Ok(Outcome::Retry(until));
         };
+        let paused_until = self
+            .paused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&platform)
+            .copied()
+            .filter(|until| *until > self.clock.now());
+        if let Some(until) = paused_until {
+            // The platform said to wait; don't spend an attempt hitting it again now.
+            if !self
+                .store
+                .outbox_retry(
+                    row.id,
+                    owner,
+                    until,
+                    "waiting for the platform's rate limit",
+                )
+                .await?
+            {
+                self.lost_lease(row, "retry");
+            }
+            return Ok(Outcome::RateLimited(until));
+        }
         let key = format!("switchboard-outbox-{}", row.id);
         let result = match (row.outgoing.kind, &row.outgoing.target) {
             (OutKind::AlertUpdate, Target::Channel { channel, .. }) => {
@@ -209,7 +274,7 @@ impl OutboxWorker {
             Ok(message_id) => {
                 if self
                     .store
-                    .outbox_sent(row.id, Some(&message_id), now)
+                    .outbox_sent(row.id, owner, Some(&message_id), now)
                     .await?
                 {
                     self.telemetry.counter(&self.telemetry.outbox_sent, label);
@@ -217,7 +282,8 @@ impl OutboxWorker {
                 } else {
                     self.telemetry
                         .counter(&self.telemetry.outbox_duplicates, label);
-                    tracing::warn!(row = row.id, "outbox row was delivered by two workers");
+                    self.telemetry.lease_lost("outbox");
+                    tracing::warn!(row = row.id, "outbox row was delivered by two workers (its lease passed to another before the delivery was recorded)");
                     Outcome::Duplicate
                 }
             }
@@ -226,9 +292,19 @@ impl OutboxWorker {
                     now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(1));
                 self.telemetry
                     .counter(&self.telemetry.outbox_rate_limited, label);
-                self.store
-                    .outbox_retry(row.id, until, &format!("rate limited for {wait:?}"))
-                    .await?;
+                // Later rows of this platform wait too, instead of each hitting the limit.
+                {
+                    let mut paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
+                    let entry = paused.entry(platform).or_insert(until);
+                    *entry = (*entry).max(until);
+                }
+                if !self
+                    .store
+                    .outbox_retry(row.id, owner, until, &format!("rate limited for {wait:?}"))
+                    .await?
+                {
+                    self.lost_lease(row, "retry");
+                }
                 Outcome::RateLimited(until)
             }
             Err(ChatError::Transient(e)) if row.attempts < self.settings.max_attempts => {
@@ -240,7 +316,9 @@ impl OutboxWorker {
                 let until =
                     now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(1));
                 tracing::info!(row = row.id, attempts = row.attempts, error = %e, ?wait, "delivery failed; will retry");
-                self.store.outbox_retry(row.id, until, &e).await?;
+                if !self.store.outbox_retry(row.id, owner, until, &e).await? {
+                    self.lost_lease(row, "retry");
+                }
                 Outcome::Retry(until)
             }
             Err(e) => {
@@ -252,7 +330,9 @@ impl OutboxWorker {
                 };
                 self.telemetry.counter(&self.telemetry.outbox_dead, label);
                 tracing::error!(row = row.id, target = %row.outgoing.target, error = %why, "delivery failed for good; the row is dead-lettered (`switchboard outbox list --failed`, `switchboard outbox retry`)");
-                self.store.outbox_dead(row.id, &why, now).await?;
+                if !self.store.outbox_dead(row.id, owner, &why, now).await? {
+                    self.lost_lease(row, "failure");
+                }
                 Outcome::Dead(why)
             }
         };

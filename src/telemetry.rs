@@ -57,6 +57,15 @@ pub struct Telemetry {
     pub outbox_dead: Family<PlatformLabels, Counter>,
     /// Inbound events processed, by platform and outcome.
     pub inbox_events: Family<InboxLabels, Counter>,
+    /// Rows whose lease passed to another worker before this one recorded their outcome.
+    pub leases_lost: Family<WorkerLabels, Counter>,
+}
+
+/// Labels of per-worker counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkerLabels {
+    /// inbox or outbox.
+    pub worker: String,
 }
 
 /// Labels of per-platform counters.
@@ -124,6 +133,12 @@ impl Default for Telemetry {
             "Inbound events processed, by outcome",
             inbox_events.clone(),
         );
+        let leases_lost = Family::<WorkerLabels, Counter>::default();
+        registry.register(
+            "leases_lost",
+            "Rows whose lease passed to another worker before their outcome was recorded",
+            leases_lost.clone(),
+        );
         Self {
             registry,
             tickets_created,
@@ -135,6 +150,7 @@ impl Default for Telemetry {
             outbox_rate_limited,
             outbox_dead,
             inbox_events,
+            leases_lost,
         }
     }
 }
@@ -165,6 +181,15 @@ impl Telemetry {
             .get_or_create(&InboxLabels {
                 platform: platform.to_string(),
                 outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a lease lost by a worker (`inbox` or `outbox`).
+    pub fn lease_lost(&self, worker: &str) {
+        self.leases_lost
+            .get_or_create(&WorkerLabels {
+                worker: worker.to_string(),
             })
             .inc();
     }

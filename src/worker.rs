@@ -42,3 +42,87 @@ pub async fn run_rounds<F, Fut>(
     }
     tracing::info!(worker = name, "worker stopped");
 }
+
+/// Runs a worker that handles up to `concurrency` rows at once until `shutdown` turns true.
+///
+/// `claim(n)` leases at most `n` rows; each is handed to `handle` and runs as its own task, and
+/// a row finishing frees its place for the next claim, so a slow row holds back only itself.
+/// (Tasks rather than futures polled by this loop: a row waiting on a database connection or a
+/// platform must make progress while the loop itself awaits a claim, or the two starve each
+/// other of pool connections.) The store keeps rows that must go in order (the same ticket and
+/// destination, the same platform message) out of a claim until the one before them is
+/// finished, so everything claimed may run at once. When nothing is due the loop waits
+/// `idle`, cut short by `wake` or shutdown; at shutdown it claims nothing more and waits for
+/// the rows in hand.
+pub async fn run_concurrent<R, C, CF, H, HF>(
+    name: &str,
+    idle: Duration,
+    concurrency: usize,
+    mut shutdown: watch::Receiver<bool>,
+    wake: &Notify,
+    mut claim: C,
+    handle: H,
+) where
+    C: FnMut(usize) -> CF,
+    CF: Future<Output = Result<Vec<R>, StoreError>>,
+    H: Fn(R) -> HF,
+    HF: Future<Output = ()> + Send + 'static,
+{
+    let concurrency = concurrency.max(1);
+    tracing::info!(worker = name, concurrency, "worker started");
+    let mut in_flight = tokio::task::JoinSet::new();
+    let finished = |r: Result<(), tokio::task::JoinError>| {
+        if let Err(e) = r {
+            tracing::error!(worker = name, error = %e, "a row's task panicked; the row is retried when its lease ends");
+        }
+    };
+    while !*shutdown.borrow() {
+        let free = concurrency - in_flight.len();
+        let claimed = if free > 0 {
+            match claim(free).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::warn!(worker = name, error = %e, "worker claim failed; retrying");
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        let got = claimed.len();
+        for row in claimed {
+            in_flight.spawn(handle(row));
+        }
+        if got > 0 && in_flight.len() < concurrency {
+            // More may be due at once (a burst): claim again before waiting.
+            continue;
+        }
+        if in_flight.is_empty() {
+            tokio::select! {
+                _ = tokio::time::sleep(idle) => {}
+                _ = shutdown.changed() => {}
+                _ = wake.notified() => {}
+            }
+            continue;
+        }
+        // Wait for a row to finish (its place is free again, and a row it held back may now
+        // be due) or for new work while there is room for it.
+        let room = in_flight.len() < concurrency;
+        tokio::select! {
+            Some(r) = in_flight.join_next() => {
+                finished(r);
+                // Collect whatever else finished meanwhile, so one claim serves them all.
+                while let Some(r) = in_flight.try_join_next() {
+                    finished(r);
+                }
+            }
+            _ = wake.notified(), if room => {}
+            _ = tokio::time::sleep(idle), if room => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    while let Some(r) = in_flight.join_next().await {
+        finished(r);
+    }
+    tracing::info!(worker = name, "worker stopped");
+}

@@ -332,6 +332,15 @@ impl Target {
             Target::User { user } => user.platform,
         }
     }
+
+    /// Where a message lands, without the thread: its channel, or the user's DM. Messages to
+    /// one destination about one ticket are delivered in the order they were queued.
+    pub fn destination(&self) -> String {
+        match self {
+            Target::Channel { channel, .. } => channel.to_string(),
+            Target::User { user } => format!("dm:{user}"),
+        }
+    }
 }
 
 impl std::fmt::Display for Target {

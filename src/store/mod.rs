@@ -387,10 +387,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn list_tickets(&self, filter: &TicketFilter) -> Result<Vec<Ticket>, StoreError>;
     /// A ticket's audit log, oldest first.
     async fn events(&self, id: TicketRef) -> Result<Vec<TicketEvent>, StoreError>;
-    /// Records a raw platform event; `false` when its key was already there.
+    /// Records a raw platform event; `false` when its key was already there. Events with the
+    /// same `order` key (the platform message they are about) are claimed one at a time, in
+    /// the order they were stored.
     async fn inbox_insert(
         &self,
         key: &str,
+        order: Option<&str>,
         platform: &str,
         payload: &serde_json::Value,
         at: DateTime<Utc>,
@@ -405,21 +408,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         lease: chrono::Duration,
         limit: i64,
     ) -> Result<Vec<InboxRow>, StoreError>;
-    /// Gives a claimed inbox row back to be tried again at `next_at`, recording why.
+    /// Gives an inbox row claimed by `owner` back to be tried again at `next_at`, recording
+    /// why; `false` when `owner` no longer holds its lease (nothing is written).
     async fn inbox_retry(
         &self,
         id: i64,
+        owner: &str,
         next_at: DateTime<Utc>,
         error: &str,
-    ) -> Result<(), StoreError>;
-    /// Ends an inbox row that created no ticket (a ticket's own transaction marks it done).
+    ) -> Result<bool, StoreError>;
+    /// Ends an inbox row claimed by `owner` that created no ticket (a ticket's own transaction
+    /// marks it done); `false` when `owner` no longer holds its lease (nothing is written).
     async fn inbox_finish(
         &self,
         id: i64,
+        owner: &str,
         outcome: InboxOutcome,
         note: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
     /// Inbox rows, oldest first, optionally only with `status`.
     async fn inbox(&self, status: Option<&str>, limit: i64) -> Result<Vec<InboxRow>, StoreError>;
     /// Claims up to `limit` due outbox rows for `platforms`, leasing them to `owner` until
@@ -433,24 +440,34 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         lease: chrono::Duration,
         limit: i64,
     ) -> Result<Vec<OutboxRow>, StoreError>;
-    /// Records a delivery: status sent and the platform's message id. Returns false when the
-    /// row was no longer pending (another worker delivered it too: a duplicate).
+    /// Records a delivery by `owner`: status sent and the platform's message id. Returns
+    /// false when `owner` no longer holds the row's lease or it is no longer pending (another
+    /// worker took it over and may deliver it too: a duplicate); nothing is written then.
     async fn outbox_sent(
         &self,
         id: i64,
+        owner: &str,
         message_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
-    /// Gives a claimed row back to be tried again at `next_at`, recording the error.
+    /// Gives a row claimed by `owner` back to be tried again at `next_at`, recording the
+    /// error; `false` when `owner` no longer holds its lease (nothing is written).
     async fn outbox_retry(
         &self,
         id: i64,
+        owner: &str,
         next_at: DateTime<Utc>,
         error: &str,
-    ) -> Result<(), StoreError>;
-    /// Moves a row to the dead-letter state (`failed`) with its error.
-    async fn outbox_dead(&self, id: i64, error: &str, now: DateTime<Utc>)
-        -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
+    /// Moves a row claimed by `owner` to the dead-letter state (`failed`) with its error;
+    /// `false` when `owner` no longer holds its lease (nothing is written).
+    async fn outbox_dead(
+        &self,
+        id: i64,
+        owner: &str,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// Puts failed rows (all, or those listed) back to pending; returns how many.
     async fn outbox_requeue(&self, ids: &[i64], now: DateTime<Utc>) -> Result<u64, StoreError>;
     /// The platform message id of the ticket's alert in `target`, once posted.

@@ -285,14 +285,17 @@ impl Backend for PgDb {
         limit: i64,
     ) -> Result<Vec<InboxRow>, StoreError> {
         let platforms: Vec<String> = platforms.iter().map(|p| p.as_str().to_string()).collect();
-        // SKIP LOCKED: rows another instance is claiming right now are left to it.
+        // SKIP LOCKED: rows another instance is claiming right now are left to it. The
+        // NOT EXISTS keeps the events about one platform message in order.
         let rows = self
             .read(
                 sqlx::AssertSqlSafe(format!(
                     "UPDATE inbox i SET lease_owner = $1, lease_until = $2, attempts = i.attempts + 1 \
-                     FROM (SELECT id FROM inbox WHERE status = 'pending' AND platform = ANY($3) \
-                             AND next_attempt_at <= $4 AND (lease_until IS NULL OR lease_until <= $4) \
-                           ORDER BY id LIMIT $5 FOR UPDATE SKIP LOCKED) picked \
+                     FROM (SELECT c.id FROM inbox c WHERE c.status = 'pending' AND c.platform = ANY($3) \
+                             AND c.next_attempt_at <= $4 AND (c.lease_until IS NULL OR c.lease_until <= $4) \
+                             AND (c.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM inbox e \
+                                  WHERE e.order_key = c.order_key AND e.id < c.id AND e.status = 'pending')) \
+                           ORDER BY c.id LIMIT $5 FOR UPDATE SKIP LOCKED) picked \
                      WHERE i.id = picked.id RETURNING {}",
                     prefixed("i", INBOX_COLUMNS)
                 )),
@@ -314,7 +317,7 @@ impl Backend for PgDb {
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let platforms: Vec<String> = platforms.iter().map(|p| p.as_str().to_string()).collect();
         // SKIP LOCKED: rows another instance is claiming right now are left to it. The
-        // NOT EXISTS keeps each ticket's messages on one platform in order.
+        // NOT EXISTS keeps each ticket's messages to one destination in order.
         let rows = self
             .read(
                 sqlx::AssertSqlSafe(format!(
@@ -322,8 +325,8 @@ impl Backend for PgDb {
                      FROM (SELECT c.id, c.lease_until AS old_lease FROM outbox c \
                            WHERE c.status = 'pending' AND c.platform = ANY($3) AND c.next_attempt_at <= $4 \
                              AND (c.lease_until IS NULL OR c.lease_until <= $4) \
-                             AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.ticket_id = c.ticket_id \
-                                             AND e.platform = c.platform AND e.id < c.id AND e.status = 'pending') \
+                             AND (c.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM outbox e \
+                                  WHERE e.order_key = c.order_key AND e.id < c.id AND e.status = 'pending')) \
                            ORDER BY c.id LIMIT $5 FOR UPDATE SKIP LOCKED) picked \
                      WHERE o.id = picked.id RETURNING {}, picked.old_lease",
                     prefixed("o", OUTBOX_COLUMNS)

@@ -254,36 +254,49 @@ pub(crate) async fn insert_events<C: Conn>(
     Ok(())
 }
 
-/// Queues outgoing messages at `at`; a message without a ticket takes `ticket`.
+/// Queues outgoing messages at `at`; a message without a ticket takes `ticket`. Messages
+/// queued together without a ticket (a digest's text and its chart) keep their order per
+/// destination, like a ticket's do.
 pub(crate) async fn insert_outbox<C: Conn>(
     conn: &mut C,
     ticket: Option<TicketRef>,
     outbox: Vec<Outgoing>,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let rows = outbox
-        .into_iter()
-        .map(|o| outbox_values(o.ticket.or(ticket), &o, at))
-        .collect::<Result<Vec<_>, _>>()?;
-    if rows.is_empty() {
+    if outbox.is_empty() {
         return Ok(());
     }
-    insert_rows(
-        conn,
-        "INSERT INTO outbox (ticket_id, platform, kind, target, payload, next_attempt_at, created_at)",
-        7,
-        rows,
-        "",
-    )
-    .await?;
+    let batch = format!("batch:{}", uuid::Uuid::new_v4().simple());
+    let rows = outbox
+        .into_iter()
+        .map(|o| outbox_values(o.ticket.or(ticket), &o, at, &batch))
+        .collect::<Result<Vec<_>, _>>()?;
+    insert_rows(conn, INSERT_OUTBOX, OUTBOX_WIDTH, rows, "").await?;
     Ok(())
 }
 
-/// The values of one outbox row, in the column order of [`insert_outbox`].
+/// The columns of a new outbox row, in the order of [`outbox_values`].
+pub(crate) const INSERT_OUTBOX: &str = "INSERT INTO outbox (ticket_id, platform, kind, target, \
+    payload, next_attempt_at, created_at, order_key)";
+
+/// How many values [`outbox_values`] gives.
+pub(crate) const OUTBOX_WIDTH: usize = 8;
+
+/// What an outbox row is delivered in order with: the other rows of its ticket (or, without
+/// one, of the `batch` it was queued with) to the same destination.
+fn outbox_order_key(ticket: Option<TicketRef>, o: &Outgoing, batch: &str) -> String {
+    match ticket {
+        Some(t) => format!("ticket:{}:{}", t.0, o.target.destination()),
+        None => format!("{batch}:{}", o.target.destination()),
+    }
+}
+
+/// The values of one outbox row, in the column order of [`INSERT_OUTBOX`].
 pub(crate) fn outbox_values(
     ticket: Option<TicketRef>,
     o: &Outgoing,
     at: DateTime<Utc>,
+    batch: &str,
 ) -> Result<Vec<Arg>, StoreError> {
     let target = serde_json::to_string(&o.target).map_err(|e| corrupt("target", e))?;
     Ok(vec![
@@ -294,6 +307,7 @@ pub(crate) fn outbox_values(
         json("message", &o.message)?,
         Arg::from(at),
         Arg::from(at),
+        Arg::from(outbox_order_key(ticket, o, batch)),
     ])
 }
 
@@ -604,6 +618,7 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn inbox_insert(
         &self,
         key: &str,
+        order: Option<&str>,
         platform: &str,
         payload: &serde_json::Value,
         at: DateTime<Utc>,
@@ -612,13 +627,14 @@ impl<B: Backend> Store for SqlStore<B> {
         let done = self
             .db
             .run(
-                "INSERT INTO inbox (dedupe_key, platform, payload, next_attempt_at, received_at) \
-                 VALUES ($1, $2, $3, $4, $4) ON CONFLICT (dedupe_key) DO NOTHING",
+                "INSERT INTO inbox (dedupe_key, platform, payload, next_attempt_at, received_at, \
+                 order_key) VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (dedupe_key) DO NOTHING",
                 vec![
                     Arg::from(key),
                     Arg::from(platform),
                     json("inbox payload", payload)?,
                     Arg::from(at),
+                    Arg::from(order),
                 ],
             )
             .await?;
@@ -641,38 +657,42 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn inbox_retry(
         &self,
         id: i64,
+        owner: &str,
         next_at: DateTime<Utc>,
         error: &str,
-    ) -> Result<(), StoreError> {
-        self.db
+    ) -> Result<bool, StoreError> {
+        let done = self
+            .db
             .run(
                 "UPDATE inbox SET next_attempt_at = $1, last_error = $2, lease_owner = NULL, \
-                 lease_until = NULL WHERE id = $3 AND status = 'pending'",
-                args![next_at, error, id],
+                 lease_until = NULL WHERE id = $3 AND status = 'pending' AND lease_owner = $4",
+                args![next_at, error, id, owner],
             )
             .await?;
-        Ok(())
+        Ok(done == 1)
     }
 
     async fn inbox_finish(
         &self,
         id: i64,
+        owner: &str,
         outcome: InboxOutcome,
         note: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let status = match outcome {
             InboxOutcome::Done => "done",
             InboxOutcome::Failed => "failed",
         };
-        self.db
+        let done = self
+            .db
             .run(
                 "UPDATE inbox SET status = $1, last_error = $2, done_at = $3, lease_owner = NULL, \
-                 lease_until = NULL WHERE id = $4 AND status = 'pending'",
-                args![status, note, now, id],
+                 lease_until = NULL WHERE id = $4 AND status = 'pending' AND lease_owner = $5",
+                args![status, note, now, id, owner],
             )
             .await?;
-        Ok(())
+        Ok(done == 1)
     }
 
     async fn inbox(&self, status: Option<&str>, limit: i64) -> Result<Vec<InboxRow>, StoreError> {
@@ -705,6 +725,7 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn outbox_sent(
         &self,
         id: i64,
+        owner: &str,
         message_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
@@ -713,8 +734,8 @@ impl<B: Backend> Store for SqlStore<B> {
             .run(
                 "UPDATE outbox SET status = 'sent', platform_message_id = $1, sent_at = $2, \
                  last_error = NULL, lease_owner = NULL, lease_until = NULL \
-                 WHERE id = $3 AND status = 'pending'",
-                args![message_id, now, id],
+                 WHERE id = $3 AND status = 'pending' AND lease_owner = $4",
+                args![message_id, now, id, owner],
             )
             .await?;
         Ok(done == 1)
@@ -723,33 +744,37 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn outbox_retry(
         &self,
         id: i64,
+        owner: &str,
         next_at: DateTime<Utc>,
         error: &str,
-    ) -> Result<(), StoreError> {
-        self.db
+    ) -> Result<bool, StoreError> {
+        let done = self
+            .db
             .run(
                 "UPDATE outbox SET next_attempt_at = $1, last_error = $2, lease_owner = NULL, \
-                 lease_until = NULL WHERE id = $3 AND status = 'pending'",
-                args![next_at, error, id],
+                 lease_until = NULL WHERE id = $3 AND status = 'pending' AND lease_owner = $4",
+                args![next_at, error, id, owner],
             )
             .await?;
-        Ok(())
+        Ok(done == 1)
     }
 
     async fn outbox_dead(
         &self,
         id: i64,
+        owner: &str,
         error: &str,
         _now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.db
+    ) -> Result<bool, StoreError> {
+        let done = self
+            .db
             .run(
                 "UPDATE outbox SET status = 'failed', last_error = $1, lease_owner = NULL, \
-                 lease_until = NULL WHERE id = $2 AND status = 'pending'",
-                args![error, id],
+                 lease_until = NULL WHERE id = $2 AND status = 'pending' AND lease_owner = $3",
+                args![error, id, owner],
             )
             .await?;
-        Ok(())
+        Ok(done == 1)
     }
 
     async fn outbox_requeue(&self, ids: &[i64], now: DateTime<Utc>) -> Result<u64, StoreError> {

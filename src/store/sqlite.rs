@@ -28,7 +28,8 @@ use super::dialect::{args, Arg, Backend, Conn, SqlRow, WriteTx};
 use super::sql::{
     inbox_from_row, insert_events, insert_rows, mark_inbox_done, new_ticket_values,
     outbox_from_row, outbox_values, source_key, tickets_by_sources, EventRow, SourceKey, SqlStore,
-    INBOX_COLUMNS, NEW_TICKET_COLUMNS, NEW_TICKET_WIDTH, OUTBOX_COLUMNS,
+    INBOX_COLUMNS, INSERT_OUTBOX, NEW_TICKET_COLUMNS, NEW_TICKET_WIDTH, OUTBOX_COLUMNS,
+    OUTBOX_WIDTH,
 };
 use super::{
     corrupt, enum_from, parse_ts, parse_user, ts, CreateTicket, Created, InboxRow, OutboxRow,
@@ -223,9 +224,12 @@ impl Backend for SqliteDb {
         let rows = tx
             .fetch(
                 sqlx::AssertSqlSafe(format!(
-                    "SELECT {INBOX_COLUMNS} FROM inbox \
+                    "SELECT {INBOX_COLUMNS} FROM inbox i \
                      WHERE status = 'pending' AND platform IN (SELECT value FROM json_each($3)) \
                        AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) \
+                       AND (order_key IS NULL OR NOT EXISTS (SELECT 1 FROM inbox e \
+                            WHERE e.order_key = i.order_key AND e.id < i.id \
+                              AND e.status = 'pending')) \
                      ORDER BY id LIMIT $2"
                 )),
                 args![now, limit, platforms],
@@ -260,9 +264,9 @@ impl Backend for SqliteDb {
                     "SELECT {OUTBOX_COLUMNS}, lease_until AS old_lease FROM outbox o \
                      WHERE status = 'pending' AND platform IN (SELECT value FROM json_each($1)) \
                        AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) \
-                       AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.ticket_id = o.ticket_id \
-                                       AND e.platform = o.platform AND e.id < o.id \
-                                       AND e.status = 'pending') \
+                       AND (order_key IS NULL OR NOT EXISTS (SELECT 1 FROM outbox e \
+                            WHERE e.order_key = o.order_key AND e.id < o.id \
+                              AND e.status = 'pending')) \
                      ORDER BY id LIMIT $3"
                 )),
                 args![platforms, now, limit],
@@ -554,7 +558,7 @@ async fn write_group(
             Some(t) => {
                 events.extend(r.events.iter().map(|e| (t.id, Some(&r.actor), e, at)));
                 for o in (r.outbox)(t) {
-                    outbox.push(outbox_values(o.ticket.or(Some(t.id)), &o, at)?);
+                    outbox.push(outbox_values(o.ticket.or(Some(t.id)), &o, at, "")?);
                 }
                 Created::New(t.clone())
             }
@@ -575,14 +579,7 @@ async fn write_group(
         results.push(result);
     }
     insert_events(tx, &events).await?;
-    insert_rows(
-        tx,
-        "INSERT INTO outbox (ticket_id, platform, kind, target, payload, next_attempt_at, created_at)",
-        7,
-        outbox,
-        "",
-    )
-    .await?;
+    insert_rows(tx, INSERT_OUTBOX, OUTBOX_WIDTH, outbox, "").await?;
     mark_inbox_done::<_, SqliteDb>(tx, inbox_keys, reqs[0].ticket.created_at).await?;
     Ok(results)
 }

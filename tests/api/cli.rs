@@ -399,7 +399,12 @@ async fn outbox_list_shows_dead_letters_and_retry_requeues_them() {
         .unwrap();
     app.desk
         .store
-        .outbox_dead(rows[0].id, "permanent failure: not_in_channel", now)
+        .outbox_dead(
+            rows[0].id,
+            "cli-test",
+            "permanent failure: not_in_channel",
+            now,
+        )
         .await
         .unwrap();
     let url = app.url.clone();

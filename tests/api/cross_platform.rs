@@ -223,7 +223,13 @@ async fn tickets_cross_platforms_both_ways_and_either_side_acts_on_them(app: Tes
     });
     app.desk
         .store
-        .inbox_insert("slack:event:EvCross1", "slack", &event, app.desk.now())
+        .inbox_insert(
+            "slack:event:EvCross1",
+            None,
+            "slack",
+            &event,
+            app.desk.now(),
+        )
         .await
         .unwrap();
     r.work().await;

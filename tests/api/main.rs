@@ -4,6 +4,7 @@ mod helpers;
 
 mod cli;
 mod commands;
+mod concurrency;
 mod cross_platform;
 mod desk;
 mod digest;

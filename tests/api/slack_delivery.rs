@@ -39,6 +39,7 @@ fn worker(app: &TestApp, fake_slack: &FakeSlack) -> OutboxWorker {
             owner: "slack-test".into(),
             lease: Duration::from_secs(60),
             batch: 50,
+            concurrency: 8,
             idle: Duration::from_millis(5),
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(8),

@@ -876,6 +876,7 @@ async fn a_staff_reply_in_the_thread_is_the_first_response(app: TestApp) {
         .store
         .inbox_insert(
             "slack:event:EvFlag",
+            None,
             "slack",
             &json!({"type": "event_callback", "event_id": "EvFlag", "event": {
                 "type": "reaction_added", "user": "UBOB", "reaction": "ticket",

@@ -16,19 +16,19 @@ async fn inbox_keys_are_unique(app: TestApp) {
     assert!(app
         .desk
         .store
-        .inbox_insert("slack:Ev1", "slack", &payload, at)
+        .inbox_insert("slack:Ev1", None, "slack", &payload, at)
         .await
         .unwrap());
     assert!(!app
         .desk
         .store
-        .inbox_insert("slack:Ev1", "slack", &payload, at)
+        .inbox_insert("slack:Ev1", None, "slack", &payload, at)
         .await
         .unwrap());
     assert!(app
         .desk
         .store
-        .inbox_insert("slack:Ev2", "slack", &payload, at)
+        .inbox_insert("slack:Ev2", None, "slack", &payload, at)
         .await
         .unwrap());
 }

@@ -85,10 +85,17 @@ impl Handler {
     /// Stores one event under `key`, retrying briefly: the gateway has no acknowledgement, so
     /// a dispatch that cannot be written is lost (and logged).
     async fn keep(&self, key: String, payload: Value) {
+        let order = super::source::order_key(&payload);
         for attempt in 1..=3 {
             match self
                 .store
-                .inbox_insert(&key, Platform::Discord.as_str(), &payload, self.clock.now())
+                .inbox_insert(
+                    &key,
+                    order.as_deref(),
+                    Platform::Discord.as_str(),
+                    &payload,
+                    self.clock.now(),
+                )
                 .await
             {
                 Ok(new) => {

@@ -538,6 +538,7 @@ impl DiscordInteractions {
                     .store
                     .inbox_insert(
                         &format!("discord:modal:{interaction}"),
+                        super::source::order_key(&row).as_deref(),
                         Platform::Discord.as_str(),
                         &row,
                         self.desk.now(),

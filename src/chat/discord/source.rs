@@ -65,6 +65,16 @@ pub fn jump_link(guild: Option<&str>, channel: &str, message: &str) -> String {
     )
 }
 
+/// The platform message a stored Discord event is about (`discord:CHANNEL:MESSAGE`), so the
+/// inbox applies a flag, its edit or deletion and the replies to it in the order received.
+pub fn order_key(raw: &Value) -> Option<String> {
+    Some(format!(
+        "discord:{}:{}",
+        raw["channel_id"].as_str()?,
+        raw["message_id"].as_str()?
+    ))
+}
+
 #[async_trait]
 impl EventSource for DiscordEventSource {
     fn platform(&self) -> Platform {

@@ -128,6 +128,8 @@ pub struct SlackApi {
     kinds: Cache<AccountKind>,
     /// User group id → (members, when fetched), from `usergroups.users.list`.
     groups: Cache<(Vec<String>, std::time::Instant)>,
+    /// Held while a user group is fetched, so flags completed at once ask Slack once.
+    group_fetch: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// How long a user group's member list is trusted before it is asked again.
@@ -152,6 +154,7 @@ impl SlackApi {
             names: Arc::default(),
             kinds: Arc::default(),
             groups: Arc::default(),
+            group_fetch: Arc::default(),
         })
     }
 
@@ -425,15 +428,21 @@ impl SlackApi {
     /// The members of user group `group` (`usergroups.users.list`, cached for five minutes);
     /// empty for a group Slack does not know.
     pub async fn group_members(&self, group: &str) -> Result<Vec<String>, ChatError> {
-        if let Some((members, at)) = self
-            .groups
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(group)
-        {
-            if at.elapsed() < GROUP_TTL {
-                return Ok(members.clone());
-            }
+        let cached = || {
+            self.groups
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(group)
+                .filter(|(_, at)| at.elapsed() < GROUP_TTL)
+                .map(|(members, _)| members.clone())
+        };
+        if let Some(members) = cached() {
+            return Ok(members);
+        }
+        // One fetch at a time: whoever waited finds the list the first one stored.
+        let _fetching = self.group_fetch.lock().await;
+        if let Some(members) = cached() {
+            return Ok(members);
         }
         let req = SlackApiUserGroupsUsersListRequest::new(SlackUserGroupId(group.to_string()));
         let members: Vec<String> = match self.session().usergroups_users_list(&req).await {

@@ -268,6 +268,7 @@ async fn events(State(s): State<EventsState>, headers: HeaderMap, body: Bytes) -
                 .store
                 .inbox_insert(
                     &format!("slack:event:{event_id}"),
+                    super::source::order_key(&payload).as_deref(),
                     "slack",
                     &payload,
                     s.clock.now(),

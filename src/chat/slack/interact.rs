@@ -436,7 +436,7 @@ impl Interactions {
                 let row = json!({ "type": FORM_TYPE, "user": user, "form": form });
                 self.desk
                     .store
-                    .inbox_insert(&key, "slack", &row, self.desk.now())
+                    .inbox_insert(&key, None, "slack", &row, self.desk.now())
                     .await?;
                 Ok(None)
             }

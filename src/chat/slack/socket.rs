@@ -104,7 +104,13 @@ async fn on_push(
     // An error here returns before the acknowledgement: Slack will deliver the envelope again.
     inbox
         .store
-        .inbox_insert(&key, "slack", &payload, inbox.clock.now())
+        .inbox_insert(
+            &key,
+            super::source::order_key(&payload).as_deref(),
+            "slack",
+            &payload,
+            inbox.clock.now(),
+        )
         .await?;
     Ok(())
 }

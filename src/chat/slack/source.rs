@@ -166,6 +166,31 @@ impl EventSource for SlackEventSource {
 /// The inbox payload type of a submitted "Create ticket" form (see `interact`).
 pub const FORM_TYPE: &str = "create_ticket_form";
 
+/// The platform message a stored Slack event is about (`slack:CHANNEL:TS`), so the inbox
+/// applies a flag, its edit or deletion and the replies under it in the order received: a
+/// reaction's item, a changed or deleted message, a reply's thread parent, a form's message.
+pub fn order_key(raw: &Value) -> Option<String> {
+    let event = &raw["event"];
+    let (channel, ts) = match (event["type"].as_str(), event["subtype"].as_str()) {
+        (Some("reaction_added"), _) => (
+            event["item"]["channel"].as_str()?,
+            event["item"]["ts"].as_str()?,
+        ),
+        (Some("message"), Some("message_changed")) => {
+            (event["channel"].as_str()?, event["message"]["ts"].as_str()?)
+        }
+        (Some("message"), Some("message_deleted")) => {
+            (event["channel"].as_str()?, event["deleted_ts"].as_str()?)
+        }
+        (Some("message"), _) => (
+            event["channel"].as_str()?,
+            thread_parent(event).or_else(|| event["ts"].as_str())?,
+        ),
+        _ => return None,
+    };
+    Some(format!("slack:{channel}:{ts}"))
+}
+
 /// The parent of a thread reply: `thread_ts` when it differs from the message's own `ts`.
 pub fn thread_parent(event: &Value) -> Option<&str> {
     let thread = event["thread_ts"].as_str()?;
