@@ -21,7 +21,6 @@
 //! - [`chat`]: the `Delivery` and `EventSource` traits platform adapters implement, and the
 //!   Slack adapter (`chat::slack`: Socket Mode and the HTTP endpoints, slash commands,
 //!   shortcut, buttons and modals, Block Kit, Web API delivery).
-//! - [`sandbox`]: loopback fakes of the platforms for tests and the demo.
 //! - [`inbox`]: the worker that completes stored platform events into tickets.
 //! - [`intake`]: customer metrics from outside chat (`POST /api/metrics`, CSV import).
 //! - [`outbox`]: the delivery worker (leases, order per ticket, retries, dead letters).
@@ -29,7 +28,8 @@
 //! - [`worker`]: the round loop the workers run.
 //! - [`telemetry`]: Prometheus metrics.
 //! - [`app`]: wiring for `switchboard run`.
-//! - [`demo`]: the scripted `switchboard demo`.
+//! - `demo`: the scripted `switchboard demo`, on the loopback fakes of the `sandbox` crate;
+//!   only with the `demo` feature (on by default, off in a lean production build).
 //! - [`tickets_cli`]: `switchboard tickets list|show|export`.
 
 #![deny(missing_docs)]
@@ -40,6 +40,7 @@ pub mod chat;
 pub mod cmd;
 pub mod config;
 pub mod core;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod desk;
 pub mod export;
@@ -47,7 +48,6 @@ pub mod http;
 pub mod inbox;
 pub mod intake;
 pub mod outbox;
-pub mod sandbox;
 pub mod schedule;
 pub mod store;
 pub mod telemetry;
