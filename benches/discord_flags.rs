@@ -14,6 +14,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sandbox::discord::{FakeDiscord, BOT_USER_ID};
 use switchboard::app::build_desk_with_store;
 use switchboard::chat::discord::client::DiscordApi;
 use switchboard::chat::discord::gateway::{Gateway, GatewaySettings};
@@ -23,7 +24,6 @@ use switchboard::config::{Config, Secret};
 use switchboard::core::clock::SystemClock;
 use switchboard::inbox::{InboxSettings, InboxWorker};
 use switchboard::outbox::{OutboxSettings, OutboxWorker};
-use switchboard::sandbox::discord::{FakeDiscord, BOT_USER_ID};
 use switchboard::store::{DynStore, PgStore, SqliteStore};
 
 const CONFIG: &str = r#"

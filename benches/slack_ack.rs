@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sandbox::slack::{FakeSlack, Fault, BOT_USER};
 use serde_json::json;
 use switchboard::app::{build_desk_with_store, serve, Adapters};
 use switchboard::chat::slack::client::SlackApi;
@@ -18,7 +19,6 @@ use switchboard::chat::slack::events::sign;
 use switchboard::chat::slack::source::SlackEventSource;
 use switchboard::config::{Config, Secret};
 use switchboard::core::clock::SystemClock;
-use switchboard::sandbox::slack::{FakeSlack, Fault, BOT_USER};
 use switchboard::store::{SqliteStore, TicketFilter};
 
 const FLAGS: usize = 200;
@@ -168,8 +168,8 @@ async fn main() {
 /// The same load over Socket Mode: 32 tasks push 200 envelopes through the fake's WebSocket;
 /// the latency is from the push to the ack the fake receives (sent after the inbox commit).
 async fn socket_mode() {
+    use sandbox::slack::app_token_for;
     use switchboard::chat::slack::socket::{SocketMode, SocketSettings};
-    use switchboard::sandbox::slack::app_token_for;
     let fake = FakeSlack::start(TOKEN).await.unwrap();
     fake.add_channel("CHELP", "help", true);
     fake.add_channel("CBILLING", "billing", true);

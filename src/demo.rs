@@ -9,6 +9,8 @@ use std::io::Write;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use sandbox::discord::FakeDiscord;
+use sandbox::slack::{FakeSlack, Via};
 
 use crate::app::{build_desk, AppError};
 use crate::chat::discord::client::DiscordApi;
@@ -29,8 +31,6 @@ use crate::core::types::{ChannelRef, Platform, RoleRef, Status, TicketRef, UserR
 use crate::desk::{Desk, DeskError, TicketOverrides};
 use crate::inbox::{InboxSettings, InboxWorker};
 use crate::outbox::{OutboxSettings, OutboxWorker};
-use crate::sandbox::discord::FakeDiscord;
-use crate::sandbox::slack::{FakeSlack, Via};
 
 /// The demo's configuration: two departments on Slack, one on Discord, people linked across
 /// both platforms.
@@ -407,7 +407,7 @@ impl<W: Write> Script<'_, W> {
         let event_id = format!("EvDemo{}", self.next_event);
         let payload = serde_json::json!({
             "token": "demo", "team_id": "T0SANDBOX", "api_app_id": "A0DEMO", "type": "event_callback",
-            "event_id": event_id, "event_time": self.clock.now().timestamp(), "authed_users": [crate::sandbox::slack::BOT_USER],
+            "event_id": event_id, "event_time": self.clock.now().timestamp(), "authed_users": [sandbox::slack::BOT_USER],
             "event": {
                 "type": "reaction_added", "user": flagger.user.id, "reaction": emoji, "item_user": source.author.id,
                 "item": {"type": "message", "channel": source.channel.id, "ts": source.message_id},
@@ -579,7 +579,7 @@ pub async fn run(
     let source = SlackEventSource::new(
         api.clone(),
         desk.config.flag_emojis.clone(),
-        Some(crate::sandbox::slack::BOT_USER.into()),
+        Some(sandbox::slack::BOT_USER.into()),
     );
     let (fake_discord, discord_api) = fake_discord().await?;
     let discord_source =
@@ -616,7 +616,7 @@ pub async fn run(
     crate::app::register_discord_commands(&discord_api, &desk).await;
     let gateway = Gateway::start(
         discord_api.clone(),
-        crate::sandbox::discord::BOT_USER_ID.to_string(),
+        sandbox::discord::BOT_USER_ID.to_string(),
         desk.store.clone(),
         Arc::new(clock.clone()),
         GatewaySettings {
@@ -638,7 +638,7 @@ pub async fn run(
     }
     let socket = SocketMode::start(
         &api,
-        &Secret::new(crate::sandbox::slack::app_token_for(DEMO_SLACK_TOKEN)),
+        &Secret::new(sandbox::slack::app_token_for(DEMO_SLACK_TOKEN)),
         desk.store.clone(),
         Arc::new(clock.clone()),
         Some(Interactions::new(desk.clone(), api.clone())),

@@ -14,7 +14,8 @@
 //!   use, with the Slack adapter `chat::slack` on slack-morphism and the Discord adapter
 //!   `chat::discord` on serenity, which never import each other) and [`http`] (health,
 //!   readiness, metrics and the platform webhooks). [`app`] wires them for `switchboard run`;
-//!   `demo` (behind the `demo` feature) scripts `switchboard demo` against the `sandbox` fakes.
+//!   `demo` scripts `switchboard demo` against the loopback fakes of the `sandbox` crate, only
+//!   with the `demo` feature (on by default, off in a lean production build).
 //! - Workers: [`inbox`] (completes stored platform events into tickets), [`outbox`] (delivery:
 //!   leases, order per ticket, retries, dead letters), [`schedule`] (digests and SLA checks,
 //!   each fire claimed in the store) and [`worker`] (the round loop they run).
@@ -37,6 +38,7 @@ pub mod chat;
 pub mod cmd;
 pub mod config;
 pub mod core;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod desk;
 pub mod export;
@@ -44,7 +46,6 @@ pub mod http;
 pub mod inbox;
 pub mod intake;
 pub mod outbox;
-pub mod sandbox;
 pub mod schedule;
 pub mod store;
 pub mod telemetry;

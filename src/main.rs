@@ -11,8 +11,10 @@ use switchboard::config::{self, Config, ConfigError};
 use switchboard::core::clock::SystemClock;
 use switchboard::core::command::CommandSet;
 use switchboard::core::types::{Status, TicketRef};
+#[cfg(feature = "demo")]
+use switchboard::demo;
 use switchboard::store::{self, TicketFilter};
-use switchboard::{app, cmd, demo, export, tickets_cli};
+use switchboard::{app, cmd, export, tickets_cli};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -33,6 +35,8 @@ enum Command {
     /// Run the bot: migrate, serve /healthz, /readyz and /metrics, run the workers.
     Run,
     /// Run a scripted scenario on a throwaway database and print the transcript.
+    // Without the `demo` feature (a lean build) it only says so, and is left out of --help.
+    #[cfg_attr(not(feature = "demo"), command(hide = true))]
     Demo {
         /// Also write the digest the demo posts (chart PNG, Slack blocks, text) into DIR.
         #[arg(long, value_name = "DIR")]
@@ -249,6 +253,7 @@ async fn main() -> ExitCode {
                 Err(e) => report(&e),
             }
         }
+        #[cfg(feature = "demo")]
         Command::Demo { save_digest } => {
             let mut out = std::io::stdout().lock();
             match demo::run(&mut out, save_digest.as_deref()).await {
@@ -256,6 +261,12 @@ async fn main() -> ExitCode {
                 Err(e) => report(&e),
             }
         }
+        #[cfg(not(feature = "demo"))]
+        Command::Demo { .. } => report(
+            &"`switchboard demo` is not in this build: it was built without the `demo` feature \
+              (`--no-default-features`, the lean production build); run the demo from a \
+              checkout with `cargo run --locked -- demo`",
+        ),
         Command::Migrate => {
             let url = match config::database_url(path) {
                 Ok(u) => u,

@@ -118,6 +118,7 @@ fn commands_export_prints_both_formats() {
     assert!(!out.status.success());
 }
 
+#[cfg(feature = "demo")]
 #[test]
 fn the_demo_runs_without_tokens_or_config_and_tells_the_story() {
     let dir = tempfile::tempdir().unwrap();
@@ -190,6 +191,7 @@ fn the_demo_runs_without_tokens_or_config_and_tells_the_story() {
 
 /// `demo --save-digest DIR` writes the digest it posted: the chart as Slack received it, the
 /// blocks and the whole text, each within the platform's limits.
+#[cfg(feature = "demo")]
 #[test]
 fn the_demo_saves_the_digest_it_posted() {
     let dir = tempfile::tempdir().unwrap();
@@ -224,6 +226,21 @@ fn the_demo_saves_the_digest_it_posted() {
     let blocks = blocks.as_array().unwrap();
     assert!(blocks.len() <= 50, "{}", blocks.len());
     assert!(blocks.iter().any(|b| b["type"] == "divider"));
+}
+
+/// A lean build (`--no-default-features`) has no demo, and says so instead of failing oddly.
+#[cfg(not(feature = "demo"))]
+#[test]
+fn a_lean_build_says_it_has_no_demo() {
+    let out = switchboard(&["demo"], None);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("without the `demo` feature") && err.contains("cargo run --locked -- demo"),
+        "{err}"
+    );
+    let help = text(&switchboard(&["--help"], None).stdout);
+    assert!(!help.contains("demo"), "{help}");
 }
 
 #[tokio::test]

@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sandbox::discord::{FakeDiscord, BOT_USER_ID};
+use sandbox::slack::{FakeSlack, Via, BOT_USER};
 use serde_json::json;
 use switchboard::app::{serve, Adapters};
 use switchboard::chat::discord::client::DiscordApi;
@@ -20,8 +22,6 @@ use switchboard::config::Secret;
 use switchboard::core::types::{Status, TicketRef};
 use switchboard::inbox::InboxWorker;
 use switchboard::outbox::OutboxWorker;
-use switchboard::sandbox::discord::{FakeDiscord, BOT_USER_ID};
-use switchboard::sandbox::slack::{FakeSlack, Via, BOT_USER};
 
 use crate::helpers::*;
 

@@ -3,8 +3,8 @@
 //! the content type is exactly `application/json`. A fake that only our adapter understands
 //! would prove nothing.
 
+use sandbox::discord::{FakeDiscord, Fault, APPLICATION_ID, BOT_USER_ID, GUILD_ID};
 use serde_json::{json, Value};
-use switchboard::sandbox::discord::{FakeDiscord, Fault, APPLICATION_ID, BOT_USER_ID, GUILD_ID};
 
 const TOKEN: &str = "schema-token";
 

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sandbox::discord::{FakeDiscord, Fault, BOT_USER_ID, INTENT_MESSAGE_CONTENT};
 use serde_json::Value;
 use switchboard::chat::discord::client::DiscordApi;
 use switchboard::chat::discord::gateway::{Gateway, GatewaySettings};
@@ -15,7 +16,6 @@ use switchboard::config::Secret;
 use switchboard::core::types::TicketRef;
 use switchboard::inbox::InboxWorker;
 use switchboard::outbox::OutboxWorker;
-use switchboard::sandbox::discord::{FakeDiscord, Fault, BOT_USER_ID, INTENT_MESSAGE_CONTENT};
 use switchboard::store::TicketFilter;
 
 use crate::helpers::*;

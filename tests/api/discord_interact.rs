@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sandbox::discord::{FakeDiscord, BOT_USER_ID, GUILD_ID};
 use serde_json::{json, Value};
 use switchboard::app::{register_discord_commands, serve, Adapters};
 use switchboard::chat::discord::client::DiscordApi;
@@ -21,7 +22,6 @@ use switchboard::core::command::{CommandSet, OptionKind};
 use switchboard::core::types::{Status, TicketRef};
 use switchboard::inbox::InboxWorker;
 use switchboard::outbox::OutboxWorker;
-use switchboard::sandbox::discord::{FakeDiscord, BOT_USER_ID, GUILD_ID};
 
 use crate::helpers::*;
 

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sandbox::discord::{FakeDiscord, Fault, BOT_USER_ID};
 use switchboard::app::{adapters, build_desk_with_store, serve};
 use switchboard::chat::discord::client::DiscordApi;
 use switchboard::chat::discord::gateway::{Gateway, GatewaySettings};
@@ -12,7 +13,6 @@ use switchboard::chat::Delivery;
 use switchboard::config::{Config, Secret, ShardRange};
 use switchboard::core::clock::SystemClock;
 use switchboard::core::types::TicketRef;
-use switchboard::sandbox::discord::{FakeDiscord, Fault, BOT_USER_ID};
 use switchboard::store::SqliteStore;
 
 use crate::helpers::*;

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sandbox::slack::{FakeSlack, Fault};
 use switchboard::chat::slack::client::SlackApi;
 use switchboard::chat::Delivery;
 use switchboard::config::Secret;
 use switchboard::outbox::{OutboxSettings, OutboxWorker};
-use switchboard::sandbox::slack::{FakeSlack, Fault};
 
 use crate::helpers::*;
 
@@ -175,10 +175,7 @@ async fn a_channel_the_bot_is_not_in_dead_letters_the_alert_with_slacks_reason()
 async fn the_client_checks_its_token() {
     let fake_slack = fake().await;
     let good = SlackApi::new(&fake_slack.api_url, &Secret::new(TOKEN)).unwrap();
-    assert_eq!(
-        good.whoami().await.unwrap(),
-        switchboard::sandbox::slack::BOT_USER
-    );
+    assert_eq!(good.whoami().await.unwrap(), sandbox::slack::BOT_USER);
     let bad = SlackApi::new(&fake_slack.api_url, &Secret::new("xoxb-wrong")).unwrap();
     let err = bad.whoami().await.unwrap_err();
     assert_eq!(

@@ -2,8 +2,8 @@
 //! (`tests/fixtures/platform-specs/slack/web_api_openapi_v2.json`), so the fake speaks Slack,
 //! not just what our adapter happens to accept.
 
+use sandbox::slack::{method_scope, FakeSlack};
 use serde_json::{json, Value};
-use switchboard::sandbox::slack::{method_scope, FakeSlack};
 
 const TOKEN: &str = "xoxb-schema-check";
 

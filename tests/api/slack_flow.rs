@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sandbox::slack::{FakeSlack, Fault, BOT_USER};
 use serde_json::{json, Value};
 use switchboard::app::serve;
 use switchboard::chat::slack::client::SlackApi;
@@ -15,7 +16,6 @@ use switchboard::config::Secret;
 use switchboard::core::types::TicketRef;
 use switchboard::inbox::{InboxSettings, InboxWorker};
 use switchboard::outbox::OutboxWorker;
-use switchboard::sandbox::slack::{FakeSlack, Fault, BOT_USER};
 use switchboard::store::TicketFilter;
 
 use crate::helpers::*;

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sandbox::slack::{app_token_for, Ack, FakeSlack, SlackMessage, Via, BOT_USER};
 use serde_json::{json, Value};
 use switchboard::app::{serve, Adapters};
 use switchboard::chat::slack::client::SlackApi;
@@ -20,7 +21,6 @@ use switchboard::core::command::CommandSet;
 use switchboard::core::types::{Priority, Status, TicketRef};
 use switchboard::inbox::InboxWorker;
 use switchboard::outbox::OutboxWorker;
-use switchboard::sandbox::slack::{app_token_for, Ack, FakeSlack, SlackMessage, Via, BOT_USER};
 
 use crate::helpers::*;
 

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sandbox::slack::{app_token_for, FakeSlack, BOT_USER};
 use serde_json::{json, Value};
 use switchboard::chat::slack::client::SlackApi;
 use switchboard::chat::slack::socket::{SocketMode, SocketSettings};
@@ -12,7 +13,6 @@ use switchboard::chat::{Delivery, EventSource};
 use switchboard::config::Secret;
 use switchboard::inbox::{InboxSettings, InboxWorker};
 use switchboard::outbox::{OutboxSettings, OutboxWorker};
-use switchboard::sandbox::slack::{app_token_for, FakeSlack, BOT_USER};
 use switchboard::store::TicketFilter;
 
 use crate::helpers::*;
