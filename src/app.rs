@@ -283,9 +283,19 @@ pub async fn serve(
         adapters.deliveries,
         desk.clock.clone(),
         desk.telemetry.clone(),
-        OutboxSettings::default(),
+        OutboxSettings {
+            concurrency: desk.config.workers.outbox_concurrency,
+            ..OutboxSettings::default()
+        },
     );
-    let inbox = InboxWorker::new(desk.clone(), adapters.sources, InboxSettings::default());
+    let inbox = InboxWorker::new(
+        desk.clone(),
+        adapters.sources,
+        InboxSettings {
+            concurrency: desk.config.workers.inbox_concurrency,
+            ..InboxSettings::default()
+        },
+    );
     let scheduler = Scheduler::new(desk.clone(), SchedulerSettings::default());
     let workers = [
         tokio::spawn(outbox.run(stopped.clone())),

@@ -262,8 +262,36 @@ pub struct Config {
     pub slack: SlackSettings,
     /// Discord settings.
     pub discord: DiscordSettings,
+    /// How much work the inbox and outbox workers do at once.
+    pub workers: WorkerSettings,
     /// Secrets from the environment.
     pub secrets: Secrets,
+}
+
+/// How much the background workers do at once (`[inbox]` and `[outbox]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerSettings {
+    /// Events the inbox completes at once (`inbox.concurrency`).
+    pub inbox_concurrency: usize,
+    /// Messages the outbox delivers at once (`outbox.concurrency`).
+    pub outbox_concurrency: usize,
+}
+
+/// Default of `inbox.concurrency`: a burst of flags costs about one round trip to the platform,
+/// and reaches the SQLite group commit as a group.
+pub const DEFAULT_INBOX_CONCURRENCY: usize = 64;
+/// Default of `outbox.concurrency`.
+pub const DEFAULT_OUTBOX_CONCURRENCY: usize = 32;
+/// The most either worker may do at once.
+const MAX_CONCURRENCY: i64 = 1024;
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            inbox_concurrency: DEFAULT_INBOX_CONCURRENCY,
+            outbox_concurrency: DEFAULT_OUTBOX_CONCURRENCY,
+        }
+    }
 }
 
 impl Config {
@@ -468,6 +496,27 @@ impl<'a> Node<'a> {
                 p.add(
                     self.key(k),
                     format!("must be a string, found {}", type_name(other)),
+                );
+                None
+            }
+        }
+    }
+
+    /// A whole number in `min..=max`.
+    fn count(&mut self, p: &mut Problems, k: &'static str, min: i64, max: i64) -> Option<usize> {
+        match self.get(k)? {
+            Value::Integer(n) if (min..=max).contains(n) => usize::try_from(*n).ok(),
+            Value::Integer(n) => {
+                p.add(
+                    self.key(k),
+                    format!("{n} is out of range; use a number from {min} to {max}"),
+                );
+                None
+            }
+            other => {
+                p.add(
+                    self.key(k),
+                    format!("must be a whole number, found {}", type_name(other)),
                 );
                 None
             }
@@ -680,6 +729,20 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
             }
         }
         d.finish(p);
+    }
+
+    let mut workers = WorkerSettings::default();
+    if let Some(mut t) = root.table(p, "inbox") {
+        if let Some(n) = t.count(p, "concurrency", 1, MAX_CONCURRENCY) {
+            workers.inbox_concurrency = n;
+        }
+        t.finish(p);
+    }
+    if let Some(mut t) = root.table(p, "outbox") {
+        if let Some(n) = t.count(p, "concurrency", 1, MAX_CONCURRENCY) {
+            workers.outbox_concurrency = n;
+        }
+        t.finish(p);
     }
 
     let people = build_people(&mut root, p);
@@ -948,6 +1011,7 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
         sla,
         slack,
         discord,
+        workers,
         secrets,
     }
 }
@@ -1324,6 +1388,10 @@ shards = "2-1/4"
 url = "mysql://x"
 [server]
 listen = "everywhere"
+[inbox]
+concurrency = 0
+[outbox]
+concurrency = "lots"
 [[people]]
 id = "alice"
 slack = "U1"
@@ -1360,6 +1428,8 @@ departments = ["legal"]
         for want in [
             "database.url",
             "server.listen",
+            "inbox.concurrency",
+            "outbox.concurrency",
             "people[1].slack",
             "admins[0]",
             "admins[1]",

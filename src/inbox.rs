@@ -46,7 +46,7 @@ impl Default for InboxSettings {
             owner: format!("inbox-{}", uuid::Uuid::new_v4().simple()),
             lease: Duration::from_secs(60),
             batch: 20,
-            concurrency: 64,
+            concurrency: crate::config::DEFAULT_INBOX_CONCURRENCY,
             idle: Duration::from_millis(250),
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(300),

@@ -52,7 +52,7 @@ impl Default for OutboxSettings {
             owner: format!("outbox-{}", uuid::Uuid::new_v4().simple()),
             lease: Duration::from_secs(60),
             batch: 20,
-            concurrency: 32,
+            concurrency: crate::config::DEFAULT_OUTBOX_CONCURRENCY,
             idle: Duration::from_millis(500),
             backoff_base: Duration::from_secs(2),
             backoff_cap: Duration::from_secs(300),

@@ -207,6 +207,8 @@ struct Session {
 
 #[derive(Debug, Default)]
 struct FakeState {
+    /// How long every API call waits before it is answered (0 in functional tests).
+    latency: std::time::Duration,
     token: String,
     base_url: String,
     roles: BTreeMap<String, Role>,
@@ -538,6 +540,12 @@ impl FakeDiscord {
         for tx in lock(&self.state).conns.values() {
             let _ = tx.send(ctl.clone());
         }
+    }
+
+    /// Makes every REST call wait `latency` before it is answered, as the real Discord does
+    /// from a cloud host (50-300 ms); 0, the default, answers at once.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        lock(&self.state).latency = latency;
     }
 
     /// Makes the next requests to `route` (method and OpenAPI template, e.g.
@@ -1179,6 +1187,11 @@ async fn rest(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // Real REST calls take 50-300 ms from a cloud host; benchmarks set this, tests leave 0.
+    let latency = lock(&state).latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let route = route_of(&path);
     let key = format!("{method} {route}");
     let json_body: Value = if body.is_empty() {

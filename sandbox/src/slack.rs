@@ -67,6 +67,8 @@ enum SocketCtl {
 
 #[derive(Debug, Default)]
 struct FakeState {
+    /// How long every API call waits before it is answered (0 in functional tests).
+    latency: std::time::Duration,
     token: String,
     app_token: String,
     /// Socket Mode envelopes not yet acknowledged, resent on every new connection as Slack does.
@@ -260,6 +262,12 @@ impl FakeSlack {
             api_url: format!("http://{addr}/api"),
             state,
         })
+    }
+
+    /// Makes every Web API call wait `latency` before it is answered, as the real Slack does
+    /// from a cloud host (50-300 ms); 0, the default, answers at once.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        lock(&self.state).latency = latency;
     }
 
     /// Adds a channel; `bot_member` says whether the bot may post there.
@@ -476,6 +484,11 @@ async fn call(
     uri: axum::http::Uri,
     body: Bytes,
 ) -> Response {
+    // A real Web API answers a cloud host in 50-300 ms; benchmarks set this, tests leave 0.
+    let latency = lock(&state).latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let mut s = lock(&state);
     s.calls.push(method.clone());
     if let Some(fault) = s.faults.get_mut(&method).and_then(VecDeque::pop_front) {

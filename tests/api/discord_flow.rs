@@ -400,17 +400,23 @@ async fn a_429_is_honoured_and_a_5xx_retried_and_the_alert_arrives_once(app: Tes
             .filter(|q| q.method == "POST" && q.route == "/channels/{channel_id}/messages")
             .count()
     };
-    // The thread reply and the alert go to different channels, so both are tried at once:
-    // one meets the 429, the other the 502.
+    // The thread reply and the alert go to different channels and may be tried at once (one
+    // meets the 429, the other the 502), or the second may find Discord's wait already
+    // recorded and not be tried at all.
     r.outbox.round().await.unwrap();
-    assert!(r.fake.sent().is_empty(), "429 and 502 first");
-    assert_eq!(creates(&r.fake), 2);
+    assert!(r.fake.sent().is_empty(), "429 (and 502) first");
+    let first = creates(&r.fake);
+    assert!((1..=2).contains(&first), "{first}");
     app.clock.advance(chrono::Duration::seconds(9));
     r.outbox.round().await.unwrap();
-    assert_eq!(creates(&r.fake), 2, "no retry before retry_after (10 s)");
+    assert_eq!(
+        creates(&r.fake),
+        first,
+        "no retry before retry_after (10 s)"
+    );
     app.clock.advance(chrono::Duration::seconds(1));
     r.outbox.round().await.unwrap();
-    assert!(creates(&r.fake) > 2, "retried at retry_after");
+    assert!(creates(&r.fake) > first, "retried at retry_after");
     app.clock.advance(chrono::Duration::seconds(60));
     while r.outbox.round().await.unwrap() > 0 {}
     let sent = r.fake.sent();
