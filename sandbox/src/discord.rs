@@ -581,6 +581,20 @@ impl FakeDiscord {
             .collect()
     }
 
+    /// Messages the bot sent among every message stored at index `from` or later, and the
+    /// index to ask from next time: lets a benchmark watch arrivals without copying them all.
+    pub fn sent_since(&self, from: usize) -> (Vec<DiscordMessage>, usize) {
+        let s = lock(&self.state);
+        let new = s
+            .messages
+            .iter()
+            .skip(from)
+            .filter(|m| m.author_id == BOT_USER_ID && !m.deleted)
+            .cloned()
+            .collect();
+        (new, s.messages.len())
+    }
+
     /// The IDENTIFY payloads received (tokens removed).
     pub fn identifies(&self) -> Vec<Value> {
         lock(&self.state).identifies.clone()

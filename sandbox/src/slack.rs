@@ -326,6 +326,20 @@ impl FakeSlack {
         q.extend(std::iter::repeat_n(fault, times));
     }
 
+    /// Messages the bot posted among every message stored at index `from` or later, and the
+    /// index to ask from next time: lets a benchmark watch arrivals without copying them all.
+    pub fn bot_messages_since(&self, from: usize) -> (Vec<SlackMessage>, usize) {
+        let s = lock(&self.state);
+        let new = s
+            .messages
+            .iter()
+            .skip(from)
+            .filter(|m| m.user == BOT_USER)
+            .cloned()
+            .collect();
+        (new, s.messages.len())
+    }
+
     /// Messages the bot posted, in order.
     pub fn bot_messages(&self) -> Vec<SlackMessage> {
         lock(&self.state)
@@ -554,17 +568,22 @@ async fn call(
             else {
                 return api_error("invalid_arguments");
             };
-            if !s
+            let Some(found) = s
                 .messages
                 .iter()
-                .any(|m| m.channel == channel && m.ts == ts)
-            {
+                .find(|m| m.channel == channel && m.ts == ts)
+            else {
                 return api_error("message_not_found");
+            };
+            // As Slack does: a thread reply's link opens its thread.
+            let mut link = format!(
+                "https://sandbox.slack.com/archives/{channel}/p{}",
+                ts.replace('.', "")
+            );
+            if let Some(parent) = found.thread_ts.as_ref().filter(|p| **p != ts) {
+                link.push_str(&format!("?thread_ts={parent}&cid={channel}"));
             }
-            ok(json!({
-                "channel": channel,
-                "permalink": format!("https://sandbox.slack.com/archives/{channel}/p{}", ts.replace('.', ""))
-            }))
+            ok(json!({ "channel": channel, "permalink": link }))
         }
         "conversations.history" | "conversations.replies" => history(&s, &method, &args),
         "conversations.info" => {

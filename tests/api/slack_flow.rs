@@ -24,6 +24,7 @@ const TOKEN: &str = "xoxb-sandbox-token";
 
 struct Rig {
     fake: FakeSlack,
+    api: SlackApi,
     base: String,
     inbox: InboxWorker,
     outbox: OutboxWorker,
@@ -41,6 +42,7 @@ async fn rig(app: &TestApp) -> Rig {
     }
     fake.add_user("UCUSTOMER", "Casey Customer");
     let api = SlackApi::new(&fake.api_url, &Secret::new(TOKEN)).unwrap();
+    let api_handle = api.clone();
     fake.add_group("SIT", &["UERIN"]);
     let source = SlackEventSource::new(
         api.clone(),
@@ -66,6 +68,7 @@ async fn rig(app: &TestApp) -> Rig {
     ));
     Rig {
         fake,
+        api: api_handle,
         base,
         inbox,
         outbox,
@@ -491,7 +494,69 @@ async fn a_slack_user_group_member_may_flag(app: TestApp) {
     );
 }
 
+async fn permalinks_are_built_from_the_workspace_url_once_one_matched(app: TestApp) {
+    let r = rig(&app).await;
+    r.api.whoami().await.unwrap();
+    r.fake.seed_message(
+        "CHELP",
+        "1772442000.000100",
+        "UCUSTOMER",
+        "refund please",
+        None,
+    );
+    r.fake.seed_message(
+        "CHELP",
+        "1772442000.000200",
+        "UCUSTOMER",
+        "and the invoice too",
+        Some("1772442000.000100"),
+    );
+    r.fake
+        .seed_message("CHELP", "1772442000.000300", "UCUSTOMER", "printer", None);
+    for (ev, ts) in [
+        ("Ev1", "1772442000.000100"),
+        ("Ev2", "1772442000.000200"),
+        ("Ev3", "1772442000.000300"),
+    ] {
+        assert_eq!(
+            r.deliver(&app, &reaction(ev, "UBOB", "ticket", ts)).await,
+            200
+        );
+        r.work().await;
+    }
+    let asked = r
+        .fake
+        .calls()
+        .iter()
+        .filter(|c| *c == "chat.getPermalink")
+        .count();
+    assert_eq!(
+        asked, 1,
+        "only the first link is asked, to check the built one"
+    );
+    let links: Vec<Option<String>> = {
+        let mut out = Vec::new();
+        for id in 1..=3 {
+            let t = app.desk.ticket(TicketRef(id)).await.unwrap();
+            out.push(t.source.unwrap().permalink);
+        }
+        out
+    };
+    assert_eq!(
+        links,
+        [
+            Some("https://sandbox.slack.com/archives/CHELP/p1772442000000100".to_string()),
+            Some(
+                "https://sandbox.slack.com/archives/CHELP/p1772442000000200?thread_ts=1772442000.000100&cid=CHELP"
+                    .to_string()
+            ),
+            Some("https://sandbox.slack.com/archives/CHELP/p1772442000000300".to_string()),
+        ]
+    );
+}
+
 crate::on_both_backends!(
+    permalinks_are_built_from_the_workspace_url_once_one_matched,
     a_slack_user_group_member_may_flag,
     a_restart_between_the_ack_and_the_ticket_loses_no_flag,
     edits_and_deletions_of_the_flagged_message_are_recorded_on_its_ticket,

@@ -931,7 +931,75 @@ async fn a_staff_reply_in_the_thread_is_the_first_response(app: TestApp) {
     );
 }
 
+async fn a_flag_on_a_message_received_as_an_event_needs_no_fetch(app: TestApp) {
+    let r = rig(&app, Mode::Socket).await;
+    // Slack still holds the messages (a fetch would work); the point is that none is made.
+    r.fake.seed_message(
+        "CHELP",
+        "1772442000.000100",
+        "UCUSTOMER",
+        "refund please",
+        None,
+    );
+    r.fake.seed_message(
+        "CHELP",
+        "1772442000.000200",
+        "UCUSTOMER",
+        "printer jam",
+        None,
+    );
+    let message = |id: &str, ts: &str, text: &str| {
+        json!({"token": "XXYYZZ", "team_id": "T0SANDBOX", "api_app_id": "A0APP", "type": "event_callback",
+        "event_id": id, "event_time": 1_772_442_100, "event": {
+            "type": "message", "channel": "CHELP", "user": "UCUSTOMER", "text": text,
+            "ts": ts, "channel_type": "channel", "event_ts": ts
+        }})
+    };
+    let reaction = |id: &str, ts: &str| {
+        json!({"token": "XXYYZZ", "team_id": "T0SANDBOX", "api_app_id": "A0APP", "type": "event_callback",
+        "event_id": id, "event_time": 1_772_442_100, "event": {
+            "type": "reaction_added", "user": "UBOB", "reaction": "ticket", "item_user": "UCUSTOMER",
+            "item": {"type": "message", "channel": "CHELP", "ts": ts}, "event_ts": "1772442100.000100"
+        }})
+    };
+    r.fake
+        .push_event(message("EvM1", "1772442000.000100", "refund please"));
+    // An edit arrives before the flag: the ticket takes the edited text, still without a fetch.
+    r.fake.push_event(
+        json!({"token": "XXYYZZ", "team_id": "T0SANDBOX", "api_app_id": "A0APP",
+        "type": "event_callback", "event_id": "EvM1e", "event_time": 1_772_442_101, "event": {
+            "type": "message", "subtype": "message_changed", "channel": "CHELP",
+            "message": {"type": "message", "user": "UCUSTOMER", "text": "refund please, order 42",
+                        "ts": "1772442000.000100"},
+            "previous_message": {"type": "message", "user": "UCUSTOMER", "text": "refund please",
+                                 "ts": "1772442000.000100"},
+            "ts": "1772442101.000100", "event_ts": "1772442101.000100", "channel_type": "channel"
+        }}),
+    );
+    r.fake.push_event(reaction("EvR1", "1772442000.000100"));
+    r.wait_acked(3).await;
+    r.work().await;
+    let fetches = |r: &Rig| {
+        r.fake
+            .calls()
+            .iter()
+            .filter(|c| *c == "conversations.replies" || *c == "conversations.history")
+            .count()
+    };
+    assert_eq!(fetches(&r), 0, "the received message was not fetched again");
+    let t = app.desk.ticket(TicketRef(1)).await.unwrap();
+    assert_eq!(t.source.unwrap().original_text, "refund please, order 42");
+    // A message this process never received is fetched.
+    r.fake.push_event(reaction("EvR2", "1772442000.000200"));
+    r.wait_acked(4).await;
+    r.work().await;
+    assert_eq!(fetches(&r), 1);
+    let t = app.desk.ticket(TicketRef(2)).await.unwrap();
+    assert_eq!(t.source.unwrap().original_text, "printer jam");
+}
+
 crate::on_both_backends!(
+    a_flag_on_a_message_received_as_an_event_needs_no_fetch,
     every_slash_subcommand_over_http,
     every_slash_subcommand_over_socket_mode,
     a_slow_command_is_acknowledged_then_answered_through_the_response_url,

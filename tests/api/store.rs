@@ -160,7 +160,57 @@ async fn unsupported_urls_are_refused_clearly() {
     );
 }
 
+async fn nul_characters_are_removed_once_so_both_databases_keep_the_same_text(app: TestApp) {
+    // PostgreSQL refuses NUL in text and jsonb; SQLite would store it. The store removes it
+    // from every bound value, so an event, a ticket and a metric are all kept, identically.
+    let store = &app.desk.store;
+    let at = app.desk.now();
+    let payload =
+        serde_json::json!({"event_id": "Ev\u{0}1", "event": {"text": "a\u{0}b", "k\u{0}": 1}});
+    assert!(store
+        .inbox_insert(
+            "slack:Ev\u{0}1",
+            Some("slack:C\u{0}:1"),
+            "slack",
+            &payload,
+            at
+        )
+        .await
+        .unwrap());
+    let row = &store.inbox(None, 0).await.unwrap()[0];
+    assert_eq!(row.key, "slack:Ev1");
+    assert_eq!(
+        row.payload,
+        serde_json::json!({"event_id": "Ev1", "event": {"text": "ab", "k": 1}})
+    );
+    app.ok(&slack("UC"), "/ticket new print\u{0}er jam").await;
+    let t = app.desk.ticket(TicketRef(1)).await.unwrap();
+    assert_eq!(t.title, "printer jam");
+    store
+        .add_metric(store::NewMetric {
+            name: "nps".into(),
+            value: 9.0,
+            department: None,
+            note: Some("from\u{0} the survey".into()),
+            recorded_by: None,
+            at,
+        })
+        .await
+        .unwrap();
+    let m = &store.list_metrics(Some("nps"), at).await.unwrap()[0];
+    assert_eq!(m.note.as_deref(), Some("from the survey"));
+    // A backslash before `u0000` in the text is not a NUL and is kept as it is.
+    let literal = serde_json::json!({"text": "C:\\u0000dir"});
+    store
+        .inbox_insert("slack:Ev2", None, "slack", &literal, at)
+        .await
+        .unwrap();
+    let rows = store.inbox(None, 0).await.unwrap();
+    assert_eq!(rows[1].payload, literal);
+}
+
 crate::on_both_backends!(
+    nul_characters_are_removed_once_so_both_databases_keep_the_same_text,
     inbox_keys_are_unique,
     csat_is_recorded_once_per_ticket_and_scores_are_checked,
     a_schedule_fire_is_claimed_once_even_by_two_stores_on_one_file,

@@ -130,6 +130,128 @@ pub struct SlackApi {
     groups: Cache<(Vec<String>, std::time::Instant)>,
     /// Held while a user group is fetched, so flags completed at once ask Slack once.
     group_fetch: Arc<tokio::sync::Mutex<()>>,
+    /// How permalinks are made: from the workspace URL `auth.test` gave, once one built that
+    /// way matched Slack's own `chat.getPermalink`, saving a call per flag.
+    permalinks: Arc<std::sync::Mutex<Permalinks>>,
+    /// Messages this process received as `message` events, so a flag on one needs no
+    /// `conversations.replies` call.
+    recent: Arc<RecentMessages>,
+}
+
+/// How many received messages are remembered at most.
+pub const RECENT_MESSAGES: usize = 10_000;
+/// How long a received message is remembered.
+pub const RECENT_FOR: Duration = Duration::from_secs(600);
+
+/// Messages received as events, bounded in number ([`RECENT_MESSAGES`], oldest forgotten
+/// first) and in age ([`RECENT_FOR`]); edits update them and deletions forget them. A miss
+/// (another instance received the message, or it is older) fetches it from Slack.
+#[derive(Debug, Default)]
+pub struct RecentMessages {
+    inner: std::sync::Mutex<Recent>,
+}
+
+#[derive(Debug, Default)]
+struct Recent {
+    by_key: std::collections::HashMap<(String, String), (FetchedMessage, std::time::Instant)>,
+    order: std::collections::VecDeque<(String, String)>,
+}
+
+impl RecentMessages {
+    /// Remembers `message` in `channel`, replacing an older copy.
+    pub fn remember(&self, channel: &str, message: FetchedMessage) {
+        let mut r = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (channel.to_string(), message.ts.clone());
+        if r.by_key
+            .insert(key.clone(), (message, std::time::Instant::now()))
+            .is_none()
+        {
+            r.order.push_back(key);
+        }
+        while r.order.len() > RECENT_MESSAGES {
+            if let Some(old) = r.order.pop_front() {
+                r.by_key.remove(&old);
+            }
+        }
+    }
+
+    /// Forgets the message `ts` in `channel` (it was deleted).
+    pub fn forget(&self, channel: &str, ts: &str) {
+        let mut r = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        r.by_key.remove(&(channel.to_string(), ts.to_string()));
+    }
+
+    /// The message `ts` in `channel`, if it was received within [`RECENT_FOR`].
+    pub fn recall(&self, channel: &str, ts: &str) -> Option<FetchedMessage> {
+        let r = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        r.by_key
+            .get(&(channel.to_string(), ts.to_string()))
+            .filter(|(_, at)| at.elapsed() < RECENT_FOR)
+            .map(|(m, _)| m.clone())
+    }
+
+    /// Takes in a received event: a new message (top-level or a thread reply) is remembered,
+    /// an edited one updated, a deleted one forgotten; anything else is ignored.
+    pub fn observe(&self, payload: &Value) {
+        let event = &payload["event"];
+        if event["type"].as_str() != Some("message") {
+            return;
+        }
+        let Some(channel) = event["channel"].as_str() else {
+            return;
+        };
+        let message = match event["subtype"].as_str() {
+            None => event,
+            Some("message_changed") => &event["message"],
+            Some("message_deleted") => {
+                if let Some(ts) = event["deleted_ts"].as_str() {
+                    self.forget(channel, ts);
+                }
+                return;
+            }
+            Some(_) => return,
+        };
+        let (Some(ts), Some(author)) = (
+            message["ts"].as_str(),
+            message["user"]
+                .as_str()
+                .or_else(|| message["bot_id"].as_str()),
+        ) else {
+            return;
+        };
+        self.remember(
+            channel,
+            FetchedMessage {
+                ts: ts.to_string(),
+                thread_ts: super::source::thread_parent(message).map(str::to_string),
+                author: author.to_string(),
+                text: message["text"].as_str().unwrap_or_default().to_string(),
+            },
+        );
+    }
+}
+
+/// Where permalinks come from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum Permalinks {
+    /// Ask `chat.getPermalink` (the workspace URL is not known yet).
+    #[default]
+    Ask,
+    /// The workspace URL is known; the next permalink is asked and compared with the built one.
+    Check(String),
+    /// Build them from this workspace URL: one built link matched Slack's.
+    Build(String),
+}
+
+/// A message's permalink as Slack forms it: the workspace URL, `archives/CHANNEL/p` and the ts
+/// without its dot; a thread reply adds `?thread_ts=PARENT&cid=CHANNEL`.
+pub fn build_permalink(workspace: &str, channel: &str, ts: &str, thread: Option<&str>) -> String {
+    let base = workspace.trim_end_matches('/');
+    let mut link = format!("{base}/archives/{channel}/p{}", ts.replace('.', ""));
+    if let Some(parent) = thread.filter(|p| *p != ts) {
+        link.push_str(&format!("?thread_ts={parent}&cid={channel}"));
+    }
+    link
 }
 
 /// How long a user group's member list is trusted before it is asked again.
@@ -155,6 +277,8 @@ impl SlackApi {
             kinds: Arc::default(),
             groups: Arc::default(),
             group_fetch: Arc::default(),
+            permalinks: Arc::default(),
+            recent: Arc::default(),
         })
     }
 
@@ -167,9 +291,17 @@ impl SlackApi {
         self.client.open_session(&self.token)
     }
 
-    /// Checks the token (`auth.test`), returning the bot's user id.
+    /// Checks the token (`auth.test`), returning the bot's user id; remembers the workspace
+    /// URL for permalinks.
     pub async fn whoami(&self) -> Result<String, ChatError> {
         let r = self.session().auth_test().await.map_err(classify)?;
+        let url = r.url.0.to_string();
+        if url.starts_with("https://") || url.starts_with("http://") {
+            let mut p = self.permalinks.lock().unwrap_or_else(|e| e.into_inner());
+            if *p == Permalinks::Ask {
+                *p = Permalinks::Check(url);
+            }
+        }
         Ok(r.user_id.to_string())
     }
 
@@ -302,13 +434,22 @@ pub struct FetchedMessage {
 }
 
 impl SlackApi {
-    /// The message `ts` in `channel`, top-level or a thread reply (`conversations.replies`
-    /// accepts any message of a thread); `None` when it no longer exists.
+    /// The messages this process received as events (shared by every clone).
+    pub fn recent(&self) -> &RecentMessages {
+        &self.recent
+    }
+
+    /// The message `ts` in `channel`, top-level or a thread reply: as received, when this
+    /// process received it recently; else asked of Slack (`conversations.replies` accepts any
+    /// message of a thread); `None` when it no longer exists.
     pub async fn message(
         &self,
         channel: &str,
         ts: &str,
     ) -> Result<Option<FetchedMessage>, ChatError> {
+        if let Some(m) = self.recent.recall(channel, ts) {
+            return Ok(Some(m));
+        }
         let req = SlackApiConversationsRepliesRequest::new(
             SlackChannelId(channel.to_string()),
             SlackTs(ts.to_string()),
@@ -339,7 +480,43 @@ impl SlackApi {
             }))
     }
 
-    /// A link to the message `ts` in `channel`.
+    /// A link to the message `ts` in `channel` (a reply in the thread of `thread`). Built from
+    /// the workspace URL once a link built that way has matched Slack's own answer; otherwise
+    /// (before `auth.test`, or where links differ, as on Enterprise Grid) `chat.getPermalink`.
+    pub async fn permalink_of(
+        &self,
+        channel: &str,
+        ts: &str,
+        thread: Option<&str>,
+    ) -> Result<String, ChatError> {
+        let how = self
+            .permalinks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match how {
+            Permalinks::Build(url) => Ok(build_permalink(&url, channel, ts, thread)),
+            Permalinks::Ask => self.permalink(channel, ts).await,
+            Permalinks::Check(url) => {
+                let asked = self.permalink(channel, ts).await?;
+                let built = build_permalink(&url, channel, ts, thread);
+                let mut p = self.permalinks.lock().unwrap_or_else(|e| e.into_inner());
+                if built == asked {
+                    *p = Permalinks::Build(url);
+                } else {
+                    tracing::info!(
+                        asked = %asked.escape_debug(),
+                        built = %built.escape_debug(),
+                        "Slack's permalinks differ from the workspace URL's; asking chat.getPermalink for each"
+                    );
+                    *p = Permalinks::Ask;
+                }
+                Ok(asked)
+            }
+        }
+    }
+
+    /// A link to the message `ts` in `channel`, asked of Slack (`chat.getPermalink`).
     pub async fn permalink(&self, channel: &str, ts: &str) -> Result<String, ChatError> {
         let req = SlackApiChatGetPermalinkRequest::new(
             SlackChannelId(channel.to_string()),

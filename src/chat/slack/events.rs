@@ -252,6 +252,9 @@ async fn events(State(s): State<EventsState>, headers: HeaderMap, body: Bytes) -
                 )
                     .into_response();
             };
+            if let Some(i) = &s.interactions {
+                i.api().recent().observe(&payload);
+            }
             match keep(&s.store, &payload).await {
                 Ok(true) => {}
                 Ok(false) => return StatusCode::OK.into_response(),

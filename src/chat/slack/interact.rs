@@ -104,6 +104,13 @@ pub struct Interactions {
     budget: Duration,
 }
 
+impl Interactions {
+    /// The Web API client it answers with (and whose received-message cache events fill).
+    pub fn api(&self) -> &SlackApi {
+        &self.api
+    }
+}
+
 impl std::fmt::Debug for Interactions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Interactions")

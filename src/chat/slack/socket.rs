@@ -97,6 +97,9 @@ async fn on_push(
         .ok_or("the Socket Mode listener has no inbox")?;
     let mut payload = serde_json::to_value(&event)?;
     payload["type"] = serde_json::json!("event_callback");
+    if let Some(i) = &inbox.interactions {
+        i.api().recent().observe(&payload);
+    }
     if !keep(&inbox.store, &payload).await? {
         return Ok(());
     }

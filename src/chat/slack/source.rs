@@ -136,7 +136,10 @@ impl EventSource for SlackEventSource {
                 "message {ts} in {channel} no longer exists"
             )));
         };
-        let permalink = self.api.permalink(channel, ts).await?;
+        let permalink = self
+            .api
+            .permalink_of(channel, ts, message.thread_ts.as_deref())
+            .await?;
         let author_name = self.api.user_name(&message.author).await?;
         let flagger_roles = self.roles_of(flagger).await?;
         let author_roles = self.roles_of(&message.author).await?;
@@ -217,7 +220,10 @@ impl SlackEventSource {
                 "message {ts} in {channel} no longer exists"
             )));
         };
-        let permalink = self.api.permalink(channel, ts).await?;
+        let permalink = self
+            .api
+            .permalink_of(channel, ts, message.thread_ts.as_deref())
+            .await?;
         let author_name = self.api.user_name(&message.author).await?;
         Ok(Completion::Flag(Box::new(FlagRequest {
             flagger: Actor {
