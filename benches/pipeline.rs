@@ -219,6 +219,38 @@ fn flag_of(text: &str) -> Option<usize> {
     digits.parse().ok()
 }
 
+/// When each flag's department alert reached the fake: polls `since(from)` (the messages
+/// posted from index `from`, as channel and text, and the next index) every 2 ms until every
+/// one of `flags` alerts was seen in `channels` (ten minutes at most).
+async fn arrivals(
+    flags: usize,
+    channels: &[String],
+    mut since: impl FnMut(usize) -> (Vec<(String, String)>, usize),
+) -> HashMap<usize, Instant> {
+    let mut arrived: HashMap<usize, Instant> = HashMap::new();
+    let mut from = 0;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while arrived.len() < flags {
+        let (new, next) = since(from);
+        let now = Instant::now();
+        from = next;
+        for (channel, text) in new {
+            if channels.contains(&channel) {
+                if let Some(k) = flag_of(&text) {
+                    arrived.entry(k).or_insert(now);
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {flags} alerts arrived",
+            arrived.len()
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    arrived
+}
+
 async fn slack(shape: Shape) -> Figures {
     let fake = FakeSlack::start(SLACK_TOKEN).await.unwrap();
     fake.add_user(SLACK_FLAGGER, "Flagger");
@@ -303,29 +335,20 @@ async fn slack(shape: Shape) -> Figures {
     }
     // Watch the department channels while the flags go out.
     let dept_channels: Vec<String> = (0..shape.departments).map(dept).collect();
-    let mut arrived: HashMap<usize, Instant> = HashMap::new();
-    let mut from = 0;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while arrived.len() < shape.flags {
+    let arrived = arrivals(shape.flags, &dept_channels, |from| {
         let (new, next) = fake.bot_messages_since(from);
-        let now = Instant::now();
-        from = next;
-        for m in new {
-            if dept_channels.contains(&m.channel) {
-                let text = format!("{} {}", m.text, m.blocks.unwrap_or_default());
-                if let Some(k) = flag_of(&text) {
-                    arrived.entry(k).or_insert(now);
-                }
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {} alerts arrived",
-            arrived.len(),
-            shape.flags
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+        let texts = new
+            .into_iter()
+            .map(|m| {
+                (
+                    m.channel,
+                    format!("{} {}", m.text, m.blocks.unwrap_or_default()),
+                )
+            })
+            .collect();
+        (texts, next)
+    })
+    .await;
     let cpu = cpu_of(bot.pid()).saturating_sub(cpu_before);
     let mut acks = Vec::new();
     for s in senders {
@@ -402,29 +425,18 @@ async fn discord(shape: Shape) -> Figures {
         fake.react(channel, id, DISCORD_FLAGGER, "🎫");
     }
     let dept_channels: Vec<String> = (0..shape.departments).map(dept).collect();
-    let mut arrived: HashMap<usize, Instant> = HashMap::new();
-    let mut from = 0;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while arrived.len() < shape.flags {
+    let arrived = arrivals(shape.flags, &dept_channels, |from| {
         let (new, next) = fake.sent_since(from);
-        let now = Instant::now();
-        from = next;
-        for m in new {
-            if dept_channels.contains(&m.channel_id) {
+        let texts = new
+            .into_iter()
+            .map(|m| {
                 let text = format!("{} {}", m.content, serde_json::Value::from(m.embeds));
-                if let Some(k) = flag_of(&text) {
-                    arrived.entry(k).or_insert(now);
-                }
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {} alerts arrived",
-            arrived.len(),
-            shape.flags
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+                (m.channel_id, text)
+            })
+            .collect();
+        (texts, next)
+    })
+    .await;
     let cpu = cpu_of(bot.pid()).saturating_sub(cpu_before);
     let last = arrived.values().max().copied().unwrap_or(started);
     Figures {

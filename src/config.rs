@@ -279,9 +279,9 @@ pub struct WorkerSettings {
 
 /// Default of `inbox.concurrency`: a burst of flags costs about one round trip to the platform,
 /// and reaches the SQLite group commit as a group.
-pub const DEFAULT_INBOX_CONCURRENCY: usize = 128;
+pub const DEFAULT_INBOX_CONCURRENCY: usize = 256;
 /// Default of `outbox.concurrency`.
-pub const DEFAULT_OUTBOX_CONCURRENCY: usize = 128;
+pub const DEFAULT_OUTBOX_CONCURRENCY: usize = 256;
 /// The most either worker may do at once.
 const MAX_CONCURRENCY: i64 = 1024;
 
