@@ -241,11 +241,76 @@ impl std::str::FromStr for ShardRange {
     }
 }
 
+/// A database URL. Debug and Display hide its password (`postgres://bob:[redacted]@db/x`, and
+/// a `password=` query parameter), so it can be logged; `&*url` is the real one.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Wraps a URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+}
+
+impl std::ops::Deref for DatabaseUrl {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<&str> for DatabaseUrl {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", redact_url(&self.0))
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+/// `url` with the password of its user part and any `password=` query value replaced by
+/// `[redacted]`.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(start) = url.find("://").map(|i| i + 3) {
+        let authority_end = url[start..]
+            .find(['/', '?', '#'])
+            .map_or(url.len(), |i| start + i);
+        if let Some(at) = url[start..authority_end].rfind('@').map(|i| start + i) {
+            if let Some(colon) = url[start..at].find(':').map(|i| start + i) {
+                out = format!("{}[redacted]{}", &url[..=colon], &url[at..]);
+            }
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=[redacted]"),
+                _ => kv.to_string(),
+            })
+            .collect();
+        out = format!("{head}{}", query.join("&"));
+    }
+    out
+}
+
 /// The whole, checked configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Database URL: `sqlite://…` or `postgres://…`.
-    pub database_url: String,
+    /// Database URL: `sqlite://…` or `postgres://…` (shown with its password hidden).
+    pub database_url: DatabaseUrl,
     /// Address of the HTTP server.
     pub listen: SocketAddr,
     /// People, departments, admins, flag policy.
@@ -997,7 +1062,7 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
     root.finish(p);
 
     Config {
-        database_url,
+        database_url: DatabaseUrl::new(database_url),
         listen,
         directory: Directory {
             people,
@@ -1375,6 +1440,33 @@ targets = ["slack:CLEADS"]
         for bad in ["1-4/4", "2-1/4", "0-0/0", "a-b/c", "0-1"] {
             assert!(bad.parse::<ShardRange>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn database_passwords_never_show() {
+        assert_eq!(
+            redact_url("postgres://bob:s3cret@db.example:5432/x?sslmode=require&password=p2"),
+            "postgres://bob:[redacted]@db.example:5432/x?sslmode=require&password=[redacted]"
+        );
+        assert_eq!(redact_url("postgres://bob@db/x"), "postgres://bob@db/x");
+        assert_eq!(
+            redact_url("sqlite://switchboard.db"),
+            "sqlite://switchboard.db"
+        );
+        assert_eq!(
+            redact_url("postgres://u:p@ss@db/x"),
+            "postgres://u:[redacted]@db/x",
+            "the last @ ends the user part"
+        );
+        let c = Config::from_toml(
+            "[database]\nurl = \"postgres://bob:s3cret@db/x\"\n\n[[departments]]\nname = \"it\"\nchannels = [\"slack:C1\"]\n",
+            "t.toml",
+            no_env,
+        )
+        .unwrap();
+        let shown = format!("{c:?} {}", c.database_url);
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert_eq!(&*c.database_url, "postgres://bob:s3cret@db/x");
     }
 
     #[test]

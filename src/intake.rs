@@ -17,7 +17,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use hmac::Mac;
 use serde::Deserialize;
 use serde_json::json;
@@ -116,8 +116,19 @@ pub fn check(desk: &Desk, s: SampleIn, now: DateTime<Utc>) -> Result<NewMetric, 
                 format!("at `{a}` is not an RFC 3339 time such as 2026-11-23T09:00:00Z")
             })?,
     };
-    if at > now + Duration::minutes(5) {
-        return Err(format!("at `{}` is in the future", at.to_rfc3339()));
+    // A day of slack for clocks and time zones; nothing before 2000 is a customer metric of
+    // this bot's (and such a time is almost always a unit mistake, seconds for milliseconds).
+    if at > now + Duration::days(1) {
+        return Err(format!(
+            "at `{}` is in the future; times may be at most a day ahead",
+            at.to_rfc3339()
+        ));
+    }
+    if at.year() < 2000 {
+        return Err(format!(
+            "at `{}` is before 2000; give the time the value was measured, e.g. 2026-11-23T09:00:00Z",
+            at.to_rfc3339()
+        ));
     }
     Ok(NewMetric {
         name,
@@ -267,6 +278,13 @@ fn same_token(given: &str, expected: &Secret) -> bool {
         == 0
 }
 
+/// The credentials of an `Authorization: Bearer …` header; the scheme name is
+/// case-insensitive (RFC 7235).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
+}
+
 fn problem(status: StatusCode, error: &str, details: Vec<String>) -> Response {
     (status, Json(json!({ "error": error, "details": details }))).into_response()
 }
@@ -275,7 +293,7 @@ async fn post_metrics(State(s): State<ApiState>, headers: HeaderMap, body: Bytes
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(bearer);
     match token {
         Some(t) if same_token(t.trim(), &s.token) => {}
         _ => {

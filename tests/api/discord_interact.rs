@@ -913,6 +913,16 @@ async fn the_http_endpoint_checks_signatures_and_answers() {
         401,
         "older than five minutes"
     );
+    // Timestamps at the ends of i64 are refused, signed or not, and never wrap into the window.
+    let far = (i128::from(app.desk.now().timestamp()) - (1i128 << 63)) as i64;
+    for ts in [far, i64::MIN, i64::MAX] {
+        let sig = FakeDiscord::sign(&ts.to_string(), &ping);
+        assert_eq!(
+            post(ping.clone(), ts.to_string(), Some(sig)).await.0,
+            401,
+            "{ts}"
+        );
+    }
     let mut tampered = ping.clone();
     tampered.extend_from_slice(b" ");
     assert_eq!(

@@ -149,7 +149,43 @@ async fn the_csv_import_keeps_good_rows_and_reports_bad_ones_by_line(app: TestAp
     assert!(err.contains("name,value"), "{err}");
 }
 
+async fn the_bearer_scheme_is_case_insensitive_and_times_have_bounds(app: TestApp) {
+    let (base, _stop) = server(&app).await;
+    let good = r#"{"name": "nps", "value": 9}"#;
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let r = reqwest::Client::new()
+            .post(format!("{base}/api/metrics"))
+            .header("content-type", "application/json")
+            .header("authorization", format!("{scheme} {TEST_API_TOKEN}"))
+            .body(good)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{scheme}");
+    }
+    let now = app.desk.now();
+    let at = |d: chrono::Duration| (now + d).to_rfc3339();
+    let batch = json!({"samples": [
+        {"name": "nps", "value": 9, "at": "1999-12-31T23:59:59Z"},
+        {"name": "nps", "value": 9, "at": at(chrono::Duration::hours(23))},
+        {"name": "nps", "value": 9, "at": at(chrono::Duration::hours(25))},
+    ]});
+    let (status, body) = post(&base, Some(TEST_API_TOKEN), &batch.to_string()).await;
+    assert_eq!(status, 400, "{body}");
+    let details = body["details"].to_string();
+    assert!(
+        details.contains("samples[0]") && details.contains("before 2000"),
+        "{details}"
+    );
+    assert!(
+        details.contains("samples[2]") && details.contains("a day ahead"),
+        "{details}"
+    );
+    assert!(!details.contains("samples[1]"), "{details}");
+}
+
 crate::on_both_backends!(
+    the_bearer_scheme_is_case_insensitive_and_times_have_bounds,
     the_metrics_api_checks_the_token_and_takes_a_batch_whole,
     the_csv_import_keeps_good_rows_and_reports_bad_ones_by_line,
 );

@@ -82,7 +82,8 @@ fn verified(s: &EndpointState, headers: &HeaderMap, body: &[u8]) -> Result<(), &
     let signature = header(headers, "x-signature-ed25519").ok_or("no signature")?;
     let timestamp = header(headers, "x-signature-timestamp").ok_or("no timestamp")?;
     let at: i64 = timestamp.parse().map_err(|_| "unreadable timestamp")?;
-    if (s.clock.now().timestamp() - at).abs() > WINDOW_SECONDS {
+    // abs_diff cannot overflow, so a timestamp near i64::MIN cannot wrap into the window.
+    if s.clock.now().timestamp().abs_diff(at) > WINDOW_SECONDS.unsigned_abs() {
         return Err("timestamp outside the five-minute window");
     }
     s.verifier

@@ -66,9 +66,10 @@ pub fn verify(
         .trim()
         .parse()
         .map_err(|_| SignatureError::BadTimestamp)?;
-    let age = now.timestamp() - ts;
-    if age.abs() > MAX_AGE_SECONDS {
-        return Err(SignatureError::Stale(age));
+    // abs_diff cannot overflow: a timestamp near i64::MIN must be refused, not wrap into the
+    // window (nor panic a debug build) before the signature is even checked.
+    if now.timestamp().abs_diff(ts) > MAX_AGE_SECONDS.unsigned_abs() {
+        return Err(SignatureError::Stale(now.timestamp().saturating_sub(ts)));
     }
     let hex_sig = signature
         .strip_prefix("v0=")
@@ -315,6 +316,26 @@ mod tests {
         let sig = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
         assert_eq!(verify(&secret, "1531420618", body, sig, now()), Ok(()));
         assert_eq!(sign(&secret, "1531420618", body), sig);
+    }
+
+    #[test]
+    fn timestamps_at_the_ends_of_i64_are_stale_not_wrapped() {
+        let secret = Secret::new("s3cret");
+        let body = br#"{"type":"event_callback"}"#;
+        // Validly signed, 2^63 seconds before now: `now - ts` overflows i64.
+        let far = (now().timestamp() as i128 - (1i128 << 63)) as i64;
+        let sig = sign(&secret, &far.to_string(), body);
+        assert!(matches!(
+            verify(&secret, &far.to_string(), body, &sig, now()),
+            Err(SignatureError::Stale(_))
+        ));
+        for ts in [i64::MIN, i64::MAX] {
+            let ts = ts.to_string();
+            assert!(matches!(
+                verify(&secret, &ts, body, "v0=00", now()),
+                Err(SignatureError::Stale(_))
+            ));
+        }
     }
 
     #[test]
