@@ -21,7 +21,7 @@ use sqlx::{PgPool, Postgres, Row, SqlSafeStr, Transaction, TypeInfo, ValueRef};
 use super::dialect::{args, Arg, Backend, Conn, SqlRow, WriteTx};
 use super::sql::{
     digest_ticket_from_row, inbox_from_row, insert_events, insert_outbox, mark_inbox_done,
-    new_ticket_values, outbox_from_row, select_tickets, SqlStore, DIGEST_RECENT,
+    new_ticket_values, outbox_from_row, source_key, tickets_by_sources, SqlStore, DIGEST_RECENT,
     DIGEST_TICKET_COLUMNS, INBOX_COLUMNS, NEW_TICKET_COLUMNS, OUTBOX_COLUMNS,
 };
 use super::{corrupt, CreateTicket, Created, InboxRow, OutboxRow, StoreError};
@@ -232,27 +232,12 @@ impl Backend for PgDb {
             .await?;
         let inbox_keys: Vec<String> = req.inbox_key.iter().cloned().collect();
         let Some(row) = inserted.first() else {
-            let src = req
-                .ticket
-                .source
-                .as_ref()
+            let key = source_key(&req.ticket)
                 .ok_or_else(|| corrupt("ticket", "conflict without a source"))?;
-            let rows = tx
-                .fetch(
-                    select_tickets!(
-                        "WHERE source_platform = $1 AND source_channel = $2 AND source_message = $3"
-                    ),
-                    args![
-                        src.channel.platform.as_str(),
-                        &src.channel.id,
-                        &src.message_id
-                    ],
-                )
-                .await?;
-            let ticket = super::sql::ticket_from_row(
-                rows.first()
-                    .ok_or_else(|| corrupt("ticket", "conflict without a stored ticket"))?,
-            )?;
+            let ticket = tickets_by_sources(&mut tx, &[key])
+                .await?
+                .pop()
+                .ok_or_else(|| corrupt("ticket", "conflict without a stored ticket"))?;
             insert_events(
                 &mut tx,
                 &[(ticket.id, Some(&req.actor), &EventKind::Reflagged, at)],

@@ -36,7 +36,6 @@ macro_rules! select_tickets {
         )
     };
 }
-pub(crate) use select_tickets;
 
 /// The columns of an outbox row as [`outbox_from_row`] reads them.
 pub(crate) const OUTBOX_COLUMNS: &str = "id, kind, target, payload, ticket_id, status, attempts, \
@@ -332,15 +331,18 @@ pub(crate) async fn mark_inbox_done<C: Conn, B: Backend>(
 /// A flagged message's identity: platform, channel and message id.
 pub(crate) type SourceKey = (String, String, String);
 
+/// The identity of a flagged message.
+pub(crate) fn key_of(s: &Source) -> SourceKey {
+    (
+        s.channel.platform.as_str().to_string(),
+        s.channel.id.clone(),
+        s.message_id.clone(),
+    )
+}
+
 /// The identity of the message a new ticket comes from, if it was flagged.
 pub(crate) fn source_key(t: &crate::core::ticket::NewTicket) -> Option<SourceKey> {
-    t.source.as_ref().map(|s| {
-        (
-            s.channel.platform.as_str().to_string(),
-            s.channel.id.clone(),
-            s.message_id.clone(),
-        )
-    })
+    t.source.as_ref().map(key_of)
 }
 
 /// The tickets already made from any of these flagged messages.

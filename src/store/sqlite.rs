@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::dialect::{args, Arg, Backend, Conn, SqlRow, WriteTx};
 use super::sql::{
-    inbox_from_row, insert_events, insert_rows, mark_inbox_done, new_ticket_values,
+    inbox_from_row, insert_events, insert_rows, key_of, mark_inbox_done, new_ticket_values,
     outbox_from_row, outbox_values, source_key, tickets_by_sources, EventRow, SourceKey, SqlStore,
     INBOX_COLUMNS, INSERT_OUTBOX, NEW_TICKET_COLUMNS, NEW_TICKET_WIDTH, OUTBOX_COLUMNS,
     OUTBOX_WIDTH,
@@ -497,12 +497,7 @@ async fn write_group(
     let keys: Vec<SourceKey> = reqs.iter().filter_map(|r| source_key(&r.ticket)).collect();
     let mut stored: HashMap<SourceKey, Ticket> = HashMap::new();
     for t in tickets_by_sources(tx, &keys).await? {
-        if let Some(s) = &t.source {
-            let k = (
-                s.channel.platform.as_str().to_string(),
-                s.channel.id.clone(),
-                s.message_id.clone(),
-            );
+        if let Some(k) = t.source.as_ref().map(key_of) {
             stored.insert(k, t);
         }
     }
