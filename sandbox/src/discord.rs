@@ -12,6 +12,12 @@
 //! and every request is recorded with its route template (as Discord's OpenAPI spec names it)
 //! and body so tests can check bodies against the spec. Binds 127.0.0.1 only; must never be
 //! reachable from outside the machine.
+//!
+//! With [`FakeDiscord::set_limits`] the REST routes enforce Discord's published rate limits
+//! (per-route buckets per major parameter and the global limit, with Discord's headers and 429
+//! bodies; the model lives in [`crate::limits`]). They are checked after the modelled latency
+//! and before auth, faults and the route itself. Off by default, when every answer carries the
+//! fixed bucket headers it always did.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -234,6 +240,12 @@ struct FakeState {
     commands: BTreeMap<String, Vec<Value>>,
     /// Interactions handed to the app, by token.
     interactions: HashMap<String, Interaction>,
+    /// Rate limits being enforced (`None`: off, the default) and their buckets' state.
+    limits: Option<crate::limits::DiscordLimiter>,
+    /// 429 answers the limits gave, by bucket name (or `global`).
+    rate_limited: BTreeMap<String, u32>,
+    /// 401, 403 and 429 answers given, which Discord bans for at 10,000 per 10 minutes.
+    invalid_requests: u32,
 }
 
 /// An interaction the fake sent, and what the app answered.
@@ -546,6 +558,35 @@ impl FakeDiscord {
     /// from a cloud host (50-300 ms); 0, the default, answers at once.
     pub fn set_latency(&self, latency: std::time::Duration) {
         lock(&self.state).latency = latency;
+    }
+
+    /// Enforces Discord's rate limits as `limits` models them, or none with `None` (the
+    /// default). Starts every bucket afresh; the counters keep counting.
+    pub fn set_limits(&self, limits: Option<crate::limits::DiscordLimits>) {
+        lock(&self.state).limits = limits.map(crate::limits::DiscordLimiter::new);
+    }
+
+    /// The 429 answers the rate limits gave, by bucket name
+    /// (`POST /channels/{channel_id}/messages 1234`, or `global`); injected faults are not
+    /// counted here.
+    pub fn rate_limited(&self) -> BTreeMap<String, u32> {
+        lock(&self.state).rate_limited.clone()
+    }
+
+    /// How many REST requests each route (`METHOD /route/template`) received, rejected ones
+    /// included.
+    pub fn calls_by_method(&self) -> BTreeMap<String, u32> {
+        let mut by = BTreeMap::new();
+        for r in &lock(&self.state).requests {
+            *by.entry(format!("{} {}", r.method, r.route)).or_insert(0) += 1;
+        }
+        by
+    }
+
+    /// How many 401, 403 and 429 answers the fake gave (injected faults included): Discord
+    /// bans an IP that reaches 10,000 of them in 10 minutes.
+    pub fn invalid_requests(&self) -> u32 {
+        lock(&self.state).invalid_requests
     }
 
     /// Makes the next requests to `route` (method and OpenAPI template, e.g.
@@ -1229,9 +1270,30 @@ async fn rest(
         }
     };
     let mut s = lock(&state);
-    let response = answer(
-        &mut s, &method, &path, &route, &key, &headers, &json_body, &body,
-    );
+    let now = Instant::now();
+    let verdict = s
+        .limits
+        .as_mut()
+        .map(|l| l.check(method.as_str(), &route, &path, now));
+    let response = match verdict {
+        None => answer(
+            &mut s, &method, &path, &route, &key, &headers, &json_body, &body,
+        ),
+        Some(crate::limits::DiscordVerdict::Pass(bucket_headers)) => {
+            let mut r = answer(
+                &mut s, &method, &path, &route, &key, &headers, &json_body, &body,
+            );
+            crate::limits::apply_headers(&mut r, bucket_headers);
+            r
+        }
+        Some(crate::limits::DiscordVerdict::Limited(bucket, r)) => {
+            *s.rate_limited.entry(bucket).or_insert(0) += 1;
+            r
+        }
+    };
+    if matches!(response.status().as_u16(), 401 | 403 | 429) {
+        s.invalid_requests += 1;
+    }
     s.requests.push(Recorded {
         method: method.to_string(),
         route,

@@ -14,6 +14,11 @@
 //! mode, envelopes answered in the acknowledgement in Socket Mode, with trigger ids that expire
 //! after three seconds. A control handle seeds channels and messages, injects faults and reads
 //! what was posted. Must never be reachable from outside the machine: it binds 127.0.0.1 only.
+//!
+//! With [`FakeSlack::set_limits`] the Web API enforces Slack's published rate limits (the
+//! model lives in [`crate::limits`]); they are checked after the modelled latency, after auth
+//! and argument parsing (`chat.postMessage` is limited per channel, so the check needs the
+//! arguments), and before the method runs. Off by default.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -115,6 +120,10 @@ struct FakeState {
     pending_files: HashMap<String, (String, usize, Option<Vec<u8>>)>,
     /// Files shared with `files.completeUploadExternal`.
     files: Vec<SharedFile>,
+    /// Rate limits being enforced (`None`: off, the default) and their buckets' state.
+    limits: Option<crate::limits::SlackLimiter>,
+    /// 429 answers the limits gave, by bucket name.
+    rate_limited: BTreeMap<String, u32>,
 }
 
 /// A file the app shared in a channel.
@@ -268,6 +277,27 @@ impl FakeSlack {
     /// from a cloud host (50-300 ms); 0, the default, answers at once.
     pub fn set_latency(&self, latency: std::time::Duration) {
         lock(&self.state).latency = latency;
+    }
+
+    /// Enforces Slack's rate limits as `limits` models them, or none with `None` (the
+    /// default). Starts every bucket afresh; [`FakeSlack::rate_limited`] keeps counting.
+    pub fn set_limits(&self, limits: Option<crate::limits::SlackLimits>) {
+        lock(&self.state).limits = limits.map(crate::limits::SlackLimiter::new);
+    }
+
+    /// The 429 answers the rate limits gave, by bucket name (`chat.postMessage C123`,
+    /// `conversations.replies`); injected faults are not counted here.
+    pub fn rate_limited(&self) -> BTreeMap<String, u32> {
+        lock(&self.state).rate_limited.clone()
+    }
+
+    /// How many times each Web API method was called, rejected and faulted calls included.
+    pub fn calls_by_method(&self) -> BTreeMap<String, u32> {
+        let mut by = BTreeMap::new();
+        for m in &lock(&self.state).calls {
+            *by.entry(m.clone()).or_insert(0) += 1;
+        }
+        by
     }
 
     /// Adds a channel; `bot_member` says whether the bot may post there.
@@ -539,6 +569,14 @@ async fn call(
         Ok(a) => a,
         Err(code) => return api_error(code),
     };
+    if let Some(limiter) = s.limits.as_mut() {
+        let channel = text_arg(&args, "channel");
+        let now = std::time::Instant::now();
+        if let Err((bucket, wait)) = limiter.check(&method, channel.as_deref(), now) {
+            *s.rate_limited.entry(bucket).or_insert(0) += 1;
+            return crate::limits::slack_ratelimited(wait);
+        }
+    }
     if let Some(scope) = method_scope(&method) {
         if let Some(granted) = &s.granted {
             if !granted.contains(scope) {
