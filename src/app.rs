@@ -6,6 +6,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use prometheus_client::metrics::counter::Counter;
+
+use crate::chat::discord::ratelimit::LimitStats;
 use crate::chat::discord::{
     self,
     client::DiscordApi,
@@ -14,6 +17,7 @@ use crate::chat::discord::{
     interact::DiscordInteractions,
     source::DiscordEventSource,
 };
+use crate::chat::pace::PaceStats;
 use crate::chat::slack::client::SlackApi;
 use crate::chat::slack::interact::Interactions;
 use crate::chat::slack::socket::{SocketMode, SocketSettings};
@@ -122,8 +126,17 @@ pub async fn adapters(desk: &Desk) -> Result<Adapters, AppError> {
     let mut out = Adapters::default();
     let config = &desk.config;
     if let Some(token) = &config.secrets.slack_bot_token {
+        let t = &desk.telemetry;
         let api = SlackApi::new(&config.slack.api_url, token)
-            .map_err(|e| AppError::Slack(e.to_string()))?;
+            .map_err(|e| AppError::Slack(e.to_string()))?
+            .with_limits(
+                config.slack.limits,
+                PaceStats {
+                    delayed: t.paced_counter("slack", "delayed"),
+                    deferred: t.paced_counter("slack", "deferred"),
+                    blocked: t.rate_limited_counter("slack"),
+                },
+            );
         let bot = api.whoami().await.map_err(|e| {
             AppError::Slack(format!(
                 "SLACK_BOT_TOKEN was not accepted by {} ({e})",
@@ -162,8 +175,22 @@ pub async fn adapters(desk: &Desk) -> Result<Adapters, AppError> {
         ));
     }
     if let Some(token) = &config.secrets.discord_bot_token {
+        let t = &desk.telemetry;
         let api = DiscordApi::new(&config.discord.api_url, token)
-            .map_err(|e| AppError::Discord(e.to_string()))?;
+            .map_err(|e| AppError::Discord(e.to_string()))?
+            .with_limits(
+                config.discord.limits,
+                PaceStats {
+                    delayed: t.paced_counter("discord", "delayed"),
+                    deferred: t.paced_counter("discord", "deferred"),
+                    blocked: Counter::default(),
+                },
+                LimitStats {
+                    invalid: t.discord_invalid_requests.clone(),
+                    rate_limited: t.rate_limited_counter("discord"),
+                    held_back: t.paced_counter("discord", "held_back"),
+                },
+            );
         let (bot, name) = api.whoami().await.map_err(|e| {
             AppError::Discord(format!(
                 "DISCORD_BOT_TOKEN was not accepted by {} ({e})",

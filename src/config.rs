@@ -192,6 +192,35 @@ pub struct DigestSchedule {
 pub struct SlackSettings {
     /// Web API base URL.
     pub api_url: String,
+    /// How calls are paced (`[slack.limits]`).
+    pub limits: SlackLimits,
+}
+
+/// Slack's rate limits as Switchboard paces its calls (`[slack.limits]`). Slack publishes them
+/// as tiers of calls per minute per method per workspace, and about one message per second per
+/// channel for `chat.postMessage`; it answers 429 with only `Retry-After`, so the bot paces
+/// from this model instead of from headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlackLimits {
+    /// Calls per minute of each tier's methods (Tier 1 to Tier 4); bursts of a tenth of that.
+    pub tiers: [u32; 4],
+    /// `chat.postMessage` messages per second per channel.
+    pub posts_per_second: u32,
+    /// Messages one channel takes at once before the per-second pace applies.
+    pub post_burst: u32,
+    /// Switchboard processes sharing the bot token; each paces to its share of every limit.
+    pub instances: u32,
+}
+
+impl Default for SlackLimits {
+    fn default() -> Self {
+        Self {
+            tiers: [1, 20, 50, 100],
+            posts_per_second: 1,
+            post_burst: 3,
+            instances: 1,
+        }
+    }
 }
 
 /// Discord connection settings (tokens live in [`Secrets`]).
@@ -203,6 +232,32 @@ pub struct DiscordSettings {
     pub guild_ids: Vec<String>,
     /// The shards this instance runs, when several instances split one bot.
     pub shards: Option<ShardRange>,
+    /// How REST calls are paced (`[discord.limits]`).
+    pub limits: DiscordLimits,
+}
+
+/// Discord's limits beyond the per-route buckets, which Discord announces in headers
+/// (`[discord.limits]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiscordLimits {
+    /// Requests per second across all routes (Discord's global limit); the bot paces to four
+    /// fifths of it with bursts of a tenth, so a second never holds more than nine tenths.
+    pub global_per_second: u32,
+    /// 401, 403 and 429 answers in ten minutes after which the bot stops calling until the
+    /// window has room again (Discord bans an IP for a while at 10,000).
+    pub invalid_per_10_minutes: u32,
+    /// Switchboard processes sharing the bot token; each paces to its share.
+    pub instances: u32,
+}
+
+impl Default for DiscordLimits {
+    fn default() -> Self {
+        Self {
+            global_per_second: 50,
+            invalid_per_10_minutes: 5_000,
+            instances: 1,
+        }
+    }
 }
 
 /// Shards `first` through `last` (inclusive, as serenity counts) of `total`.
@@ -768,18 +823,51 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
 
     let mut slack = SlackSettings {
         api_url: DEFAULT_SLACK_API_URL.into(),
+        limits: SlackLimits::default(),
     };
     if let Some(mut s) = root.table(p, "slack") {
         slack.api_url = url(p, &mut s, "api_url", DEFAULT_SLACK_API_URL);
+        if let Some(mut l) = s.table(p, "limits") {
+            let per_minute =
+                |l: &mut Node<'_>, p: &mut Problems, k| l.count(p, k, 1, 100_000).map(|n| n as u32);
+            for (i, k) in ["tier1", "tier2", "tier3", "tier4"].into_iter().enumerate() {
+                if let Some(n) = per_minute(&mut l, p, k) {
+                    slack.limits.tiers[i] = n;
+                }
+            }
+            if let Some(n) = l.count(p, "posts_per_second", 1, 1_000) {
+                slack.limits.posts_per_second = n as u32;
+            }
+            if let Some(n) = l.count(p, "post_burst", 1, 1_000) {
+                slack.limits.post_burst = n as u32;
+            }
+            if let Some(n) = l.count(p, "instances", 1, 1_000) {
+                slack.limits.instances = n as u32;
+            }
+            l.finish(p);
+        }
         s.finish(p);
     }
     let mut discord = DiscordSettings {
         api_url: DEFAULT_DISCORD_API_URL.into(),
         guild_ids: vec![],
         shards: None,
+        limits: DiscordLimits::default(),
     };
     if let Some(mut d) = root.table(p, "discord") {
         discord.api_url = url(p, &mut d, "api_url", DEFAULT_DISCORD_API_URL);
+        if let Some(mut l) = d.table(p, "limits") {
+            if let Some(n) = l.count(p, "global_per_second", 1, 100_000) {
+                discord.limits.global_per_second = n as u32;
+            }
+            if let Some(n) = l.count(p, "invalid_per_10_minutes", 1, 10_000) {
+                discord.limits.invalid_per_10_minutes = n as u32;
+            }
+            if let Some(n) = l.count(p, "instances", 1, 1_000) {
+                discord.limits.instances = n as u32;
+            }
+            l.finish(p);
+        }
         for (key, g) in d.strings(p, "guild_ids") {
             if g.is_empty() || !g.chars().all(|c| c.is_ascii_digit()) {
                 p.add(key, format!("`{g}` is not a guild id (digits only)"));

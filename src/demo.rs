@@ -574,8 +574,19 @@ pub async fn run(
     ] {
         fake_slack.add_channel(id, name, true);
     }
+    // The demo's fake Slack enforces no limits; pacing to Slack's would only make the loaded
+    // history's posts take minutes.
     let api = SlackApi::new(&fake_slack.api_url, &Secret::new(DEMO_SLACK_TOKEN))
-        .map_err(|e| AppError::Slack(e.to_string()))?;
+        .map_err(|e| AppError::Slack(e.to_string()))?
+        .with_limits(
+            crate::config::SlackLimits {
+                tiers: [10_000; 4],
+                posts_per_second: 1_000,
+                post_burst: 1_000,
+                instances: 1,
+            },
+            Default::default(),
+        );
     let source = SlackEventSource::new(
         api.clone(),
         desk.config.flag_emojis.clone(),

@@ -4,9 +4,11 @@
 //! Delivers many rows at once (`concurrency`): the store never claims a row while an earlier
 //! one of the same ticket and destination (or, without a ticket, of the same batch and
 //! destination) is pending, so order holds where it matters and a slow or failing channel
-//! holds back only its own rows. Owns retry policy: a rate limit waits the platform's
-//! Retry-After (and pauses that platform for this worker),
-//! a temporary failure backs off with jitter, a permanent one (or too many attempts) moves the
+//! holds back only its own rows. Owns retry policy: a rate limit (the platform's Retry-After,
+//! or the client's own pacing when a slot is further away than a moment) reschedules the row to
+//! then without counting an attempt, while the client keeps what the limit concerns (a
+//! channel, a method, a bucket, or all of a platform for a global limit) paused for its other
+//! rows; a temporary failure backs off with jitter, a permanent one (or too many attempts) moves the
 //! row to the dead-letter state, logged once and retryable from the CLI. Nothing is dropped.
 //! Must not render or decide content: rows arrive ready to send.
 
@@ -70,7 +72,7 @@ pub enum Outcome {
     Duplicate,
     /// Will be tried again at the given time.
     Retry(DateTime<Utc>),
-    /// The platform asked to wait until the given time; the rest of its rows wait too.
+    /// The platform (or the client's pacing) asked to wait until the given time.
     RateLimited(DateTime<Utc>),
     /// Moved to the dead-letter state.
     Dead(String),
@@ -83,8 +85,6 @@ pub struct OutboxWorker {
     clock: Arc<dyn Clock>,
     telemetry: Arc<Telemetry>,
     settings: OutboxSettings,
-    /// Platforms that answered with a rate limit, and until when to leave them alone.
-    paused: std::sync::Mutex<HashMap<Platform, DateTime<Utc>>>,
 }
 
 impl std::fmt::Debug for OutboxWorker {
@@ -112,7 +112,6 @@ impl OutboxWorker {
             clock,
             telemetry,
             settings,
-            paused: std::sync::Mutex::default(),
         }
     }
 
@@ -155,21 +154,10 @@ impl OutboxWorker {
         Ok(n)
     }
 
-    /// Leases up to `limit` due rows of the platforms not waiting out a rate limit.
+    /// Leases up to `limit` due rows of the platforms this worker delivers to.
     async fn claim(&self, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
         let now = self.clock.now();
-        let platforms: Vec<Platform> = {
-            let mut paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
-            paused.retain(|_, until| *until > now);
-            self.deliveries
-                .keys()
-                .filter(|p| !paused.contains_key(p))
-                .copied()
-                .collect()
-        };
-        if platforms.is_empty() {
-            return Ok(vec![]);
-        }
+        let platforms: Vec<Platform> = self.deliveries.keys().copied().collect();
         let lease = chrono::Duration::from_std(self.settings.lease)
             .unwrap_or(chrono::Duration::seconds(60));
         self.store
@@ -217,29 +205,6 @@ impl OutboxWorker {
             }
             return Ok(Outcome::Retry(until));
         };
-        let paused_until = self
-            .paused
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&platform)
-            .copied()
-            .filter(|until| *until > self.clock.now());
-        if let Some(until) = paused_until {
-            // The platform said to wait; don't spend an attempt hitting it again now.
-            if !self
-                .store
-                .outbox_retry(
-                    row.id,
-                    owner,
-                    until,
-                    "waiting for the platform's rate limit",
-                )
-                .await?
-            {
-                self.lost_lease(row, "retry");
-            }
-            return Ok(Outcome::RateLimited(until));
-        }
         let key = format!("switchboard-outbox-{}", row.id);
         let result = match (row.outgoing.kind, &row.outgoing.target) {
             (OutKind::AlertUpdate, Target::Channel { channel, .. }) => {
@@ -292,15 +257,10 @@ impl OutboxWorker {
                     now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(1));
                 self.telemetry
                     .counter(&self.telemetry.outbox_rate_limited, label);
-                // Later rows of this platform wait too, instead of each hitting the limit.
-                {
-                    let mut paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
-                    let entry = paused.entry(platform).or_insert(until);
-                    *entry = (*entry).max(until);
-                }
+                // Waiting for a rate limit is not a failed attempt.
                 if !self
                     .store
-                    .outbox_retry(row.id, owner, until, &format!("rate limited for {wait:?}"))
+                    .outbox_defer(row.id, owner, until, &format!("rate limited for {wait:?}"))
                     .await?
                 {
                     self.lost_lease(row, "retry");

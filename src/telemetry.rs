@@ -59,6 +59,22 @@ pub struct Telemetry {
     pub inbox_events: Family<InboxLabels, Counter>,
     /// Rows whose lease passed to another worker before this one recorded their outcome.
     pub leases_lost: Family<WorkerLabels, Counter>,
+    /// Platform calls the clients' pacing delayed (waited for their slot), deferred (the row
+    /// was rescheduled to its slot) or held back (Discord's invalid-request budget was spent).
+    pub paced: Family<PacedLabels, Counter>,
+    /// Rate-limit (429) answers the platforms gave, each pausing what it concerned.
+    pub rate_limited: Family<PlatformLabels, Counter>,
+    /// 401, 403 and 429 answers from Discord, which bans an address at 10,000 in ten minutes.
+    pub discord_invalid_requests: Counter,
+}
+
+/// Labels of the pacing counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PacedLabels {
+    /// slack or discord.
+    pub platform: String,
+    /// delayed, deferred or held_back.
+    pub outcome: String,
 }
 
 /// Labels of per-worker counters.
@@ -139,6 +155,23 @@ impl Default for Telemetry {
             "Rows whose lease passed to another worker before their outcome was recorded",
             leases_lost.clone(),
         );
+        let paced = Family::<PacedLabels, Counter>::default();
+        registry.register(
+            "paced_calls",
+            "Platform calls the client's pacing delayed, deferred or held back",
+            paced.clone(),
+        );
+        let rate_limited = family(
+            &mut registry,
+            "rate_limited_answers",
+            "429 answers from a platform, each pausing what it concerned",
+        );
+        let discord_invalid_requests = Counter::default();
+        registry.register(
+            "discord_invalid_requests",
+            "401, 403 and 429 answers from Discord (it bans at 10,000 in ten minutes)",
+            discord_invalid_requests.clone(),
+        );
         Self {
             registry,
             tickets_created,
@@ -151,6 +184,9 @@ impl Default for Telemetry {
             outbox_dead,
             inbox_events,
             leases_lost,
+            paced,
+            rate_limited,
+            discord_invalid_requests,
         }
     }
 }
@@ -183,6 +219,25 @@ impl Telemetry {
                 outcome: outcome.to_string(),
             })
             .inc();
+    }
+
+    /// The pacing counter for `platform` and `outcome`, to hand to a client.
+    pub fn paced_counter(&self, platform: &str, outcome: &str) -> Counter {
+        self.paced
+            .get_or_create(&PacedLabels {
+                platform: platform.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .clone()
+    }
+
+    /// The 429 counter for `platform`, to hand to a client.
+    pub fn rate_limited_counter(&self, platform: &str) -> Counter {
+        self.rate_limited
+            .get_or_create(&PlatformLabels {
+                platform: platform.to_string(),
+            })
+            .clone()
     }
 
     /// Counts a lease lost by a worker (`inbox` or `outbox`).

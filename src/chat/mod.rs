@@ -6,6 +6,7 @@
 //! these traits; the workers never see a platform type.
 
 pub mod discord;
+pub mod pace;
 pub mod slack;
 
 use std::time::Duration;

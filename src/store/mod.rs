@@ -459,6 +459,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         next_at: DateTime<Utc>,
         error: &str,
     ) -> Result<bool, StoreError>;
+    /// Gives a row claimed by `owner` back to be sent at `next_at` without counting this
+    /// claim as an attempt (it waited for a rate limit; nothing failed), recording why;
+    /// `false` when `owner` no longer holds its lease (nothing is written).
+    async fn outbox_defer(
+        &self,
+        id: i64,
+        owner: &str,
+        next_at: DateTime<Utc>,
+        why: &str,
+    ) -> Result<bool, StoreError>;
     /// Moves a row claimed by `owner` to the dead-letter state (`failed`) with its error;
     /// `false` when `owner` no longer holds its lease (nothing is written).
     async fn outbox_dead(

@@ -761,6 +761,25 @@ impl<B: Backend> Store for SqlStore<B> {
         Ok(done == 1)
     }
 
+    async fn outbox_defer(
+        &self,
+        id: i64,
+        owner: &str,
+        next_at: DateTime<Utc>,
+        why: &str,
+    ) -> Result<bool, StoreError> {
+        let done = self
+            .db
+            .run(
+                "UPDATE outbox SET next_attempt_at = $1, last_error = $2, lease_owner = NULL, \
+                 lease_until = NULL, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
+                 WHERE id = $3 AND status = 'pending' AND lease_owner = $4",
+                args![next_at, why, id, owner],
+            )
+            .await?;
+        Ok(done == 1)
+    }
+
     async fn outbox_dead(
         &self,
         id: i64,

@@ -118,37 +118,62 @@ async fn a_flag_becomes_a_thread_reply_and_a_block_kit_alert_that_is_edited_in_p
 }
 
 #[tokio::test]
-async fn a_429_waits_retry_after_and_a_5xx_backs_off_and_each_alert_arrives_once() {
+async fn a_429_pauses_only_its_channel_for_retry_after_and_a_5xx_backs_off_and_each_alert_arrives_once(
+) {
     let app = spawn_app().await;
     let fake_slack = fake().await;
     let w = worker(&app, &fake_slack);
+    let posts = |f: &FakeSlack| {
+        f.calls()
+            .iter()
+            .filter(|c| *c == "chat.postMessage")
+            .count()
+    };
     app.ok(&slack("UC"), "/ticket new printer jam department:support")
         .await;
-    fake_slack.fail_next("chat.postMessage", Fault::RateLimited(10), 1);
+    fake_slack.fail_next("chat.postMessage", Fault::RateLimited(3), 1);
     w.round().await.unwrap();
     assert!(fake_slack.bot_messages().is_empty());
-    app.clock.advance(chrono::Duration::seconds(9));
+    assert_eq!(posts(&fake_slack), 1);
+    // The row is due again (the worker's clock), but Slack's three seconds have not passed: the
+    // client does not call Slack for that channel; the row waits again, as no attempt.
+    app.clock.advance(chrono::Duration::seconds(3));
     w.round().await.unwrap();
-    assert!(
-        fake_slack.bot_messages().is_empty(),
-        "Retry-After 10 is honoured"
+    assert_eq!(
+        posts(&fake_slack),
+        1,
+        "Retry-After is honoured for the channel"
     );
-    app.clock.advance(chrono::Duration::seconds(1));
+    // Another channel is not paused.
+    app.ok(&slack("UC"), "/ticket new refund please department:billing")
+        .await;
+    w.round().await.unwrap();
+    let sent = fake_slack.bot_messages();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0].channel, "CBILLING");
+    tokio::time::sleep(Duration::from_millis(3050)).await;
+    app.clock.advance(chrono::Duration::seconds(3));
     fake_slack.fail_next("chat.postMessage", Fault::ServerError(503), 1);
     w.round().await.unwrap();
-    assert!(fake_slack.bot_messages().is_empty());
+    assert_eq!(fake_slack.bot_messages().len(), 1);
     app.clock.advance(chrono::Duration::seconds(2));
     drain(&w).await;
-    assert_eq!(fake_slack.bot_messages().len(), 1, "delivered exactly once");
-    let calls = fake_slack
-        .calls()
-        .iter()
-        .filter(|c| *c == "chat.postMessage")
-        .count();
-    assert_eq!(calls, 3);
+    let sent = fake_slack.bot_messages();
     assert_eq!(
-        app.desk.store.outbox(Some("sent"), 0).await.unwrap().len(),
-        1
+        sent.iter().filter(|m| m.channel == "CSUPPORT").count(),
+        1,
+        "delivered exactly once"
+    );
+    assert_eq!(posts(&fake_slack), 4, "the 429, the 503, then one each");
+    let rows = app.desk.store.outbox(Some("sent"), 0).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    let support = rows
+        .iter()
+        .find(|r| r.outgoing.target.to_string().contains("CSUPPORT"))
+        .unwrap();
+    assert_eq!(
+        support.attempts, 2,
+        "waiting for the rate limit was not an attempt"
     );
 }
 

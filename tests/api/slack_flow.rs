@@ -293,7 +293,13 @@ async fn a_rate_limited_history_call_is_retried_and_the_flag_is_not_lost(app: Te
         None,
     );
     r.fake
-        .fail_next("conversations.replies", Fault::RateLimited(30), 2);
+        .fail_next("conversations.replies", Fault::RateLimited(3), 2);
+    let fetches = |f: &FakeSlack| {
+        f.calls()
+            .iter()
+            .filter(|c| *c == "conversations.replies")
+            .count()
+    };
     r.deliver(
         &app,
         &reaction("Ev7", "UBOB", "ticket", "1772442000.000100"),
@@ -301,13 +307,22 @@ async fn a_rate_limited_history_call_is_retried_and_the_flag_is_not_lost(app: Te
     .await;
     r.work().await;
     assert_eq!(tickets(&app).await, 0);
-    app.clock.advance(chrono::Duration::seconds(30));
+    // Due again by the worker's clock, but Slack's three seconds have not passed: no call.
+    app.clock.advance(chrono::Duration::seconds(3));
+    r.work().await;
+    assert_eq!(tickets(&app).await, 0);
+    assert_eq!(fetches(&r.fake), 1, "the method waits its Retry-After");
+    tokio::time::sleep(std::time::Duration::from_millis(3050)).await;
+    app.clock.advance(chrono::Duration::seconds(3));
     r.work().await;
     assert_eq!(tickets(&app).await, 0, "rate limited again");
-    app.clock.advance(chrono::Duration::seconds(30));
+    assert_eq!(fetches(&r.fake), 2);
+    tokio::time::sleep(std::time::Duration::from_millis(3050)).await;
+    app.clock.advance(chrono::Duration::seconds(3));
     r.work().await;
     assert_eq!(tickets(&app).await, 1);
     assert_eq!(r.fake.bot_messages().len(), 2);
+    assert_eq!(fetches(&r.fake), 3);
 }
 
 async fn a_deleted_message_leaves_the_event_failed_not_lost(app: TestApp) {

@@ -225,7 +225,9 @@ async fn outbox_delivers_in_order_and_edits_alerts_in_place(app: TestApp) {
     );
 }
 
-async fn a_rate_limit_waits_retry_after_and_pauses_that_platform(app: TestApp) {
+async fn a_rate_limit_reschedules_its_row_to_retry_after_without_an_attempt(app: TestApp) {
+    // What a 429 concerns (a channel, a method, a bucket) is the client's to pause; the worker
+    // puts the refused row back until Retry-After and does not count it as an attempt.
     let sfake = FakeDelivery::new(Platform::Slack);
     let dfake = FakeDelivery::new(Platform::Discord);
     let w = worker(
@@ -238,21 +240,26 @@ async fn a_rate_limit_waits_retry_after_and_pauses_that_platform(app: TestApp) {
     app.ok(&slack("UC"), "/ticket new refund two").await;
     sfake.then([Act::RateLimit(Duration::from_secs(30))]);
     w.round().await.unwrap();
-    assert_eq!(
-        sfake.calls.load(Ordering::SeqCst),
-        1,
-        "the second Slack row waited without a call"
-    );
+    assert_eq!(sfake.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(sfake.posts().len(), 1, "one refused, one sent");
     assert_eq!(
         dfake.posts().len(),
         2,
         "Discord is not held up by Slack's limit"
     );
+    let waiting: Vec<_> = app.desk.store.outbox(Some("pending"), 0).await.unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].attempts, 0, "a rate limit is not an attempt");
+    assert!(waiting[0]
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("rate limited"));
     app.clock.advance(chrono::Duration::seconds(29));
     w.round().await.unwrap();
     assert_eq!(
         sfake.calls.load(Ordering::SeqCst),
-        1,
+        2,
         "Retry-After is honoured"
     );
     app.clock.advance(chrono::Duration::seconds(1));
@@ -702,7 +709,7 @@ async fn new_work_wakes_idle_workers(app: TestApp) {
 crate::on_both_backends!(
     new_work_wakes_idle_workers,
     outbox_delivers_in_order_and_edits_alerts_in_place,
-    a_rate_limit_waits_retry_after_and_pauses_that_platform,
+    a_rate_limit_reschedules_its_row_to_retry_after_without_an_attempt,
     temporary_failures_back_off_then_dead_letter_and_can_be_requeued,
     permanent_failures_dead_letter_at_once_and_their_edits_follow,
     a_worker_killed_after_the_platform_accepted_redelivers_once_its_lease_expires,

@@ -20,15 +20,20 @@ use serenity::http::{
 };
 use serenity::model::id::{ApplicationId, ChannelId, GuildId, InteractionId, MessageId, UserId};
 
+use super::ratelimit::{Answer, LimitStats, Limits, RouteKey};
 use super::render;
+use crate::chat::pace::{PaceStats, Wait};
 use crate::chat::{ChatError, Delivery};
-use crate::config::Secret;
+use crate::config::{DiscordLimits, Secret};
 use crate::core::message::{Message, Target};
 use crate::core::types::{ChannelRef, Platform};
 use crate::desk::{AccountKind, AccountLookup, LookupError};
 
 /// Discord's own API host; any other base URL is a proxy.
 pub const DISCORD_COM: &str = "https://discord.com";
+
+/// The start of every path serenity builds.
+const SERENITY_BASE: &str = "https://discord.com/api/v10";
 
 /// How long one REST call may take.
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -53,6 +58,8 @@ pub struct DiscordApi {
     dms: Arc<Mutex<HashMap<String, String>>>,
     /// Person or bot by user id.
     kinds: Arc<Mutex<HashMap<String, AccountKind>>>,
+    /// Buckets, the global pace and the invalid-request count.
+    limits: Arc<Limits>,
 }
 
 impl std::fmt::Debug for DiscordApi {
@@ -121,7 +128,25 @@ impl DiscordApi {
             proxy,
             dms: Arc::default(),
             kinds: Arc::default(),
+            limits: Arc::new(Limits::new(DiscordLimits::default())),
         }
+    }
+
+    /// The same client keeping `limits` instead of the defaults, counting into the given
+    /// counters.
+    pub fn with_limits(
+        mut self,
+        limits: DiscordLimits,
+        pace: PaceStats,
+        stats: LimitStats,
+    ) -> Self {
+        self.limits = Arc::new(Limits::with_stats(limits, pace, stats));
+        self
+    }
+
+    /// What the limits did, for metrics.
+    pub fn limits(&self) -> Arc<Limits> {
+        self.limits.clone()
     }
 
     /// A new serenity HTTP client with the same token and base URL, for a gateway client
@@ -132,17 +157,45 @@ impl DiscordApi {
 
     /// Sends one request and reads its JSON answer (`Null` for 204).
     async fn call(&self, req: Request<'_>) -> Result<Value, ChatError> {
-        let what = format!(
-            "{:?} {}",
-            req.method_ref(),
-            redacted(&req.route_ref().path())
-        );
+        self.call_booked(req, None).await
+    }
+
+    /// Sends one request when Discord's limits allow it ([`super::ratelimit`]); `booking` (an
+    /// outbox row's key) keeps the slot of a call deferred for a later attempt.
+    async fn call_booked(
+        &self,
+        req: Request<'_>,
+        booking: Option<&str>,
+    ) -> Result<Value, ChatError> {
+        let full = req.route_ref().path();
+        let path = full.strip_prefix(SERENITY_BASE).unwrap_or(&full);
+        let method = req.method_ref().reqwest_method();
+        let what = format!("{method} {}", redacted(path));
+        let key = RouteKey::of(method.as_str(), path);
+        self.limits
+            .before(&key, self.proxy.is_some(), booking)
+            .await
+            .map_err(|Wait(w)| ChatError::RateLimited(w))?;
         let response = match &self.proxy {
             None => match self.http.request(req).await {
-                Ok(r) => r,
+                Ok(r) => {
+                    self.limits.after(
+                        &key,
+                        &Answer::from_headers(r.status().as_u16(), r.headers()),
+                    );
+                    r
+                }
                 Err(serenity::Error::Http(HttpError::UnsuccessfulRequest(e))) => {
+                    let status = e.status_code.as_u16();
+                    self.limits.after(
+                        &key,
+                        &Answer {
+                            status,
+                            ..Answer::default()
+                        },
+                    );
                     return Err(classify_status(
-                        e.status_code.as_u16(),
+                        status,
                         None,
                         &format!("{} ({})", e.error.message, e.error.code),
                         &what,
@@ -164,23 +217,24 @@ impl DiscordApi {
                     self.client.execute(request).await.map_err(|e| {
                         ChatError::Transient(format!("{what}: {}", e.without_url()))
                     })?;
+                let status = r.status().as_u16();
+                let mut answer = Answer::from_headers(status, r.headers());
                 if !r.status().is_success() {
-                    let status = r.status().as_u16();
-                    let retry_header = r
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<f64>().ok());
                     let body: Value = r.json().await.unwrap_or(Value::Null);
                     // The body's retry_after is more precise (fractions of a second).
-                    let retry = body["retry_after"].as_f64().or(retry_header);
+                    if let Some(secs) = body["retry_after"].as_f64() {
+                        answer.retry_after = Some(secs);
+                    }
+                    answer.global |= body["global"] == true;
+                    self.limits.after(&key, &answer);
                     let message = format!(
                         "{} ({})",
                         body["message"].as_str().unwrap_or("no message"),
                         body["code"]
                     );
-                    return Err(classify_status(status, retry, &message, &what));
+                    return Err(classify_status(status, answer.retry_after, &message, &what));
                 }
+                self.limits.after(&key, &answer);
                 r
             }
         };
@@ -279,15 +333,24 @@ impl DiscordApi {
         Ok(id)
     }
 
-    /// Creates a message with `body` in `channel`, returning its id.
-    pub async fn create_message(&self, channel: &str, body: &Value) -> Result<String, ChatError> {
+    /// Creates a message with `body` in `channel`, returning its id; `booking` keeps a
+    /// deferred create's place in the channel's pace.
+    pub async fn create_message(
+        &self,
+        channel: &str,
+        body: &Value,
+        booking: Option<&str>,
+    ) -> Result<String, ChatError> {
         let channel_id = ChannelId::from(snowflake(channel)?);
         let m = self
-            .call(Self::json_request(
-                Route::ChannelMessages { channel_id },
-                LightMethod::Post,
-                body,
-            ))
+            .call_booked(
+                Self::json_request(
+                    Route::ChannelMessages { channel_id },
+                    LightMethod::Post,
+                    body,
+                ),
+                booking,
+            )
             .await?;
         message_id(&m)
     }
@@ -299,6 +362,7 @@ impl DiscordApi {
         body: &Value,
         filename: &str,
         bytes: &[u8],
+        booking: Option<&str>,
     ) -> Result<String, ChatError> {
         let channel_id = ChannelId::from(snowflake(channel)?);
         let mut body = body.clone();
@@ -313,7 +377,7 @@ impl DiscordApi {
         };
         let req = Request::new(Route::ChannelMessages { channel_id }, LightMethod::Post)
             .multipart(Some(multipart));
-        let m = self.call(req).await?;
+        let m = self.call_booked(req, booking).await?;
         message_id(&m)
     }
 
@@ -535,10 +599,16 @@ impl Delivery for DiscordApi {
         }
         match &message.attachment {
             Some(file) => {
-                self.create_message_with_file(&channel, &body, &file.filename, &file.bytes)
-                    .await
+                self.create_message_with_file(
+                    &channel,
+                    &body,
+                    &file.filename,
+                    &file.bytes,
+                    Some(key),
+                )
+                .await
             }
-            None => self.create_message(&channel, &body).await,
+            None => self.create_message(&channel, &body, Some(key)).await,
         }
     }
 

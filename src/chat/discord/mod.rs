@@ -9,6 +9,7 @@ pub mod client;
 pub mod endpoint;
 pub mod gateway;
 pub mod interact;
+pub mod ratelimit;
 pub mod render;
 pub mod source;
 

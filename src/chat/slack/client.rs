@@ -16,8 +16,9 @@ use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
 use super::blocks;
+use crate::chat::pace::{PaceStats, Pacer, Rate, Wait, DEFAULT_MAX_HOLD};
 use crate::chat::{ChatError, Delivery};
-use crate::config::Secret;
+use crate::config::{Secret, SlackLimits};
 use crate::core::message::{Attachment, Message, Target};
 use crate::core::types::{ChannelRef, Platform, RoleRef};
 use crate::desk::{AccountKind, AccountLookup, LookupError};
@@ -136,6 +137,71 @@ pub struct SlackApi {
     /// Messages this process received as `message` events, so a flag on one needs no
     /// `conversations.replies` call.
     recent: Arc<RecentMessages>,
+    /// Paces every Web API call by Slack's published limits ([`SlackLimits`]).
+    pacer: Arc<Pacer>,
+    limits: SlackLimits,
+}
+
+/// Slack's published tier (1 to 4) of each Web API method Switchboard calls; `None` for
+/// `chat.postMessage`, which Slack limits per channel instead. Methods Slack calls "special"
+/// (`auth.test`, `chat.getPermalink`) are generous; they are paced as Tier 4.
+pub fn tier_of(method: &str) -> Option<usize> {
+    Some(match method {
+        "chat.postMessage" => return None,
+        "apps.connections.open" => 1,
+        "usergroups.users.list" => 2,
+        "conversations.replies"
+        | "conversations.history"
+        | "conversations.info"
+        | "conversations.open"
+        | "chat.update"
+        | "chat.delete"
+        | "reactions.add" => 3,
+        "users.info"
+        | "auth.test"
+        | "chat.getPermalink"
+        | "views.open"
+        | "views.update"
+        | "chat.postEphemeral"
+        | "files.getUploadURLExternal"
+        | "files.completeUploadExternal" => 4,
+        _ => 3,
+    })
+}
+
+impl SlackLimits {
+    /// The rate one process paces `method` to, across the workspace; `None` for
+    /// `chat.postMessage` (see [`Self::post_rate`]).
+    pub fn method_rate(&self, method: &str) -> Option<Rate> {
+        let per_minute = self.tiers[tier_of(method)? - 1];
+        Some(margin(
+            Rate::per_minute(per_minute, (per_minute / 10).max(1)).shared_by(self.instances),
+        ))
+    }
+
+    /// The rate one process posts to one channel at.
+    pub fn post_rate(&self) -> Rate {
+        margin(Rate::per_second(self.posts_per_second, self.post_burst).shared_by(self.instances))
+    }
+}
+
+/// Slack counts calls as they arrive, and one sent on time can arrive after one sent later
+/// (answers and tasks are not in lockstep): the bot keeps one call of each burst in hand.
+fn margin(rate: Rate) -> Rate {
+    Rate {
+        burst: rate.burst.saturating_sub(1).max(1),
+        ..rate
+    }
+}
+
+/// The answer for a call the pacer did not make: a rate limit of our own, handled like Slack's.
+fn paced_out(Wait(wait): Wait) -> SlackClientError {
+    SlackClientError::RateLimitError(slack_morphism::errors::SlackRateLimitError {
+        retry_after: Some(wait),
+        code: Some("paced".into()),
+        warnings: None,
+        http_response_body: None,
+    })
 }
 
 /// How many received messages are remembered at most.
@@ -279,7 +345,75 @@ impl SlackApi {
             group_fetch: Arc::default(),
             permalinks: Arc::default(),
             recent: Arc::default(),
+            pacer: Arc::default(),
+            limits: SlackLimits::default(),
         })
+    }
+
+    /// The same client pacing its calls by `limits` instead of the defaults, counting into
+    /// `stats`.
+    pub fn with_limits(mut self, limits: SlackLimits, stats: PaceStats) -> Self {
+        self.limits = limits;
+        self.pacer = Arc::new(Pacer::with_stats(DEFAULT_MAX_HOLD, stats));
+        self
+    }
+
+    /// What the pacer did, for metrics.
+    pub fn pace_stats(&self) -> &PaceStats {
+        &self.pacer.stats
+    }
+
+    /// Makes one Web API call of `method` when Slack's limits allow it: in its method's bucket
+    /// and, for a post, its channel's. A slot more than a moment away is not waited for: the
+    /// call answers a rate limit with the wait, which the worker turns into a reschedule
+    /// (`booking`, the outbox row's key, keeps the slot for when the row comes back). A 429
+    /// blocks what it concerns (the channel for a post, else the method) for its Retry-After.
+    async fn paced<T, F>(
+        &self,
+        method: &'static str,
+        channel: Option<&str>,
+        booking: Option<&str>,
+        call: F,
+    ) -> Result<T, SlackClientError>
+    where
+        F: std::future::Future<Output = Result<T, SlackClientError>>,
+    {
+        // A file shared into a channel is a message there too: one bucket per channel.
+        let channel_bucket = channel.map(|c| format!("post {c}"));
+        let mut buckets: Vec<(&str, Rate)> = Vec::with_capacity(2);
+        if let Some(rate) = self.limits.method_rate(method) {
+            buckets.push((method, rate));
+        }
+        if let Some(b) = &channel_bucket {
+            buckets.push((b, self.limits.post_rate()));
+        }
+        self.pacer
+            .acquire(&buckets, booking)
+            .await
+            .map_err(paced_out)?;
+        let r = call.await;
+        let refused = match &r {
+            Err(SlackClientError::RateLimitError(e)) => {
+                Some(e.retry_after.unwrap_or(Duration::from_secs(1)))
+            }
+            Err(SlackClientError::ApiError(a)) if a.code == "ratelimited" => {
+                Some(Duration::from_secs(1))
+            }
+            _ => None,
+        };
+        if let Some(wait) = refused {
+            let bucket = match &channel_bucket {
+                Some(c) if method == "chat.postMessage" => c.as_str(),
+                _ => method,
+            };
+            tracing::info!(
+                method,
+                ?wait,
+                "Slack answered 429; pausing what it concerns"
+            );
+            self.pacer.block(bucket, wait);
+        }
+        r
     }
 
     /// The shared slack-morphism client (Socket Mode runs on it too).
@@ -294,7 +428,10 @@ impl SlackApi {
     /// Checks the token (`auth.test`), returning the bot's user id; remembers the workspace
     /// URL for permalinks.
     pub async fn whoami(&self) -> Result<String, ChatError> {
-        let r = self.session().auth_test().await.map_err(classify)?;
+        let r = self
+            .paced("auth.test", None, None, self.session().auth_test())
+            .await
+            .map_err(classify)?;
         let url = r.url.0.to_string();
         if url.starts_with("https://") || url.starts_with("http://") {
             let mut p = self.permalinks.lock().unwrap_or_else(|e| e.into_inner());
@@ -336,23 +473,30 @@ impl Delivery for SlackApi {
         &self,
         target: &Target,
         message: &Message,
-        _key: &str,
+        key: &str,
     ) -> Result<String, ChatError> {
         // Slack has no idempotency key for chat.postMessage; the outbox records the ts instead.
+        // The key books the row's place in the channel's pace.
         let (channel, thread) = Self::channel_for(target);
         if let Some(file) = &message.attachment {
-            return self.upload(&channel, thread, file).await;
+            return self.upload(&channel, thread, file, key).await;
         }
-        let mut req =
-            SlackApiChatPostMessageRequest::new(SlackChannelId(channel), Self::content(message)?)
-                .with_unfurl_links(false)
-                .with_unfurl_media(false);
+        let mut req = SlackApiChatPostMessageRequest::new(
+            SlackChannelId(channel.clone()),
+            Self::content(message)?,
+        )
+        .with_unfurl_links(false)
+        .with_unfurl_media(false);
         if let Some(ts) = thread {
             req = req.with_thread_ts(SlackTs(ts));
         }
         let r = self
-            .session()
-            .chat_post_message(&req)
+            .paced(
+                "chat.postMessage",
+                Some(&channel),
+                Some(key),
+                self.session().chat_post_message(&req),
+            )
             .await
             .map_err(classify)?;
         Ok(r.ts.to_string())
@@ -369,7 +513,9 @@ impl Delivery for SlackApi {
             Self::content(message)?,
             SlackTs(message_id.to_string()),
         );
-        self.session().chat_update(&req).await.map_err(classify)?;
+        self.paced("chat.update", None, None, self.session().chat_update(&req))
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 }
@@ -383,15 +529,18 @@ impl SlackApi {
         channel: &str,
         thread: Option<String>,
         file: &Attachment,
+        key: &str,
     ) -> Result<String, ChatError> {
         let session = self.session();
-        let url = session
-            .get_upload_url_external(
-                &SlackApiFilesGetUploadUrlExternalRequest::new(
-                    file.filename.clone(),
-                    file.bytes.len(),
-                )
-                .with_alt_txt(file.title.clone()),
+        let ask =
+            SlackApiFilesGetUploadUrlExternalRequest::new(file.filename.clone(), file.bytes.len())
+                .with_alt_txt(file.title.clone());
+        let url = self
+            .paced(
+                "files.getUploadURLExternal",
+                None,
+                None,
+                session.get_upload_url_external(&ask),
             )
             .await
             .map_err(classify)?;
@@ -412,10 +561,14 @@ impl SlackApi {
         if let Some(ts) = thread {
             done = done.with_thread_ts(SlackTs(ts));
         }
-        session
-            .files_complete_upload_external(&done)
-            .await
-            .map_err(classify)?;
+        self.paced(
+            "files.completeUploadExternal",
+            Some(channel),
+            Some(key),
+            session.files_complete_upload_external(&done),
+        )
+        .await
+        .map_err(classify)?;
         Ok(url.file_id.to_string())
     }
 }
@@ -455,7 +608,16 @@ impl SlackApi {
             SlackTs(ts.to_string()),
         )
         .with_limit(200);
-        let r = match self.session().conversations_replies(&req).await {
+        let r = match self
+            .paced(
+                "conversations.replies",
+                None,
+                // The message is the booking: an event rescheduled for this fetch keeps its slot.
+                Some(&format!("replies {channel} {ts}")),
+                self.session().conversations_replies(&req),
+            )
+            .await
+        {
             Ok(r) => r,
             Err(SlackClientError::ApiError(a))
                 if a.code == "thread_not_found" || a.code == "message_not_found" =>
@@ -523,8 +685,12 @@ impl SlackApi {
             SlackTs(ts.to_string()),
         );
         let r = self
-            .session()
-            .chat_get_permalink(&req)
+            .paced(
+                "chat.getPermalink",
+                None,
+                None,
+                self.session().chat_get_permalink(&req),
+            )
             .await
             .map_err(classify)?;
         Ok(r.permalink.to_string())
@@ -567,7 +733,10 @@ impl SlackApi {
         id: &str,
     ) -> Result<Option<(Option<String>, AccountKind)>, ChatError> {
         let req = SlackApiUsersInfoRequest::new(SlackUserId(id.to_string()));
-        let user = match self.session().users_info(&req).await {
+        let user = match self
+            .paced("users.info", None, None, self.session().users_info(&req))
+            .await
+        {
             Ok(r) => r.user,
             Err(SlackClientError::ApiError(a)) if a.code == "user_not_found" => return Ok(None),
             Err(e) => return Err(classify(e)),
@@ -622,7 +791,15 @@ impl SlackApi {
             return Ok(members);
         }
         let req = SlackApiUserGroupsUsersListRequest::new(SlackUserGroupId(group.to_string()));
-        let members: Vec<String> = match self.session().usergroups_users_list(&req).await {
+        let members: Vec<String> = match self
+            .paced(
+                "usergroups.users.list",
+                None,
+                None,
+                self.session().usergroups_users_list(&req),
+            )
+            .await
+        {
             Ok(r) => r.users.into_iter().map(|u| u.0).collect(),
             Err(SlackClientError::ApiError(a)) if a.code == "no_such_subteam" => vec![],
             Err(e) => return Err(classify(e)),
@@ -654,7 +831,9 @@ impl SlackApi {
         let view: SlackView = serde_json::from_value(view)
             .map_err(|e| ChatError::Permanent(format!("the modal is not a valid view: {e}")))?;
         let req = SlackApiViewsOpenRequest::new(SlackTriggerId(trigger_id.to_string()), view);
-        self.session().views_open(&req).await.map_err(classify)?;
+        self.paced("views.open", None, None, self.session().views_open(&req))
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 
@@ -681,8 +860,12 @@ impl SlackApi {
     pub async fn can_post(&self, channel: &str) -> Result<bool, ChatError> {
         let req = SlackApiConversationsInfoRequest::new(SlackChannelId(channel.to_string()));
         let r = self
-            .session()
-            .conversations_info(&req)
+            .paced(
+                "conversations.info",
+                None,
+                None,
+                self.session().conversations_info(&req),
+            )
             .await
             .map_err(classify)?;
         Ok(r.channel.flags.is_member.unwrap_or(false))

@@ -1,0 +1,403 @@
+//! Pacing of platform calls before the platform has to refuse them.
+//!
+//! Owns one model, the generic cell rate algorithm (GCRA, "virtual scheduling"): a bucket with
+//! a [`Rate`] lets `burst` calls through at once and then one per `per / limit`. A call may
+//! count against several buckets (a Slack post: its method and its channel); it goes at the
+//! first moment every one of them allows, and that moment is booked in all of them, so calls
+//! made at once are spread out instead of racing for the same slot. A platform's 429 blocks
+//! the bucket it concerns for its `Retry-After` ([`Pacer::block`]).
+//!
+//! A call whose slot is near (within [`Pacer::max_hold`]) waits for it here; one further out
+//! is not made: the caller gets the wait ([`Wait`]) and reschedules its work (an outbox or
+//! inbox row) instead of holding a worker's place while it sleeps. A caller that names a
+//! booking key (the outbox row's key) keeps the slot it was given, so a rescheduled row goes
+//! at its slot when it comes back instead of queueing again behind everything booked since.
+//!
+//! Knows nothing of any platform: the adapters choose the buckets and their rates. Must not
+//! make calls itself.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prometheus_client::metrics::counter::Counter;
+use tokio::time::Instant;
+
+/// How many calls a bucket allows: `limit` per `per`, up to `burst` of them at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Calls per period.
+    pub limit: u32,
+    /// The period.
+    pub per: Duration,
+    /// Calls allowed at once (at least 1).
+    pub burst: u32,
+}
+
+impl Rate {
+    /// `limit` calls per minute, `burst` at once.
+    pub const fn per_minute(limit: u32, burst: u32) -> Self {
+        Self {
+            limit,
+            per: Duration::from_secs(60),
+            burst,
+        }
+    }
+
+    /// `limit` calls per second, `burst` at once.
+    pub const fn per_second(limit: u32, burst: u32) -> Self {
+        Self {
+            limit,
+            per: Duration::from_secs(1),
+            burst,
+        }
+    }
+
+    /// The share of this rate one of `instances` processes sharing a token may use: the same
+    /// period with `limit` and `burst` divided (at least one call per period and at once).
+    pub fn shared_by(self, instances: u32) -> Self {
+        let n = instances.max(1);
+        Self {
+            limit: (self.limit / n).max(1),
+            per: self.per,
+            burst: (self.burst / n).max(1),
+        }
+    }
+
+    /// Time between two calls at the sustained rate.
+    pub fn interval(self) -> Duration {
+        self.per / self.limit.max(1)
+    }
+
+    /// How far ahead of its sustained schedule a bucket may run (the burst).
+    fn tolerance(self) -> Duration {
+        self.interval() * self.burst.max(1).saturating_sub(1)
+    }
+}
+
+/// A call was not made: its slot is this far away (or the platform said to wait this long).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wait(pub Duration);
+
+/// One bucket's schedule.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    /// Theoretical arrival time: when the bucket would be back to "no burst used".
+    tat: Instant,
+    /// Nothing goes before this (a platform's 429).
+    blocked_until: Instant,
+}
+
+/// Counters a pacer keeps, for metrics (clones share their counts, so the telemetry's
+/// registered counters can be handed in).
+#[derive(Debug, Clone, Default)]
+pub struct PaceStats {
+    /// Calls that waited for their slot here.
+    pub delayed: Counter,
+    /// Calls not made because their slot was too far (the caller rescheduled them).
+    pub deferred: Counter,
+    /// Buckets blocked by a platform's rate-limit answer.
+    pub blocked: Counter,
+}
+
+/// Bookings kept at most (rows rescheduled and not yet back); older ones are dropped first.
+const MAX_BOOKINGS: usize = 100_000;
+
+/// Buckets kept at most; ones idle long enough to be back at full burst are dropped first.
+const MAX_BUCKETS: usize = 100_000;
+
+/// A set of buckets by name, shared by every call of one platform client.
+#[derive(Debug)]
+pub struct Pacer {
+    state: Mutex<State>,
+    max_hold: Duration,
+    /// What the pacer did, for metrics.
+    pub stats: PaceStats,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    buckets: HashMap<String, Bucket>,
+    /// Slots given to calls that were rescheduled, by their booking key.
+    bookings: HashMap<String, Instant>,
+}
+
+/// The longest a call waits here for its slot by default; longer waits are the caller's to
+/// reschedule.
+pub const DEFAULT_MAX_HOLD: Duration = Duration::from_secs(2);
+
+impl Default for Pacer {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_HOLD)
+    }
+}
+
+impl Pacer {
+    /// A pacer whose calls wait at most `max_hold` for a slot.
+    pub fn new(max_hold: Duration) -> Self {
+        Self::with_stats(max_hold, PaceStats::default())
+    }
+
+    /// A pacer counting into `stats`.
+    pub fn with_stats(max_hold: Duration, stats: PaceStats) -> Self {
+        Self {
+            state: Mutex::default(),
+            max_hold,
+            stats,
+        }
+    }
+
+    /// The longest a call waits here for its slot.
+    pub fn max_hold(&self) -> Duration {
+        self.max_hold
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for a slot in every one of `buckets` and takes it. When the slot is more than
+    /// [`Self::max_hold`] away the call must not be made: the answer is how long until its
+    /// slot. With a `booking` key that slot is kept for the same key's next attempt (the caller
+    /// reschedules to it); without one nothing is taken.
+    pub async fn acquire(
+        &self,
+        buckets: &[(&str, Rate)],
+        booking: Option<&str>,
+    ) -> Result<(), Wait> {
+        let at = self.take(buckets, booking, Instant::now())?;
+        let now = Instant::now();
+        if at > now {
+            self.stats.delayed.inc();
+            tokio::time::sleep_until(at).await;
+        }
+        Ok(())
+    }
+
+    /// The scheduling behind [`Self::acquire`], at `now`: the moment the call may go.
+    fn take(
+        &self,
+        buckets: &[(&str, Rate)],
+        booking: Option<&str>,
+        now: Instant,
+    ) -> Result<Instant, Wait> {
+        let mut s = self.lock();
+        let blocked = buckets
+            .iter()
+            .filter_map(|(name, _)| s.buckets.get(*name))
+            .map(|b| b.blocked_until)
+            .max()
+            .unwrap_or(now);
+        if let Some(key) = booking {
+            if let Some(at) = s.bookings.remove(key) {
+                // A slot given before: kept unless a 429 since then blocks it.
+                if at >= blocked {
+                    return self.hold_or_defer(&mut s, at, now, None);
+                }
+            }
+        }
+        let mut at = now.max(blocked);
+        for (name, rate) in buckets {
+            if let Some(b) = s.buckets.get(*name) {
+                at = at.max(b.tat.checked_sub(rate.tolerance()).unwrap_or(now));
+            }
+        }
+        if at > now + self.max_hold && booking.is_none() {
+            self.stats.deferred.inc();
+            return Err(Wait(at - now));
+        }
+        if s.buckets.len() >= MAX_BUCKETS {
+            s.buckets
+                .retain(|_, b| b.tat > now || b.blocked_until > now);
+        }
+        for (name, rate) in buckets {
+            let b = s.buckets.entry((*name).to_string()).or_insert(Bucket {
+                tat: now,
+                blocked_until: now,
+            });
+            b.tat = b.tat.max(at) + rate.interval();
+        }
+        self.hold_or_defer(&mut s, at, now, booking)
+    }
+
+    /// Goes at `at` if it is near; otherwise keeps it under `booking` and answers the wait.
+    fn hold_or_defer(
+        &self,
+        s: &mut State,
+        at: Instant,
+        now: Instant,
+        booking: Option<&str>,
+    ) -> Result<Instant, Wait> {
+        if at <= now + self.max_hold {
+            return Ok(at);
+        }
+        self.stats.deferred.inc();
+        if let Some(key) = booking {
+            if s.bookings.len() >= MAX_BOOKINGS {
+                // Forget slots long past (their rows went elsewhere); if that frees nothing,
+                // forget them all: a lost booking only costs a later slot.
+                s.bookings
+                    .retain(|_, at| *at + Duration::from_secs(600) > now);
+                if s.bookings.len() >= MAX_BOOKINGS {
+                    s.bookings.clear();
+                }
+            }
+            s.bookings.insert(key.to_string(), at);
+        }
+        Err(Wait(at - now))
+    }
+
+    /// Counts a call made just now in `bucket` without having asked for its slot (the one
+    /// that discovered the bucket's rate), so the next calls are spaced after it.
+    pub fn note(&self, bucket: &str, rate: Rate) {
+        let now = Instant::now();
+        let mut s = self.lock();
+        let b = s.buckets.entry(bucket.to_string()).or_insert(Bucket {
+            tat: now,
+            blocked_until: now,
+        });
+        b.tat = b.tat.max(now) + rate.interval();
+    }
+
+    /// Records the platform's refusal: nothing in `bucket` goes for `wait`.
+    pub fn block(&self, bucket: &str, wait: Duration) {
+        self.block_at(bucket, wait, Instant::now());
+    }
+
+    fn block_at(&self, bucket: &str, wait: Duration, now: Instant) {
+        let until = now + wait;
+        self.stats.blocked.inc();
+        let mut s = self.lock();
+        let b = s.buckets.entry(bucket.to_string()).or_insert(Bucket {
+            tat: until,
+            blocked_until: until,
+        });
+        b.blocked_until = b.blocked_until.max(until);
+        // What was booked in the blocked time starts again after it.
+        b.tat = b.tat.max(until);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POST: Rate = Rate::per_second(1, 3);
+
+    fn pacer() -> Pacer {
+        Pacer::new(Duration::from_secs(2))
+    }
+
+    #[test]
+    fn a_burst_goes_at_once_then_one_per_interval() {
+        let p = pacer();
+        let now = Instant::now();
+        let at: Vec<Duration> = (0..5)
+            .map(|_| p.take(&[("c1", POST)], None, now).unwrap() - now)
+            .collect();
+        assert_eq!(
+            at,
+            [0, 0, 0, 1, 2].map(Duration::from_secs).to_vec(),
+            "three at once (the burst), then one a second"
+        );
+        // The next is 3 s away, beyond the 2 s hold: not made, not booked.
+        assert_eq!(
+            p.take(&[("c1", POST)], None, now),
+            Err(Wait(Duration::from_secs(3)))
+        );
+        assert_eq!(
+            p.take(&[("c1", POST)], None, now),
+            Err(Wait(Duration::from_secs(3))),
+            "a refused call takes nothing"
+        );
+        // Another bucket is not affected.
+        assert_eq!(p.take(&[("c2", POST)], None, now), Ok(now));
+    }
+
+    #[test]
+    fn a_call_goes_when_all_its_buckets_allow_and_books_all_of_them() {
+        let p = pacer();
+        let now = Instant::now();
+        let method = Rate::per_second(10, 1);
+        for _ in 0..3 {
+            p.take(&[("c1", POST)], None, now).unwrap();
+        }
+        let at = p
+            .take(&[("method", method), ("c1", POST)], None, now)
+            .unwrap();
+        assert_eq!(at - now, Duration::from_secs(1), "the channel decides");
+        // The method bucket was booked at that slot too.
+        let next = p.take(&[("method", method)], None, now).unwrap();
+        assert_eq!(next - now, Duration::from_millis(1100));
+    }
+
+    #[test]
+    fn a_booked_slot_is_kept_for_the_same_key() {
+        let p = pacer();
+        let now = Instant::now();
+        for _ in 0..5 {
+            p.take(&[("c1", POST)], None, now).unwrap();
+        }
+        let wait = p.take(&[("c1", POST)], Some("row-9"), now).unwrap_err();
+        assert_eq!(wait, Wait(Duration::from_secs(3)));
+        // Others queue behind the booking.
+        let other = p.take(&[("c1", POST)], Some("row-10"), now).unwrap_err();
+        assert_eq!(other, Wait(Duration::from_secs(4)));
+        // Row 9 comes back when its slot is near and goes at its slot, without a new one.
+        let later = now + Duration::from_millis(2500);
+        assert_eq!(
+            p.take(&[("c1", POST)], Some("row-9"), later),
+            Ok(now + Duration::from_secs(3))
+        );
+        let after = p.take(&[("c1", POST)], None, later).unwrap_err();
+        assert_eq!(after, Wait(Duration::from_millis(2500)), "slot 5 s is next");
+    }
+
+    #[test]
+    fn a_platform_refusal_blocks_the_bucket_for_its_wait() {
+        let p = pacer();
+        let now = Instant::now();
+        p.block_at("c1", Duration::from_secs(10), now);
+        assert_eq!(
+            p.take(&[("c1", POST)], None, now),
+            Err(Wait(Duration::from_secs(10)))
+        );
+        assert!(p.take(&[("c2", POST)], None, now).is_ok());
+        // A slot booked before the refusal is not used while it lasts.
+        let p = pacer();
+        for _ in 0..5 {
+            p.take(&[("c1", POST)], None, now).unwrap();
+        }
+        assert!(p.take(&[("c1", POST)], Some("k"), now).is_err());
+        p.block_at("c1", Duration::from_secs(30), now);
+        assert_eq!(
+            p.take(&[("c1", POST)], Some("k"), now + Duration::from_secs(3)),
+            Err(Wait(Duration::from_secs(27)))
+        );
+    }
+
+    #[tokio::test]
+    async fn acquire_sleeps_until_a_near_slot() {
+        let p = pacer();
+        let fast = Rate::per_second(10, 3);
+        let start = Instant::now();
+        for _ in 0..4 {
+            p.acquire(&[("c1", fast)], None).await.unwrap();
+        }
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(100) && took < Duration::from_secs(1),
+            "{took:?}"
+        );
+        assert_eq!(p.stats.delayed.get(), 1);
+    }
+
+    #[test]
+    fn a_shared_rate_is_divided_but_never_zero() {
+        assert_eq!(
+            Rate::per_minute(50, 5).shared_by(2),
+            Rate::per_minute(25, 2)
+        );
+        assert_eq!(Rate::per_second(1, 3).shared_by(4), Rate::per_second(1, 1));
+    }
+}
