@@ -8,20 +8,31 @@
 //!   the ack is the HTTP 200 (sent after the inbox commit).
 //! - **Discord, gateway**: the fake sends every MESSAGE_REACTION_ADD over the gateway at once.
 //!
+//! With `BENCH_LIMITS=1` (the default) the fakes enforce the platforms' published rate limits
+//! (`sandbox::limits`: Slack's tiers and one post a second per channel with bursts of 3;
+//! Discord's 5 messages per 5 s per channel and 50 requests a second); each flagged Slack
+//! message reaches the bot first as a `message` event, as it does in a workspace, so a flag
+//! needs no `conversations.replies`.
+//!
 //! For each it prints ack p50/p99 (Slack), flag→alert p50/p99 (from sending the flag to the fake
 //! receiving the department alert), alerts per second from the first flag sent to the last
 //! alert received, and the bot process's CPU time per flag (utime + stime of the child from
 //! `/proc/PID/stat`, so the fakes and this harness are not counted). Every alert must arrive.
+//! With limits on it also prints the least time the fakes' model allows for the alerts (the
+//! busiest department channel's posts) and the ratio achieved, the 429 answers per bucket, and
+//! (Slack) the `conversations.replies` calls.
 //!
 //! Settings: `BENCH_FLAGS` (default 200), `BENCH_LATENCY_MS` (100), `BENCH_SOURCES` (8),
-//! `BENCH_DEPARTMENTS` (4). Run: `cargo bench --bench pipeline`.
+//! `BENCH_DEPARTMENTS` (4), `BENCH_LIMITS` (1; 0 turns the fakes' limits off, for CPU figures).
+//! Run: `cargo bench --bench pipeline`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sandbox::discord::FakeDiscord;
+use sandbox::limits::{DiscordLimits, SlackLimits};
 use sandbox::slack::{FakeSlack, BOT_USER};
 use serde_json::json;
 use switchboard::chat::slack::events::sign;
@@ -48,6 +59,19 @@ struct Shape {
     latency: Duration,
     sources: usize,
     departments: usize,
+    limits: bool,
+}
+
+impl Shape {
+    /// How many alerts each department channel receives (flag `k` comes from source
+    /// `k % sources`, routed to department `source % departments`).
+    fn alerts_per_department(&self) -> Vec<usize> {
+        let mut n = vec![0; self.departments];
+        for k in 0..self.flags {
+            n[(k % self.sources) % self.departments] += 1;
+        }
+        n
+    }
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -63,6 +87,12 @@ struct Figures {
     flag_to_alert: Vec<Duration>,
     span: Duration,
     cpu: Duration,
+    /// The least time the fakes' limits allow for the alerts, when they are on.
+    lower_bound: Option<Duration>,
+    /// 429 answers by bucket.
+    refused: BTreeMap<String, u32>,
+    /// `conversations.replies` calls (Slack).
+    fetches: Option<u32>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -101,6 +131,26 @@ fn print(label: &str, shape: Shape, mut f: Figures) {
         ms(f.cpu) / shape.flags as f64,
         ms(f.cpu)
     );
+    if let Some(bound) = f.lower_bound {
+        println!(
+            "  limits on: the model allows the alerts in {:.2} s at best; achieved {:.2} s = {:.2}× that",
+            bound.as_secs_f64(),
+            f.span.as_secs_f64(),
+            f.span.as_secs_f64() / bound.as_secs_f64().max(0.001)
+        );
+    }
+    let total: u32 = f.refused.values().sum();
+    let worst = f.refused.iter().max_by_key(|(_, n)| **n);
+    match worst {
+        None => println!("  429 answers: none"),
+        Some((bucket, n)) => println!(
+            "  429 answers: {total} over {} bucket(s); at most {n} in one ({bucket})",
+            f.refused.len()
+        ),
+    }
+    if let Some(n) = f.fetches {
+        println!("  conversations.replies calls: {n}");
+    }
 }
 
 /// utime + stime of a process, from `/proc/PID/stat` (clock ticks of 1/100 s).
@@ -251,6 +301,30 @@ async fn arrivals(
     arrived
 }
 
+/// POSTs `body` to the bot's `/slack/events`, signed as Slack signs it.
+async fn post_signed(client: &reqwest::Client, base: &str, body: Vec<u8>) -> reqwest::Response {
+    let now = chrono::Utc::now().timestamp().to_string();
+    let sig = sign(&Secret::new(SIGNING_SECRET), &now, &body);
+    client
+        .post(format!("{base}/slack/events"))
+        .header("content-type", "application/json")
+        .header("x-slack-request-timestamp", now)
+        .header("x-slack-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// [`post_signed`] for a JSON event.
+async fn signed_event(
+    client: &reqwest::Client,
+    base: &str,
+    event: &serde_json::Value,
+) -> reqwest::Response {
+    post_signed(client, base, serde_json::to_vec(event).unwrap()).await
+}
+
 async fn slack(shape: Shape) -> Figures {
     let fake = FakeSlack::start(SLACK_TOKEN).await.unwrap();
     fake.add_user(SLACK_FLAGGER, "Flagger");
@@ -274,6 +348,9 @@ async fn slack(shape: Shape) -> Figures {
         );
     }
     fake.set_latency(shape.latency);
+    if shape.limits {
+        fake.set_limits(Some(SlackLimits::default()));
+    }
     let config = config(
         shape,
         |kind, i| match kind {
@@ -291,8 +368,27 @@ async fn slack(shape: Shape) -> Figures {
         ],
     )
     .await;
-    let cpu_before = cpu_of(bot.pid());
     let client = reqwest::Client::new();
+    // The customers' messages reach the bot as `message` events before anyone flags them.
+    for k in 0..shape.flags {
+        let event = json!({
+            "token": "pipeline", "team_id": "T0SANDBOX", "api_app_id": "A0PIPE",
+            "type": "event_callback", "event_id": format!("EvMsg{k}"),
+            "event_time": 1_772_441_000, "authed_users": [BOT_USER],
+            "event": {"type": "message", "channel": source(k % shape.sources), "channel_type": "channel",
+                      "user": "UCUSTOMER", "text": format!("Please help with item {k}: it broke"),
+                      "ts": ts(k), "event_ts": ts(k)}
+        });
+        let r = signed_event(&client, &bot.base, &event).await;
+        assert_eq!(r.status(), 200, "every message event is acknowledged");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let fetches_before = fake
+        .calls_by_method()
+        .get("conversations.replies")
+        .copied()
+        .unwrap_or(0);
+    let cpu_before = cpu_of(bot.pid());
     let started = Instant::now();
     let sent_at: Arc<std::sync::Mutex<HashMap<usize, Instant>>> = Arc::default();
     let mut senders = Vec::new();
@@ -314,19 +410,9 @@ async fn slack(shape: Shape) -> Figures {
                               "event_ts": "1772442000.000100"}
                 }))
                 .unwrap();
-                let now = chrono::Utc::now().timestamp().to_string();
-                let sig = sign(&Secret::new(SIGNING_SECRET), &now, &body);
                 let t0 = Instant::now();
                 sent_at.lock().unwrap().insert(k, t0);
-                let r = client
-                    .post(format!("{base}/slack/events"))
-                    .header("content-type", "application/json")
-                    .header("x-slack-request-timestamp", now)
-                    .header("x-slack-signature", sig)
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
+                let r = post_signed(&client, &base, body).await;
                 acks.push(t0.elapsed());
                 assert_eq!(r.status(), 200, "every flag is acknowledged");
             }
@@ -356,7 +442,17 @@ async fn slack(shape: Shape) -> Figures {
     }
     let sent_at = sent_at.lock().unwrap();
     let last = arrived.values().max().copied().unwrap_or(started);
+    let fetches = fake
+        .calls_by_method()
+        .get("conversations.replies")
+        .copied()
+        .unwrap_or(0);
     Figures {
+        lower_bound: shape
+            .limits
+            .then(|| SlackLimits::default().lower_bound_for_posts(&shape.alerts_per_department())),
+        refused: fake.rate_limited(),
+        fetches: Some(fetches - fetches_before),
         acks,
         flag_to_alert: arrived
             .iter()
@@ -391,6 +487,9 @@ async fn discord(shape: Shape) -> Figures {
         })
         .collect();
     fake.set_latency(shape.latency);
+    if shape.limits {
+        fake.set_limits(Some(DiscordLimits::default()));
+    }
     let config = config(
         shape,
         |kind, i| match kind {
@@ -440,6 +539,11 @@ async fn discord(shape: Shape) -> Figures {
     let cpu = cpu_of(bot.pid()).saturating_sub(cpu_before);
     let last = arrived.values().max().copied().unwrap_or(started);
     Figures {
+        lower_bound: shape.limits.then(|| {
+            DiscordLimits::default().lower_bound_for_posts(&shape.alerts_per_department())
+        }),
+        refused: fake.rate_limited(),
+        fetches: None,
         acks: vec![],
         flag_to_alert: arrived
             .iter()
@@ -457,6 +561,7 @@ async fn main() {
         latency: Duration::from_millis(env_usize("BENCH_LATENCY_MS", 100) as u64),
         sources: env_usize("BENCH_SOURCES", 8).max(1),
         departments: env_usize("BENCH_DEPARTMENTS", 4).max(1),
+        limits: env_usize("BENCH_LIMITS", 1) != 0,
     };
     let f = slack(shape).await;
     print("Slack, HTTP mode (32 senders)", shape, f);

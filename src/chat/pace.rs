@@ -1,7 +1,10 @@
 //! Pacing of platform calls before the platform has to refuse them.
 //!
-//! Owns one model, the generic cell rate algorithm (GCRA, "virtual scheduling"): a bucket with
-//! a [`Rate`] lets `burst` calls through at once and then one per `per / limit`. A call may
+//! Owns two models of a bucket. Spread ([`Rate::spread`], the generic cell rate algorithm,
+//! "virtual scheduling"): `burst` calls at once and then one per `per / limit`, for platforms
+//! that meter calls continuously (Slack). Windows ([`Rate::windows`]): `limit` calls in a window
+//! of `per` that starts with its first call, for platforms that reset a count (Discord's
+//! buckets). A call may
 //! count against several buckets (a Slack post: its method and its channel); it goes at the
 //! first moment every one of them allows, and that moment is booked in all of them, so calls
 //! made at once are spread out instead of racing for the same slot. A platform's 429 blocks
@@ -23,33 +26,49 @@ use std::time::Duration;
 use prometheus_client::metrics::counter::Counter;
 use tokio::time::Instant;
 
-/// How many calls a bucket allows: `limit` per `per`, up to `burst` of them at once.
+/// How many calls a bucket allows: `limit` per `per`, up to `burst` of them at once (spread),
+/// or `limit` in each window of `per` (windows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
     /// Calls per period.
     pub limit: u32,
     /// The period.
     pub per: Duration,
-    /// Calls allowed at once (at least 1).
+    /// Calls allowed at once (at least 1); spread buckets only.
     pub burst: u32,
+    /// Fixed windows instead of a spread.
+    pub windows: bool,
 }
 
 impl Rate {
     /// `limit` calls per minute, `burst` at once.
     pub const fn per_minute(limit: u32, burst: u32) -> Self {
-        Self {
-            limit,
-            per: Duration::from_secs(60),
-            burst,
-        }
+        Self::spread(limit, Duration::from_secs(60), burst)
     }
 
     /// `limit` calls per second, `burst` at once.
     pub const fn per_second(limit: u32, burst: u32) -> Self {
+        Self::spread(limit, Duration::from_secs(1), burst)
+    }
+
+    /// `limit` calls per `per`, `burst` at once, the rest spread evenly.
+    pub const fn spread(limit: u32, per: Duration, burst: u32) -> Self {
         Self {
             limit,
-            per: Duration::from_secs(1),
+            per,
             burst,
+            windows: false,
+        }
+    }
+
+    /// `limit` calls in each window of `per`, a window starting with the first call after the
+    /// last one ended.
+    pub const fn windows(limit: u32, per: Duration) -> Self {
+        Self {
+            limit,
+            per,
+            burst: limit,
+            windows: true,
         }
     }
 
@@ -59,8 +78,8 @@ impl Rate {
         let n = instances.max(1);
         Self {
             limit: (self.limit / n).max(1),
-            per: self.per,
             burst: (self.burst / n).max(1),
+            ..self
         }
     }
 
@@ -82,10 +101,50 @@ pub struct Wait(pub Duration);
 /// One bucket's schedule.
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
-    /// Theoretical arrival time: when the bucket would be back to "no burst used".
+    /// Spread: theoretical arrival time, when the bucket would be back to "no burst used".
+    /// Windows: when the last window booked starts.
     tat: Instant,
+    /// Windows: calls booked in the window starting at `tat`.
+    used: u32,
     /// Nothing goes before this (a platform's 429).
     blocked_until: Instant,
+}
+
+impl Bucket {
+    fn new(now: Instant) -> Self {
+        Self {
+            tat: now,
+            used: 0,
+            blocked_until: now,
+        }
+    }
+
+    /// The earliest a call may go at `now` by this bucket alone.
+    fn earliest(&self, rate: Rate, now: Instant) -> Instant {
+        if !rate.windows {
+            return self.tat.checked_sub(rate.tolerance()).unwrap_or(now);
+        }
+        let end = self.tat + rate.per;
+        if end <= now {
+            now
+        } else if self.used < rate.limit.max(1) {
+            self.tat.max(now)
+        } else {
+            end
+        }
+    }
+
+    /// Books a call at `at` (no earlier than [`Self::earliest`]).
+    fn book(&mut self, rate: Rate, at: Instant) {
+        if !rate.windows {
+            self.tat = self.tat.max(at) + rate.interval();
+        } else if at >= self.tat + rate.per || self.used == 0 {
+            self.tat = at;
+            self.used = 1;
+        } else {
+            self.used += 1;
+        }
+    }
 }
 
 /// Counters a pacer keeps, for metrics (clones share their counts, so the telemetry's
@@ -190,8 +249,10 @@ impl Pacer {
             .unwrap_or(now);
         if let Some(key) = booking {
             if let Some(at) = s.bookings.remove(key) {
-                // A slot given before: kept unless a 429 since then blocks it.
-                if at >= blocked {
+                // A slot given before: kept unless a 429 since then blocks it, or the call comes
+                // back so late that its window may have passed (a late call in a window
+                // bucket would land in the next window, on top of that window's own).
+                if at >= blocked && at + self.max_hold >= now {
                     return self.hold_or_defer(&mut s, at, now, None);
                 }
             }
@@ -199,7 +260,7 @@ impl Pacer {
         let mut at = now.max(blocked);
         for (name, rate) in buckets {
             if let Some(b) = s.buckets.get(*name) {
-                at = at.max(b.tat.checked_sub(rate.tolerance()).unwrap_or(now));
+                at = at.max(b.earliest(*rate, now));
             }
         }
         if at > now + self.max_hold && booking.is_none() {
@@ -207,15 +268,16 @@ impl Pacer {
             return Err(Wait(at - now));
         }
         if s.buckets.len() >= MAX_BUCKETS {
+            // Windows end a period after `tat`; an hour covers every limit platforms use.
+            let idle = Duration::from_secs(3600);
             s.buckets
-                .retain(|_, b| b.tat > now || b.blocked_until > now);
+                .retain(|_, b| b.tat + idle > now || b.blocked_until > now);
         }
         for (name, rate) in buckets {
-            let b = s.buckets.entry((*name).to_string()).or_insert(Bucket {
-                tat: now,
-                blocked_until: now,
-            });
-            b.tat = b.tat.max(at) + rate.interval();
+            s.buckets
+                .entry((*name).to_string())
+                .or_insert_with(|| Bucket::new(now))
+                .book(*rate, at);
         }
         self.hold_or_defer(&mut s, at, now, booking)
     }
@@ -243,20 +305,25 @@ impl Pacer {
                 }
             }
             s.bookings.insert(key.to_string(), at);
+            // Back a little before its slot, so that claiming it again is not what makes it
+            // late; it then waits here for the rest.
+            return Err(Wait((at - now).saturating_sub(self.max_hold / 2)));
         }
         Err(Wait(at - now))
     }
 
-    /// Counts a call made just now in `bucket` without having asked for its slot (the one
-    /// that discovered the bucket's rate), so the next calls are spaced after it.
-    pub fn note(&self, bucket: &str, rate: Rate) {
+    /// Sets a windows bucket to what the platform reported: `used` calls counted in a window
+    /// that ends in `ends_in` (the reset), as the platform counted them.
+    pub fn seed_window(&self, bucket: &str, rate: Rate, used: u32, ends_in: Duration) {
         let now = Instant::now();
+        let start = (now + ends_in).checked_sub(rate.per).unwrap_or(now);
         let mut s = self.lock();
-        let b = s.buckets.entry(bucket.to_string()).or_insert(Bucket {
-            tat: now,
-            blocked_until: now,
-        });
-        b.tat = b.tat.max(now) + rate.interval();
+        let b = s
+            .buckets
+            .entry(bucket.to_string())
+            .or_insert_with(|| Bucket::new(now));
+        b.tat = start;
+        b.used = used;
     }
 
     /// Records the platform's refusal: nothing in `bucket` goes for `wait`.
@@ -268,13 +335,16 @@ impl Pacer {
         let until = now + wait;
         self.stats.blocked.inc();
         let mut s = self.lock();
-        let b = s.buckets.entry(bucket.to_string()).or_insert(Bucket {
-            tat: until,
-            blocked_until: until,
-        });
+        let b = s
+            .buckets
+            .entry(bucket.to_string())
+            .or_insert_with(|| Bucket::new(now));
         b.blocked_until = b.blocked_until.max(until);
-        // What was booked in the blocked time starts again after it.
-        b.tat = b.tat.max(until);
+        // What was booked in the blocked time starts again after it, in a fresh window.
+        if b.tat < until {
+            b.tat = until;
+            b.used = 0;
+        }
     }
 }
 
@@ -338,11 +408,12 @@ mod tests {
         for _ in 0..5 {
             p.take(&[("c1", POST)], None, now).unwrap();
         }
+        // Told to come back a second (half the hold) before its slot at 3 s.
         let wait = p.take(&[("c1", POST)], Some("row-9"), now).unwrap_err();
-        assert_eq!(wait, Wait(Duration::from_secs(3)));
+        assert_eq!(wait, Wait(Duration::from_secs(2)));
         // Others queue behind the booking.
         let other = p.take(&[("c1", POST)], Some("row-10"), now).unwrap_err();
-        assert_eq!(other, Wait(Duration::from_secs(4)));
+        assert_eq!(other, Wait(Duration::from_secs(3)));
         // Row 9 comes back when its slot is near and goes at its slot, without a new one.
         let later = now + Duration::from_millis(2500);
         assert_eq!(
@@ -372,7 +443,8 @@ mod tests {
         p.block_at("c1", Duration::from_secs(30), now);
         assert_eq!(
             p.take(&[("c1", POST)], Some("k"), now + Duration::from_secs(3)),
-            Err(Wait(Duration::from_secs(27)))
+            Err(Wait(Duration::from_secs(26))),
+            "booked again after the block (and told to come back a second early)"
         );
     }
 
@@ -390,6 +462,30 @@ mod tests {
             "{took:?}"
         );
         assert_eq!(p.stats.delayed.get(), 1);
+    }
+
+    #[test]
+    fn windows_let_their_limit_through_then_wait_for_the_next_window() {
+        let p = pacer();
+        let now = Instant::now();
+        let w = Rate::windows(3, Duration::from_millis(1500));
+        let at: Vec<Duration> = (0..5)
+            .map(|_| p.take(&[("b", w)], None, now).unwrap() - now)
+            .collect();
+        assert_eq!(
+            at,
+            [0, 0, 0, 1500, 1500].map(Duration::from_millis).to_vec(),
+            "three in the first window, the next two when it ends"
+        );
+        // A window that ended long ago starts afresh at the call.
+        let later = now + Duration::from_secs(10);
+        assert_eq!(p.take(&[("b", w)], None, later), Ok(later));
+        // Seeded from the platform's count: two used, the window ends in a second.
+        p.seed_window("s", w, 2, Duration::from_secs(1));
+        let n = Instant::now();
+        assert!(p.take(&[("s", w)], None, n).unwrap() <= n + Duration::from_millis(5));
+        let third = p.take(&[("s", w)], None, n).unwrap();
+        assert!(third >= n + Duration::from_millis(990), "{:?}", third - n);
     }
 
     #[test]

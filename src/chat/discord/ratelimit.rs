@@ -3,9 +3,10 @@
 //! Owns three things. **Buckets**: Discord announces each route's bucket in its answers
 //! (`X-RateLimit-Bucket`, `-Limit`, `-Remaining`, `-Reset-After`); requests sharing a bucket
 //! and a major parameter (channel, guild, webhook) share a fixed window. A route not seen yet
-//! sends one request at a time until its first answer tells its bucket; after that its calls are
-//! spread at `limit` per window (plus a margin, so arrival jitter never puts one more in a
-//! server's window) and a bucket whose answer says nothing remains waits for its reset.
+//! sends one request at a time until its first answer tells its bucket; after that its calls
+//! go `limit` per window (the window a little longer than Discord's, so arrival jitter never
+//! puts one more in a server's window), starting from Discord's own count of the window the
+//! first answer reported, and a bucket whose answer says nothing remains waits for its reset.
 //! **The global limit**: every request but interaction callbacks counts against Discord's 50 per
 //! second for the bot, paced below that ([`crate::config::DiscordLimits`]). **Invalid
 //! requests**: 401, 403 and 429 answers (but 429s of a shared resource, which Discord does not
@@ -190,12 +191,8 @@ impl Limits {
         max_hold: Duration,
     ) -> Self {
         let g = limits.global_per_second.max(1);
-        let global = Rate {
-            limit: (g * 4 / 5).max(1),
-            per: Duration::from_secs(1),
-            burst: (g / 10).max(1),
-        }
-        .shared_by(limits.instances);
+        let global = Rate::spread((g * 4 / 5).max(1), Duration::from_secs(1), (g / 10).max(1))
+            .shared_by(limits.instances);
         Self {
             pacer: Pacer::with_stats(max_hold, pace),
             global,
@@ -287,12 +284,7 @@ impl Limits {
     fn bucket_of(&self, key: &RouteKey) -> Option<(String, Rate)> {
         let id = lock(&self.routes).get(&key.route)?.clone();
         let l = *lock(&self.learned).get(&id)?;
-        let rate = Rate {
-            limit: l.limit.max(1),
-            per: l.per + margin(l.per),
-            burst: 1,
-        }
-        .shared_by(self.instances);
+        let rate = Rate::windows(l.limit.max(1), l.per + margin(l.per)).shared_by(self.instances);
         Some((id, rate))
     }
 
@@ -314,9 +306,15 @@ impl Limits {
             l.per = l.per.max(seen);
             drop(learned);
             if new {
-                // The request that discovered the bucket counts in its window too.
+                // Start from Discord's own count of the window the first request opened.
                 if let Some((id, rate)) = self.bucket_of(key) {
-                    self.pacer.note(&format!("{id}|{}", key.major), rate);
+                    let used = limit.saturating_sub(answer.remaining.unwrap_or(0));
+                    self.pacer.seed_window(
+                        &format!("{id}|{}", key.major),
+                        rate,
+                        used,
+                        seen + margin(seen),
+                    );
                 }
             }
             if answer.remaining == Some(0) && answer.status != 429 {
@@ -455,15 +453,18 @@ mod tests {
         let start = Instant::now();
         assert!(l.before(&key, true, None).await.is_err());
         assert!(start.elapsed() >= Duration::from_millis(200));
-        // 5 per 0.5 s: spread at one per 110 ms (the window plus a 50 ms margin, over 5).
-        l.after(&key, &answer("b1", 5, 4, 0.5));
+        // 5 per 0.1 s, one used by the first request: four more at once, then the next
+        // window (0.15 s: Discord's plus a 50 ms margin).
+        l.after(&key, &answer("b1", 5, 4, 0.1));
         let start = Instant::now();
-        for _ in 0..3 {
+        for _ in 0..4 {
             l.before(&key, true, None).await.unwrap();
         }
+        assert!(start.elapsed() < Duration::from_millis(100));
+        l.before(&key, true, None).await.unwrap();
         let took = start.elapsed();
         assert!(
-            took >= Duration::from_millis(220) && took < Duration::from_millis(600),
+            took >= Duration::from_millis(120) && took < Duration::from_millis(400),
             "{took:?}"
         );
         // Another channel has its own window of the same bucket.
