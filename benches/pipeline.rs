@@ -23,7 +23,9 @@
 //! (Slack) the `conversations.replies` calls.
 //!
 //! Settings: `BENCH_FLAGS` (default 200), `BENCH_LATENCY_MS` (100), `BENCH_SOURCES` (8),
-//! `BENCH_DEPARTMENTS` (4), `BENCH_LIMITS` (1; 0 turns the fakes' limits off, for CPU figures).
+//! `BENCH_DEPARTMENTS` (4), `BENCH_LIMITS` (1; 0 turns the fakes' limits off, for CPU figures),
+//! `BENCH_ONLY` (`slack` or `discord`: one platform), `BENCH_LOG` (the bot's log filter, default
+//! `warn`; its log goes to stderr).
 //! Run: `cargo bench --bench pipeline`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -209,7 +211,10 @@ impl Bot {
                 format!("sqlite://{}", dir.path().join("bot.db").display()),
             )
             .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
-            .env("SWITCHBOARD_LOG", "warn")
+            .env(
+                "SWITCHBOARD_LOG",
+                std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         for (k, v) in env {
@@ -563,8 +568,13 @@ async fn main() {
         departments: env_usize("BENCH_DEPARTMENTS", 4).max(1),
         limits: env_usize("BENCH_LIMITS", 1) != 0,
     };
-    let f = slack(shape).await;
-    print("Slack, HTTP mode (32 senders)", shape, f);
-    let f = discord(shape).await;
-    print("Discord, gateway (one burst)", shape, f);
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    if only != "discord" {
+        let f = slack(shape).await;
+        print("Slack, HTTP mode (32 senders)", shape, f);
+    }
+    if only != "slack" {
+        let f = discord(shape).await;
+        print("Discord, gateway (one burst)", shape, f);
+    }
 }

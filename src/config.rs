@@ -786,6 +786,14 @@ fn url(p: &mut Problems, node: &mut Node<'_>, k: &'static str, default: &str) ->
 
 fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
     let mut root = Node::new("", root);
+    if secrets.discord_public_key.is_some() && secrets.discord_bot_token.is_none() {
+        // The endpoint could verify interactions, but nothing could be delivered or registered.
+        p.add(
+            "DISCORD_PUBLIC_KEY",
+            "is set but DISCORD_BOT_TOKEN is not: Discord interactions need the bot token too \
+             (to register commands and answer); set DISCORD_BOT_TOKEN, or unset DISCORD_PUBLIC_KEY",
+        );
+    }
 
     let mut database_url = DEFAULT_DATABASE_URL.to_string();
     if let Some(mut db) = root.table(p, "database") {
@@ -1528,6 +1536,24 @@ targets = ["slack:CLEADS"]
         for bad in ["1-4/4", "2-1/4", "0-0/0", "a-b/c", "0-1"] {
             assert!(bad.parse::<ShardRange>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_discord_public_key_without_the_bot_token_is_refused() {
+        let file = "[[departments]]\nname = \"support\"\nchannels = [\"discord:1\"]\n";
+        let env = |k: &str| (k == "DISCORD_PUBLIC_KEY").then(|| "ab".repeat(32));
+        let err = Config::from_toml(file, "test.toml", env).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("DISCORD_PUBLIC_KEY") && text.contains("DISCORD_BOT_TOKEN"),
+            "{text}"
+        );
+        let both = |k: &str| match k {
+            "DISCORD_PUBLIC_KEY" => Some("ab".repeat(32)),
+            "DISCORD_BOT_TOKEN" => Some("token".into()),
+            _ => None,
+        };
+        assert!(Config::from_toml(file, "test.toml", both).is_ok());
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! in `ARCHITECTURE.md`):
 //!
 //! - Adapters: [`chat`] (the [`chat::Delivery`] and [`chat::EventSource`] ports the workers
-//!   use, with the Slack adapter `chat::slack` on slack-morphism and the Discord adapter
+//!   use, the pacing both clients share in `chat::pace`, with the Slack adapter `chat::slack` on slack-morphism and the Discord adapter
 //!   `chat::discord` on serenity, which never import each other) and [`http`] (health,
 //!   readiness, metrics and the platform webhooks). [`app`] wires them for `switchboard run`;
 //!   `demo` scripts `switchboard demo` against the loopback fakes of the `sandbox` crate, only
@@ -26,7 +26,8 @@
 //! - Store: [`store`], the `Store` port with each operation written once for SQLite (the
 //!   embedded default, with group commit) and PostgreSQL (what several instances share).
 //! - Around them: [`config`] (the TOML file, environment overrides and secrets, with every
-//!   problem reported by key), [`telemetry`] (Prometheus metrics), [`intake`] (metrics from
+//!   problem reported by key), [`telemetry`] (Prometheus metrics), [`logs`] (the log line format,
+//!   outside input escaped), [`intake`] (metrics from
 //!   outside chat), [`export`] (command specs as Discord JSON and a Slack app manifest),
 //!   [`chart`] (the digest's chart) and [`tickets_cli`] (`switchboard tickets …`).
 
@@ -45,6 +46,7 @@ pub mod export;
 pub mod http;
 pub mod inbox;
 pub mod intake;
+pub mod logs;
 pub mod outbox;
 pub mod schedule;
 pub mod store;

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use tracing_subscriber::EnvFilter;
 
 use switchboard::config::{self, Config, ConfigError};
 use switchboard::core::clock::SystemClock;
@@ -212,15 +211,7 @@ enum DataFormat {
 }
 
 fn init_logging(default: &str) {
-    let filter =
-        EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    // Colour only on a terminal, so logs written to files and journald stay plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .init();
+    switchboard::logs::init(default);
 }
 
 fn report(e: &dyn std::fmt::Display) -> ExitCode {

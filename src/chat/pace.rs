@@ -230,7 +230,29 @@ impl Pacer {
             self.stats.delayed.inc();
             tokio::time::sleep_until(at).await;
         }
+        // A refusal (or an answer saying nothing remains) may have come in while this call
+        // waited: its slot was booked before the platform said so.
+        let blocked = self.blocked_until(buckets);
+        let now = Instant::now();
+        if blocked > now + self.max_hold {
+            self.stats.deferred.inc();
+            return Err(Wait(blocked - now));
+        }
+        if blocked > now {
+            tokio::time::sleep_until(blocked).await;
+        }
         Ok(())
+    }
+
+    /// The latest block among `buckets` (a past instant when none is blocked).
+    fn blocked_until(&self, buckets: &[(&str, Rate)]) -> Instant {
+        let s = self.lock();
+        buckets
+            .iter()
+            .filter_map(|(name, _)| s.buckets.get(*name))
+            .map(|b| b.blocked_until)
+            .max()
+            .unwrap_or_else(Instant::now)
     }
 
     /// The scheduling behind [`Self::acquire`], at `now`: the moment the call may go.
@@ -340,10 +362,14 @@ impl Pacer {
             .entry(bucket.to_string())
             .or_insert_with(|| Bucket::new(now));
         b.blocked_until = b.blocked_until.max(until);
-        // What was booked in the blocked time starts again after it, in a fresh window.
+        // What was booked in the blocked time goes after it. A window booked ahead keeps its
+        // count (its calls are waiting and go when the block ends); one already under way is
+        // spent, and the block's end starts a fresh one.
         if b.tat < until {
+            if b.tat <= now {
+                b.used = 0;
+            }
             b.tat = until;
-            b.used = 0;
         }
     }
 }

@@ -417,6 +417,12 @@ pub fn neutralize_mentions(text: &str) -> String {
             break;
         };
         let inner = &after[1..end];
+        if inner.contains('<') {
+            // `<<@1>`: the mention starts at the inner `<`; this one is plain text.
+            out.push('<');
+            rest = &after[1..];
+            continue;
+        }
         let label = |fallback: &str| -> String {
             match inner.split_once('|') {
                 Some((_, l)) if !l.is_empty() => format!("@{}", l.trim_start_matches('@')),
@@ -640,6 +646,8 @@ mod tests {
                 "a < b > c and <https://x.y|link>",
                 "a < b > c and <https://x.y|link>",
             ),
+            // Found by the property tests: a stray `<` before a mention hid it.
+            ("<<@123> <<!channel>", "<@123 <@\u{200B}channel"),
         ];
         for (input, want) in cases {
             assert_eq!(neutralize_mentions(input), want, "{input}");

@@ -945,3 +945,20 @@ async fn the_http_endpoint_checks_signatures_and_answers() {
     assert!(text(&answer).contains("Opened T-1"), "{answer}");
     let _ = stop.send(());
 }
+
+/// A small-order public key verifies forged signatures (for the identity point, R = identity
+/// and s = 0 pass the lenient check for any message): refused at start, as Discord never
+/// issues one.
+#[tokio::test]
+async fn a_weak_public_key_is_refused_at_start() {
+    let app = spawn_app().await;
+    let api = DiscordApi::new("http://127.0.0.1:9", &Secret::new(TOKEN)).unwrap();
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let refused = EndpointState::new(
+        DiscordInteractions::new(app.desk.clone(), api),
+        &Secret::new(hex::encode(identity)),
+        Arc::new(app.clock.clone()),
+    );
+    assert!(refused.is_err());
+}

@@ -15,6 +15,7 @@ mod discord_setup;
 mod http;
 mod intake;
 mod layers;
+mod props;
 mod rate_limits;
 mod sla;
 mod slack_delivery;

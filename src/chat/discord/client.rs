@@ -176,6 +176,7 @@ impl DiscordApi {
             .before(&key, self.proxy.is_some(), booking)
             .await
             .map_err(|Wait(w)| ChatError::RateLimited(w))?;
+        tracing::debug!(route = %key.route, major = %key.major, "sending to Discord");
         let response = match &self.proxy {
             None => match self.http.request(req).await {
                 Ok(r) => {

@@ -15,6 +15,13 @@ use crate::core::message::{
 };
 use crate::core::types::Platform;
 
+/// Re-posted text made harmless on Discord: no mention pings anyone
+/// ([`neutralize_mentions`]), and no masked link (`[label](url)`, which shows `label` and
+/// leads to `url`) stays live: the `]` before `(` is escaped, so the text shows as written.
+pub fn neutral(text: &str) -> String {
+    neutralize_mentions(text).replace("](", "\\](")
+}
+
 /// Discord's limit on message content.
 pub const MAX_CONTENT: usize = 2000;
 /// Discord's limit on embeds per message.
@@ -62,8 +69,8 @@ fn fields(group: &[Field], inline: bool) -> Vec<Value> {
     group
         .iter()
         .map(|f| {
-            let name = truncate(&neutralize_mentions(&f.name), MAX_FIELD_NAME);
-            let value = truncate(&neutralize_mentions(&f.value), MAX_FIELD_VALUE);
+            let name = truncate(&neutral(&f.name), MAX_FIELD_NAME);
+            let value = truncate(&neutral(&f.value), MAX_FIELD_VALUE);
             json!({
                 "name": if name.trim().is_empty() { "\u{200B}".to_string() } else { name },
                 "value": if value.trim().is_empty() { "\u{200B}".to_string() } else { value },
@@ -113,7 +120,7 @@ fn all_embeds(msg: &Message) -> Vec<Value> {
     let mut out = Vec::new();
     let mut first = json!({ "type": "rich", "color": COLOUR });
     if let Some(title) = &msg.title {
-        first["title"] = json!(truncate(&neutralize_mentions(title), MAX_TITLE));
+        first["title"] = json!(truncate(&neutral(title), MAX_TITLE));
         if let Some(link) = msg
             .link
             .as_deref()
@@ -122,7 +129,7 @@ fn all_embeds(msg: &Message) -> Vec<Value> {
             first["url"] = json!(link);
         }
     }
-    let text = neutralize_mentions(&msg.text);
+    let text = neutral(&msg.text);
     let mut descriptions = split_text(&text, MAX_DESCRIPTION).into_iter();
     if let Some(d) = descriptions.next() {
         first["description"] = json!(d);
@@ -148,9 +155,9 @@ fn all_embeds(msg: &Message) -> Vec<Value> {
     for sec in &msg.sections {
         let mut e = json!({
             "type": "rich", "color": COLOUR,
-            "title": truncate(&neutralize_mentions(&sec.heading), MAX_TITLE)
+            "title": truncate(&neutral(&sec.heading), MAX_TITLE)
         });
-        let text = neutralize_mentions(&sec.text);
+        let text = neutral(&sec.text);
         let mut descriptions = split_text(&text, MAX_DESCRIPTION).into_iter();
         if let Some(d) = descriptions.next() {
             e["description"] = json!(d);
@@ -192,7 +199,7 @@ fn fit(mut embeds: Vec<Value>, full_view: Option<&str>) -> Vec<Value> {
             let left = 1 + rest.len();
             let note = format!(
                 "…and {left} more not shown here (Discord shows at most {MAX_EMBED_TOTAL} characters in {MAX_EMBEDS} embeds). {}",
-                full_view.map_or_else(|| "`/ticket show` has the full text.".to_string(), neutralize_mentions)
+                full_view.map_or_else(|| "`/ticket show` has the full text.".to_string(), neutral)
             );
             if let Some(last) = kept.last_mut() {
                 last["footer"] = json!({ "text": truncate(&note, MAX_FOOTER.min(FOOTER_RESERVE)) });
@@ -244,7 +251,7 @@ pub fn render(msg: &Message) -> Value {
         "allowed_mentions": { "parse": [], "users": users, "roles": roles, "replied_user": false }
     });
     if plain {
-        let text = neutralize_mentions(&msg.text);
+        let text = neutral(&msg.text);
         body["content"] = json!(if pings.is_empty() {
             text
         } else {
@@ -287,6 +294,40 @@ mod tests {
         );
         assert_eq!(body["allowed_mentions"]["parse"], json!([]));
         assert_eq!(body["allowed_mentions"]["users"], json!([]));
+    }
+
+    #[test]
+    fn masked_links_in_quoted_text_are_shown_as_written_not_followed() {
+        let hostile = "Please [click here](https://evil.example/login) or [x](<https://e.example>)";
+        let msg = Message {
+            title: Some("T-3 [Log in](https://evil.example/login)".into()),
+            fields: vec![Field {
+                name: "Quote".into(),
+                value: hostile.into(),
+            }],
+            ..Message::text(hostile)
+        };
+        let body = render(&msg);
+        // Every string Discord would render: no unescaped `](` anywhere.
+        fn strings(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::String(s) => out.push(s.clone()),
+                Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+                Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+                _ => {}
+            }
+        }
+        let mut all = Vec::new();
+        strings(&body, &mut all);
+        for s in &all {
+            assert!(!s.replace("\\](", "").contains("]("), "{s}");
+        }
+        // The text still reads the same, with the link's address in plain sight.
+        assert!(
+            all.iter()
+                .any(|s| s.contains(r"[click here\](https://evil.example/login)")),
+            "{all:?}"
+        );
     }
 
     #[test]

@@ -140,6 +140,8 @@ pub struct SlackApi {
     /// Paces every Web API call by Slack's published limits ([`SlackLimits`]).
     pacer: Arc<Pacer>,
     limits: SlackLimits,
+    /// The Web API is on a loopback address (the sandbox): its response URLs are too.
+    loopback_api: bool,
 }
 
 /// Slack's published tier (1 to 4) of each Web API method Switchboard calls; `None` for
@@ -347,6 +349,12 @@ impl SlackApi {
             recent: Arc::default(),
             pacer: Arc::default(),
             limits: SlackLimits::default(),
+            loopback_api: url::Url::parse(api_url).is_ok_and(|u| match u.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(d)) => d == "localhost",
+                None => false,
+            }),
         })
     }
 
@@ -847,6 +855,14 @@ impl SlackApi {
     ) -> Result<(), ChatError> {
         let url = url::Url::parse(response_url)
             .map_err(|e| ChatError::Permanent(format!("response_url is not a URL: {e}")))?;
+        if !self.response_url_allowed(&url) {
+            // A response_url comes in the request body; following one elsewhere would post
+            // (and leak what we answer) wherever a forged or replayed payload points.
+            return Err(ChatError::Permanent(format!(
+                "response_url host `{}` is not Slack's; not followed",
+                url.host_str().unwrap_or_default().escape_debug()
+            )));
+        }
         let req = SlackApiPostWebhookMessageRequest::new(Self::content(message)?)
             .with_replace_original(replace_original);
         self.client
@@ -854,6 +870,22 @@ impl SlackApi {
             .await
             .map_err(classify)?;
         Ok(())
+    }
+
+    /// Whether `url` is one of Slack's response URLs: HTTPS on `hooks.slack.com` (or
+    /// `hooks.slack-gov.com` for GovSlack), or any loopback address when the Web API itself is
+    /// on loopback (the sandbox).
+    pub fn response_url_allowed(&self, url: &url::Url) -> bool {
+        match url.host() {
+            Some(url::Host::Domain(d)) if url.scheme() == "https" => {
+                d.eq_ignore_ascii_case("hooks.slack.com")
+                    || d.eq_ignore_ascii_case("hooks.slack-gov.com")
+            }
+            Some(url::Host::Ipv4(ip)) => self.loopback_api && ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => self.loopback_api && ip.is_loopback(),
+            Some(url::Host::Domain(d)) => self.loopback_api && d == "localhost",
+            None => false,
+        }
     }
 
     /// Whether the bot can post in `channel` (`conversations.info` reports membership).
@@ -882,5 +914,32 @@ impl AccountLookup for SlackApi {
         self.account_kind(id)
             .await
             .map_err(|e| LookupError(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_slacks_response_urls_are_followed() {
+        let real = SlackApi::new("https://slack.com/api", &Secret::new("xoxb-t")).unwrap();
+        let ok = |api: &SlackApi, u: &str| api.response_url_allowed(&url::Url::parse(u).unwrap());
+        assert!(ok(&real, "https://hooks.slack.com/commands/T1/2/abc"));
+        assert!(ok(&real, "https://hooks.slack-gov.com/actions/T1/2/abc"));
+        assert!(
+            !ok(&real, "http://hooks.slack.com/commands/T1/2/abc"),
+            "not over HTTP"
+        );
+        assert!(!ok(&real, "https://evil.example/hooks.slack.com"));
+        assert!(!ok(&real, "https://hooks.slack.com.evil.example/x"));
+        assert!(
+            !ok(&real, "http://127.0.0.1:9/x"),
+            "loopback only for a loopback API"
+        );
+        assert!(!ok(&real, "http://169.254.169.254/latest/meta-data"));
+        let sandbox = SlackApi::new("http://127.0.0.1:4000/api", &Secret::new("xoxb-t")).unwrap();
+        assert!(ok(&sandbox, "http://127.0.0.1:4000/respond/1"));
+        assert!(!ok(&sandbox, "http://10.0.0.8/respond/1"));
     }
 }
