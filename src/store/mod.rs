@@ -210,8 +210,24 @@ pub struct TicketFilter {
     pub assignees: Vec<UserRef>,
     /// Only tickets still active, or created, resolved or closed since this time (digests).
     pub active_or_since: Option<DateTime<Utc>>,
+    /// Only tickets of these departments or reported by these accounts (`None`: any ticket).
+    pub within: Option<TicketScope>,
+    /// Only tickets matching this text as someone types it: a ticket number prefix (`T-4`,
+    /// `4`), or words that all appear in the title, case-insensitively (only ASCII letters
+    /// fold on SQLite). Empty or just `T-`: no filter.
+    pub search: Option<String>,
     /// At most this many, newest first (0: no limit).
     pub limit: i64,
+}
+
+/// Whose tickets a listing may include: those of `departments`, and those `reporters`
+/// reported. Both empty: none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TicketScope {
+    /// Department names.
+    pub departments: Vec<String>,
+    /// Reporter accounts.
+    pub reporters: Vec<UserRef>,
 }
 
 /// An outbox row as stored.
