@@ -328,6 +328,36 @@ pub(crate) async fn mark_inbox_done<C: Conn, B: Backend>(
     Ok(())
 }
 
+/// The statement and arguments of [`Store::recent_flags`]: the creation events, by any of
+/// `accounts` since `since`, of tickets made from a flagged message.
+fn recent_flags_query<B: Backend>(
+    accounts: &[UserRef],
+    since: DateTime<Utc>,
+) -> (String, Vec<Arg>) {
+    let accounts: Vec<String> = accounts.iter().map(|a| a.to_string()).collect();
+    let sql = format!(
+        "SELECT e.at FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id \
+         WHERE e.kind = 'created' AND {} AND e.at >= $2 AND t.source_message IS NOT NULL \
+         ORDER BY e.at",
+        B::in_list("e.actor", "$1")
+    );
+    (sql, args![accounts, since])
+}
+
+/// [`Store::recent_flags`] inside a transaction (a ticket's creation checking its quota).
+pub(crate) async fn recent_flags_in<C: Conn, B: Backend>(
+    conn: &mut C,
+    accounts: &[UserRef],
+    since: DateTime<Utc>,
+) -> Result<Vec<DateTime<Utc>>, StoreError> {
+    let (sql, args) = recent_flags_query::<B>(accounts, since);
+    conn.fetch(sqlx::AssertSqlSafe(sql), args)
+        .await?
+        .iter()
+        .map(|r| r.required_time("at"))
+        .collect()
+}
+
 /// A flagged message's identity: platform, channel and message id.
 pub(crate) type SourceKey = (String, String, String);
 
@@ -607,6 +637,20 @@ impl<B: Backend> Store for SqlStore<B> {
             )
             .await?;
         rows.first().map(ticket_from_row).transpose()
+    }
+
+    async fn recent_flags(
+        &self,
+        accounts: &[UserRef],
+        since: DateTime<Utc>,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        let (sql, args) = recent_flags_query::<B>(accounts, since);
+        self.db
+            .read(sqlx::AssertSqlSafe(sql), args)
+            .await?
+            .iter()
+            .map(|r| r.required_time("at"))
+            .collect()
     }
 
     async fn list_tickets(&self, f: &TicketFilter) -> Result<Vec<Ticket>, StoreError> {

@@ -710,6 +710,60 @@ async fn autocomplete_offers_only_what_the_command_allows(app: TestApp) {
     r.stop().await;
 }
 
+/// Past the flag limit the "Create ticket" menu explains privately instead of opening the
+/// form, and a form opened before the limit was reached is refused when submitted: nothing
+/// is stored.
+async fn the_context_menu_and_its_form_refuse_a_flag_past_the_limit(app: TestApp) {
+    let r = rig(&app).await;
+    let menu = |msg: &str| {
+        json!({
+            "id": r.fake.command_id("Create ticket"), "name": "Create ticket", "type": 3, "guild_id": GUILD_ID,
+            "target_id": msg,
+            "resolved": { "messages": { msg.to_string(): {
+                "id": msg, "channel_id": HELP, "content": "The export button does nothing",
+                "author": { "id": CUSTOMER, "username": "casey", "discriminator": "0", "global_name": "Casey", "avatar": null },
+                "timestamp": "2026-03-02T09:00:00.000000+00:00", "edited_timestamp": null, "tts": false,
+                "mention_everyone": false, "mentions": [], "mention_roles": [], "attachments": [], "embeds": [],
+                "pinned": false, "type": 0, "flags": 0, "components": []
+            } } }
+        })
+    };
+    let first = r.fake.say(HELP, CUSTOMER, "The export button does nothing");
+    let second = r.fake.say(HELP, CUSTOMER, "The export button does nothing");
+    crate::flag_limit::use_up_flags(&app, &discord(BOB), "discord:2100", "d", 29).await;
+    let token = r.fake.interact(2, BOB, HELP, menu(&first), None);
+    let modal = r.answer(&token).await;
+    assert_eq!(modal["type"], 9, "one flag left: the form opens: {modal}");
+    let custom_id = modal["data"]["custom_id"].as_str().unwrap().to_string();
+    // Bob uses his last flag on Slack before submitting.
+    crate::flag_limit::use_up_flags(&app, &bob(), "slack:CHELP", "s", 1).await;
+    let answer = r
+        .submit(
+            BOB,
+            HELP,
+            None,
+            &custom_id,
+            &[
+                ("title", "Export broken"),
+                ("department", "it"),
+                ("priority", "normal"),
+                ("tags", ""),
+            ],
+        )
+        .await;
+    let said = "You have flagged 30 messages in the last 10 minutes; the limit is 30 per 10 minutes. Try again in 10 minutes.";
+    assert!(ephemeral(&answer) && text(&answer) == said, "{answer}");
+    assert!(app.desk.store.inbox(None, 0).await.unwrap().is_empty());
+    // The menu now explains instead of opening the form.
+    let token = r.fake.interact(2, BOB, HELP, menu(&second), None);
+    let refused = r.answer(&token).await;
+    assert!(ephemeral(&refused) && text(&refused) == said, "{refused}");
+    // Alice is another person: her form opens.
+    let token = r.fake.interact(2, ALICE, HELP, menu(&second), None);
+    assert_eq!(r.answer(&token).await["type"], 9);
+    r.stop().await;
+}
+
 async fn the_context_menu_opens_a_modal_and_bad_input_can_be_fixed(app: TestApp) {
     let r = rig(&app).await;
     let msg = r
@@ -995,6 +1049,7 @@ crate::on_both_backends!(
     every_subcommand_with_good_and_bad_input,
     autocomplete_offers_departments_and_open_tickets,
     autocomplete_offers_only_what_the_command_allows,
+    the_context_menu_and_its_form_refuse_a_flag_past_the_limit,
     the_context_menu_opens_a_modal_and_bad_input_can_be_fixed,
     claim_and_resolve_edit_the_alert_and_csat_is_stored_once,
     slow_work_is_deferred_and_the_answer_follows,

@@ -608,6 +608,68 @@ async fn shortcut(app: TestApp, mode: Mode) {
     );
 }
 
+/// Past the flag limit the shortcut explains privately instead of opening the form, and a
+/// form opened before the limit was reached is refused in the form when submitted: nothing
+/// is stored. Others may still flag.
+async fn the_shortcut_and_its_form_refuse_a_flag_past_the_limit(app: TestApp) {
+    let r = rig(&app, Mode::Http).await;
+    for ts in ["1772442000.000100", "1772442100.000100"] {
+        r.fake
+            .seed_message("CHELP", ts, "UCUSTOMER", "I was charged twice", None);
+    }
+    crate::flag_limit::use_up_flags(&app, &bob(), "slack:CHELP", "s", 29).await;
+    // Bob opens the form with one flag left, and uses it on Discord before submitting.
+    let shortcut = r
+        .fake
+        .message_shortcut("UBOB", "CHELP", "1772442000.000100", "create_ticket")
+        .unwrap();
+    r.interact(&shortcut).await;
+    let view = r.fake.views().pop().expect("the form opened");
+    crate::flag_limit::use_up_flags(&app, &discord("1002"), "discord:2100", "d", 1).await;
+    let ack = r
+        .interact(&r.fake.submit_view(&view.id, &[]).unwrap())
+        .await;
+    let body = ack.body.expect("the refusal is shown in the form");
+    assert_eq!(body["response_action"], "errors", "{body}");
+    let said = body["errors"]["title"].as_str().unwrap();
+    assert_eq!(
+        said,
+        "You have flagged 30 messages in the last 10 minutes; the limit is 30 per 10 minutes. Try again in 10 minutes."
+    );
+    assert!(app.desk.store.inbox(None, 0).await.unwrap().is_empty());
+
+    // The shortcut now explains privately and opens no form.
+    let before = r.fake.responses().len();
+    let again = r
+        .fake
+        .message_shortcut("UBOB", "CHELP", "1772442100.000100", "create_ticket")
+        .unwrap();
+    r.interact(&again).await;
+    let answer = r.response(before).await;
+    assert_eq!(answer["text"].as_str().unwrap(), said, "{answer}");
+    assert_eq!(answer["replace_original"], false);
+    assert_eq!(r.fake.views().len(), 1, "no second form");
+
+    // Alice is another person.
+    r.shortcut_and_submit("UALICE", "CHELP", "1772442100.000100")
+        .await;
+    let channel = "slack:CHELP".parse().unwrap();
+    let made = app
+        .desk
+        .store
+        .ticket_by_source(&channel, "1772442100.000100")
+        .await
+        .unwrap();
+    assert!(made.is_some());
+    assert!(app
+        .desk
+        .store
+        .ticket_by_source(&channel, "1772442000.000100")
+        .await
+        .unwrap()
+        .is_none());
+}
+
 async fn shortcut_modal_and_submission_over_http(app: TestApp) {
     shortcut(app, Mode::Http).await;
 }
@@ -1005,6 +1067,7 @@ crate::on_both_backends!(
     a_slow_command_is_acknowledged_then_answered_through_the_response_url,
     shortcut_modal_and_submission_over_http,
     shortcut_modal_and_submission_over_socket_mode,
+    the_shortcut_and_its_form_refuse_a_flag_past_the_limit,
     claim_and_resolve_update_the_alert_over_http,
     claim_and_resolve_update_the_alert_over_socket_mode,
     csat_is_stored_once_over_http,

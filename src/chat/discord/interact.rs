@@ -464,6 +464,10 @@ impl DiscordInteractions {
                 t.id, t.status, t.department, t.id
             )));
         }
+        // Asked before the form opens, so nobody fills one in for nothing.
+        if let Err(e) = desk.check_flag_limit(&actor, None).await {
+            return Ok(private(e.chat_message()));
+        }
         let text = str_at(
             payload,
             &["data", "resolved", "messages", target, "content"],
@@ -553,6 +557,14 @@ impl DiscordInteractions {
                 Ok(message_body(&msg, true))
             }
             Ok(form) => {
+                let channel_ref = ChannelRef::new(Platform::Discord, channel);
+                if let Err(e) = self
+                    .desk
+                    .check_flag_limit(&actor, Some((&channel_ref, message_id)))
+                    .await
+                {
+                    return Ok(private(e.chat_message()));
+                }
                 // Stored first; the inbox worker fetches the message and makes the ticket,
                 // retrying through rate limits, and a repeated submission adds nothing.
                 let interaction = str_at(payload, &["id"]).unwrap_or_default();

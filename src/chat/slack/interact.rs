@@ -392,6 +392,12 @@ impl Interactions {
                 t.id, t.status, t.department, t.id
             )));
         }
+        // Asked before the form opens, so nobody fills one in for nothing.
+        match desk.check_flag_limit(&actor, None).await {
+            Ok(()) => {}
+            Err(DeskError::Internal(e)) => return Err(e.into()),
+            Err(e) => return refuse(e),
+        }
         let decision = desk.config.router.route(&RouteInput {
             platform: Platform::Slack,
             channel: Some(&channel_ref),
@@ -449,6 +455,16 @@ impl Interactions {
                     Ok(f) => f,
                     Err(errors) => return Ok(Some(views::errors_response(&errors))),
                 };
+                let channel = ChannelRef::new(Platform::Slack, form.message.channel.clone());
+                match self
+                    .desk
+                    .check_flag_limit(&actor, Some((&channel, &form.message.ts)))
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(DeskError::Internal(e)) => return Err(e.into()),
+                    Err(e) => return Ok(Some(field_error("title", &e.chat_message()))),
+                }
                 // Stored before the modal closes; the inbox worker fetches the message and
                 // makes the ticket, retrying through rate limits, and a resubmission of the
                 // same view finds the row already there.
