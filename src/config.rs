@@ -374,6 +374,8 @@ pub struct Config {
     pub router: Router,
     /// Emojis that flag a message (normalised: no colons).
     pub flag_emojis: Vec<String>,
+    /// How many messages one person may flag in a window (`None`: no limit).
+    pub flag_limit: Option<FlagLimit>,
     /// Digest schedules.
     pub digests: Vec<DigestSchedule>,
     /// First-response and resolution targets.
@@ -386,6 +388,25 @@ pub struct Config {
     pub workers: WorkerSettings,
     /// Secrets from the environment.
     pub secrets: Secrets,
+}
+
+/// At most `count` messages flagged per person in any `window` (`[flagging] limit` and
+/// `limit_window`), so one account cannot flood the departments with tickets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlagLimit {
+    /// Flags that open a ticket, per person.
+    pub count: u32,
+    /// The sliding window they are counted in.
+    pub window: chrono::Duration,
+}
+
+impl Default for FlagLimit {
+    fn default() -> Self {
+        Self {
+            count: 30,
+            window: chrono::Duration::minutes(10),
+        }
+    }
 }
 
 /// How much the background workers do at once (`[inbox]` and `[outbox]`).
@@ -1012,7 +1033,25 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
 
     let mut flag_emojis = vec!["ticket".to_string()];
     let mut flag_policy = FlagPolicy::Anyone;
+    let mut flag_limit = Some(FlagLimit::default());
     if let Some(mut f) = root.table(p, "flagging") {
+        let count = f.count(p, "limit", 0, 100_000);
+        let window_key = f.key("limit_window");
+        let window = f.string(p, "limit_window").and_then(|w| {
+            sla::parse_duration(&w)
+                .map_err(|e| p.add(window_key, e))
+                .ok()
+        });
+        flag_limit = match count {
+            // 0 turns the limit off.
+            Some(0) => None,
+            count => Some(FlagLimit {
+                count: count
+                    .and_then(|c| u32::try_from(c).ok())
+                    .unwrap_or(FlagLimit::default().count),
+                window: window.unwrap_or(FlagLimit::default().window),
+            }),
+        };
         let emojis: Vec<String> = f
             .strings(p, "emojis")
             .into_iter()
@@ -1168,6 +1207,7 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
         },
         router: Router { rules, fallback },
         flag_emojis,
+        flag_limit,
         digests,
         sla,
         slack,

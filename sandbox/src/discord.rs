@@ -1689,6 +1689,13 @@ fn interaction_callback(s: &mut FakeState, id: &str, token: &str, body: &Value) 
         }
         msg.edits += 1;
     }
+    if kind == 8 {
+        // Discord refuses an autocomplete answer beyond its documented limits.
+        let errs = check_choices(&data);
+        if !errs.is_empty() {
+            return form_error(&errs);
+        }
+    }
     if kind == 9
         && data["custom_id"]
             .as_str()
@@ -1775,6 +1782,49 @@ fn stored_components(v: &Value) -> Vec<Value> {
 }
 
 /// Checks a message body against Discord's documented limits; the errors say which field.
+/// The documented limits of an autocomplete answer: at most 25 choices, each with a name of
+/// 1 to 100 characters and a string value of at most 100 characters (or a number).
+fn check_choices(data: &Value) -> Vec<(String, &'static str, String)> {
+    let mut errs = Vec::new();
+    let Some(choices) = data["choices"].as_array() else {
+        return vec![(
+            "data.choices".into(),
+            "BASE_TYPE_REQUIRED",
+            "This field is required".into(),
+        )];
+    };
+    if choices.len() > 25 {
+        errs.push((
+            "data.choices".into(),
+            "BASE_TYPE_MAX_LENGTH",
+            "Must be 25 or fewer in length.".into(),
+        ));
+    }
+    for (i, c) in choices.iter().enumerate() {
+        let name = c["name"].as_str().map_or(0, |n| n.chars().count());
+        if !(1..=100).contains(&name) {
+            errs.push((
+                format!("data.choices.{i}.name"),
+                "BASE_TYPE_BAD_LENGTH",
+                "Must be between 1 and 100 in length.".into(),
+            ));
+        }
+        let value_ok = match &c["value"] {
+            Value::String(v) => v.chars().count() <= 100,
+            Value::Number(_) => true,
+            _ => false,
+        };
+        if !value_ok {
+            errs.push((
+                format!("data.choices.{i}.value"),
+                "BASE_TYPE_BAD_LENGTH",
+                "Must be a string of 100 or fewer in length, or a number.".into(),
+            ));
+        }
+    }
+    errs
+}
+
 fn check_message(body: &Value) -> Vec<(String, &'static str, String)> {
     let mut errs = Vec::new();
     let len = |v: &Value| v.as_str().map_or(0, |s| s.chars().count());

@@ -141,6 +141,63 @@ pub async fn try_run(
     command.run(desk, &ctx).await
 }
 
+/// The tickets a ticket option of `/command sub` offers `actor` while they type `typed`
+/// (autocomplete), newest first, at most `limit`: only tickets they may see (a member of the
+/// ticket's department, an admin, or its reporter) and may run the subcommand on (its spec's
+/// permission in the ticket's department; a reporter on their own ticket where the command
+/// allows it), in a status the subcommand acts on, matching what they typed. The store
+/// filters, so every ticket is searched, not only the newest.
+pub async fn ticket_choices(
+    desk: &Desk,
+    actor: &Actor,
+    command: &str,
+    sub: &str,
+    typed: &str,
+    limit: i64,
+) -> Result<Vec<crate::core::ticket::Ticket>, DeskError> {
+    let Some(spec) = desk.commands.slash(command).and_then(|c| c.subcommand(sub)) else {
+        return Ok(vec![]);
+    };
+    let dir = &desk.config.directory;
+    let (statuses, reporter_may) = match command {
+        ticket::NAME => (ticket::acts_on(sub).to_vec(), ticket::reporter_may(sub)),
+        _ => (vec![], false),
+    };
+    let within = if dir.is_admin(actor) {
+        None
+    } else {
+        let departments = dir
+            .departments
+            .iter()
+            .filter(|d| {
+                dir.is_member(actor, d) && dir.check(actor, spec.permission, Some(d), "").is_ok()
+            })
+            .map(|d| d.name.clone())
+            .collect();
+        // A reporter may see their own tickets; they are offered where they may also run the
+        // subcommand on them.
+        let own = reporter_may || spec.permission == Permission::Anyone;
+        Some(crate::store::TicketScope {
+            departments,
+            reporters: if own {
+                dir.accounts(&actor.user)
+            } else {
+                vec![]
+            },
+        })
+    };
+    Ok(desk
+        .store
+        .list_tickets(&crate::store::TicketFilter {
+            statuses,
+            within,
+            search: Some(typed.to_string()),
+            limit,
+            ..crate::store::TicketFilter::default()
+        })
+        .await?)
+}
+
 /// The error for a subcommand a handler does not implement (caught by the agreement test).
 fn unknown_sub(command: &str, args: &Args<'_>) -> UsageError {
     UsageError::UnknownSubcommand {

@@ -160,25 +160,9 @@ impl TicketCmd {
                     .map(|d| desk.department(d))
                     .transpose()?;
                 desk.authorize(actor, perm, dept, "list tickets")?;
-                let assignees = match &assignee {
-                    None => vec![],
-                    Some(u) => {
-                        let mut all = vec![u.clone()];
-                        if let Some(p) = desk.config.directory.person_of(u) {
-                            for platform in [
-                                crate::core::types::Platform::Slack,
-                                crate::core::types::Platform::Discord,
-                            ] {
-                                if let Some(acc) = p.account(platform) {
-                                    if !all.contains(&acc) {
-                                        all.push(acc);
-                                    }
-                                }
-                            }
-                        }
-                        all
-                    }
-                };
+                let assignees = assignee
+                    .as_ref()
+                    .map_or(vec![], |u| desk.config.directory.accounts(u));
                 let filter = TicketFilter {
                     department: dept.map(|d| d.name.clone()),
                     statuses: status.map_or_else(
@@ -186,8 +170,8 @@ impl TicketCmd {
                         |s| vec![s],
                     ),
                     assignees,
-                    active_or_since: None,
                     limit: LIST_LIMIT + 1,
+                    ..TicketFilter::default()
                 };
                 let tickets = desk.store.list_tickets(&filter).await?;
                 Ok(Reply::ephemeral(list(desk, &tickets)))
@@ -296,6 +280,32 @@ impl TicketCmd {
             }
         }
     }
+}
+
+/// The statuses of the tickets a subcommand can act on, by the ticket rules
+/// ([`Ticket::apply`]); empty for any status. Autocomplete offers only these.
+pub fn acts_on(sub: &str) -> &'static [Status] {
+    const ACTIVE: &[Status] = &[Status::Open, Status::InProgress, Status::WaitingOnCustomer];
+    match sub {
+        // Assigning, claiming, reprioritising and rerouting need an active ticket.
+        "assign" | "claim" | "priority" | "route" => ACTIVE,
+        // A resolved ticket may still be closed.
+        "status" | "close" => &[
+            Status::Open,
+            Status::InProgress,
+            Status::WaitingOnCustomer,
+            Status::Resolved,
+        ],
+        "reopen" => &[Status::Resolved, Status::Closed],
+        // show, explain and note work on any ticket.
+        _ => &[],
+    }
+}
+
+/// Whether a ticket's reporter may run the subcommand on their own ticket whatever its
+/// permission says (they may always see it).
+pub fn reporter_may(sub: &str) -> bool {
+    sub == "show"
 }
 
 /// What the SLA clocks need from a ticket.
@@ -479,4 +489,69 @@ fn explain(desk: &Desk, t: &Ticket, events: &[crate::core::ticket::TicketEvent])
     out.push_str("\nWith today's rules it would go: ");
     out.push_str(&decision.explain());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ticket::{ChangeActor, NewTicket};
+    use crate::core::types::Platform;
+
+    /// Autocomplete offers a subcommand the statuses its change can apply to, so `acts_on`
+    /// must agree with the ticket rules themselves.
+    #[test]
+    fn acts_on_agrees_with_the_ticket_rules() {
+        let now = chrono::Utc::now();
+        let staff = ChangeActor {
+            user: UserRef::new(Platform::Slack, "USTAFF"),
+            is_staff: true,
+        };
+        let other = UserRef::new(Platform::Slack, "UOTHER");
+        let changes = |sub: &str| -> Vec<Change> {
+            match sub {
+                "assign" => vec![Change::Assign(Some(other.clone()))],
+                "claim" => vec![Change::Claim],
+                "status" => Status::ALL
+                    .into_iter()
+                    .map(|to| Change::SetStatus { to, reason: None })
+                    .collect(),
+                "priority" => vec![Change::SetPriority(Priority::Urgent)],
+                "route" => vec![Change::Route("elsewhere".into())],
+                "note" => vec![Change::Note("n".into())],
+                "close" => vec![Change::SetStatus {
+                    to: Status::Closed,
+                    reason: None,
+                }],
+                "reopen" => vec![Change::Reopen { reason: None }],
+                other => panic!("no change for {other}"),
+            }
+        };
+        for sub in [
+            "assign", "claim", "status", "priority", "route", "note", "close", "reopen",
+        ] {
+            for status in Status::ALL {
+                let mut t = NewTicket {
+                    title: "t".into(),
+                    body: "b".into(),
+                    source: None,
+                    reporter: UserRef::new(Platform::Slack, "UREPORTER"),
+                    department: "billing".into(),
+                    priority: Priority::Normal,
+                    tags: vec![],
+                    created_at: now,
+                }
+                .into_ticket(TicketRef(1));
+                t.status = status;
+                let applies = changes(sub)
+                    .into_iter()
+                    .any(|c| t.clone().apply(c, &staff, now).is_ok());
+                let offered = acts_on(sub).is_empty() || acts_on(sub).contains(&status);
+                assert_eq!(offered, applies, "/ticket {sub} on a {status} ticket");
+            }
+        }
+        for sub in ["show", "explain"] {
+            assert!(acts_on(sub).is_empty(), "{sub} reads any ticket");
+        }
+        assert!(SUBCOMMANDS.iter().all(|s| *s == "show" || !reporter_may(s)));
+    }
 }

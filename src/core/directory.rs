@@ -201,6 +201,20 @@ impl Directory {
         a == b || self.person_of(a).is_some_and(|p| p.owns(b))
     }
 
+    /// Every account of the human behind `user`: the linked accounts of its person (on each
+    /// platform), else `user` alone.
+    pub fn accounts(&self, user: &UserRef) -> Vec<UserRef> {
+        let mut all = vec![user.clone()];
+        if let Some(p) = self.person_of(user) {
+            for platform in [Platform::Slack, Platform::Discord] {
+                if let Some(a) = p.account(platform).filter(|a| !all.contains(a)) {
+                    all.push(a);
+                }
+            }
+        }
+        all
+    }
+
     /// A stable key for statistics: `person:<id>` when linked, else the account.
     pub fn identity_key(&self, user: &UserRef) -> String {
         match self.person_of(user) {

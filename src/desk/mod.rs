@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 mod accounts;
+mod limit;
 
 use crate::config::Config;
 use crate::core::clock::Clock;
@@ -42,6 +43,18 @@ pub enum DeskError {
     /// Something the user named does not exist or cannot be used; says how to fix it.
     #[error("{0}")]
     User(String),
+    /// The person flagged as many messages as `[flagging] limit` allows in its window.
+    #[error("You have flagged {flagged} in the last {window}; the limit is {limit} per {window}. Try again in {retry}.")]
+    FlagLimit {
+        /// How many they flagged in the window, e.g. "30 messages".
+        flagged: String,
+        /// The limit.
+        limit: u32,
+        /// The window, e.g. "10 minutes".
+        window: String,
+        /// When one of their flags leaves the window, e.g. "4 minutes".
+        retry: String,
+    },
     /// A failure that is not the user's fault.
     #[error("internal error: {0}")]
     Internal(#[from] StoreError),
@@ -279,8 +292,15 @@ impl Desk {
             },
             emoji: req.emoji.as_deref().map(normalize_emoji),
         };
+        let quota = self.flag_quota(&req.flagger);
         let outcome = self
-            .open(new, &req.flagger, created_event, req.inbox_key.clone())
+            .open(
+                new,
+                &req.flagger,
+                created_event,
+                req.inbox_key.clone(),
+                quota,
+            )
             .await?;
         match outcome {
             Created::New(ticket) => Ok(FlagOutcome {
@@ -293,6 +313,15 @@ impl Desk {
                 created: false,
                 decision,
             }),
+            Created::OverQuota(counted) => {
+                let refusal = self.over_limit(&counted);
+                tracing::info!(
+                    flagger = %dir.identity_key(&req.flagger.user),
+                    flags = counted.len(),
+                    "flag refused: the flag limit is reached"
+                );
+                Err(refusal)
+            }
         }
     }
 
@@ -303,6 +332,7 @@ impl Desk {
         actor: &Actor,
         created: EventKind,
         inbox_key: Option<String>,
+        quota: Option<crate::store::FlagQuota>,
     ) -> Result<Created, DeskError> {
         let origin = match &created {
             EventKind::Created { origin, .. } => origin.to_string(),
@@ -343,6 +373,7 @@ impl Desk {
                 events: vec![created],
                 outbox,
                 inbox_key,
+                quota,
             })
             .await?;
         if let Created::New(t) = &result {
@@ -407,8 +438,12 @@ impl Desk {
             },
             emoji: None,
         };
-        match self.open(new, actor, event, None).await? {
+        // Not counted against the flag limit (see `limit`): no quota.
+        match self.open(new, actor, event, None, None).await? {
             Created::New(t) | Created::Existing(t) => Ok((t, decision)),
+            Created::OverQuota(_) => Err(DeskError::Internal(StoreError::Corrupt(
+                "a command's ticket was refused by a flag quota it does not have".into(),
+            ))),
         }
     }
 

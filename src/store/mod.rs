@@ -176,6 +176,10 @@ pub struct CreateTicket {
     pub outbox: OutboxFor,
     /// The inbox row this completes, marked done in the same transaction.
     pub inbox_key: Option<String>,
+    /// For a flag: how many tickets its flagger may open from flagged messages in a window.
+    /// Checked in the transaction that would write the ticket, against what is stored; a
+    /// message that already has a ticket is not counted (nor refused).
+    pub quota: Option<FlagQuota>,
 }
 
 impl std::fmt::Debug for CreateTicket {
@@ -185,8 +189,23 @@ impl std::fmt::Debug for CreateTicket {
             .field("actor", &self.actor)
             .field("events", &self.events)
             .field("inbox_key", &self.inbox_key)
+            .field("quota", &self.quota)
             .finish_non_exhaustive()
     }
+}
+
+/// At most `max` tickets opened from flagged messages by one person since `since`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagQuota {
+    /// The person (or lone account), as a stable key: flags of one person are counted one at
+    /// a time, across instances.
+    pub person: String,
+    /// Every account of the person; a flag by any of them counts.
+    pub accounts: Vec<UserRef>,
+    /// The start of the window.
+    pub since: DateTime<Utc>,
+    /// How many the window holds.
+    pub max: u32,
 }
 
 /// Result of [`Store::create_ticket`].
@@ -197,6 +216,9 @@ pub enum Created {
     /// The flagged message already had this ticket; nothing new was written but a
     /// `Reflagged` event.
     Existing(Ticket),
+    /// The flagger's [`FlagQuota`] is used up; nothing was written (nor the inbox row marked
+    /// done). Holds when they opened the tickets counted in the window, oldest first.
+    OverQuota(Vec<DateTime<Utc>>),
 }
 
 /// Which tickets to list.
@@ -210,8 +232,24 @@ pub struct TicketFilter {
     pub assignees: Vec<UserRef>,
     /// Only tickets still active, or created, resolved or closed since this time (digests).
     pub active_or_since: Option<DateTime<Utc>>,
+    /// Only tickets of these departments or reported by these accounts (`None`: any ticket).
+    pub within: Option<TicketScope>,
+    /// Only tickets matching this text as someone types it: a ticket number prefix (`T-4`,
+    /// `4`), or words that all appear in the title, case-insensitively (only ASCII letters
+    /// fold on SQLite). Empty or just `T-`: no filter.
+    pub search: Option<String>,
     /// At most this many, newest first (0: no limit).
     pub limit: i64,
+}
+
+/// Whose tickets a listing may include: those of `departments`, and those `reporters`
+/// reported. Both empty: none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TicketScope {
+    /// Department names.
+    pub departments: Vec<String>,
+    /// Reporter accounts.
+    pub reporters: Vec<UserRef>,
 }
 
 /// An outbox row as stored.
@@ -385,6 +423,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<Ticket>, StoreError>;
     /// Tickets matching a filter, newest first.
     async fn list_tickets(&self, filter: &TicketFilter) -> Result<Vec<Ticket>, StoreError>;
+    /// When tickets were opened from flagged messages (a reaction or a message action, not
+    /// `/ticket new`) by any of `accounts` since `since`, oldest first: what a
+    /// [`FlagQuota`] counts.
+    async fn recent_flags(
+        &self,
+        accounts: &[UserRef],
+        since: DateTime<Utc>,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError>;
     /// A ticket's audit log, oldest first.
     async fn events(&self, id: TicketRef) -> Result<Vec<TicketEvent>, StoreError>;
     /// Records a raw platform event; `false` when its key was already there. Events with the

@@ -4,7 +4,9 @@
 //! `jsonb`, arrays for lists), and what only PostgreSQL does: claims of inbox and outbox rows
 //! with `FOR UPDATE SKIP LOCKED` so two instances never hold the same row, a new ticket's
 //! insert with `ON CONFLICT` on its flagged message so a flag raced by two instances makes one
-//! ticket, and `LOCK TABLE` around a people sync. Migrations come from `migrations/postgres/`,
+//! ticket, a transaction-scoped advisory lock per person around a flag's quota count so
+//! every instance counts one person's flags one at a time, and `LOCK TABLE` around a people
+//! sync. Migrations come from `migrations/postgres/`,
 //! embedded in the binary, each the twin of a SQLite one. The operations themselves are
 //! written once, in [`super::sql`].
 
@@ -21,8 +23,8 @@ use sqlx::{PgPool, Postgres, Row, SqlSafeStr, Transaction, TypeInfo, ValueRef};
 use super::dialect::{args, Arg, Backend, Conn, SqlRow, WriteTx};
 use super::sql::{
     digest_ticket_from_row, inbox_from_row, insert_events, insert_outbox, mark_inbox_done,
-    new_ticket_values, outbox_from_row, source_key, tickets_by_sources, SqlStore, DIGEST_RECENT,
-    DIGEST_TICKET_COLUMNS, INBOX_COLUMNS, NEW_TICKET_COLUMNS, OUTBOX_COLUMNS,
+    new_ticket_values, outbox_from_row, recent_flags_in, source_key, tickets_by_sources, SqlStore,
+    DIGEST_RECENT, DIGEST_TICKET_COLUMNS, INBOX_COLUMNS, NEW_TICKET_COLUMNS, OUTBOX_COLUMNS,
 };
 use super::{corrupt, CreateTicket, Created, InboxRow, OutboxRow, StoreError};
 use crate::core::digest::DigestTicket;
@@ -30,6 +32,10 @@ use crate::core::ticket::EventKind;
 use crate::core::types::{Platform, TicketRef};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The first key of the advisory locks that serialise one person's flags (`flag` in ASCII),
+/// the second being a hash of the person; no other lock of this database uses it.
+const FLAG_QUOTA_LOCK: i32 = 0x666c_6167;
 
 /// A PostgreSQL database, shareable by several instances.
 pub type PgStore = SqlStore<PgDb>;
@@ -218,6 +224,29 @@ impl Backend for PgDb {
     async fn create_ticket(&self, req: CreateTicket) -> Result<Created, StoreError> {
         let mut tx = self.write().await?;
         let at = req.ticket.created_at;
+        if let Some(q) = &req.quota {
+            // One person's flags are counted one at a time, by every instance: the lock is held
+            // to the commit, so each count sees the tickets the ones before it wrote.
+            tx.fetch(
+                sqlx::AssertSqlSafe(format!(
+                    "SELECT pg_advisory_xact_lock({FLAG_QUOTA_LOCK}, hashtext($1))"
+                )),
+                args![q.person.as_str()],
+            )
+            .await?;
+            let counted = recent_flags_in::<_, PgDb>(&mut tx, &q.accounts, q.since).await?;
+            if counted.len() >= q.max as usize {
+                // A message that already has a ticket is only pointed to: not counted.
+                let existing = match source_key(&req.ticket) {
+                    Some(key) => tickets_by_sources(&mut tx, &[key]).await?.pop(),
+                    None => None,
+                };
+                if existing.is_none() {
+                    WriteTx::rollback(tx).await?;
+                    return Ok(Created::OverQuota(counted));
+                }
+            }
+        }
         // ON CONFLICT makes a second flag of one message, by any instance, find the first ticket.
         let inserted = tx
             .fetch(

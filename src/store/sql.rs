@@ -328,6 +328,36 @@ pub(crate) async fn mark_inbox_done<C: Conn, B: Backend>(
     Ok(())
 }
 
+/// The statement and arguments of [`Store::recent_flags`]: the creation events, by any of
+/// `accounts` since `since`, of tickets made from a flagged message.
+fn recent_flags_query<B: Backend>(
+    accounts: &[UserRef],
+    since: DateTime<Utc>,
+) -> (String, Vec<Arg>) {
+    let accounts: Vec<String> = accounts.iter().map(|a| a.to_string()).collect();
+    let sql = format!(
+        "SELECT e.at FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id \
+         WHERE e.kind = 'created' AND {} AND e.at >= $2 AND t.source_message IS NOT NULL \
+         ORDER BY e.at",
+        B::in_list("e.actor", "$1")
+    );
+    (sql, args![accounts, since])
+}
+
+/// [`Store::recent_flags`] inside a transaction (a ticket's creation checking its quota).
+pub(crate) async fn recent_flags_in<C: Conn, B: Backend>(
+    conn: &mut C,
+    accounts: &[UserRef],
+    since: DateTime<Utc>,
+) -> Result<Vec<DateTime<Utc>>, StoreError> {
+    let (sql, args) = recent_flags_query::<B>(accounts, since);
+    conn.fetch(sqlx::AssertSqlSafe(sql), args)
+        .await?
+        .iter()
+        .map(|r| r.required_time("at"))
+        .collect()
+}
+
 /// A flagged message's identity: platform, channel and message id.
 pub(crate) type SourceKey = (String, String, String);
 
@@ -429,6 +459,51 @@ async fn queue_if_claimed<T: WriteTx>(
     insert_outbox(&mut tx, ticket, outbox, at).await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// How many typed words a ticket search matches against titles; more are ignored.
+const SEARCH_WORDS: usize = 4;
+
+/// A ticket search as [`TicketFilter::search`] describes it, as `LIKE` patterns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Search {
+    /// `12%` for `T-12`: ticket numbers starting with the typed digits.
+    number: Option<String>,
+    /// `%word%` for each typed word (lowercase, wildcards escaped), at most [`SEARCH_WORDS`].
+    words: Vec<Option<String>>,
+}
+
+impl Search {
+    /// `None` when nothing but an optional `T-` or `#` was typed.
+    fn parse(typed: &str) -> Option<Self> {
+        let typed = typed.trim();
+        let rest = typed
+            .strip_prefix("T-")
+            .or_else(|| typed.strip_prefix("t-"))
+            .or_else(|| typed.strip_prefix('#'))
+            .unwrap_or(typed)
+            .trim();
+        if rest.is_empty() {
+            return None;
+        }
+        let escape = |w: &str| {
+            w.to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        };
+        Some(Self {
+            number: rest
+                .chars()
+                .all(|c| c.is_ascii_digit())
+                .then(|| format!("{rest}%")),
+            words: typed
+                .split_whitespace()
+                .take(SEARCH_WORDS)
+                .map(|w| Some(format!("%{}%", escape(w))))
+                .collect(),
+        })
+    }
 }
 
 /// `LIMIT` for "at most `limit`, or every row when it is 0 or less".
@@ -564,9 +639,43 @@ impl<B: Backend> Store for SqlStore<B> {
         rows.first().map(ticket_from_row).transpose()
     }
 
+    async fn recent_flags(
+        &self,
+        accounts: &[UserRef],
+        since: DateTime<Utc>,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        let (sql, args) = recent_flags_query::<B>(accounts, since);
+        self.db
+            .read(sqlx::AssertSqlSafe(sql), args)
+            .await?
+            .iter()
+            .map(|r| r.required_time("at"))
+            .collect()
+    }
+
     async fn list_tickets(&self, f: &TicketFilter) -> Result<Vec<Ticket>, StoreError> {
         let statuses: Vec<String> = f.statuses.iter().map(enum_text).collect();
         let assignees: Vec<String> = f.assignees.iter().map(|a| a.to_string()).collect();
+        let (scope_departments, scope_reporters) =
+            f.within.as_ref().map_or((vec![], vec![]), |s| {
+                (
+                    s.departments.clone(),
+                    s.reporters
+                        .iter()
+                        .map(|r| r.to_string())
+                        .collect::<Vec<_>>(),
+                )
+            });
+        let search = f.search.as_deref().and_then(Search::parse);
+        let mut words = search.as_ref().map_or(vec![], |s| s.words.clone());
+        words.resize(SEARCH_WORDS, None);
+        // Each word is its own optional parameter, so one statement text serves any search.
+        let word_terms: Vec<String> = (0..SEARCH_WORDS)
+            .map(|i| {
+                let p = 13 + i;
+                format!("(${p} IS NULL OR LOWER(title) LIKE ${p} ESCAPE '\\')")
+            })
+            .collect();
         let sql = format!(
             concat!(
                 select_tickets!(""),
@@ -574,26 +683,32 @@ impl<B: Backend> Store for SqlStore<B> {
                    AND ($2 = 0 OR {}) AND ($4 = 0 OR {}) \
                    AND ($7 IS NULL OR status IN ('open', 'in_progress', 'waiting_on_customer') \
                         OR created_at >= $7 OR resolved_at >= $7 OR closed_at >= $7) \
+                   AND ($8 = 0 OR {} OR {}) \
+                   AND ($11 = 0 OR CAST(id AS TEXT) LIKE $12 OR ({})) \
                  ORDER BY id DESC LIMIT $6"
             ),
             B::in_list("status", "$3"),
             B::in_list("assignee", "$5"),
+            B::in_list("department", "$9"),
+            B::in_list("reporter", "$10"),
+            word_terms.join(" AND "),
         );
-        let rows = self
-            .db
-            .read(
-                sqlx::AssertSqlSafe(sql),
-                args![
-                    f.department.as_deref(),
-                    statuses.len() as i64,
-                    statuses,
-                    assignees.len() as i64,
-                    assignees,
-                    limit_or_all(f.limit),
-                    f.active_or_since,
-                ],
-            )
-            .await?;
+        let mut args = args![
+            f.department.as_deref(),
+            statuses.len() as i64,
+            statuses,
+            assignees.len() as i64,
+            assignees,
+            limit_or_all(f.limit),
+            f.active_or_since,
+            i64::from(f.within.is_some()),
+            scope_departments,
+            scope_reporters,
+            i64::from(search.is_some()),
+            search.as_ref().and_then(|s| s.number.clone()),
+        ];
+        args.extend(words.into_iter().map(Arg::from));
+        let rows = self.db.read(sqlx::AssertSqlSafe(sql), args).await?;
         rows.iter().map(ticket_from_row).collect()
     }
 
@@ -1191,5 +1306,33 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn backup(&self, path: &Path) -> Result<(), StoreError> {
         self.db.backup(path).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_search_is_a_number_prefix_or_title_words_with_wildcards_escaped() {
+        assert_eq!(Search::parse("  "), None);
+        assert_eq!(Search::parse("T-"), None);
+        assert_eq!(Search::parse("#"), None);
+        let s = Search::parse("t-12").unwrap();
+        assert_eq!(s.number.as_deref(), Some("12%"));
+        assert_eq!(s.words, [Some("%t-12%".to_string())]);
+        assert_eq!(Search::parse("4").unwrap().number.as_deref(), Some("4%"));
+        let s = Search::parse("Refund 100%_off a\\b five six").unwrap();
+        assert_eq!(s.number, None);
+        assert_eq!(
+            s.words,
+            [
+                Some("%refund%".to_string()),
+                Some("%100\\%\\_off%".to_string()),
+                Some("%a\\\\b%".to_string()),
+                Some("%five%".to_string()),
+            ],
+            "lowercase, escaped, at most {SEARCH_WORDS} words"
+        );
     }
 }

@@ -5,7 +5,8 @@
 //! text, JSON text), and what only SQLite does: every write transaction starts with
 //! `BEGIN IMMEDIATE` (a deferred transaction that reads and then writes fails with "database is
 //! locked" instead of waiting), claims are a read and an update under that lock, new tickets go
-//! through one group-commit writer, and the digest's tickets come back packed into one JSON
+//! through one group-commit writer (which counts flag quotas request by request, under the
+//! lock), and the digest's tickets come back packed into one JSON
 //! array. Migrations come from `migrations/sqlite/`, embedded in the binary. The operations
 //! themselves are written once, in [`super::sql`].
 
@@ -27,9 +28,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::dialect::{args, Arg, Backend, Conn, SqlRow, WriteTx};
 use super::sql::{
     inbox_from_row, insert_events, insert_rows, key_of, mark_inbox_done, new_ticket_values,
-    outbox_from_row, outbox_values, source_key, tickets_by_sources, EventRow, SourceKey, SqlStore,
-    INBOX_COLUMNS, INSERT_OUTBOX, NEW_TICKET_COLUMNS, NEW_TICKET_WIDTH, OUTBOX_COLUMNS,
-    OUTBOX_WIDTH,
+    outbox_from_row, outbox_values, recent_flags_in, source_key, tickets_by_sources, EventRow,
+    SourceKey, SqlStore, INBOX_COLUMNS, INSERT_OUTBOX, NEW_TICKET_COLUMNS, NEW_TICKET_WIDTH,
+    OUTBOX_COLUMNS, OUTBOX_WIDTH,
 };
 use super::{
     corrupt, enum_from, parse_ts, parse_user, ts, CreateTicket, Created, InboxRow, OutboxRow,
@@ -486,9 +487,30 @@ async fn commit_group(pool: SqlitePool, group: Vec<CreateJob>) {
     }
 }
 
+/// The flags each person in the group opened tickets with since the earliest start of their
+/// quotas' windows, oldest first, by [`super::FlagQuota::person`].
+async fn recent_flags_of(
+    tx: &mut Transaction<'static, Sqlite>,
+    reqs: &[CreateTicket],
+) -> Result<HashMap<String, Vec<DateTime<Utc>>>, StoreError> {
+    let mut since: HashMap<&str, (&[crate::core::types::UserRef], DateTime<Utc>)> = HashMap::new();
+    for q in reqs.iter().filter_map(|r| r.quota.as_ref()) {
+        let e = since
+            .entry(q.person.as_str())
+            .or_insert((&q.accounts, q.since));
+        e.1 = e.1.min(q.since);
+    }
+    let mut out = HashMap::new();
+    for (person, (accounts, since)) in since {
+        let times = recent_flags_in::<_, SqliteDb>(tx, accounts, since).await?;
+        out.insert(person.to_string(), times);
+    }
+    Ok(out)
+}
+
 /// Writes a group of new tickets inside `tx` with one statement per table: each flagged
 /// message already stored (or flagged twice within the group) gets a `Reflagged` event on its
-/// ticket instead of a second ticket.
+/// ticket instead of a second ticket, and a flag past its flagger's quota writes nothing.
 async fn write_group(
     tx: &mut Transaction<'static, Sqlite>,
     reqs: &[CreateTicket],
@@ -501,18 +523,38 @@ async fn write_group(
             stored.insert(k, t);
         }
     }
-    // Which requests make a new ticket: the first of each message not yet stored.
+    // Quotas are counted here, under the writer's lock and request by request, so a burst of
+    // one person's flags written together cannot all pass a count taken before any of them.
+    let mut recent = recent_flags_of(tx, reqs).await?;
+    // Which requests make a new ticket: the first of each message not yet stored whose
+    // flagger has quota left (a request past it writes nothing and leaves the message to the
+    // next request for it).
     let mut first_in_group: HashMap<SourceKey, usize> = HashMap::new();
     let mut fresh: Vec<usize> = Vec::new();
+    let mut over: HashMap<usize, Vec<DateTime<Utc>>> = HashMap::new();
     for (i, r) in reqs.iter().enumerate() {
-        match source_key(&r.ticket) {
-            Some(k) if stored.contains_key(&k) || first_in_group.contains_key(&k) => {}
-            Some(k) => {
-                first_in_group.insert(k, i);
-                fresh.push(i);
-            }
-            None => fresh.push(i),
+        let key = source_key(&r.ticket);
+        if key
+            .as_ref()
+            .is_some_and(|k| stored.contains_key(k) || first_in_group.contains_key(k))
+        {
+            continue;
         }
+        if let Some(q) = &r.quota {
+            let times = recent.entry(q.person.clone()).or_default();
+            let mut counted: Vec<DateTime<Utc>> =
+                times.iter().copied().filter(|t| *t >= q.since).collect();
+            if counted.len() >= q.max as usize {
+                counted.sort_unstable();
+                over.insert(i, counted);
+                continue;
+            }
+            times.push(r.ticket.created_at);
+        }
+        if let Some(k) = key {
+            first_in_group.insert(k, i);
+        }
+        fresh.push(i);
     }
     let mut created: HashMap<usize, Ticket> = HashMap::new();
     if !fresh.is_empty() {
@@ -548,6 +590,10 @@ async fn write_group(
     let mut outbox: Vec<Vec<Arg>> = Vec::new();
     let mut inbox_keys: Vec<String> = Vec::new();
     for (i, r) in reqs.iter().enumerate() {
+        if let Some(counted) = over.remove(&i) {
+            results.push(Created::OverQuota(counted));
+            continue;
+        }
         let at = r.ticket.created_at;
         let result = match created.get(&i) {
             Some(t) => {

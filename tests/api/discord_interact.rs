@@ -550,6 +550,220 @@ async fn autocomplete_offers_departments_and_open_tickets(app: TestApp) {
     r.stop().await;
 }
 
+impl Rig {
+    /// The values and names an autocomplete of `/command sub`'s `ticket` option offers `user`
+    /// who typed `typed`.
+    async fn offered(
+        &self,
+        user: &str,
+        command: &str,
+        sub: &str,
+        typed: &str,
+    ) -> Vec<(String, String)> {
+        let data = self.command_data(command, sub, &[("ticket", typed)], Some("ticket"));
+        let token = self.fake.interact(4, user, HELP, data, None);
+        let answer = self.answer(&token).await;
+        assert_eq!(answer["type"], 8, "{answer}");
+        answer["data"]["choices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["value"].as_str().unwrap().to_string(),
+                    c["name"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    async fn offered_ids(&self, user: &str, command: &str, sub: &str, typed: &str) -> Vec<String> {
+        self.offered(user, command, sub, typed)
+            .await
+            .into_iter()
+            .map(|(v, _)| v)
+            .collect()
+    }
+}
+
+/// Autocomplete offers what the command itself allows: someone in no department sees only
+/// the tickets they reported (for `/ticket show`, not for `/ticket claim`); a member sees their
+/// department's; each subcommand is offered the statuses it acts on; the store searches every
+/// ticket, not only the newest; choice names are clean single lines Discord accepts.
+async fn autocomplete_offers_only_what_the_command_allows(app: TestApp) {
+    let r = rig(&app).await;
+    let casey = discord(CUSTOMER);
+    app.ok(&alice(), "/ticket new Refund for order 42").await; // T-1 billing
+    app.ok(&alice(), "/ticket new printer jam department:it")
+        .await; // T-2 it
+    app.ok(&casey, "/ticket new My refund never arrived").await; // T-3 billing, Casey's
+    app.ok(&alice(), "/ticket new Old printer fault department:it")
+        .await; // T-4 it
+    app.ok(&alice(), "/ticket status T-1 resolved").await;
+    app.ok(&alice(), "/ticket close T-4").await;
+
+    // Casey (no department) sees their own ticket only, and cannot claim anything.
+    assert_eq!(r.offered_ids(CUSTOMER, "ticket", "show", "").await, ["T-3"]);
+    assert_eq!(
+        r.offered_ids(CUSTOMER, "ticket", "show", "refund").await,
+        ["T-3"]
+    );
+    assert!(r
+        .offered_ids(CUSTOMER, "ticket", "claim", "")
+        .await
+        .is_empty());
+    assert!(r
+        .offered_ids(CUSTOMER, "ticket", "note", "")
+        .await
+        .is_empty());
+    // `/kudos give` is for anyone: their own tickets, still not others'.
+    assert_eq!(r.offered_ids(CUSTOMER, "kudos", "give", "").await, ["T-3"]);
+
+    // Dana (it, by role) sees it's tickets; claim wants active ones, reopen finished ones.
+    assert_eq!(
+        r.offered_ids(DANA, "ticket", "show", "").await,
+        ["T-4", "T-2"]
+    );
+    assert_eq!(r.offered_ids(DANA, "ticket", "claim", "").await, ["T-2"]);
+    assert_eq!(r.offered_ids(DANA, "ticket", "reopen", "").await, ["T-4"]);
+    assert!(r
+        .offered_ids(DANA, "ticket", "show", "refund")
+        .await
+        .is_empty());
+
+    // Alice (admin) sees every department; each subcommand its statuses.
+    assert_eq!(
+        r.offered_ids(ALICE, "ticket", "reopen", "").await,
+        ["T-4", "T-1"]
+    );
+    assert_eq!(
+        r.offered_ids(ALICE, "ticket", "claim", "").await,
+        ["T-3", "T-2"]
+    );
+    assert_eq!(
+        r.offered_ids(ALICE, "ticket", "status", "").await,
+        ["T-3", "T-2", "T-1"],
+        "a resolved ticket may still be closed"
+    );
+    assert_eq!(
+        r.offered_ids(ALICE, "ticket", "explain", "PRINTER").await,
+        ["T-4", "T-2"]
+    );
+    assert_eq!(
+        r.offered_ids(ALICE, "ticket", "show", "order refund").await,
+        ["T-1"],
+        "every word, in any order"
+    );
+
+    // Older than the newest 200 open tickets, and still found by number or by title.
+    for i in 0..205 {
+        app.desk
+            .open_from_command(
+                &alice(),
+                None,
+                &format!("filler {i}"),
+                switchboard::desk::TicketOverrides::default(),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        r.offered_ids(ALICE, "ticket", "claim", "never arrived")
+            .await,
+        ["T-3"]
+    );
+    let by_number = r.offered_ids(ALICE, "ticket", "claim", "t-3").await;
+    assert!(by_number.contains(&"T-3".to_string()), "{by_number:?}");
+    assert!(
+        by_number.iter().all(|t| t.starts_with("T-3")),
+        "{by_number:?}"
+    );
+    assert_eq!(
+        r.offered_ids(ALICE, "ticket", "claim", "").await.len(),
+        25,
+        "Discord takes at most 25"
+    );
+
+    // A title with control characters, a right-to-left override and too many characters
+    // becomes one clean line of at most 100 (the fake Discord refuses longer names).
+    let title = format!("Bad\u{1b}[31m red\u{202E}exe.txt {}", "x".repeat(150));
+    app.desk
+        .open_from_command(
+            &alice(),
+            None,
+            &title,
+            switchboard::desk::TicketOverrides::default(),
+        )
+        .await
+        .unwrap();
+    let offered = r.offered(ALICE, "ticket", "show", "red").await;
+    assert_eq!(offered.len(), 1, "{offered:?}");
+    let name = &offered[0].1;
+    assert!(name.starts_with("T-210 Bad [31m redexe.txt xxx"), "{name}");
+    assert!(name.chars().count() <= 100, "{name}");
+    assert!(
+        !name
+            .chars()
+            .any(|c| c.is_control() || ('\u{202A}'..='\u{202E}').contains(&c)),
+        "{name:?}"
+    );
+    r.stop().await;
+}
+
+/// Past the flag limit the "Create ticket" menu explains privately instead of opening the
+/// form, and a form opened before the limit was reached is refused when submitted: nothing
+/// is stored.
+async fn the_context_menu_and_its_form_refuse_a_flag_past_the_limit(app: TestApp) {
+    let r = rig(&app).await;
+    let menu = |msg: &str| {
+        json!({
+            "id": r.fake.command_id("Create ticket"), "name": "Create ticket", "type": 3, "guild_id": GUILD_ID,
+            "target_id": msg,
+            "resolved": { "messages": { msg.to_string(): {
+                "id": msg, "channel_id": HELP, "content": "The export button does nothing",
+                "author": { "id": CUSTOMER, "username": "casey", "discriminator": "0", "global_name": "Casey", "avatar": null },
+                "timestamp": "2026-03-02T09:00:00.000000+00:00", "edited_timestamp": null, "tts": false,
+                "mention_everyone": false, "mentions": [], "mention_roles": [], "attachments": [], "embeds": [],
+                "pinned": false, "type": 0, "flags": 0, "components": []
+            } } }
+        })
+    };
+    let first = r.fake.say(HELP, CUSTOMER, "The export button does nothing");
+    let second = r.fake.say(HELP, CUSTOMER, "The export button does nothing");
+    crate::flag_limit::use_up_flags(&app, &discord(BOB), "discord:2100", "d", 29).await;
+    let token = r.fake.interact(2, BOB, HELP, menu(&first), None);
+    let modal = r.answer(&token).await;
+    assert_eq!(modal["type"], 9, "one flag left: the form opens: {modal}");
+    let custom_id = modal["data"]["custom_id"].as_str().unwrap().to_string();
+    // Bob uses his last flag on Slack before submitting.
+    crate::flag_limit::use_up_flags(&app, &bob(), "slack:CHELP", "s", 1).await;
+    let answer = r
+        .submit(
+            BOB,
+            HELP,
+            None,
+            &custom_id,
+            &[
+                ("title", "Export broken"),
+                ("department", "it"),
+                ("priority", "normal"),
+                ("tags", ""),
+            ],
+        )
+        .await;
+    let said = "You have flagged 30 messages in the last 10 minutes; the limit is 30 per 10 minutes. Try again in 10 minutes.";
+    assert!(ephemeral(&answer) && text(&answer) == said, "{answer}");
+    assert!(app.desk.store.inbox(None, 0).await.unwrap().is_empty());
+    // The menu now explains instead of opening the form.
+    let token = r.fake.interact(2, BOB, HELP, menu(&second), None);
+    let refused = r.answer(&token).await;
+    assert!(ephemeral(&refused) && text(&refused) == said, "{refused}");
+    // Alice is another person: her form opens.
+    let token = r.fake.interact(2, ALICE, HELP, menu(&second), None);
+    assert_eq!(r.answer(&token).await["type"], 9);
+    r.stop().await;
+}
+
 async fn the_context_menu_opens_a_modal_and_bad_input_can_be_fixed(app: TestApp) {
     let r = rig(&app).await;
     let msg = r
@@ -834,6 +1048,8 @@ async fn slow_work_is_deferred_and_the_answer_follows(app: TestApp) {
 crate::on_both_backends!(
     every_subcommand_with_good_and_bad_input,
     autocomplete_offers_departments_and_open_tickets,
+    autocomplete_offers_only_what_the_command_allows,
+    the_context_menu_and_its_form_refuse_a_flag_past_the_limit,
     the_context_menu_opens_a_modal_and_bad_input_can_be_fixed,
     claim_and_resolve_edit_the_alert_and_csat_is_stored_once,
     slow_work_is_deferred_and_the_answer_follows,

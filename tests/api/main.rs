@@ -12,6 +12,7 @@ mod discord_fake_schema;
 mod discord_flow;
 mod discord_interact;
 mod discord_setup;
+mod flag_limit;
 mod http;
 mod intake;
 mod layers;

@@ -283,6 +283,48 @@ async fn flags_by_strangers_other_emojis_and_the_bot_make_no_ticket(app: TestApp
     assert!(r.fake.bot_messages().is_empty());
 }
 
+/// A reaction past the flag limit is refused as flags by people not allowed to flag are:
+/// the event is done with the reason on record, no ticket, nothing posted. A reaction on a
+/// message that already has a ticket still finds it.
+async fn a_reaction_past_the_flag_limit_makes_no_ticket(app: TestApp) {
+    let r = rig(&app).await;
+    for ts in ["1772442000.000100", "1772442000.000200"] {
+        r.fake
+            .seed_message("CHELP", ts, "UCUSTOMER", "refund please", None);
+    }
+    r.deliver(
+        &app,
+        &reaction("Ev1", "UBOB", "ticket", "1772442000.000200"),
+    )
+    .await;
+    r.work().await;
+    assert_eq!(tickets(&app).await, 1);
+    crate::flag_limit::use_up_flags(&app, &bob(), "slack:CELSEWHERE", "s", 29).await;
+    let posted = r.fake.bot_messages().len();
+    r.deliver(
+        &app,
+        &reaction("Ev2", "UBOB", "ticket", "1772442000.000100"),
+    )
+    .await;
+    r.deliver(
+        &app,
+        &reaction("Ev3", "UBOB", "rotating_light", "1772442000.000200"),
+    )
+    .await;
+    while r.inbox.round().await.unwrap() > 0 {}
+    assert_eq!(tickets(&app).await, 30);
+    let rows = app.desk.store.inbox(None, 0).await.unwrap();
+    let row = |key: &str| rows.iter().find(|r| r.key == key).unwrap();
+    assert_eq!(row("slack:event:Ev2").status, "done");
+    assert_eq!(
+        row("slack:event:Ev2").last_error.as_deref(),
+        Some("You have flagged 30 messages in the last 10 minutes; the limit is 30 per 10 minutes. Try again in 10 minutes.")
+    );
+    assert_eq!(row("slack:event:Ev3").status, "done", "the re-flag");
+    assert_eq!(row("slack:event:Ev3").last_error, None);
+    assert_eq!(r.fake.bot_messages().len(), posted, "nothing posted");
+}
+
 async fn a_rate_limited_history_call_is_retried_and_the_flag_is_not_lost(app: TestApp) {
     let r = rig(&app).await;
     r.fake.seed_message(
@@ -583,6 +625,7 @@ crate::on_both_backends!(
     a_thread_reply_is_flagged_as_itself,
     flags_by_strangers_other_emojis_and_the_bot_make_no_ticket,
     a_rate_limited_history_call_is_retried_and_the_flag_is_not_lost,
+    a_reaction_past_the_flag_limit_makes_no_ticket,
     a_deleted_message_leaves_the_event_failed_not_lost,
 );
 

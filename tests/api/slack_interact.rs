@@ -608,6 +608,68 @@ async fn shortcut(app: TestApp, mode: Mode) {
     );
 }
 
+/// Past the flag limit the shortcut explains privately instead of opening the form, and a
+/// form opened before the limit was reached is refused in the form when submitted: nothing
+/// is stored. Others may still flag.
+async fn the_shortcut_and_its_form_refuse_a_flag_past_the_limit(app: TestApp) {
+    let r = rig(&app, Mode::Http).await;
+    for ts in ["1772442000.000100", "1772442100.000100"] {
+        r.fake
+            .seed_message("CHELP", ts, "UCUSTOMER", "I was charged twice", None);
+    }
+    crate::flag_limit::use_up_flags(&app, &bob(), "slack:CHELP", "s", 29).await;
+    // Bob opens the form with one flag left, and uses it on Discord before submitting.
+    let shortcut = r
+        .fake
+        .message_shortcut("UBOB", "CHELP", "1772442000.000100", "create_ticket")
+        .unwrap();
+    r.interact(&shortcut).await;
+    let view = r.fake.views().pop().expect("the form opened");
+    crate::flag_limit::use_up_flags(&app, &discord("1002"), "discord:2100", "d", 1).await;
+    let ack = r
+        .interact(&r.fake.submit_view(&view.id, &[]).unwrap())
+        .await;
+    let body = ack.body.expect("the refusal is shown in the form");
+    assert_eq!(body["response_action"], "errors", "{body}");
+    let said = body["errors"]["title"].as_str().unwrap();
+    assert_eq!(
+        said,
+        "You have flagged 30 messages in the last 10 minutes; the limit is 30 per 10 minutes. Try again in 10 minutes."
+    );
+    assert!(app.desk.store.inbox(None, 0).await.unwrap().is_empty());
+
+    // The shortcut now explains privately and opens no form.
+    let before = r.fake.responses().len();
+    let again = r
+        .fake
+        .message_shortcut("UBOB", "CHELP", "1772442100.000100", "create_ticket")
+        .unwrap();
+    r.interact(&again).await;
+    let answer = r.response(before).await;
+    assert_eq!(answer["text"].as_str().unwrap(), said, "{answer}");
+    assert_eq!(answer["replace_original"], false);
+    assert_eq!(r.fake.views().len(), 1, "no second form");
+
+    // Alice is another person.
+    r.shortcut_and_submit("UALICE", "CHELP", "1772442100.000100")
+        .await;
+    let channel = "slack:CHELP".parse().unwrap();
+    let made = app
+        .desk
+        .store
+        .ticket_by_source(&channel, "1772442100.000100")
+        .await
+        .unwrap();
+    assert!(made.is_some());
+    assert!(app
+        .desk
+        .store
+        .ticket_by_source(&channel, "1772442000.000100")
+        .await
+        .unwrap()
+        .is_none());
+}
+
 async fn shortcut_modal_and_submission_over_http(app: TestApp) {
     shortcut(app, Mode::Http).await;
 }
@@ -1005,6 +1067,7 @@ crate::on_both_backends!(
     a_slow_command_is_acknowledged_then_answered_through_the_response_url,
     shortcut_modal_and_submission_over_http,
     shortcut_modal_and_submission_over_socket_mode,
+    the_shortcut_and_its_form_refuse_a_flag_past_the_limit,
     claim_and_resolve_update_the_alert_over_http,
     claim_and_resolve_update_the_alert_over_socket_mode,
     csat_is_stored_once_over_http,
@@ -1034,6 +1097,196 @@ async fn commands_and_interactions_with_a_bad_signature_get_401() {
         assert_eq!(r.fake.send_interaction(&via, &payload).await.status, 401);
     }
     assert!(r.fake.responses().is_empty());
+}
+
+/// This thread's log lines while the guard lives. A current-thread runtime polls every task
+/// (the server, the Socket Mode listener) on this thread, so they are all captured.
+fn capture_logs() -> (
+    Arc<std::sync::Mutex<Vec<u8>>>,
+    tracing::subscriber::DefaultGuard,
+) {
+    #[derive(Clone)]
+    struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Sink(buf.clone());
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("switchboard=debug")
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    (buf, tracing::subscriber::set_default(subscriber))
+}
+
+/// The captured lines at `level` (`WARN`, `ERROR`).
+fn lines_at(logs: &std::sync::Mutex<Vec<u8>>, level: &str) -> Vec<String> {
+    String::from_utf8_lossy(&logs.lock().unwrap())
+        .lines()
+        .filter(|l| l.contains(&format!(" {level} ")))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A `view_submission` of the create-ticket form `UBOB` opened on a message in #help.
+async fn opened_create_form(r: &Rig) -> Value {
+    r.fake.seed_message(
+        "CHELP",
+        "1772442000.000100",
+        "UCUSTOMER",
+        "I was charged twice",
+        None,
+    );
+    let shortcut = r
+        .fake
+        .message_shortcut("UBOB", "CHELP", "1772442000.000100", "create_ticket")
+        .unwrap();
+    r.interact(&shortcut).await;
+    let view = r.fake.views().pop().expect("the form opened");
+    r.fake.submit_view(&view.id, &[]).unwrap()
+}
+
+/// Signed payloads that are not what Slack sends, each with the reason it is refused.
+fn malformed_interactions(r: &Rig, form: &Value) -> Vec<(&'static str, Value)> {
+    let shortcut = r
+        .fake
+        .message_shortcut("UBOB", "CHELP", "1772442000.000100", "create_ticket")
+        .unwrap();
+    let mut without_message = shortcut.clone();
+    without_message.as_object_mut().unwrap().remove("message");
+    let click = json!({
+        "type": "block_actions", "team": { "id": "T0SANDBOX", "domain": "sandbox" },
+        "api_app_id": "A0SWITCHBD", "trigger_id": "1.2.3", "response_url": "http://127.0.0.1:9/r",
+        "container": { "type": "message", "message_ts": "1772442000.000100", "channel_id": "CBILLING" },
+        "user": { "id": "UBOB", "name": "bob", "team_id": "T0SANDBOX" },
+        "actions": [{ "action_id": "claim:1", "block_id": "b0", "type": "button",
+                      "action_ts": "1772442200.000100" }]
+    });
+    let mut without_user = click.clone();
+    without_user.as_object_mut().unwrap().remove("user");
+    let mut without_actions = click.clone();
+    without_actions.as_object_mut().unwrap().remove("actions");
+    let mut without_view = form.clone();
+    without_view.as_object_mut().unwrap().remove("view");
+    let mut comment = form.clone();
+    comment["view"]["callback_id"] = json!("csat_comment");
+    comment["view"]["private_metadata"] = json!("{not json");
+    comment["view"]["state"] = json!({ "values": { "comment": { "comment": { "type": "plain_text_input", "value": "thanks" } } } });
+    vec![
+        ("an empty object", json!({})),
+        ("a list", json!([])),
+        ("a number as the type", json!({ "type": 5 })),
+        ("block_actions without a user", without_user),
+        ("block_actions without actions", without_actions),
+        ("message_action without a message", without_message),
+        ("view_submission without a view", without_view),
+        ("a comment form whose metadata is not JSON", comment),
+    ]
+}
+
+/// Signed but malformed interactions are the sender's fault: 400 and a warning, never
+/// `500 try again` and an error (which would have Slack retry, and page whoever watches
+/// errors). The bot goes on answering.
+#[tokio::test]
+async fn signed_but_malformed_interactions_get_400_and_a_warning() {
+    let (logs, _guard) = capture_logs();
+    let app = spawn_app().await;
+    let r = rig(&app, Mode::Http).await;
+    let form = opened_create_form(&r).await;
+    let cases = malformed_interactions(&r, &form);
+    for (what, payload) in &cases {
+        let ack = r.fake.send_interaction(&r.via(), payload).await;
+        assert_eq!(ack.status, 400, "{what}: {ack:?}");
+    }
+    let warned = lines_at(&logs, "WARN");
+    assert_eq!(
+        warned
+            .iter()
+            .filter(|l| l.contains("malformed Slack interaction"))
+            .count(),
+        cases.len(),
+        "{warned:#?}"
+    );
+    assert!(
+        lines_at(&logs, "ERROR").is_empty(),
+        "{:#?}",
+        lines_at(&logs, "ERROR")
+    );
+    assert!(r.fake.responses().is_empty(), "nothing was answered");
+    let ack = r.cmd("UALICE", "/ticket list").await;
+    assert!(text(&ack).contains("No tickets"), "{}", text(&ack));
+}
+
+/// A submission whose view has no id is refused as malformed, every time: its id is the
+/// dedupe key, and an empty one (`slack:view:`) would make each such submission after the
+/// first a silent duplicate. The same form with its id is stored once.
+#[tokio::test]
+async fn a_view_submission_without_a_view_id_is_refused_not_deduplicated() {
+    let app = spawn_app().await;
+    let r = rig(&app, Mode::Http).await;
+    let form = opened_create_form(&r).await;
+    for id in [None, Some(json!("")), Some(json!(42))] {
+        let mut anonymous = form.clone();
+        match id {
+            None => {
+                anonymous["view"].as_object_mut().unwrap().remove("id");
+            }
+            Some(v) => anonymous["view"]["id"] = v,
+        }
+        for _ in 0..2 {
+            let ack = r.fake.send_interaction(&r.via(), &anonymous).await;
+            assert_eq!(ack.status, 400, "{:?}: {ack:?}", anonymous["view"]["id"]);
+        }
+    }
+    assert!(app.desk.store.inbox(None, 0).await.unwrap().is_empty());
+    let ack = r.interact(&form).await;
+    assert!(ack.body.is_none(), "{:?}", ack.body);
+    let rows = app.desk.store.inbox(None, 0).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0].key,
+        format!("slack:view:{}", form["view"]["id"].as_str().unwrap())
+    );
+    r.work().await;
+    assert!(app.desk.store.ticket(TicketRef(1)).await.unwrap().is_some());
+}
+
+/// In Socket Mode the same payloads are acknowledged (Slack would otherwise send them again,
+/// and they would fail again), logged as warnings and dropped; the connection lives on.
+#[tokio::test]
+async fn malformed_interactions_over_socket_mode_are_acknowledged_and_dropped() {
+    let (logs, _guard) = capture_logs();
+    let app = spawn_app().await;
+    let r = rig(&app, Mode::Socket).await;
+    let form = opened_create_form(&r).await;
+    let connections = r.fake.connections();
+    for (what, payload) in malformed_interactions(&r, &form) {
+        let ack = r.fake.send_interaction(&Via::Socket, &payload).await;
+        assert_eq!(ack.status, 200, "{what}: not acknowledged");
+        assert!(ack.body.is_none(), "{what}: {:?}", ack.body);
+    }
+    assert_eq!(r.fake.connections(), connections, "no reconnect");
+    let warned = lines_at(&logs, "WARN");
+    assert!(
+        warned
+            .iter()
+            .any(|l| l.contains("malformed Slack interaction")),
+        "{warned:#?}"
+    );
+    assert!(
+        lines_at(&logs, "ERROR").is_empty(),
+        "{:#?}",
+        lines_at(&logs, "ERROR")
+    );
+    let ack = r.cmd("UALICE", "/ticket list").await;
+    assert!(text(&ack).contains("No tickets"), "{}", text(&ack));
 }
 
 fn futures_outbox(app: &TestApp) -> Vec<String> {

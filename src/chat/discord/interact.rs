@@ -25,9 +25,8 @@ use crate::core::message::{
     Target, Visibility,
 };
 use crate::core::routing::RouteInput;
-use crate::core::types::{ChannelRef, Platform, RoleRef, Status, TicketRef, UserRef};
+use crate::core::types::{ChannelRef, Platform, RoleRef, TicketRef, UserRef};
 use crate::desk::{title_from, Desk, DeskError};
-use crate::store::TicketFilter;
 
 /// How long a handler works before deferring; Discord allows 3 s for the first response.
 pub const DEFAULT_BUDGET: Duration = Duration::from_millis(2000);
@@ -58,6 +57,41 @@ const EPHEMERAL: u64 = 1 << 6;
 const CREATE_MODAL: &str = "create_ticket";
 const COMMENT_MODAL: &str = "csat_comment";
 const REOPEN_CREATE: &str = "reopen_create";
+
+/// The most choices Discord takes in an autocomplete answer.
+const MAX_CHOICES: usize = 25;
+
+/// The longest choice name Discord takes, in characters.
+const MAX_CHOICE_NAME: usize = 100;
+
+/// `text` as an autocomplete choice name Discord accepts and shows on one line: control
+/// characters and line or paragraph separators become spaces, bidirectional overrides and
+/// marks (which could make a title read backwards) go, spaces are squeezed, and the result is
+/// 1 to 100 characters.
+fn choice_name(text: &str) -> String {
+    let spaced: String = text
+        .chars()
+        .filter(|c| {
+            !matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        })
+        .map(|c| {
+            if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    let name = truncate(
+        &spaced.split_whitespace().collect::<Vec<_>>().join(" "),
+        MAX_CHOICE_NAME,
+    );
+    if name.is_empty() {
+        "…".to_string()
+    } else {
+        name
+    }
+}
 
 /// Why an interaction could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -430,6 +464,10 @@ impl DiscordInteractions {
                 t.id, t.status, t.department, t.id
             )));
         }
+        // Asked before the form opens, so nobody fills one in for nothing.
+        if let Err(e) = desk.check_flag_limit(&actor, None).await {
+            return Ok(private(e.chat_message()));
+        }
         let text = str_at(
             payload,
             &["data", "resolved", "messages", target, "content"],
@@ -519,6 +557,14 @@ impl DiscordInteractions {
                 Ok(message_body(&msg, true))
             }
             Ok(form) => {
+                let channel_ref = ChannelRef::new(Platform::Discord, channel);
+                if let Err(e) = self
+                    .desk
+                    .check_flag_limit(&actor, Some((&channel_ref, message_id)))
+                    .await
+                {
+                    return Ok(private(e.chat_message()));
+                }
                 // Stored first; the inbox worker fetches the message and makes the ticket,
                 // retrying through rate limits, and a repeated submission adds nothing.
                 let interaction = str_at(payload, &["id"]).unwrap_or_default();
@@ -566,7 +612,7 @@ impl DiscordInteractions {
             .and_then(|o| o.iter().find(|x| x["focused"] == true))
             .cloned()
             .unwrap_or(Value::Null);
-        let typed = focused["value"].as_str().unwrap_or("").to_lowercase();
+        let typed = focused["value"].as_str().unwrap_or("").to_string();
         let name = focused["name"].as_str().unwrap_or("");
         let command = data["name"].as_str().unwrap_or("");
         let kind = self
@@ -583,32 +629,36 @@ impl DiscordInteractions {
                 .directory
                 .department_names()
                 .into_iter()
-                .filter(|d| d.to_lowercase().contains(&typed))
-                .take(25)
+                .filter(|d| d.to_lowercase().contains(&typed.to_lowercase()))
+                .take(MAX_CHOICES)
                 .map(|d| json!({ "name": d, "value": d }))
                 .collect(),
             Some(OptionKind::Ticket) => {
-                let tickets = self
-                    .desk
-                    .store
-                    .list_tickets(&TicketFilter {
-                        statuses: vec![Status::Open, Status::InProgress, Status::WaitingOnCustomer],
-                        limit: 200,
-                        ..TicketFilter::default()
-                    })
-                    .await
-                    .map_err(|e| InteractError::Malformed(e.to_string()))?;
+                // Offered as the command itself would allow: only tickets this person may see
+                // and act on with this subcommand, searched by the store over every ticket.
+                let actor = actor(payload)?;
+                let tickets = crate::cmd::ticket_choices(
+                    &self.desk,
+                    &actor,
+                    command,
+                    sub["name"].as_str().unwrap_or(""),
+                    &typed,
+                    MAX_CHOICES as i64,
+                )
+                .await;
+                let tickets = match tickets {
+                    Ok(t) => t,
+                    Err(e) => {
+                        // Autocomplete has no way to show an error; the list stays empty.
+                        tracing::error!(error = %e, "could not search tickets for autocomplete");
+                        vec![]
+                    }
+                };
                 tickets
                     .iter()
-                    .filter(|t| {
-                        typed.is_empty()
-                            || t.id.to_string().to_lowercase().contains(&typed)
-                            || t.title.to_lowercase().contains(&typed)
-                    })
-                    .take(25)
                     .map(|t| {
                         json!({
-                            "name": truncate(&format!("{} {} ({})", t.id, message::neutralize_mentions(&t.title), t.department), 100),
+                            "name": choice_name(&format!("{} {} ({})", t.id, message::neutralize_mentions(&t.title), t.department)),
                             "value": t.id.to_string()
                         })
                     })
@@ -617,5 +667,26 @@ impl DiscordInteractions {
             _ => vec![],
         };
         Ok(json!({ "type": callback::AUTOCOMPLETE, "data": { "choices": choices } }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choice_names_are_one_clean_line_of_1_to_100_characters() {
+        assert_eq!(
+            choice_name("T-1 Bad\u{7}\u{1b}[31m title\r\nsecond\u{2028}line\t(billing)"),
+            "T-1 Bad [31m title second line (billing)"
+        );
+        // A right-to-left override would make the rest of the name read backwards.
+        assert_eq!(
+            choice_name("T-2 \u{202E}gnp.exe\u{202C} (it)"),
+            "T-2 gnp.exe (it)"
+        );
+        let long = choice_name(&format!("T-3 {} (support)", "é".repeat(200)));
+        assert_eq!(long.chars().count(), MAX_CHOICE_NAME);
+        assert_eq!(choice_name("\u{0}\n\u{202E}"), "…");
     }
 }

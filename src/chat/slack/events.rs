@@ -4,7 +4,8 @@
 //!
 //! Owns Slack's request signing (`v0=` HMAC-SHA256 of `v0:{timestamp}:{body}`, five-minute
 //! window, constant-time comparison) and the answers Slack expects: 401 for any signature
-//! failure, 413 for an oversize body, 400 for malformed JSON, the `url_verification` challenge,
+//! failure, 413 for an oversize body, 400 for malformed JSON or a signed payload that is not
+//! what Slack sends (500 only for our own failures), the `url_verification` challenge,
 //! and 200 only once the event is committed to the inbox (so a crash after the ack loses
 //! nothing, and Slack's retries of the same `event_id` create nothing). Never logs the secret
 //! or the signature.
@@ -216,11 +217,17 @@ async fn interactivity(State(s): State<EventsState>, headers: HeaderMap, body: B
         .find(|(k, _)| k == "payload")
         .and_then(|(_, v)| serde_json::from_str::<serde_json::Value>(&v).ok());
     let Some(payload) = payload else {
+        tracing::warn!("refused a signed Slack interaction whose form has no JSON payload");
         return (StatusCode::BAD_REQUEST, "form has no JSON payload").into_response();
     };
     match handler.interaction(&payload).await {
         Ok(Some(body)) => Json(body).into_response(),
         Ok(None) => StatusCode::OK.into_response(),
+        // Signed but not what Slack sends: the sender's fault, and retrying cannot help.
+        Err(e) if e.is_malformed() => {
+            tracing::warn!(error = %e, "refused a malformed Slack interaction");
+            (StatusCode::BAD_REQUEST, e.to_string()).into_response()
+        }
         Err(e) => {
             tracing::error!(error = %e, "could not handle a Slack interaction");
             (StatusCode::INTERNAL_SERVER_ERROR, "try again").into_response()

@@ -31,16 +31,26 @@ use crate::store::StoreError;
 /// How long a handler works before acknowledging; Slack gives up after three seconds.
 pub const DEFAULT_BUDGET: Duration = Duration::from_millis(2000);
 
-/// Why an interaction could not be acknowledged (Slack will show its generic error, and
-/// nothing was half-done).
+/// Why an interaction could not be acknowledged; nothing was half-done. The two kinds are
+/// answered differently because only one of them can succeed when tried again.
 #[derive(Debug, thiserror::Error)]
 pub enum InteractError {
-    /// The payload is not what Slack sends.
+    /// The payload is not what Slack sends (a field Slack always sends is missing or has the
+    /// wrong shape). Sending it again cannot help: HTTP mode answers 400 and Socket Mode
+    /// acknowledges and drops it, both logging a warning.
     #[error("malformed Slack payload: {0}")]
     Malformed(String),
-    /// The submission could not be stored.
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    /// Our own failure (the database did not answer): HTTP mode answers 500 so Slack may try
+    /// again, Socket Mode leaves the envelope unacknowledged, both logging an error.
+    #[error("internal error: {0}")]
+    Internal(#[from] StoreError),
+}
+
+impl InteractError {
+    /// Whether the sender is at fault (the payload), not us.
+    pub fn is_malformed(&self) -> bool {
+        matches!(self, InteractError::Malformed(_))
+    }
 }
 
 /// A slash command as Slack posts it.
@@ -257,9 +267,10 @@ impl Interactions {
                 tracing::debug!(kind = other, "Slack interaction not handled");
                 Ok(None)
             }
-            None => Err(InteractError::Malformed(
-                "interaction without a type".into(),
-            )),
+            None => Err(InteractError::Malformed(format!(
+                "interaction without a type name (type is {})",
+                json_kind(&payload["type"])
+            ))),
         }
     }
 
@@ -381,6 +392,12 @@ impl Interactions {
                 t.id, t.status, t.department, t.id
             )));
         }
+        // Asked before the form opens, so nobody fills one in for nothing.
+        match desk.check_flag_limit(&actor, None).await {
+            Ok(()) => {}
+            Err(DeskError::Internal(e)) => return Err(e.into()),
+            Err(e) => return refuse(e),
+        }
         let decision = desk.config.router.route(&RouteInput {
             platform: Platform::Slack,
             channel: Some(&channel_ref),
@@ -418,8 +435,10 @@ impl Interactions {
 
     async fn submission(&self, payload: &Value) -> Result<Option<Value>, InteractError> {
         let user = str_at(payload, &["user", "id"])?;
+        // Slack always sends the view with its id; the id is the submission's dedupe key, so a
+        // view without one must not be stored under a key every such submission would share.
         let sub = Submission::read(payload)
-            .ok_or_else(|| InteractError::Malformed("view_submission without a view".into()))?;
+            .map_err(|e| InteractError::Malformed(format!("view_submission: {e}")))?;
         match sub.callback_id.as_str() {
             views::CREATE_TICKET => {
                 let actor = match self.actor(user).await {
@@ -436,6 +455,16 @@ impl Interactions {
                     Ok(f) => f,
                     Err(errors) => return Ok(Some(views::errors_response(&errors))),
                 };
+                let channel = ChannelRef::new(Platform::Slack, form.message.channel.clone());
+                match self
+                    .desk
+                    .check_flag_limit(&actor, Some((&channel, &form.message.ts)))
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(DeskError::Internal(e)) => return Err(e.into()),
+                    Err(e) => return Ok(Some(field_error("title", &e.chat_message()))),
+                }
                 // Stored before the modal closes; the inbox worker fetches the message and
                 // makes the ticket, retrying through rate limits, and a resubmission of the
                 // same view finds the row already there.
@@ -494,6 +523,18 @@ fn apology() -> Reply {
     Reply::ephemeral(Message::text(
         "Sorry, something went wrong on our side. Please try again.",
     ))
+}
+
+/// What a JSON value is, for a message about a payload of the wrong shape (never its content).
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "missing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
 }
 
 fn str_at<'v>(v: &'v Value, path: &[&str]) -> Result<&'v str, InteractError> {

@@ -3,11 +3,14 @@
 //! Owns the slack-morphism Socket Mode listener: each pushed event the adapter acts on is
 //! committed to the inbox before the envelope is acknowledged (a failed commit leaves it
 //! unacknowledged, so Slack sends it again); slash commands and interactions are answered in
-//! the envelope's acknowledgement, as in HTTP mode; reconnection after drops and `disconnect`
+//! the envelope's acknowledgement, as in HTTP mode; an envelope or interaction that is not what
+//! Slack sends is acknowledged, logged as a warning and dropped (a resend would fail the same
+//! way); reconnection after drops and `disconnect`
 //! frames is slack-morphism's, with our timings.
 
 use std::sync::Arc;
 
+use slack_morphism::errors::{SlackClientError, SlackClientProtocolError};
 use slack_morphism::prelude::*;
 
 use super::client::{classify, Connector, SlackApi};
@@ -57,11 +60,17 @@ async fn on_interaction(
 ) -> UserCallbackResult<SlackInteractionResponse> {
     let handler = interactions_of(&*states.read().await)?;
     let payload = serde_json::to_value(&event)?;
-    match handler.interaction(&payload).await? {
-        None => Ok(SlackInteractionResponse::Empty),
-        Some(body) => Ok(SlackInteractionResponse::ViewSubmission(
+    match handler.interaction(&payload).await {
+        Ok(None) => Ok(SlackInteractionResponse::Empty),
+        Ok(Some(body)) => Ok(SlackInteractionResponse::ViewSubmission(
             serde_json::from_value(body)?,
         )),
+        // Slack would send the same envelope again and it would fail the same way.
+        Err(e) if e.is_malformed() => {
+            tracing::warn!(error = %e, "dropped a malformed Slack interaction (acknowledged)");
+            Ok(SlackInteractionResponse::Empty)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -118,12 +127,33 @@ async fn on_push(
     Ok(())
 }
 
+/// The JSON error of an envelope slack-morphism could not read into its types (boxed either
+/// as itself or inside `SlackClientError`).
+fn unreadable<'e>(
+    err: &'e (dyn std::error::Error + Send + Sync + 'static),
+) -> Option<&'e serde_json::Error> {
+    if let Some(e) = err.downcast_ref::<SlackClientProtocolError>() {
+        return Some(&e.json_error);
+    }
+    match err.downcast_ref::<SlackClientError>() {
+        Some(SlackClientError::ProtocolError(e)) => Some(&e.json_error),
+        _ => None,
+    }
+}
+
 fn on_error(
     err: Box<dyn std::error::Error + Send + Sync>,
     _client: Arc<SlackClient<Connector>>,
     _states: SlackClientEventsUserState,
 ) -> HttpStatusCode {
-    tracing::error!(error = %err, "a Socket Mode event could not be stored; it is not acknowledged and Slack will resend it");
+    // An envelope that does not parse is the sender's fault: slack-morphism acknowledges it
+    // (it would never parse on a resend). Only the JSON error is logged, not the body, which
+    // holds people's messages.
+    if let Some(json) = unreadable(&*err) {
+        tracing::warn!(error = %json, "dropped a Socket Mode envelope that is not what Slack sends (acknowledged)");
+        return HttpStatusCode::OK;
+    }
+    tracing::error!(error = %err, "a Socket Mode event could not be handled; it is not acknowledged and Slack will resend it");
     HttpStatusCode::INTERNAL_SERVER_ERROR
 }
 

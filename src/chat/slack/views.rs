@@ -190,9 +190,22 @@ pub struct Submission {
 }
 
 impl Submission {
-    /// Reads a `view_submission` payload; `None` when it is not one.
-    pub fn read(payload: &Value) -> Option<Self> {
+    /// Reads a `view_submission` payload; an error names what it lacks (a view, its
+    /// `callback_id` or its `id`, all of which Slack always sends).
+    pub fn read(payload: &Value) -> Result<Self, String> {
         let view = &payload["view"];
+        if !view.is_object() {
+            return Err("no view".into());
+        }
+        // A view opened without a callback id comes back with an empty one (an unknown form,
+        // ignored); a view always has an id.
+        let callback_id = view["callback_id"]
+            .as_str()
+            .ok_or("the view has no callback_id")?;
+        let view_id = view["id"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or("the view has no id")?;
         let mut values = BTreeMap::new();
         if let Some(blocks) = view["state"]["values"].as_object() {
             for (block, actions) in blocks {
@@ -209,9 +222,9 @@ impl Submission {
                 }
             }
         }
-        Some(Self {
-            callback_id: view["callback_id"].as_str()?.to_string(),
-            view_id: view["id"].as_str().unwrap_or_default().to_string(),
+        Ok(Self {
+            callback_id: callback_id.to_string(),
+            view_id: view_id.to_string(),
             metadata: view["private_metadata"]
                 .as_str()
                 .unwrap_or_default()
@@ -278,6 +291,32 @@ mod tests {
     }
 
     const META: &str = r#"{"channel":"C1","ts":"1.2"}"#;
+
+    #[test]
+    fn a_submission_without_its_view_or_view_id_is_not_read() {
+        let ok = json!({ "view": { "id": "V1", "callback_id": CREATE_TICKET, "private_metadata": META } });
+        let s = Submission::read(&ok).unwrap();
+        assert_eq!((s.view_id.as_str(), s.metadata.as_str()), ("V1", META));
+        // The view id is the submission's dedupe key: without it every such submission would
+        // share one key, so it is refused rather than read as empty.
+        for (bad, why) in [
+            (json!({}), "no view"),
+            (json!({ "view": "V1" }), "no view"),
+            (json!({ "view": { "callback_id": CREATE_TICKET } }), "no id"),
+            (
+                json!({ "view": { "id": "", "callback_id": CREATE_TICKET } }),
+                "no id",
+            ),
+            (
+                json!({ "view": { "id": 7, "callback_id": CREATE_TICKET } }),
+                "no id",
+            ),
+            (json!({ "view": { "id": "V1" } }), "no callback_id"),
+        ] {
+            let e = Submission::read(&bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn a_valid_form_is_read_with_the_departments_spelling() {
