@@ -34,9 +34,11 @@ members = ["discord:1002"]
 [[departments]]
 name = "support"
 channels = ["discord:2002"]
+# One person flags every message here; the per-person flag limit would refuse most.
 [flagging]
 emojis = ["🎫"]
 who = "members"
+limit = 0
 [routing]
 fallback = "support"
 [[routing.rules]]

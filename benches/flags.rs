@@ -28,6 +28,9 @@ members = ["slack:UBOB"]
 [[departments]]
 name = "support"
 channels = ["slack:CSUPPORT"]
+# One person flags every message here; the per-person flag limit would refuse most.
+[flagging]
+limit = 0
 [routing]
 fallback = "support"
 [[routing.rules]]

@@ -249,7 +249,7 @@ impl Bot {
 /// department `i % departments`; `channel(kind, i)` names a channel on the platform.
 fn config(shape: Shape, channel: impl Fn(&str, usize) -> String, member: &str) -> String {
     let mut out = String::from(
-        "[flagging]\nemojis = [\"ticket\", \"🎫\"]\nwho = \"members\"\n\n[routing]\nfallback = \"dept0\"\n\n",
+        "[flagging]\nemojis = [\"ticket\", \"🎫\"]\nwho = \"members\"\n# One person flags every message; the per-person flag limit would refuse most.\nlimit = 0\n\n[routing]\nfallback = \"dept0\"\n\n",
     );
     for d in 0..shape.departments {
         out.push_str(&format!(

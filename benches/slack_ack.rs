@@ -31,6 +31,9 @@ const CONFIG: &str = r#"
 name = "billing"
 channels = ["slack:CBILLING"]
 members = ["slack:UBOB"]
+# One person flags every message here; the per-person flag limit would refuse most.
+[flagging]
+limit = 0
 [routing]
 fallback = "billing"
 "#;
