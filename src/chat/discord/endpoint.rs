@@ -17,7 +17,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use ed25519_dalek::{Signature, VerifyingKey};
 
-use super::interact::DiscordInteractions;
+use super::interact::{DiscordInteractions, InteractError};
 use crate::config::Secret;
 use crate::core::clock::Clock;
 
@@ -118,9 +118,13 @@ async fn interaction(State(s): State<EndpointState>, headers: HeaderMap, body: B
     };
     match s.interactions.respond(&payload).await {
         Ok(answer) => Json(answer).into_response(),
-        Err(e) => {
+        Err(e @ InteractError::Malformed(_)) => {
             tracing::warn!(error = %e, "a Discord interaction was not understood");
             (StatusCode::BAD_REQUEST, e.to_string()).into_response()
+        }
+        Err(e @ InteractError::Internal(_)) => {
+            tracing::error!(error = %e, "a Discord interaction failed on our side");
+            (StatusCode::INTERNAL_SERVER_ERROR, "try again").into_response()
         }
     }
 }

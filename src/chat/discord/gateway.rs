@@ -163,8 +163,12 @@ impl EventHandler for Handler {
         });
         let body = match handler.respond(&payload).await {
             Ok(b) => b,
-            Err(e) => {
+            Err(e @ super::interact::InteractError::Malformed(_)) => {
                 tracing::warn!(error = %e, "a Discord interaction was not understood");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a Discord interaction failed on our side");
                 return;
             }
         };

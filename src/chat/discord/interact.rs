@@ -93,12 +93,15 @@ fn choice_name(text: &str) -> String {
     }
 }
 
-/// Why an interaction could not be read.
+/// Why an interaction could not be answered.
 #[derive(Debug, thiserror::Error)]
 pub enum InteractError {
-    /// The payload lacks something Discord always sends.
+    /// The payload lacks something Discord always sends: the sender's fault (400).
     #[error("malformed interaction: {0}")]
     Malformed(String),
+    /// Our own failure (the database): worth Discord's retry, never the sender's fault (500).
+    #[error("could not answer the interaction: {0}")]
+    Internal(String),
 }
 
 /// Answers Discord interactions for one desk.
@@ -457,7 +460,7 @@ impl DiscordInteractions {
             .store
             .ticket_by_source(&channel_ref, target)
             .await
-            .map_err(|e| InteractError::Malformed(e.to_string()))?
+            .map_err(|e| InteractError::Internal(e.to_string()))?
         {
             return Ok(private(format!(
                 "This message is already {} ({}, {}); `/ticket show {}` has its history.",
@@ -590,7 +593,7 @@ impl DiscordInteractions {
                         self.desk.now(),
                     )
                     .await
-                    .map_err(|e| InteractError::Malformed(e.to_string()))?;
+                    .map_err(|e| InteractError::Internal(e.to_string()))?;
                 let link = jump_link(payload["guild_id"].as_str(), channel, message_id);
                 Ok(private(format!(
                     "Creating a {} ticket for {} from {link}; the reply under that message will name it.",
