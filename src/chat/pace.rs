@@ -12,9 +12,10 @@
 //!
 //! A call whose slot is near (within [`Pacer::max_hold`]) waits for it here; one further out
 //! is not made: the caller gets the wait ([`Wait`]) and reschedules its work (an outbox or
-//! inbox row) instead of holding a worker's place while it sleeps. A caller that names a
-//! booking key (the outbox row's key) keeps the slot it was given, so a rescheduled row goes
-//! at its slot when it comes back instead of queueing again behind everything booked since.
+//! inbox row) instead of holding a worker's place while it sleeps. In spread buckets a caller
+//! that names a booking key (the outbox row's key) keeps the slot it was given, so a
+//! rescheduled row goes at its slot when it comes back instead of queueing again behind
+//! everything booked since; windows buckets book nothing ahead (see [`Pacer::acquire`]).
 //!
 //! Knows nothing of any platform: the adapters choose the buckets and their rates. Must not
 //! make calls itself.
@@ -269,6 +270,10 @@ impl Pacer {
             .map(|b| b.blocked_until)
             .max()
             .unwrap_or(now);
+        // A windows bucket books no slot ahead: a platform's window starts when its first call
+        // arrives, and a booked call that comes back late would open it late and overlap the
+        // next one. Calls for a later window come back when it opens and take its places then.
+        let booking = booking.filter(|_| buckets.iter().all(|(_, r)| !r.windows));
         if let Some(key) = booking {
             if let Some(at) = s.bookings.remove(key) {
                 // A slot given before: kept unless a 429 since then blocks it, or the call comes
@@ -502,6 +507,17 @@ mod tests {
             at,
             [0, 0, 0, 1500, 1500].map(Duration::from_millis).to_vec(),
             "three in the first window, the next two when it ends"
+        );
+        // A call for a window beyond the hold is told when it opens and books nothing.
+        let far = Rate::windows(1, Duration::from_secs(10));
+        assert!(p.take(&[("f", far)], Some("row"), now).is_ok());
+        assert_eq!(
+            p.take(&[("f", far)], Some("row"), now),
+            Err(Wait(Duration::from_secs(10)))
+        );
+        assert!(
+            p.lock().bookings.is_empty(),
+            "no slot kept for a windows bucket"
         );
         // A window that ended long ago starts afresh at the call.
         let later = now + Duration::from_secs(10);
