@@ -32,6 +32,7 @@ use crate::http::{self, AppState};
 use crate::inbox::{InboxSettings, InboxWorker};
 use crate::outbox::{OutboxSettings, OutboxWorker};
 use crate::schedule::{Scheduler, SchedulerSettings};
+use crate::serve::ServeSettings;
 use crate::store::{self, StoreError};
 use crate::telemetry::Telemetry;
 
@@ -83,6 +84,7 @@ pub async fn build_desk_with_store(
         commands: Arc::new(CommandSet::builtin()?),
         telemetry: Arc::new(Telemetry::default()),
         accounts: Arc::default(),
+        tasks: tokio_util::task::TaskTracker::new(),
     })
 }
 
@@ -359,10 +361,19 @@ pub async fn serve(
                 }
             }),
         });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    crate::serve::serve(listener, app, ServeSettings::default(), shutdown).await;
+    // Interaction work under way (a slow command's reply, a button's effect) gets the same
+    // bounded time to finish.
+    desk.tasks.close();
+    if tokio::time::timeout(ServeSettings::default().drain, desk.tasks.wait())
         .await
-        .map_err(|source| AppError::Http { addr, source });
+        .is_err()
+    {
+        tracing::warn!(
+            unfinished = desk.tasks.len(),
+            "interaction work still running after the drain time; stopping without it"
+        );
+    }
     if let Some(socket) = &slack_socket {
         socket.shutdown().await;
     }
@@ -375,13 +386,23 @@ pub async fn serve(
             tracing::error!(error = %e, "a worker panicked");
         }
     }
-    served?;
-    tracing::info!("switchboard stopped");
+    tracing::info!(%addr, "switchboard stopped");
     Ok(())
 }
 
-/// Completes on Ctrl-C or SIGTERM.
+/// Completes on Ctrl-C or SIGTERM; a second one exits the process at once (for an operator
+/// who will not wait for the drain).
 pub async fn shutdown_signal() {
+    one_signal().await;
+    tokio::spawn(async {
+        one_signal().await;
+        tracing::warn!("second signal: exiting without waiting for work in progress");
+        std::process::exit(130);
+    });
+}
+
+/// Completes on the next Ctrl-C or SIGTERM.
+async fn one_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for Ctrl-C");

@@ -13,7 +13,8 @@
 //! - Adapters: [`chat`] (the [`chat::Delivery`] and [`chat::EventSource`] ports the workers
 //!   use, the pacing both clients share in `chat::pace`, with the Slack adapter `chat::slack` on slack-morphism and the Discord adapter
 //!   `chat::discord` on serenity, which never import each other) and [`http`] (health,
-//!   readiness, metrics and the platform webhooks). [`app`] wires them for `switchboard run`;
+//!   readiness, metrics and the platform webhooks) behind [`serve`] (the accept loop: timeouts,
+//!   size and connection limits, a bounded drain). [`app`] wires them for `switchboard run`;
 //!   `demo` scripts `switchboard demo` against the loopback fakes of the `sandbox` crate, only
 //!   with the `demo` feature (on by default, off in a lean production build).
 //! - Workers: [`inbox`] (completes stored platform events into tickets), [`outbox`] (delivery:
@@ -49,6 +50,7 @@ pub mod intake;
 pub mod logs;
 pub mod outbox;
 pub mod schedule;
+pub mod serve;
 pub mod store;
 pub mod telemetry;
 pub mod tickets_cli;

@@ -146,6 +146,9 @@ pub struct Desk {
     pub telemetry: Arc<Telemetry>,
     /// What the connected platforms say about accounts (bots), filled in by the adapters.
     pub accounts: Arc<Accounts>,
+    /// Work an interaction started and answers later (a slow command's reply, a button's
+    /// effect): tracked so a shutdown lets it finish, for a bounded time, before exiting.
+    pub tasks: tokio_util::task::TaskTracker,
 }
 
 /// How many times a change is retried when another writer got there first. Each retry waits

@@ -18,6 +18,7 @@ mod intake;
 mod layers;
 mod props;
 mod rate_limits;
+mod serving;
 mod sla;
 mod slack_delivery;
 mod slack_fake_schema;

@@ -281,7 +281,7 @@ impl DiscordInteractions {
     where
         F: Future<Output = Reply> + Send + 'static,
     {
-        let mut task = tokio::spawn(work);
+        let mut task = self.desk.tasks.spawn(work);
         let ready = if self.budget.is_zero() {
             None
         } else {
@@ -304,7 +304,7 @@ impl DiscordInteractions {
                     .as_str()
                     .unwrap_or_default()
                     .to_string();
-                tokio::spawn(async move {
+                self.desk.tasks.spawn(async move {
                     match task.await {
                         Ok(reply) => this.late(&app, &token, &channel, reply).await,
                         Err(e) => {

@@ -173,7 +173,10 @@ impl Interactions {
     pub async fn command(&self, cmd: SlashCommand) -> Value {
         let this = self.clone();
         let run = cmd.clone();
-        let mut task = tokio::spawn(async move { this.run_command(&run).await });
+        let mut task = self
+            .desk
+            .tasks
+            .spawn(async move { this.run_command(&run).await });
         // A zero budget always takes the late path (a timeout polls its future once first).
         let ready = if self.budget.is_zero() {
             None
@@ -188,7 +191,7 @@ impl Interactions {
             }
             None => {
                 let this = self.clone();
-                tokio::spawn(async move {
+                self.desk.tasks.spawn(async move {
                     match task.await {
                         Ok(reply) => this.late_reply(&cmd, reply).await,
                         Err(e) => tracing::error!(error = %e, "a slash command handler panicked"),
@@ -280,7 +283,7 @@ impl Interactions {
             return;
         };
         let api = self.api.clone();
-        tokio::spawn(async move {
+        self.desk.tasks.spawn(async move {
             if let Err(e) = api.respond(&url, &message, replace_original).await {
                 tracing::warn!(error = %e, "could not answer a Slack interaction");
             }
@@ -325,7 +328,7 @@ impl Interactions {
         let this = self.clone();
         let user = user.to_string();
         let url = response_url.map(str::to_string);
-        let task = tokio::spawn(async move {
+        let task = self.desk.tasks.spawn(async move {
             let (message, replace) = this.press(&user, action, ticket).await;
             this.answer(url.as_deref(), message, replace);
         });
