@@ -239,6 +239,9 @@ async fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return report(&e),
             };
+            for w in cfg.warnings() {
+                tracing::warn!("{w}");
+            }
             match app::run(cfg, Arc::new(SystemClock), app::shutdown_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => report(&e),
@@ -279,6 +282,9 @@ async fn main() -> ExitCode {
             let file = file.or(cli.config);
             match Config::load(file.as_deref()) {
                 Ok(c) => {
+                    for w in c.warnings() {
+                        eprintln!("warning: {w}");
+                    }
                     println!(
                         "config is valid: {} department(s), {} rule(s), {} digest(s), {} person(s)",
                         c.directory.departments.len(),

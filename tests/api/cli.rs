@@ -58,6 +58,31 @@ targets = ["slack:C1"]
 }
 
 #[test]
+fn check_config_refuses_a_token_over_plain_http_and_warns_when_it_is_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("proxy.toml");
+    let config = |allow: &str| {
+        format!(
+            "[discord]\napi_url = \"http://10.1.2.3:8080\"\n{allow}\n\
+             [[departments]]\nname = \"it\"\nchannels = [\"discord:1\"]\n"
+        )
+    };
+    std::fs::write(&file, config("")).unwrap();
+    let out = switchboard(&["check-config", file.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("discord.api_url:") && err.contains("allow_insecure_api_url = true"),
+        "{err}"
+    );
+    std::fs::write(&file, config("allow_insecure_api_url = true")).unwrap();
+    let out = switchboard(&["check-config", file.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("warning: discord.api_url"), "{err}");
+}
+
+#[test]
 fn the_example_config_is_valid() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/switchboard.example.toml");
     let out = switchboard(&["check-config", example], None);

@@ -349,12 +349,7 @@ impl SlackApi {
             recent: Arc::default(),
             pacer: Arc::default(),
             limits: SlackLimits::default(),
-            loopback_api: url::Url::parse(api_url).is_ok_and(|u| match u.host() {
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                Some(url::Host::Domain(d)) => d == "localhost",
-                None => false,
-            }),
+            loopback_api: crate::config::is_loopback_url(api_url),
         })
     }
 
