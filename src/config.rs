@@ -1492,6 +1492,23 @@ fn build_digests(
         let schedule = cron_text
             .as_deref()
             .and_then(|c| match CronSchedule::parse(c) {
+                // The scheduler looks at most once a minute's worth of fires: a schedule
+                // finer than that would be thinned out without a word, and would flood its
+                // channels anyway.
+                Ok(s) if s.fires_per_minute() > 1 => {
+                    p.add(
+                        cron_key,
+                        format!(
+                            "`{c}` fires {} times a minute; a digest may fire at most once a \
+                             minute (a finer schedule would be thinned out silently and flood \
+                             its channels): give one value in the seconds field, or use the \
+                             5-field form, e.g. `0 9 * * MON` for Mondays at 09:00 or \
+                             `*/15 * * * *` for every 15 minutes",
+                            s.fires_per_minute()
+                        ),
+                    );
+                    None
+                }
                 Ok(s) => Some(s),
                 Err(e) => {
                     p.add(cron_key, e.to_string());
