@@ -192,6 +192,9 @@ pub struct DigestSchedule {
 pub struct SlackSettings {
     /// Web API base URL.
     pub api_url: String,
+    /// `allow_insecure_api_url`: plain `http://` to a host other than this machine is
+    /// accepted (the bot token then crosses the network in clear).
+    pub allow_insecure_api_url: bool,
     /// How calls are paced (`[slack.limits]`).
     pub limits: SlackLimits,
 }
@@ -228,6 +231,9 @@ impl Default for SlackLimits {
 pub struct DiscordSettings {
     /// Base URL.
     pub api_url: String,
+    /// `allow_insecure_api_url`: plain `http://` to a host other than this machine is
+    /// accepted (a proxy on a private network; the bot token then crosses it in clear).
+    pub allow_insecure_api_url: bool,
     /// Guilds to register commands in; empty means global commands.
     pub guild_ids: Vec<String>,
     /// The shards this instance runs, when several instances split one bot.
@@ -482,6 +488,26 @@ impl Config {
         groups.sort();
         groups.dedup();
         groups
+    }
+
+    /// What is allowed but deserves a warning at start: a platform API reached over plain
+    /// HTTP on another machine (`allow_insecure_api_url = true`), which sends the bot token in
+    /// clear. `run` logs each; `check-config` prints them.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (table, url) in [
+            ("slack", &self.slack.api_url),
+            ("discord", &self.discord.api_url),
+        ] {
+            if is_insecure_url(url) {
+                out.push(format!(
+                    "{table}.api_url `{url}` is plain HTTP to another machine \
+                     ({table}.allow_insecure_api_url = true): the bot token travels in clear; \
+                     use https:// unless this network is trusted"
+                ));
+            }
+        }
+        out
     }
 
     /// Loads `path` (or `switchboard.toml` when it exists, else built-in defaults), applies
@@ -793,16 +819,67 @@ impl Node<'_> {
     }
 }
 
-fn url(p: &mut Problems, node: &mut Node<'_>, k: &'static str, default: &str) -> String {
+/// Whether `url` names this machine: 127.0.0.0/8, `::1` or `localhost`.
+pub fn is_loopback_url(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    })
+}
+
+/// Whether `url` is plain HTTP to another machine, which carries the bot token in clear.
+fn is_insecure_url(url: &str) -> bool {
+    url.starts_with("http://") && !is_loopback_url(url)
+}
+
+/// Reads the base URL `k` of an API the bot sends its token to. HTTPS always; plain HTTP to
+/// this machine (a test server, the sandbox); plain HTTP elsewhere only when the table also
+/// says `allow_insecure_api_url = true`, because the token would cross the network in clear.
+/// Returns the URL and that opt-in.
+fn api_url(
+    p: &mut Problems,
+    node: &mut Node<'_>,
+    k: &'static str,
+    default: &str,
+) -> (String, bool) {
     let key = node.key(k);
+    let allow_key = node.key("allow_insecure_api_url");
+    let allow_insecure = match node.get("allow_insecure_api_url") {
+        None => false,
+        Some(Value::Boolean(b)) => *b,
+        Some(other) => {
+            p.add(
+                allow_key.clone(),
+                format!("must be true or false, found {}", type_name(other)),
+            );
+            false
+        }
+    };
     let v = node.string(p, k).unwrap_or_else(|| default.to_string());
     if !(v.starts_with("https://") || v.starts_with("http://")) {
         p.add(
             key,
-            format!("`{v}` must start with https:// (or http:// for a local test server)"),
+            format!("`{v}` must start with https:// (or http:// for a server on this machine)"),
+        );
+    } else if url::Url::parse(&v).map_or(true, |u| u.host().is_none()) {
+        p.add(
+            key,
+            format!("`{v}` is not a URL with a host, e.g. {default}"),
+        );
+    } else if is_insecure_url(&v) && !allow_insecure {
+        p.add(
+            key,
+            format!(
+                "`{v}` is plain HTTP to another machine, so the bot token would travel in clear; \
+                 use https://, or http:// only to this machine (127.0.0.1, ::1, localhost), or, \
+                 for a proxy on a private network you trust, add `allow_insecure_api_url = true` \
+                 to this table ({allow_key})"
+            ),
         );
     }
-    v.trim_end_matches('/').to_string()
+    (v.trim_end_matches('/').to_string(), allow_insecure)
 }
 
 fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
@@ -852,10 +929,12 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
 
     let mut slack = SlackSettings {
         api_url: DEFAULT_SLACK_API_URL.into(),
+        allow_insecure_api_url: false,
         limits: SlackLimits::default(),
     };
     if let Some(mut s) = root.table(p, "slack") {
-        slack.api_url = url(p, &mut s, "api_url", DEFAULT_SLACK_API_URL);
+        (slack.api_url, slack.allow_insecure_api_url) =
+            api_url(p, &mut s, "api_url", DEFAULT_SLACK_API_URL);
         if let Some(mut l) = s.table(p, "limits") {
             let per_minute =
                 |l: &mut Node<'_>, p: &mut Problems, k| l.count(p, k, 1, 100_000).map(|n| n as u32);
@@ -879,12 +958,14 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
     }
     let mut discord = DiscordSettings {
         api_url: DEFAULT_DISCORD_API_URL.into(),
+        allow_insecure_api_url: false,
         guild_ids: vec![],
         shards: None,
         limits: DiscordLimits::default(),
     };
     if let Some(mut d) = root.table(p, "discord") {
-        discord.api_url = url(p, &mut d, "api_url", DEFAULT_DISCORD_API_URL);
+        (discord.api_url, discord.allow_insecure_api_url) =
+            api_url(p, &mut d, "api_url", DEFAULT_DISCORD_API_URL);
         if let Some(mut l) = d.table(p, "limits") {
             if let Some(n) = l.count(p, "global_per_second", 1, 100_000) {
                 discord.limits.global_per_second = n as u32;
@@ -1411,6 +1492,23 @@ fn build_digests(
         let schedule = cron_text
             .as_deref()
             .and_then(|c| match CronSchedule::parse(c) {
+                // The scheduler looks at most once a minute's worth of fires: a schedule
+                // finer than that would be thinned out without a word, and would flood its
+                // channels anyway.
+                Ok(s) if s.fires_per_minute() > 1 => {
+                    p.add(
+                        cron_key,
+                        format!(
+                            "`{c}` fires {} times a minute; a digest may fire at most once a \
+                             minute (a finer schedule would be thinned out silently and flood \
+                             its channels): give one value in the seconds field, or use the \
+                             5-field form, e.g. `0 9 * * MON` for Mondays at 09:00 or \
+                             `*/15 * * * *` for every 15 minutes",
+                            s.fires_per_minute()
+                        ),
+                    );
+                    None
+                }
                 Ok(s) => Some(s),
                 Err(e) => {
                     p.add(cron_key, e.to_string());
@@ -1553,6 +1651,75 @@ targets = ["slack:CLEADS"]
         let debug = format!("{c:?}");
         assert!(!debug.contains("very-secret"), "Debug leaks a secret");
         assert!(debug.contains("[redacted]"));
+    }
+
+    #[test]
+    fn plain_http_api_urls_are_refused_off_this_machine_unless_allowed() {
+        let with = |table: &str, extra: &str, url: &str| {
+            format!("{GOOD}\n[{table}]\napi_url = \"{url}\"\n{extra}")
+        };
+        for table in ["slack", "discord"] {
+            // Loopback over plain HTTP (the sandbox, a local test server) is fine, no warning.
+            for url in [
+                "http://127.0.0.1:9/api",
+                "http://127.8.0.1:9",
+                "http://[::1]:9/api",
+                "http://localhost:9",
+                "https://proxy.example",
+            ] {
+                let c = Config::from_toml(&with(table, "", url), "t.toml", no_env)
+                    .unwrap_or_else(|e| panic!("{url}: {e}"));
+                assert!(c.warnings().is_empty(), "{url}: {:?}", c.warnings());
+            }
+            // Another host over plain HTTP: refused, saying how to fix it.
+            for url in [
+                "http://10.0.0.5:8080",
+                "http://discord-proxy.internal",
+                "http://127.0.0.1.evil.example/api",
+                "http://[::2]:9",
+            ] {
+                let err = Config::from_toml(&with(table, "", url), "t.toml", no_env)
+                    .unwrap_err()
+                    .to_string();
+                assert!(err.contains(&format!("{table}.api_url")), "{err}");
+                assert!(err.contains("in clear"), "{err}");
+                assert!(err.contains("https://"), "{err}");
+                assert!(
+                    err.contains(&format!("{table}.allow_insecure_api_url")),
+                    "{err}"
+                );
+            }
+            // The same through the environment override.
+            let env = |k: &str| {
+                (k == format!("SWITCHBOARD_{}_API_URL", table.to_uppercase()))
+                    .then(|| "http://10.0.0.5:8080".to_string())
+            };
+            assert!(Config::from_toml(GOOD, "t.toml", env).is_err());
+            // With the explicit opt-in it loads, and says so at start.
+            let c = Config::from_toml(
+                &with(
+                    table,
+                    "allow_insecure_api_url = true",
+                    "http://10.0.0.5:8080",
+                ),
+                "t.toml",
+                no_env,
+            )
+            .unwrap();
+            let w = c.warnings();
+            assert_eq!(w.len(), 1, "{w:?}");
+            assert!(w[0].contains(&format!("{table}.api_url")) && w[0].contains("in clear"));
+            let err = Config::from_toml(
+                &with(table, "allow_insecure_api_url = \"yes\"", "http://10.0.0.5"),
+                "t.toml",
+                no_env,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("must be true or false"), "{err}");
+        }
+        assert!(is_loopback_url("http://LOCALHOST:1"));
+        assert!(!is_loopback_url("http://localhost.example:1"));
     }
 
     #[test]

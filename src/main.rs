@@ -78,6 +78,14 @@ enum Command {
         /// Where to write the copy (must not exist).
         file: PathBuf,
     },
+    /// Ask a running bot's /healthz (exit 0 when it answers 2xx within 5 s, else 1); for
+    /// container health checks, where there is no curl.
+    Healthcheck {
+        /// The URL to ask (default: /healthz on the configured listen address, 127.0.0.1
+        /// when it listens on all addresses).
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -230,6 +238,7 @@ async fn main() -> ExitCode {
             | Command::Commands { .. }
             | Command::Tickets { .. }
             | Command::CheckConfig { .. }
+            | Command::Healthcheck { .. }
     );
     init_logging(if quiet { "warn" } else { "info" });
     let path = cli.config.as_deref();
@@ -239,6 +248,9 @@ async fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return report(&e),
             };
+            for w in cfg.warnings() {
+                tracing::warn!("{w}");
+            }
             match app::run(cfg, Arc::new(SystemClock), app::shutdown_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => report(&e),
@@ -279,6 +291,9 @@ async fn main() -> ExitCode {
             let file = file.or(cli.config);
             match Config::load(file.as_deref()) {
                 Ok(c) => {
+                    for w in c.warnings() {
+                        eprintln!("warning: {w}");
+                    }
                     println!(
                         "config is valid: {} department(s), {} rule(s), {} digest(s), {} person(s)",
                         c.directory.departments.len(),
@@ -352,6 +367,13 @@ async fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => report(&e),
         },
+        Command::Healthcheck { url } => match healthcheck(path, url).await {
+            Ok(url) => {
+                println!("healthy: {url}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => report(&e),
+        },
         Command::Backup { file } => {
             let result = async {
                 let url = config::database_url(path).map_err(|e| e.to_string())?;
@@ -366,6 +388,42 @@ async fn main() -> ExitCode {
                 Err(e) => report(&e),
             }
         }
+    }
+}
+
+/// Asks `url` (default: `/healthz` on the configured listen address) and returns it when the
+/// answer is 2xx within 5 s.
+async fn healthcheck(
+    path: Option<&std::path::Path>,
+    url: Option<String>,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let url = match url {
+        Some(u) => u,
+        None => {
+            let mut addr = Config::load(path)?.listen;
+            // A server on all addresses answers on loopback; 0.0.0.0 itself cannot be asked.
+            if addr.ip().is_unspecified() {
+                addr.set_ip(match addr {
+                    std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            format!("http://{addr}/healthz")
+        }
+    };
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?;
+    let status = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?
+        .status();
+    if status.is_success() {
+        Ok(url)
+    } else {
+        Err(format!("{url} answered {status}").into())
     }
 }
 

@@ -8,6 +8,10 @@
 //! The SLA check runs on the same tick: every active ticket's clocks, with each breach (and
 //! optional 80% warning) claimed in the store with its post, so it is escalated once.
 //!
+//! Between ticks the scheduler sleeps until the next tick or the next digest fire, whichever
+//! comes first, so a digest is posted at its time rather than up to a tick later. (Schedules
+//! firing more than once a minute are refused by the configuration check.)
+//!
 //! Owns when digests and escalations are posted; what digests say is `cmd::digest`'s, the
 //! clocks are `core::sla`'s, and delivery is the outbox's.
 
@@ -18,7 +22,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::cmd::digest;
-use crate::core::cronexpr::latest_fire;
+use crate::core::cronexpr::{latest_fire, next_fire};
 use crate::core::message::{escalation, Outgoing, SlaClockKind};
 use crate::core::sla::{describe, Clock};
 use crate::core::types::{Status, TicketRef};
@@ -113,13 +117,32 @@ impl Scheduler {
     /// Runs ticks until `shutdown`.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let name = format!("scheduler {}", self.settings.owner);
-        // Ticks follow the clock; nothing wakes the scheduler early.
+        // Ticks follow the clock; nothing else wakes the scheduler.
         let never = tokio::sync::Notify::new();
-        crate::worker::run_rounds(&name, self.settings.tick, shutdown, &never, || async {
-            self.tick().await?;
-            self.sla_tick().await.map(|_| 0)
-        })
+        crate::worker::run_rounds_with(
+            &name,
+            || self.next_wake(),
+            shutdown,
+            &never,
+            || async {
+                self.tick().await?;
+                self.sla_tick().await.map(|_| 0)
+            },
+        )
         .await;
+    }
+
+    /// How long to sleep before the next round: until the next digest fire when that comes
+    /// before the next tick, else the tick (which also paces the SLA check).
+    pub fn next_wake(&self) -> Duration {
+        let now = self.desk.now();
+        self.desk
+            .config
+            .digests
+            .iter()
+            .filter_map(|s| next_fire(&s.schedule, s.timezone, now))
+            .filter_map(|f| (f.at - now).to_std().ok())
+            .fold(self.settings.tick, Duration::min)
     }
 
     /// Checks every active ticket's SLA clocks once: each breach (and, for departments that

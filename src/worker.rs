@@ -16,10 +16,26 @@ use crate::store::StoreError;
 pub async fn run_rounds<F, Fut>(
     name: &str,
     idle: Duration,
+    shutdown: watch::Receiver<bool>,
+    wake: &Notify,
+    round: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<usize, StoreError>>,
+{
+    run_rounds_with(name, || idle, shutdown, wake, round).await;
+}
+
+/// [`run_rounds`] with the pause after an idle round asked of `idle` each time, for a worker
+/// whose next piece of work is due at a known time (the scheduler's next digest fire).
+pub async fn run_rounds_with<I, F, Fut>(
+    name: &str,
+    mut idle: I,
     mut shutdown: watch::Receiver<bool>,
     wake: &Notify,
     mut round: F,
 ) where
+    I: FnMut() -> Duration,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<usize, StoreError>>,
 {
@@ -34,7 +50,7 @@ pub async fn run_rounds<F, Fut>(
         };
         if !busy {
             tokio::select! {
-                _ = tokio::time::sleep(idle) => {}
+                _ = tokio::time::sleep(idle()) => {}
                 _ = shutdown.changed() => {}
                 _ = wake.notified() => {}
             }

@@ -135,6 +135,17 @@ impl CronSchedule {
         Ok(Self { parts })
     }
 
+    /// How many times the schedule fires in a minute in which it fires at all: the number of
+    /// seconds its seconds field lists (1 for every 5-field expression).
+    pub fn fires_per_minute(&self) -> u32 {
+        use cron::TimeUnitSpec;
+        self.parts
+            .iter()
+            .map(|p| p.seconds().count())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The first fire strictly after the wall-clock time `t`.
     pub fn next_after(&self, t: NaiveDateTime) -> Option<NaiveDateTime> {
         // The cron crate works on zoned times; UTC has no gaps or overlaps, so it stands in for
@@ -406,5 +417,21 @@ mod tests {
             let msg = parse(bad).unwrap_err().to_string();
             assert!(msg.contains("e.g."), "{bad}: {msg}");
         }
+    }
+
+    #[test]
+    fn fires_per_minute_counts_the_seconds_field() {
+        let n = |e: &str| CronSchedule::parse(e).unwrap().fires_per_minute();
+        assert_eq!(n("0 9 * * MON"), 1);
+        assert_eq!(n("* * * * *"), 1, "every minute, at second 0");
+        assert_eq!(n("30 0 9 * * *"), 1);
+        assert_eq!(n("0,30 * * * * *"), 2);
+        assert_eq!(n("*/10 * * * * *"), 6);
+        assert_eq!(n("* * * * * *"), 60);
+        assert_eq!(
+            n("0,15 0 9 1 * MON"),
+            2,
+            "both halves of an either-day rule"
+        );
     }
 }

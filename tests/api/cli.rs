@@ -58,6 +58,89 @@ targets = ["slack:C1"]
 }
 
 #[test]
+fn check_config_refuses_a_token_over_plain_http_and_warns_when_it_is_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("proxy.toml");
+    let config = |allow: &str| {
+        format!(
+            "[discord]\napi_url = \"http://10.1.2.3:8080\"\n{allow}\n\
+             [[departments]]\nname = \"it\"\nchannels = [\"discord:1\"]\n"
+        )
+    };
+    std::fs::write(&file, config("")).unwrap();
+    let out = switchboard(&["check-config", file.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("discord.api_url:") && err.contains("allow_insecure_api_url = true"),
+        "{err}"
+    );
+    std::fs::write(&file, config("allow_insecure_api_url = true")).unwrap();
+    let out = switchboard(&["check-config", file.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("warning: discord.api_url"), "{err}");
+}
+
+/// A server answering every request with `status`, on a thread.
+fn answering(status: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = conn.read(&mut buf);
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+            );
+        }
+    });
+    format!("http://{addr}/healthz")
+}
+
+#[test]
+fn healthcheck_exits_0_only_when_healthz_answers_2xx() {
+    let up = answering("200 OK");
+    let out = switchboard(&["healthcheck", "--url", &up], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("healthy"));
+    let sick = answering("503 Service Unavailable");
+    let out = switchboard(&["healthcheck", "--url", &sick], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("503"), "{}", text(&out.stderr));
+    // Nothing listening: a closed port.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let out = switchboard(
+        &["healthcheck", "--url", &format!("http://{closed}/healthz")],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    // Without --url: the configured listen address, loopback for 0.0.0.0.
+    let port = up.rsplit(':').next().unwrap().trim_end_matches("/healthz");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[server]\nlisten = \"0.0.0.0:{port}\"\n[[departments]]\nname = \"it\"\nchannels = [\"slack:C1\"]\n"
+        ),
+    )
+    .unwrap();
+    let out = switchboard(&["--config", file.to_str().unwrap(), "healthcheck"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
 fn the_example_config_is_valid() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/switchboard.example.toml");
     let out = switchboard(&["check-config", example], None);

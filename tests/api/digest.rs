@@ -1,7 +1,8 @@
 //! Digests: figures checked against values worked out by hand on a small history (including
 //! tickets spanning the period boundary), the store's row selection against a full scan, and
 //! the scheduler: fires on local wall-clock time, once per fire across instances, within the
-//! grace window only. The clock is injected; nothing sleeps.
+//! grace window only, and waking for a fire rather than at the next tick. The clock is injected;
+//! only the wake-up test runs in real time (under a second).
 
 use std::sync::Arc;
 
@@ -599,6 +600,106 @@ async fn a_missed_fire_posts_once_within_the_grace_window_and_never_outside(app:
     assert_eq!(outbox_posts(&app).await, n);
 }
 
+/// A clock running at real speed from `at`, so the scheduler's own sleeps move it.
+#[derive(Debug)]
+struct RunningFrom {
+    started: std::time::Instant,
+    at: DateTime<Utc>,
+}
+
+impl switchboard::core::clock::Clock for RunningFrom {
+    fn now(&self) -> DateTime<Utc> {
+        self.at + Duration::from_std(self.started.elapsed()).unwrap()
+    }
+}
+
+async fn weekly_rows(app: &TestApp) -> usize {
+    app.desk
+        .store
+        .outbox(None, 0)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r.outgoing
+                .message
+                .title
+                .as_deref()
+                .unwrap_or("")
+                .contains("`weekly`")
+        })
+        .count()
+}
+
+async fn the_scheduler_wakes_for_a_digest_at_its_fire_not_at_the_next_tick(app: TestApp) {
+    // 400 ms before Monday 09:00 Berlin, with a tick of a minute: only waking for the fire
+    // itself posts it within the test's few seconds.
+    let clock = RunningFrom {
+        started: std::time::Instant::now(),
+        at: utc("2026-11-23T07:59:59.600Z"),
+    };
+    let desk = build_desk_with_store(
+        (*app.desk.config).clone(),
+        app.second_store().await,
+        Arc::new(clock),
+    )
+    .await
+    .unwrap();
+    let s = Scheduler::new(
+        desk,
+        SchedulerSettings {
+            owner: "waker".into(),
+            tick: std::time::Duration::from_secs(60),
+        },
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(s.run(stopped));
+    let started = std::time::Instant::now();
+    while weekly_rows(&app).await == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the weekly digest was not posted at its fire"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(300),
+        "not before its fire"
+    );
+    stop.send(true).unwrap();
+    running.await.unwrap();
+}
+
+async fn the_next_wake_is_the_next_fire_or_the_tick(app: TestApp) {
+    let s = scheduler(&app, "w").await; // tick: 1 s
+    app.clock.set(utc("2026-11-23T07:59:59.750Z"));
+    assert_eq!(s.next_wake(), std::time::Duration::from_millis(250));
+    app.clock.set(utc("2026-11-23T07:00:00Z"));
+    assert_eq!(s.next_wake(), std::time::Duration::from_secs(1));
+}
+
+#[test]
+fn a_digest_firing_more_than_once_a_minute_is_refused_with_why_and_an_example() {
+    for (cron, times) in [("*/10 * * * * *", 6), ("0,30 0 9 * * MON", 2)] {
+        let bad = DIGEST_CONFIG.replace("cron = \"0 9 * * 1\"", &format!("cron = \"{cron}\""));
+        let err = Config::from_toml(&bad, "test", |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("digests[0].cron"), "{err}");
+        assert!(
+            err.contains(&format!("fires {times} times a minute")),
+            "{err}"
+        );
+        assert!(err.contains("at most once a minute"), "{err}");
+        assert!(err.contains("e.g. `0 9 * * MON`"), "{err}");
+    }
+    // Once a minute, or less often, with or without seconds: accepted.
+    for cron in ["* * * * *", "30 * * * * *", "0 */5 * * * *"] {
+        let ok = DIGEST_CONFIG.replace("cron = \"0 9 * * 1\"", &format!("cron = \"{cron}\""));
+        Config::from_toml(&ok, "test", |_| None).unwrap_or_else(|e| panic!("{cron}: {e}"));
+    }
+}
+
 crate::on_both_backends_with!(
     DIGEST_CONFIG;
     figures_match_the_hand_worked_history,
@@ -607,6 +708,8 @@ crate::on_both_backends_with!(
     daylight_saving_fires_once_or_at_the_next_valid_instant,
     two_instances_on_one_database_post_a_fire_once,
     a_missed_fire_posts_once_within_the_grace_window_and_never_outside,
+    the_scheduler_wakes_for_a_digest_at_its_fire_not_at_the_next_tick,
+    the_next_wake_is_the_next_fire_or_the_tick,
 );
 
 #[test]

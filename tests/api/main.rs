@@ -27,4 +27,5 @@ mod slack_http;
 mod slack_interact;
 mod slack_socket;
 mod store;
+mod timeouts;
 mod workers;

@@ -104,11 +104,14 @@ impl DiscordApi {
         Ok(Self::with_client(api_url, token, client))
     }
 
-    /// The HTTP client settings the adapter uses (timeout, user agent); tests add a resolver
-    /// override and a root certificate to reach a fake `discord.com`.
+    /// The HTTP client settings the adapter uses (timeouts, user agent); tests add a resolver
+    /// override and a root certificate to reach a fake `discord.com`. A connection that does
+    /// not open within 5 s fails (a transient error, retried) instead of using up the whole
+    /// call's 15 s on an unreachable address.
     pub fn client_builder() -> reqwest::ClientBuilder {
         reqwest::Client::builder()
             .timeout(TIMEOUT)
+            .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!(
                 "DiscordBot (https://github.com/switchboard, ",
                 env!("CARGO_PKG_VERSION"),

@@ -1,8 +1,9 @@
 //! Slack's Web API through slack-morphism: the [`Delivery`] for Slack.
 //!
 //! Owns the client set-up (HTTPS with the system's roots for Slack itself; plain HTTP only for
-//! a loopback base URL such as the sandbox), the mapping of Slack's answers to retry, wait or
-//! dead-letter, and the calls that post and edit. Rendering is `blocks`; decisions are the
+//! a loopback base URL such as the sandbox), the timeout on every call it makes (slack-morphism
+//! has none), the mapping of Slack's answers to retry, wait or dead-letter, and the calls that
+//! post and edit. Rendering is `blocks`; decisions are the
 //! outbox worker's.
 
 use std::sync::Arc;
@@ -22,6 +23,11 @@ use crate::config::{Secret, SlackLimits};
 use crate::core::message::{Attachment, Message, Target};
 use crate::core::types::{ChannelRef, Platform, RoleRef};
 use crate::desk::{AccountKind, AccountLookup, LookupError};
+
+/// How long one Web API call (or a response-URL post, or one step of a file upload) may take
+/// before it counts as a transient failure; slack-morphism's hyper connector has no timeout
+/// of its own, so without this a Slack that never answers holds the row forever.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The connector type every Switchboard Slack client uses.
 pub type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
@@ -110,6 +116,10 @@ pub fn classify(e: SlackClientError) -> ChatError {
             ChatError::Transient(format!("HTTP {}", h.status_code))
         }
         SlackClientError::HttpError(h) => ChatError::Permanent(format!("HTTP {}", h.status_code)),
+        // Our own timeout ([`SlackApi::timed`]) carries only its message.
+        SlackClientError::SystemError(e) if e.cause.is_none() => {
+            ChatError::Transient(e.message.unwrap_or_else(|| "Slack system error".into()))
+        }
         other => ChatError::Transient(other.to_string()),
     }
 }
@@ -142,6 +152,8 @@ pub struct SlackApi {
     limits: SlackLimits,
     /// The Web API is on a loopback address (the sandbox): its response URLs are too.
     loopback_api: bool,
+    /// How long one call may take ([`DEFAULT_TIMEOUT`]).
+    timeout: Duration,
 }
 
 /// Slack's published tier (1 to 4) of each Web API method Switchboard calls; `None` for
@@ -349,13 +361,37 @@ impl SlackApi {
             recent: Arc::default(),
             pacer: Arc::default(),
             limits: SlackLimits::default(),
-            loopback_api: url::Url::parse(api_url).is_ok_and(|u| match u.host() {
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                Some(url::Host::Domain(d)) => d == "localhost",
-                None => false,
-            }),
+            loopback_api: crate::config::is_loopback_url(api_url),
+            timeout: DEFAULT_TIMEOUT,
         })
+    }
+
+    /// The same client giving up on a call after `timeout` instead of [`DEFAULT_TIMEOUT`]
+    /// (tests use a short one).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Runs one call to Slack (`what` names it in the error), giving up after the client's
+    /// timeout with an error [`classify`] reads as transient, so the row is retried later.
+    pub async fn timed<T>(
+        &self,
+        what: &str,
+        call: impl std::future::Future<Output = Result<T, SlackClientError>>,
+    ) -> Result<T, SlackClientError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(r) => r,
+            Err(_) => Err(SlackClientError::SystemError(
+                slack_morphism::errors::SlackClientSystemError {
+                    message: Some(format!(
+                        "{what}: Slack did not answer within {:?}",
+                        self.timeout
+                    )),
+                    cause: None,
+                },
+            )),
+        }
     }
 
     /// The same client pacing its calls by `limits` instead of the defaults, counting into
@@ -399,7 +435,8 @@ impl SlackApi {
             .acquire(&buckets, booking)
             .await
             .map_err(paced_out)?;
-        let r = call.await;
+        // The timeout starts once the slot is ours: waiting for the pace is not Slack's delay.
+        let r = self.timed(method, call).await;
         let refused = match &r {
             Err(SlackClientError::RateLimitError(e)) => {
                 Some(e.retry_after.unwrap_or(Duration::from_secs(1)))
@@ -552,14 +589,17 @@ impl SlackApi {
             )
             .await
             .map_err(classify)?;
-        session
-            .files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
+        // The bytes go to the upload URL, not a Web API method: no pace, but the same timeout.
+        self.timed(
+            "file upload",
+            session.files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
                 url.upload_url,
                 file.bytes.clone(),
                 file.content_type.clone(),
-            ))
-            .await
-            .map_err(classify)?;
+            )),
+        )
+        .await
+        .map_err(classify)?;
         let mut done =
             SlackApiFilesCompleteUploadExternalRequest::new(vec![SlackApiFilesComplete::new(
                 url.file_id.clone(),
@@ -865,10 +905,12 @@ impl SlackApi {
         }
         let req = SlackApiPostWebhookMessageRequest::new(Self::content(message)?)
             .with_replace_original(replace_original);
-        self.client
-            .respond_to_event(&SlackResponseUrl(url), &req)
-            .await
-            .map_err(classify)?;
+        self.timed(
+            "response_url post",
+            self.client.respond_to_event(&SlackResponseUrl(url), &req),
+        )
+        .await
+        .map_err(classify)?;
         Ok(())
     }
 

@@ -201,11 +201,14 @@ impl SocketMode {
         let token = SlackApiToken::new(SlackApiTokenValue(app_token.expose().to_string()));
         // The listener opens its connections in the background, where a refused token would
         // only be logged; ask once here so a wrong SLACK_APP_TOKEN stops the start instead.
-        api.client()
-            .open_session(&token)
-            .apps_connections_open(&SlackApiAppsConnectionOpenRequest::new())
-            .await
-            .map_err(classify)?;
+        api.timed(
+            "apps.connections.open",
+            api.client()
+                .open_session(&token)
+                .apps_connections_open(&SlackApiAppsConnectionOpenRequest::new()),
+        )
+        .await
+        .map_err(classify)?;
         listener.listen_for(&token).await.map_err(classify)?;
         listener.start().await;
         Ok(Self { listener })
