@@ -1451,3 +1451,32 @@ async fn a_digest_posts_its_text_and_uploads_its_chart() {
         "{failed:#?}"
     );
 }
+
+/// A dropped Socket Mode connection is the connection's trouble, logged as a warning while
+/// slack-morphism reconnects, never as an event that could not be stored.
+#[tokio::test]
+async fn a_dropped_socket_is_a_connection_warning_not_a_lost_event() {
+    let (logs, _guard) = capture_logs();
+    let app = spawn_app().await;
+    let r = rig(&app, Mode::Socket).await;
+    let before = r.fake.connections();
+    r.fake.drop_sockets();
+    for _ in 0..200 {
+        if r.fake.connections() > before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(r.fake.connections() > before, "reconnected");
+    let ack = r.cmd("UALICE", "/ticket list").await;
+    assert!(text(&ack).contains("No tickets"), "{}", text(&ack));
+    let errors = lines_at(&logs, "ERROR");
+    assert!(errors.is_empty(), "{errors:#?}");
+    let warned = lines_at(&logs, "WARN");
+    assert!(
+        warned
+            .iter()
+            .any(|l| l.contains("Socket Mode connection trouble")),
+        "{warned:#?}"
+    );
+}

@@ -95,7 +95,26 @@ impl Default for SocketSettings {
     }
 }
 
+/// Why a pushed event was not acknowledged: the error handler tells it from the connection's
+/// own trouble, which involves no event.
+#[derive(Debug, thiserror::Error)]
+pub enum SocketError {
+    /// The event could not be committed to the inbox (Slack resends it).
+    #[error("the event could not be stored: {0}")]
+    NotStored(String),
+}
+
 async fn on_push(
+    event: SlackPushEventCallback,
+    client: Arc<SlackClient<Connector>>,
+    states: SlackClientEventsUserState,
+) -> UserCallbackResult<()> {
+    store_push(event, client, states)
+        .await
+        .map_err(|e| SocketError::NotStored(e.to_string()).into())
+}
+
+async fn store_push(
     event: SlackPushEventCallback,
     _client: Arc<SlackClient<Connector>>,
     states: SlackClientEventsUserState,
@@ -153,7 +172,13 @@ fn on_error(
         tracing::warn!(error = %json, "dropped a Socket Mode envelope that is not what Slack sends (acknowledged)");
         return HttpStatusCode::OK;
     }
-    tracing::error!(error = %err, "a Socket Mode event could not be handled; it is not acknowledged and Slack will resend it");
+    if err.downcast_ref::<SocketError>().is_some() {
+        tracing::error!(error = %err, "a Socket Mode event could not be stored; it is not acknowledged and Slack will resend it");
+    } else {
+        // Everything else reaching this handler is the connection's (a dropped or refused
+        // WebSocket); slack-morphism reconnects by itself, and no event was involved.
+        tracing::warn!(error = %err, "Socket Mode connection trouble; reconnecting");
+    }
     HttpStatusCode::INTERNAL_SERVER_ERROR
 }
 
