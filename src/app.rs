@@ -226,6 +226,7 @@ pub async fn adapters(desk: &Desk) -> Result<Adapters, AppError> {
             GatewaySettings {
                 shards: config.discord.shards,
                 interactions: over_gateway,
+                retry_base: None,
             },
         )
         .await

@@ -266,3 +266,60 @@ async fn against_discord_com_serenitys_limiter_waits_out_a_429() {
     assert_eq!(fake.sent().len(), 1);
     assert_eq!(fake.sent()[0].id, id);
 }
+
+/// Discord (or the proxy) unreachable at start: the gateway keeps trying with backoff, then
+/// connects and stores the flags it is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_connects_once_discord_answers_again() {
+    let app = spawn_app().await;
+    let fake = FakeDiscord::start(TOKEN).await.unwrap();
+    fake.add_channel("2100", "help");
+    fake.add_member("1002", "Bob", &[]);
+    fake.add_member("1099", "Casey", &[]);
+    fake.fail(
+        "GET /gateway/bot",
+        &[
+            Fault::ServerError(502),
+            Fault::ServerError(503),
+            Fault::ServerError(502),
+        ],
+    );
+    let api = DiscordApi::new(&fake.base_url, &Secret::new(TOKEN)).unwrap();
+    let gateway = Gateway::start(
+        api,
+        BOT_USER_ID.into(),
+        app.desk.store.clone(),
+        Arc::new(app.clock.clone()),
+        GatewaySettings {
+            retry_base: Some(Duration::from_millis(100)),
+            ..GatewaySettings::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        gateway.wait_sessions(0, Duration::from_secs(15)).await >= 1,
+        "connected after the failures"
+    );
+    let asked = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.route == "/gateway/bot")
+        .count();
+    assert!(
+        asked >= 4,
+        "three failures, then the one that worked: {asked}"
+    );
+    let msg = fake.say("2100", "1099", "refund please");
+    fake.react("2100", &msg, "1002", "🎫");
+    let mut stored = 0;
+    for _ in 0..200 {
+        stored = app.desk.store.inbox(None, 0).await.unwrap().len();
+        if stored > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(stored, 1, "the flag reached the inbox");
+    gateway.shutdown().await;
+}

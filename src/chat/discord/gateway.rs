@@ -53,6 +53,10 @@ pub fn intents(message_content: bool) -> GatewayIntents {
 struct Status {
     /// Whether the client runs with the message-content intent.
     message_content: AtomicBool,
+    /// Set at shutdown, so the retry loop stops instead of connecting again.
+    stopping: AtomicBool,
+    /// Wakes the retry loop from its backoff at shutdown.
+    stop: tokio::sync::Notify,
 }
 
 /// A running gateway connection (all its shards).
@@ -301,6 +305,9 @@ pub struct GatewaySettings {
     /// Who answers interactions arriving over the gateway; `None` when they come to the HTTP
     /// endpoint instead (Discord sends them to one or the other).
     pub interactions: Option<DiscordInteractions>,
+    /// First wait before connecting again after the gateway could not start or stopped (it
+    /// doubles up to a minute); `None` means one second.
+    pub retry_base: Option<Duration>,
 }
 
 impl Gateway {
@@ -340,9 +347,12 @@ impl Gateway {
             .map_err(|e| GatewayError::Client(e.to_string()))?;
         status.message_content.store(true, Ordering::SeqCst);
         let task_status = status.clone();
+        let base = settings.retry_base.unwrap_or(Duration::from_secs(1));
         let task = tokio::spawn(async move {
             let mut client = first;
             let mut message_content = true;
+            let mut failures: u32 = 0;
+            let mut last_reason = String::new();
             loop {
                 let _ = managers_tx.send(Some(client.shard_manager.clone()));
                 let result = match settings.shards {
@@ -358,19 +368,53 @@ impl Gateway {
                         );
                         message_content = false;
                         task_status.message_content.store(false, Ordering::SeqCst);
-                        client = match make(false).await {
-                            Ok(c) => c,
-                            Err(e) => {
-                                tracing::error!(error = %e, "could not restart the Discord gateway client");
-                                return;
-                            }
-                        };
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, "the Discord gateway stopped");
-                        return;
+                        // Discord (or the proxy) unreachable, or the session lost for good:
+                        // connect again with backoff for as long as the process runs, logging
+                        // each new reason once.
+                        let reason = e.to_string();
+                        if reason != last_reason {
+                            tracing::error!(error = %reason, "the Discord gateway stopped; connecting again with backoff");
+                            last_reason = reason;
+                        }
+                        failures = failures.saturating_add(1);
                     }
                     Ok(()) => return,
+                }
+                if task_status.stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                // Rebuild the client (the old one is spent), retrying that too.
+                loop {
+                    if failures > 0 {
+                        let wait = crate::chat::backoff(
+                            i64::from(failures),
+                            base,
+                            Duration::from_secs(60),
+                        );
+                        tokio::select! {
+                            () = tokio::time::sleep(wait) => {}
+                            () = task_status.stop.notified() => {}
+                        }
+                    }
+                    if task_status.stopping.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    match make(message_content).await {
+                        Ok(c) => {
+                            client = c;
+                            break;
+                        }
+                        Err(e) => {
+                            let reason = e.to_string();
+                            if reason != last_reason {
+                                tracing::error!(error = %reason, "could not rebuild the Discord gateway client; trying again with backoff");
+                                last_reason = reason;
+                            }
+                            failures = failures.saturating_add(1);
+                        }
+                    }
                 }
             }
         });
@@ -403,6 +447,8 @@ impl Gateway {
 
     /// Closes every shard and waits for the client to end.
     pub async fn shutdown(self) {
+        self.status.stopping.store(true, Ordering::SeqCst);
+        self.status.stop.notify_waiters();
         let manager = self.managers.borrow().clone();
         if let Some(m) = manager {
             m.shutdown_all().await;
