@@ -81,6 +81,8 @@ async fn main() {
         slack_interactions: None,
         discord_gateway: None,
         discord_endpoint: None,
+        slack_api: None,
+        discord_api: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -220,6 +222,8 @@ async fn socket_mode() {
         slack_interactions: None,
         discord_gateway: None,
         discord_endpoint: None,
+        slack_api: None,
+        discord_api: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -104,6 +104,10 @@ pub struct Adapters {
     pub discord_gateway: Option<Gateway>,
     /// Discord's HTTP interactions endpoint, when `DISCORD_PUBLIC_KEY` is set too.
     pub discord_endpoint: Option<EndpointState>,
+    /// The Slack Web API client, probed for `/readyz`.
+    pub slack_api: Option<SlackApi>,
+    /// The Discord REST client, probed for `/readyz`.
+    pub discord_api: Option<DiscordApi>,
 }
 
 /// Runs until `shutdown` completes: binds `config.listen`, then [`serve`]s.
@@ -171,6 +175,7 @@ pub async fn adapters(desk: &Desk) -> Result<Adapters, AppError> {
             out.slack_socket = Some(socket);
         }
         out.deliveries.push(Arc::new(api.clone()));
+        out.slack_api = Some(api.clone());
         out.sources.push(Arc::new(
             SlackEventSource::new(api, config.flag_emojis.clone(), Some(bot))
                 .with_groups(config.slack_groups()),
@@ -227,12 +232,14 @@ pub async fn adapters(desk: &Desk) -> Result<Adapters, AppError> {
                 shards: config.discord.shards,
                 interactions: over_gateway,
                 retry_base: None,
+                telemetry: Some(desk.telemetry.clone()),
             },
         )
         .await
         .map_err(|e| AppError::Discord(e.to_string()))?;
         out.discord_gateway = Some(gateway);
         out.deliveries.push(Arc::new(api.clone()));
+        out.discord_api = Some(api.clone());
         out.sources.push(Arc::new(DiscordEventSource::new(
             api,
             config.flag_emojis.clone(),
@@ -327,10 +334,17 @@ pub async fn serve(
         },
     );
     let scheduler = Scheduler::new(desk.clone(), SchedulerSettings::default());
+    let probes = probe(
+        &desk,
+        adapters.slack_api,
+        adapters.discord_api,
+        stopped.clone(),
+    );
     let workers = [
         tokio::spawn(outbox.run(stopped.clone())),
         tokio::spawn(inbox.run(stopped.clone())),
         tokio::spawn(scheduler.run(stopped)),
+        probes,
     ];
     tracing::info!(
         %addr,
@@ -355,6 +369,8 @@ pub async fn serve(
             telemetry: desk.telemetry.clone(),
             slack_events,
             discord_endpoint: adapters.discord_endpoint.clone(),
+            clock: desk.clock.clone(),
+            adapter_grace: desk.config.adapter_grace,
             metrics_api: desk.config.secrets.api_token.clone().map(|token| {
                 crate::intake::ApiState {
                     desk: desk.clone(),
@@ -389,6 +405,46 @@ pub async fn serve(
     }
     tracing::info!(%addr, "switchboard stopped");
     Ok(())
+}
+
+/// How often the platforms' Web API and REST clients are probed for `/readyz`.
+const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Probes the platforms with their cheapest authenticated call (`auth.test`, `GET
+/// /users/@me`) at start and every [`PROBE_EVERY`], recording each part's health, until
+/// `stop` turns true.
+fn probe(
+    desk: &Desk,
+    slack: Option<SlackApi>,
+    discord: Option<DiscordApi>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let telemetry = desk.telemetry.clone();
+    let clock = desk.clock.clone();
+    tokio::spawn(async move {
+        while !*stop.borrow() {
+            if let Some(api) = &slack {
+                match api.whoami().await {
+                    Ok(_) => telemetry.adapter_ok("slack", "web_api", clock.now()),
+                    Err(e) => {
+                        telemetry.adapter_failed("slack", "web_api", clock.now(), &e.to_string())
+                    }
+                }
+            }
+            if let Some(api) = &discord {
+                match api.whoami().await {
+                    Ok(_) => telemetry.adapter_ok("discord", "rest", clock.now()),
+                    Err(e) => {
+                        telemetry.adapter_failed("discord", "rest", clock.now(), &e.to_string())
+                    }
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(PROBE_EVERY) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    })
 }
 
 /// Completes on Ctrl-C or SIGTERM; a second one exits the process at once (for an operator

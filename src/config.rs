@@ -374,6 +374,8 @@ pub struct Config {
     pub database_url: DatabaseUrl,
     /// Address of the HTTP server.
     pub listen: SocketAddr,
+    /// How long an adapter part may fail before `/readyz` calls it down (`server.adapter_grace`).
+    pub adapter_grace: chrono::Duration,
     /// People, departments, admins, flag policy.
     pub directory: Directory,
     /// Routing rules and fallback.
@@ -913,6 +915,7 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
     let mut listen: SocketAddr = DEFAULT_LISTEN
         .parse()
         .expect("default listen address parses");
+    let mut adapter_grace = chrono::Duration::seconds(60);
     if let Some(mut server) = root.table(p, "server") {
         let key = server.key("listen");
         if let Some(l) = server.string(p, "listen") {
@@ -922,6 +925,12 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
                     key,
                     format!("`{l}` is not an address such as 127.0.0.1:8080"),
                 ),
+            }
+        }
+        if let Some(g) = server.string(p, "adapter_grace") {
+            match sla::parse_duration(&g) {
+                Ok(d) => adapter_grace = d,
+                Err(e) => p.add(server.key("adapter_grace"), e),
             }
         }
         server.finish(p);
@@ -1280,6 +1289,7 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
     Config {
         database_url: DatabaseUrl::new(database_url),
         listen,
+        adapter_grace,
         directory: Directory {
             people,
             departments,

@@ -30,6 +30,10 @@ pub struct AppState {
     pub metrics_api: Option<crate::intake::ApiState>,
     /// Discord's HTTP interactions endpoint, when `DISCORD_PUBLIC_KEY` is set.
     pub discord_endpoint: Option<crate::chat::discord::endpoint::EndpointState>,
+    /// Time, for the adapters' health.
+    pub clock: Arc<dyn crate::core::clock::Clock>,
+    /// How long an adapter part may fail before it shows as down.
+    pub adapter_grace: chrono::Duration,
 }
 
 /// The router with every route.
@@ -61,19 +65,30 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Ready: the database answers.
+/// Ready: the database answers; the body names each adapter part with its health.
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    match s.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready\n"),
+    // The status is the database's alone: taking every instance out of a load balancer
+    // because Slack is down would make Slack disable the event subscription.
+    let (status, database) = match s.store.ping().await {
+        Ok(()) => (StatusCode::OK, "up"),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n")
+            (StatusCode::SERVICE_UNAVAILABLE, "down")
         }
-    }
+    };
+    let adapters = s.telemetry.adapters(s.clock.now(), s.adapter_grace);
+    let body = serde_json::json!({
+        "ready": status == StatusCode::OK,
+        "database": database,
+        "adapters": adapters,
+    });
+    (status, axum::Json(body))
 }
 
-/// Prometheus text exposition, with the outbox gauges refreshed from the store.
+/// Prometheus text exposition, with the outbox gauges refreshed from the store and the
+/// adapters' from their health.
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    let _ = s.telemetry.adapters(s.clock.now(), s.adapter_grace);
     match s.store.outbox_counts().await {
         Ok(counts) => {
             for status in ["pending", "sent", "failed"] {

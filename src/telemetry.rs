@@ -1,6 +1,9 @@
-//! Prometheus metrics for `/metrics`.
+//! Prometheus metrics for `/metrics`, and the health of each platform adapter part for
+//! `/readyz`.
 //!
-//! Owns metric names and labels. Counters are bumped by the desk and workers; gauges that
+//! Owns metric names and labels, and the rule for "down": a part is down when it has been
+//! failing (no success since its first failure) for longer than the grace, so an idle bot,
+//! which succeeds at nothing and fails at nothing, does not flap. Counters are bumped by the desk and workers; gauges that
 //! reflect stored state (outbox backlog) are refreshed at scrape time by the HTTP layer.
 //! Labels never carry user text, ids or secrets.
 
@@ -66,6 +69,44 @@ pub struct Telemetry {
     pub rate_limited: Family<PlatformLabels, Counter>,
     /// 401, 403 and 429 answers from Discord, which bans an address at 10,000 in ten minutes.
     pub discord_invalid_requests: Counter,
+    /// 1 while an adapter part is up, 0 while down, refreshed when health is read.
+    pub adapter_up: Family<AdapterLabels, Gauge>,
+    /// Each adapter part's last success and current failure.
+    health: std::sync::Mutex<std::collections::BTreeMap<(String, String), PartHealth>>,
+}
+
+/// Labels of the adapter health gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AdapterLabels {
+    /// slack or discord.
+    pub platform: String,
+    /// web_api, socket_mode, rest or gateway.
+    pub part: String,
+}
+
+/// What is known of one adapter part.
+#[derive(Debug, Clone, Default)]
+struct PartHealth {
+    last_success: Option<chrono::DateTime<chrono::Utc>>,
+    /// Since when it fails, and the latest reason; cleared by a success.
+    failing: Option<(chrono::DateTime<chrono::Utc>, String)>,
+}
+
+/// One adapter part's health as `/readyz` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AdapterHealth {
+    /// slack or discord.
+    pub platform: String,
+    /// web_api, socket_mode, rest or gateway.
+    pub part: String,
+    /// `up`, or `down` when failing for longer than the grace.
+    pub state: &'static str,
+    /// When it last worked.
+    pub last_success: Option<chrono::DateTime<chrono::Utc>>,
+    /// Since when it has been failing, if it is.
+    pub failing_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Why it fails, if it does.
+    pub reason: Option<String>,
 }
 
 /// Labels of the pacing counter.
@@ -172,6 +213,12 @@ impl Default for Telemetry {
             "401, 403 and 429 answers from Discord (it bans at 10,000 in ten minutes)",
             discord_invalid_requests.clone(),
         );
+        let adapter_up = Family::<AdapterLabels, Gauge>::default();
+        registry.register(
+            "adapter_up",
+            "1 while a platform adapter part works (or fails for less than the grace), else 0",
+            adapter_up.clone(),
+        );
         Self {
             registry,
             tickets_created,
@@ -187,6 +234,8 @@ impl Default for Telemetry {
             paced,
             rate_limited,
             discord_invalid_requests,
+            adapter_up,
+            health: std::sync::Mutex::default(),
         }
     }
 }
@@ -240,6 +289,65 @@ impl Telemetry {
             .clone()
     }
 
+    /// Records that `part` of `platform`'s adapter worked at `at` (a probe answered, a
+    /// connection opened, an event arrived).
+    pub fn adapter_ok(&self, platform: &str, part: &str, at: chrono::DateTime<chrono::Utc>) {
+        let mut h = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        let p = h
+            .entry((platform.to_string(), part.to_string()))
+            .or_default();
+        p.last_success = Some(p.last_success.map_or(at, |t| t.max(at)));
+        p.failing = None;
+    }
+
+    /// Records that `part` of `platform`'s adapter failed at `at`, and why.
+    pub fn adapter_failed(
+        &self,
+        platform: &str,
+        part: &str,
+        at: chrono::DateTime<chrono::Utc>,
+        reason: &str,
+    ) {
+        let mut h = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        let p = h
+            .entry((platform.to_string(), part.to_string()))
+            .or_default();
+        let since = p.failing.as_ref().map_or(at, |(s, _)| *s);
+        p.failing = Some((since, reason.to_string()));
+    }
+
+    /// Every adapter part's health at `now`: down when failing for longer than `grace`. Also
+    /// refreshes `switchboard_adapter_up`.
+    pub fn adapters(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        grace: chrono::Duration,
+    ) -> Vec<AdapterHealth> {
+        let h = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        h.iter()
+            .map(|((platform, part), p)| {
+                let down = p
+                    .failing
+                    .as_ref()
+                    .is_some_and(|(since, _)| now - *since > grace);
+                self.adapter_up
+                    .get_or_create(&AdapterLabels {
+                        platform: platform.clone(),
+                        part: part.clone(),
+                    })
+                    .set(i64::from(!down));
+                AdapterHealth {
+                    platform: platform.clone(),
+                    part: part.clone(),
+                    state: if down { "down" } else { "up" },
+                    last_success: p.last_success,
+                    failing_since: p.failing.as_ref().map(|(s, _)| *s),
+                    reason: p.failing.as_ref().map(|(_, r)| r.clone()),
+                }
+            })
+            .collect()
+    }
+
     /// Counts a lease lost by a worker (`inbox` or `outbox`).
     pub fn lease_lost(&self, worker: &str) {
         self.leases_lost
@@ -273,5 +381,34 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn a_part_is_down_only_after_failing_for_longer_than_the_grace() {
+        let t = Telemetry::default();
+        let t0 = chrono::DateTime::parse_from_rfc3339("2026-11-30T09:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let grace = chrono::Duration::seconds(60);
+        let s = chrono::Duration::seconds;
+        t.adapter_ok("slack", "socket_mode", t0);
+        assert_eq!(
+            t.adapters(t0 + s(3600), grace)[0].state,
+            "up",
+            "idle is not down"
+        );
+        t.adapter_failed("slack", "socket_mode", t0 + s(10), "connection reset");
+        t.adapter_failed("slack", "socket_mode", t0 + s(40), "connection refused");
+        let h = &t.adapters(t0 + s(60), grace)[0];
+        assert_eq!(h.state, "up", "within the grace");
+        assert_eq!(h.reason.as_deref(), Some("connection refused"));
+        let h = &t.adapters(t0 + s(71), grace)[0];
+        assert_eq!((h.state, h.failing_since), ("down", Some(t0 + s(10))));
+        assert!(t
+            .render()
+            .contains(r#"switchboard_adapter_up{platform="slack",part="socket_mode"} 0"#));
+        t.adapter_ok("slack", "socket_mode", t0 + s(80));
+        let h = &t.adapters(t0 + s(81), grace)[0];
+        assert_eq!((h.state, h.last_success), ("up", Some(t0 + s(80))));
     }
 }

@@ -292,6 +292,7 @@ async fn the_gateway_connects_once_discord_answers_again() {
         Arc::new(app.clock.clone()),
         GatewaySettings {
             retry_base: Some(Duration::from_millis(100)),
+            telemetry: Some(app.desk.telemetry.clone()),
             ..GatewaySettings::default()
         },
     )
@@ -310,6 +311,13 @@ async fn the_gateway_connects_once_discord_answers_again() {
         asked >= 4,
         "three failures, then the one that worked: {asked}"
     );
+    let health = app
+        .desk
+        .telemetry
+        .adapters(app.desk.now(), chrono::Duration::seconds(60));
+    let gateway_health = health.iter().find(|h| h.part == "gateway").unwrap();
+    assert_eq!(gateway_health.state, "up", "{health:#?}");
+    assert!(gateway_health.last_success.is_some() && gateway_health.failing_since.is_none());
     let msg = fake.say("2100", "1099", "refund please");
     fake.react("2100", &msg, "1002", "🎫");
     let mut stored = 0;

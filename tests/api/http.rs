@@ -38,6 +38,10 @@ async fn health_ready_and_metrics_answer_and_shutdown_is_clean() {
     assert_eq!(r.text().await.unwrap(), "ok\n");
     let r = client.get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+    let ready: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(ready["ready"], true, "{ready}");
+    assert_eq!(ready["database"], "up", "{ready}");
+    assert!(ready["adapters"].is_array(), "{ready}");
 
     let r = client.get(format!("{base}/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 200);

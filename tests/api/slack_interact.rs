@@ -1468,8 +1468,27 @@ async fn a_dropped_socket_is_a_connection_warning_not_a_lost_event() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(r.fake.connections() > before, "reconnected");
+    // The drop is recorded as Socket Mode failing: down once the grace has passed.
+    let later = app.desk.now() + chrono::Duration::seconds(61);
+    let health = app
+        .desk
+        .telemetry
+        .adapters(later, chrono::Duration::seconds(60));
+    let socket = health
+        .iter()
+        .find(|h| h.part == "socket_mode")
+        .expect("Socket Mode's health is recorded");
+    assert_eq!(socket.state, "down", "{health:#?}");
+    assert!(socket.reason.is_some());
+    // The next envelope handled shows it works again.
     let ack = r.cmd("UALICE", "/ticket list").await;
     assert!(text(&ack).contains("No tickets"), "{}", text(&ack));
+    let health = app
+        .desk
+        .telemetry
+        .adapters(later, chrono::Duration::seconds(60));
+    let socket = health.iter().find(|h| h.part == "socket_mode").unwrap();
+    assert_eq!(socket.state, "up", "{health:#?}");
     let errors = lines_at(&logs, "ERROR");
     assert!(errors.is_empty(), "{errors:#?}");
     let warned = lines_at(&logs, "WARN");

@@ -27,6 +27,7 @@ use crate::config::ShardRange;
 use crate::core::clock::Clock;
 use crate::core::types::{ChannelRef, Platform};
 use crate::store::DynStore;
+use crate::telemetry::Telemetry;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -83,9 +84,17 @@ struct Handler {
     bot_user: String,
     ready: watch::Sender<u32>,
     interactions: Option<DiscordInteractions>,
+    telemetry: Option<Arc<Telemetry>>,
 }
 
 impl Handler {
+    /// Records that the gateway session works.
+    fn connected(&self) {
+        if let Some(t) = &self.telemetry {
+            t.adapter_ok("discord", "gateway", self.clock.now());
+        }
+    }
+
     /// Stores one event under `key`, retrying briefly: the gateway has no acknowledgement, so
     /// a dispatch that cannot be written is lost (and logged).
     async fn keep(&self, key: String, payload: Value) {
@@ -137,11 +146,13 @@ impl EventHandler for Handler {
             guilds = ready.guilds.len(),
             "Discord gateway ready"
         );
+        self.connected();
         self.ready.send_modify(|n| *n += 1);
     }
 
     async fn resume(&self, _ctx: Context, _event: ResumedEvent) {
         tracing::info!("Discord gateway session resumed");
+        self.connected();
         self.ready.send_modify(|n| *n += 1);
     }
 
@@ -308,6 +319,8 @@ pub struct GatewaySettings {
     /// First wait before connecting again after the gateway could not start or stopped (it
     /// doubles up to a minute); `None` means one second.
     pub retry_base: Option<Duration>,
+    /// Where the gateway's health is recorded (`/readyz`, `switchboard_adapter_up`).
+    pub telemetry: Option<Arc<Telemetry>>,
 }
 
 impl Gateway {
@@ -321,6 +334,8 @@ impl Gateway {
         settings: GatewaySettings,
     ) -> Result<Gateway, GatewayError> {
         let status = Arc::new(Status::default());
+        let health_clock = clock.clone();
+        let health = settings.telemetry.clone();
         let (ready_tx, ready) = watch::channel(0u32);
         let (managers_tx, managers) = watch::channel(None);
         let make = {
@@ -333,6 +348,7 @@ impl Gateway {
                     bot_user: bot_user.clone(),
                     ready: ready_tx.clone(),
                     interactions: settings.interactions.clone(),
+                    telemetry: settings.telemetry.clone(),
                 };
                 serenity::client::ClientBuilder::new_with_http(
                     api.gateway_http(),
@@ -348,6 +364,7 @@ impl Gateway {
         status.message_content.store(true, Ordering::SeqCst);
         let task_status = status.clone();
         let base = settings.retry_base.unwrap_or(Duration::from_secs(1));
+
         let task = tokio::spawn(async move {
             let mut client = first;
             let mut message_content = true;
@@ -374,6 +391,9 @@ impl Gateway {
                         // connect again with backoff for as long as the process runs, logging
                         // each new reason once.
                         let reason = e.to_string();
+                        if let Some(t) = &health {
+                            t.adapter_failed("discord", "gateway", health_clock.now(), &reason);
+                        }
                         if reason != last_reason {
                             tracing::error!(error = %reason, "the Discord gateway stopped; connecting again with backoff");
                             last_reason = reason;

@@ -115,6 +115,11 @@ pub struct Interactions {
 }
 
 impl Interactions {
+    /// The desk it works for.
+    pub fn desk(&self) -> &Desk {
+        &self.desk
+    }
+
     /// The Web API client it answers with (and whose received-message cache events fill).
     pub fn api(&self) -> &SlackApi {
         &self.api

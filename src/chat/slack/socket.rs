@@ -28,6 +28,33 @@ struct Inbox {
     interactions: Option<Interactions>,
 }
 
+impl Inbox {
+    /// Records that Socket Mode works (an envelope arrived and was handled).
+    fn healthy(&self) {
+        if let Some(i) = &self.interactions {
+            i.desk()
+                .telemetry
+                .adapter_ok("slack", "socket_mode", self.clock.now());
+        }
+    }
+
+    /// Records Socket Mode's connection trouble.
+    fn failing(&self, reason: &str) {
+        if let Some(i) = &self.interactions {
+            i.desk()
+                .telemetry
+                .adapter_failed("slack", "socket_mode", self.clock.now(), reason);
+        }
+    }
+}
+
+/// Records that Socket Mode works, from a callback's state.
+fn healthy(states: &SlackClientEventsUserStateStorage) {
+    if let Some(inbox) = states.get_user_state::<Inbox>() {
+        inbox.healthy();
+    }
+}
+
 fn interactions_of(states: &SlackClientEventsUserStateStorage) -> Result<Interactions, String> {
     states
         .get_user_state::<Inbox>()
@@ -41,6 +68,7 @@ async fn on_command(
     states: SlackClientEventsUserState,
 ) -> UserCallbackResult<SlackCommandEventResponse> {
     let handler = interactions_of(&*states.read().await)?;
+    healthy(&*states.read().await);
     let cmd = SlashCommand {
         user_id: event.user_id.to_string(),
         channel_id: event.channel_id.to_string(),
@@ -59,6 +87,7 @@ async fn on_interaction(
     states: SlackClientEventsUserState,
 ) -> UserCallbackResult<SlackInteractionResponse> {
     let handler = interactions_of(&*states.read().await)?;
+    healthy(&*states.read().await);
     let payload = serde_json::to_value(&event)?;
     match handler.interaction(&payload).await {
         Ok(None) => Ok(SlackInteractionResponse::Empty),
@@ -123,6 +152,7 @@ async fn store_push(
     let inbox = states
         .get_user_state::<Inbox>()
         .ok_or("the Socket Mode listener has no inbox")?;
+    inbox.healthy();
     let mut payload = serde_json::to_value(&event)?;
     payload["type"] = serde_json::json!("event_callback");
     if let Some(i) = &inbox.interactions {
@@ -163,7 +193,7 @@ fn unreadable<'e>(
 fn on_error(
     err: Box<dyn std::error::Error + Send + Sync>,
     _client: Arc<SlackClient<Connector>>,
-    _states: SlackClientEventsUserState,
+    states: SlackClientEventsUserState,
 ) -> HttpStatusCode {
     // An envelope that does not parse is the sender's fault: slack-morphism acknowledges it
     // (it would never parse on a resend). Only the JSON error is logged, not the body, which
@@ -178,6 +208,12 @@ fn on_error(
         // Everything else reaching this handler is the connection's (a dropped or refused
         // WebSocket); slack-morphism reconnects by itself, and no event was involved.
         tracing::warn!(error = %err, "Socket Mode connection trouble; reconnecting");
+        // This handler is not async; if the state is busy, the next failure records it.
+        if let Ok(s) = states.try_read() {
+            if let Some(inbox) = s.get_user_state::<Inbox>() {
+                inbox.failing(&err.to_string());
+            }
+        }
     }
     HttpStatusCode::INTERNAL_SERVER_ERROR
 }
@@ -205,6 +241,7 @@ impl SocketMode {
         interactions: Option<Interactions>,
         settings: SocketSettings,
     ) -> Result<Self, ChatError> {
+        let interactions_for_health = interactions.clone();
         let environment = Arc::new(
             SlackClientEventsListenerEnvironment::new(api.client())
                 .with_error_handler(on_error)
@@ -236,6 +273,11 @@ impl SocketMode {
         .map_err(classify)?;
         listener.listen_for(&token).await.map_err(classify)?;
         listener.start().await;
+        if let Some(i) = &interactions_for_health {
+            i.desk()
+                .telemetry
+                .adapter_ok("slack", "socket_mode", i.desk().now());
+        }
         Ok(Self { listener })
     }
 
