@@ -6,7 +6,7 @@
 //!
 //! The same load is then pushed over Socket Mode through the fake's WebSocket.
 //!
-//! Run: `cargo bench --bench slack_ack`.
+//! Run: `cargo bench --bench slack_ack` (`BENCH_FLAGS=N` changes the flags per mode).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +21,13 @@ use switchboard::config::{Config, Secret};
 use switchboard::core::clock::SystemClock;
 use switchboard::store::{SqliteStore, TicketFilter};
 
-const FLAGS: usize = 200;
+/// Flags per mode (`BENCH_FLAGS`, default 200).
+fn flags() -> usize {
+    std::env::var("BENCH_FLAGS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200)
+}
 const SENDERS: usize = 32;
 const TOKEN: &str = "xoxb-bench";
 const SECRET: &str = "bench-signing-secret";
@@ -48,7 +54,7 @@ async fn main() {
     let fake = FakeSlack::start(TOKEN).await.unwrap();
     fake.add_channel("CHELP", "help", true);
     fake.add_channel("CBILLING", "billing", true);
-    for i in 0..FLAGS {
+    for i in 0..flags() {
         fake.seed_message(
             "CHELP",
             &format!("1772440000.{i:06}"),
@@ -99,7 +105,7 @@ async fn main() {
         let base = base.clone();
         senders.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
-            for i in (s..FLAGS).step_by(SENDERS) {
+            for i in (s..flags()).step_by(SENDERS) {
                 let body = serde_json::to_vec(&json!({
                     "token": "bench", "team_id": "T0SANDBOX", "api_app_id": "A0BENCH", "type": "event_callback",
                     "event_id": format!("EvBench{i}"), "event_time": 1_772_442_000, "authed_users": [BOT_USER],
@@ -143,7 +149,7 @@ async fn main() {
             .await
             .unwrap()
             .len();
-        if tickets == FLAGS {
+        if tickets == flags() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -153,7 +159,7 @@ async fn main() {
         .iter()
         .filter(|c| *c == "chat.postMessage")
         .count();
-    println!("Slack HTTP-mode ack latency, {FLAGS} flags from {SENDERS} concurrent senders, every chat.postMessage answered 429 (Retry-After 10)");
+    println!("Slack HTTP-mode ack latency, {} flags from {SENDERS} concurrent senders, every chat.postMessage answered 429 (Retry-After 10)", flags());
     println!(
         "  median {:?}   p99 {:?}   max {:?}   ({} flags sent in {:?})",
         percentile(&latencies, 0.5),
@@ -163,8 +169,8 @@ async fn main() {
         sending
     );
     println!("  acknowledged {} / stored in the inbox {stored} / tickets {tickets}; chat.postMessage attempts during the run: {posts}", latencies.len());
-    assert_eq!(stored, FLAGS, "every acknowledged flag is in the inbox");
-    assert_eq!(tickets, FLAGS, "every acknowledged flag became a ticket");
+    assert_eq!(stored, flags(), "every acknowledged flag is in the inbox");
+    assert_eq!(tickets, flags(), "every acknowledged flag became a ticket");
     let _ = stop.send(());
     let _ = server.await;
     socket_mode().await;
@@ -178,7 +184,7 @@ async fn socket_mode() {
     let fake = FakeSlack::start(TOKEN).await.unwrap();
     fake.add_channel("CHELP", "help", true);
     fake.add_channel("CBILLING", "billing", true);
-    for i in 0..FLAGS {
+    for i in 0..flags() {
         fake.seed_message(
             "CHELP",
             &format!("1772440000.{i:06}"),
@@ -237,7 +243,7 @@ async fn socket_mode() {
     for s in 0..SENDERS {
         let fake = fake.clone();
         pushers.push(tokio::spawn(async move {
-            for i in (s..FLAGS).step_by(SENDERS) {
+            for i in (s..flags()).step_by(SENDERS) {
                 fake.push_event(json!({
                     "token": "bench", "team_id": "T0SANDBOX", "api_app_id": "A0BENCH", "type": "event_callback",
                     "event_id": format!("EvSock{i}"), "event_time": 1_772_442_000, "authed_users": [BOT_USER],
@@ -253,7 +259,7 @@ async fn socket_mode() {
         p.await.unwrap();
     }
     let deadline = Instant::now() + Duration::from_secs(60);
-    while fake.ack_latencies().len() < FLAGS && Instant::now() < deadline {
+    while fake.ack_latencies().len() < flags() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut latencies = fake.ack_latencies();
@@ -266,13 +272,13 @@ async fn socket_mode() {
             .await
             .unwrap()
             .len();
-        if tickets == FLAGS {
+        if tickets == flags() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let stored = desk.store.inbox(None, 0).await.unwrap().len();
-    println!("Slack Socket Mode ack latency (push → ack at the fake), {FLAGS} envelopes from {SENDERS} concurrent pushers, every chat.postMessage answered 429 (Retry-After 10)");
+    println!("Slack Socket Mode ack latency (push → ack at the fake), {} envelopes from {SENDERS} concurrent pushers, every chat.postMessage answered 429 (Retry-After 10)", flags());
     println!(
         "  median {:?}   p99 {:?}   max {:?}",
         percentile(&latencies, 0.5),
@@ -283,9 +289,9 @@ async fn socket_mode() {
         "  acknowledged {} / stored in the inbox {stored} / tickets {tickets}",
         latencies.len()
     );
-    assert_eq!(latencies.len(), FLAGS);
-    assert_eq!(stored, FLAGS);
-    assert_eq!(tickets, FLAGS);
+    assert_eq!(latencies.len(), flags());
+    assert_eq!(stored, flags());
+    assert_eq!(tickets, flags());
     let _ = stop.send(());
     let _ = server.await;
 }

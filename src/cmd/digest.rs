@@ -189,7 +189,9 @@ pub async fn report(
         .list_kudos(window.from, None)
         .await?
         .into_iter()
-        .filter(|k| k.created_at <= window.to)
+        // The period is (from, to], as for everything else: kudos at the exact start were
+        // counted by the digest before.
+        .filter(|k| k.created_at > window.from && k.created_at <= window.to)
         .map(|k| ShoutOut {
             receiver: dir.display_name(&k.receiver),
             giver: dir.display_name(&k.giver),

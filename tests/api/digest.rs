@@ -700,8 +700,69 @@ fn a_digest_firing_more_than_once_a_minute_is_refused_with_why_and_an_example() 
     }
 }
 
+/// Kudos belong to the period as everything else does, `(start, end]`: given exactly at a
+/// period's start they were the period before's, so consecutive digests never show them twice.
+async fn kudos_at_the_exact_start_belong_to_the_period_before(app: TestApp) {
+    let store = &app.desk.store;
+    let give = |at: &str, who: &str| switchboard::store::NewKudos {
+        giver: switchboard::core::types::UserRef::new(
+            switchboard::core::types::Platform::Slack,
+            "UALICE",
+        ),
+        giver_key: "person:alice".into(),
+        receiver: switchboard::core::types::UserRef::new(
+            switchboard::core::types::Platform::Slack,
+            who,
+        ),
+        receiver_key: format!("slack:{who}"),
+        reason: "thanks".into(),
+        ticket: None,
+        at: utc(at),
+    };
+    // END is Monday 09:00 Berlin; the week before starts a week earlier.
+    store
+        .add_kudos(give("2026-03-02T08:00:00Z", "UATSTART"))
+        .await
+        .unwrap();
+    store
+        .add_kudos(give("2026-03-02T08:00:01Z", "UINSIDE"))
+        .await
+        .unwrap();
+    store.add_kudos(give(END, "UATEND")).await.unwrap();
+    let week = |at: &str| {
+        let desk = app.desk.clone();
+        let at = utc(at);
+        async move {
+            report(
+                &desk,
+                "weekly",
+                chrono_tz::Europe::Berlin,
+                Period::Week,
+                &[],
+                at,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let receivers = |r: &switchboard::core::digest::Report| {
+        let mut v: Vec<String> = r
+            .shout_outs
+            .iter()
+            .map(|s| s.receiver_key.clone())
+            .collect();
+        v.sort();
+        v
+    };
+    let this = week(END).await;
+    assert_eq!(receivers(&this), ["slack:UATEND", "slack:UINSIDE"]);
+    let before = week("2026-03-02T08:00:00Z").await;
+    assert_eq!(receivers(&before), ["slack:UATSTART"]);
+}
+
 crate::on_both_backends_with!(
     DIGEST_CONFIG;
+    kudos_at_the_exact_start_belong_to_the_period_before,
     figures_match_the_hand_worked_history,
     the_stores_rows_give_the_same_figures_as_a_full_scan,
     monday_nine_fires_once_at_nine_local,
