@@ -147,22 +147,32 @@ impl Secrets {
 /// How far back a digest looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Period {
-    /// The last day.
+    /// From the same local time the day before.
     Day,
-    /// The last seven days.
+    /// From the same local time seven days before.
     Week,
-    /// The last calendar month's length (30 days).
+    /// From the same local time and day one calendar month before (the month's last day when
+    /// it has no such day).
     Month,
 }
 
 impl Period {
-    /// The period's length.
-    pub fn duration(self) -> chrono::Duration {
-        match self {
-            Period::Day => chrono::Duration::days(1),
-            Period::Week => chrono::Duration::days(7),
-            Period::Month => chrono::Duration::days(30),
-        }
+    /// When the period ending at `end` starts: the same wall-clock time in `tz` a day, seven
+    /// days or a calendar month earlier, so consecutive periods tile exactly across clock
+    /// changes. A local time that does not exist or happens twice is resolved as schedule
+    /// fires are ([`crate::core::cronexpr::instant`]).
+    pub fn start_before(
+        self,
+        end: chrono::DateTime<chrono::Utc>,
+        tz: Tz,
+    ) -> chrono::DateTime<chrono::Utc> {
+        let local = end.with_timezone(&tz).naive_local();
+        let start = match self {
+            Period::Day => local.checked_sub_days(chrono::Days::new(1)),
+            Period::Week => local.checked_sub_days(chrono::Days::new(7)),
+            Period::Month => local.checked_sub_months(chrono::Months::new(1)),
+        };
+        start.map_or(end, |s| crate::core::cronexpr::instant(s, tz))
     }
 }
 
@@ -1556,7 +1566,7 @@ fn build_digests(
             Some(other) => {
                 p.add(
                     period_key,
-                    format!("`{other}` must be \"day\", \"week\" or \"month\""),
+                    format!("`{other}` must be \"day\" (from the same local time the day before), \"week\" (seven days before) or \"month\" (one calendar month before)"),
                 );
                 Period::Week
             }

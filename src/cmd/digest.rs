@@ -175,9 +175,13 @@ pub async fn report(
     departments: &[String],
     at: DateTime<Utc>,
 ) -> Result<Report, DeskError> {
+    // Calendar arithmetic in the schedule's zone: consecutive digests tile exactly, across
+    // clock changes and months of every length.
+    let from = period.start_before(at, timezone);
     let window = Window {
-        from: at - period.duration(),
+        from,
         to: at,
+        before: period.start_before(from, timezone),
     };
     let input = desk
         .store

@@ -129,6 +129,10 @@ pub struct Window {
     pub from: DateTime<Utc>,
     /// End (included).
     pub to: DateTime<Utc>,
+    /// Start of the period before, which ends at `from`: a calendar period (a week across a
+    /// clock change, a month) need not be as long as this one.
+    #[serde(skip)]
+    pub before: DateTime<Utc>,
 }
 
 impl Window {
@@ -140,12 +144,18 @@ impl Window {
         t.is_some_and(|t| self.contains(t))
     }
 
-    /// The period of the same length just before this one.
-    pub fn previous(&self) -> Window {
+    /// A period whose previous one is as long as it is.
+    pub fn new(from: DateTime<Utc>, to: DateTime<Utc>) -> Window {
         Window {
-            from: self.from - (self.to - self.from),
-            to: self.from,
+            from,
+            to,
+            before: from - (to - from),
         }
+    }
+
+    /// The period just before this one (ending where this one starts).
+    pub fn previous(&self) -> Window {
+        Window::new(self.before, self.from)
     }
 }
 
@@ -746,10 +756,7 @@ pub fn daily(input: &DigestInput, covered: &[String], w: Window, tz: chrono_tz::
         let next = date + Duration::days(1);
         let end = super::cronexpr::instant(next.and_time(chrono::NaiveTime::MIN), tz).min(w.to);
         if end > start {
-            let day = Window {
-                from: start,
-                to: end,
-            };
+            let day = Window::new(start, end);
             out.push(Day {
                 date,
                 opened: tickets

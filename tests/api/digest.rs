@@ -329,10 +329,7 @@ async fn the_stores_rows_give_the_same_figures_as_a_full_scan(app: TestApp) {
         END,
         "2026-03-20T00:00:00Z",
     ] {
-        let w = Window {
-            from: utc(end) - Duration::days(7),
-            to: utc(end),
-        };
+        let w = Window::new(utc(end) - Duration::days(7), utc(end));
         let mut scanned = app
             .desk
             .store
@@ -760,8 +757,51 @@ async fn kudos_at_the_exact_start_belong_to_the_period_before(app: TestApp) {
     assert_eq!(receivers(&before), ["slack:UATSTART"]);
 }
 
+/// Periods are calendar arithmetic in the schedule's zone: across Berlin's spring change a week
+/// is 167 hours and the weeks either side of it tile exactly; a month is a calendar month,
+/// clamped to its end.
+async fn periods_tile_across_a_clock_change_and_months_are_calendar_months(app: TestApp) {
+    let berlin = chrono_tz::Europe::Berlin;
+    let at = |t: &str, period: Period| {
+        let desk = app.desk.clone();
+        let t = utc(t);
+        async move {
+            report(&desk, "weekly", berlin, period, &[], t)
+                .await
+                .unwrap()
+        }
+    };
+    // Monday 09:00 in Berlin: 08:00Z before Sunday 29 March 2026, 07:00Z after.
+    let before = at("2026-03-23T08:00:00Z", Period::Week).await;
+    let across = at("2026-03-30T07:00:00Z", Period::Week).await;
+    let after = at("2026-04-06T07:00:00Z", Period::Week).await;
+    assert_eq!(
+        across.window.from,
+        utc("2026-03-23T08:00:00Z"),
+        "Monday 09:00 CET"
+    );
+    assert_eq!(across.window.to - across.window.from, Duration::hours(167));
+    assert_eq!(before.window.to, across.window.from, "no overlap, no gap");
+    assert_eq!(across.window.to, after.window.from);
+    assert_eq!(after.window.to - after.window.from, Duration::hours(168));
+    assert_eq!(
+        across.previous, before.window,
+        "the period before is last week's digest"
+    );
+    // Months: from 31 March back to 28 February (clamped), then back to 28 January.
+    let month = at("2026-03-31T07:00:00Z", Period::Month).await;
+    assert_eq!(month.window.from, utc("2026-02-28T08:00:00Z"));
+    assert_eq!(month.previous.from, utc("2026-01-28T08:00:00Z"));
+    // A day across the change is 23 hours.
+    let day = at("2026-03-30T07:00:00Z", Period::Day).await;
+    assert_eq!(day.window.from, utc("2026-03-29T07:00:00Z"));
+    let sunday = at("2026-03-29T07:00:00Z", Period::Day).await;
+    assert_eq!(sunday.window.to - sunday.window.from, Duration::hours(23));
+}
+
 crate::on_both_backends_with!(
     DIGEST_CONFIG;
+    periods_tile_across_a_clock_change_and_months_are_calendar_months,
     kudos_at_the_exact_start_belong_to_the_period_before,
     figures_match_the_hand_worked_history,
     the_stores_rows_give_the_same_figures_as_a_full_scan,
@@ -802,10 +842,7 @@ fn a_malformed_cron_expression_is_a_config_error_with_an_example() {
 fn earned_shout_outs_need_a_minimum_sample() {
     use switchboard::core::digest::{earned, CsatSample};
     use switchboard::core::types::{Platform, UserRef};
-    let w = Window {
-        from: utc("2026-03-02T00:00:00Z"),
-        to: utc("2026-03-09T00:00:00Z"),
-    };
+    let w = Window::new(utc("2026-03-02T00:00:00Z"), utc("2026-03-09T00:00:00Z"));
     let bob_slack = UserRef::new(Platform::Slack, "UBOB");
     let bob_discord = UserRef::new(Platform::Discord, "1002");
     let alice = UserRef::new(Platform::Slack, "UALICE");
@@ -948,10 +985,7 @@ crate::on_both_backends_with!(
 fn a_digest_past_slacks_limits_ends_with_and_n_more_and_a_pointer() {
     use switchboard::chat::slack::blocks;
     let covered: Vec<String> = (0..1000).map(|i| format!("team-{i:04}")).collect();
-    let w = Window {
-        from: utc("2026-03-02T08:00:00Z"),
-        to: utc("2026-03-09T08:00:00Z"),
-    };
+    let w = Window::new(utc("2026-03-02T08:00:00Z"), utc("2026-03-09T08:00:00Z"));
     let r = digest::compute(
         "weekly",
         "Europe/Berlin",
