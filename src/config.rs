@@ -702,6 +702,14 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// Sets `target` from a whole number in `1..=max`, leaving it as it is when absent or
+    /// wrong (which is reported).
+    fn set_u32(&mut self, p: &mut Problems, k: &'static str, max: u32, target: &mut u32) {
+        if let Some(n) = self.count(p, k, 1, i64::from(max)) {
+            *target = u32::try_from(n).unwrap_or(max);
+        }
+    }
+
     fn required_string(
         &mut self,
         p: &mut Problems,
@@ -955,22 +963,13 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
         (slack.api_url, slack.allow_insecure_api_url) =
             api_url(p, &mut s, "api_url", DEFAULT_SLACK_API_URL);
         if let Some(mut l) = s.table(p, "limits") {
-            let per_minute =
-                |l: &mut Node<'_>, p: &mut Problems, k| l.count(p, k, 1, 100_000).map(|n| n as u32);
+            let lim = &mut slack.limits;
             for (i, k) in ["tier1", "tier2", "tier3", "tier4"].into_iter().enumerate() {
-                if let Some(n) = per_minute(&mut l, p, k) {
-                    slack.limits.tiers[i] = n;
-                }
+                l.set_u32(p, k, 100_000, &mut lim.tiers[i]);
             }
-            if let Some(n) = l.count(p, "posts_per_second", 1, 1_000) {
-                slack.limits.posts_per_second = n as u32;
-            }
-            if let Some(n) = l.count(p, "post_burst", 1, 1_000) {
-                slack.limits.post_burst = n as u32;
-            }
-            if let Some(n) = l.count(p, "instances", 1, 1_000) {
-                slack.limits.instances = n as u32;
-            }
+            l.set_u32(p, "posts_per_second", 1_000, &mut lim.posts_per_second);
+            l.set_u32(p, "post_burst", 1_000, &mut lim.post_burst);
+            l.set_u32(p, "instances", 1_000, &mut lim.instances);
             l.finish(p);
         }
         s.finish(p);
@@ -986,15 +985,15 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
         (discord.api_url, discord.allow_insecure_api_url) =
             api_url(p, &mut d, "api_url", DEFAULT_DISCORD_API_URL);
         if let Some(mut l) = d.table(p, "limits") {
-            if let Some(n) = l.count(p, "global_per_second", 1, 100_000) {
-                discord.limits.global_per_second = n as u32;
-            }
-            if let Some(n) = l.count(p, "invalid_per_10_minutes", 1, 10_000) {
-                discord.limits.invalid_per_10_minutes = n as u32;
-            }
-            if let Some(n) = l.count(p, "instances", 1, 1_000) {
-                discord.limits.instances = n as u32;
-            }
+            let lim = &mut discord.limits;
+            l.set_u32(p, "global_per_second", 100_000, &mut lim.global_per_second);
+            l.set_u32(
+                p,
+                "invalid_per_10_minutes",
+                10_000,
+                &mut lim.invalid_per_10_minutes,
+            );
+            l.set_u32(p, "instances", 1_000, &mut lim.instances);
             l.finish(p);
         }
         for (key, g) in d.strings(p, "guild_ids") {

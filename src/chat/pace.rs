@@ -182,6 +182,18 @@ struct State {
     bookings: HashMap<String, Instant>,
 }
 
+impl State {
+    /// The latest block among `buckets`, or `otherwise` when none is blocked.
+    fn blocked_until(&self, buckets: &[(&str, Rate)], otherwise: Instant) -> Instant {
+        buckets
+            .iter()
+            .filter_map(|(name, _)| self.buckets.get(*name))
+            .map(|b| b.blocked_until)
+            .max()
+            .unwrap_or(otherwise)
+    }
+}
+
 /// The longest a call waits here for its slot by default; longer waits are the caller's to
 /// reschedule.
 pub const DEFAULT_MAX_HOLD: Duration = Duration::from_secs(2);
@@ -247,13 +259,7 @@ impl Pacer {
 
     /// The latest block among `buckets` (a past instant when none is blocked).
     fn blocked_until(&self, buckets: &[(&str, Rate)]) -> Instant {
-        let s = self.lock();
-        buckets
-            .iter()
-            .filter_map(|(name, _)| s.buckets.get(*name))
-            .map(|b| b.blocked_until)
-            .max()
-            .unwrap_or_else(Instant::now)
+        self.lock().blocked_until(buckets, Instant::now())
     }
 
     /// The scheduling behind [`Self::acquire`], at `now`: the moment the call may go.
@@ -264,12 +270,7 @@ impl Pacer {
         now: Instant,
     ) -> Result<Instant, Wait> {
         let mut s = self.lock();
-        let blocked = buckets
-            .iter()
-            .filter_map(|(name, _)| s.buckets.get(*name))
-            .map(|b| b.blocked_until)
-            .max()
-            .unwrap_or(now);
+        let blocked = s.blocked_until(buckets, now);
         // A windows bucket books no slot ahead: a platform's window starts when its first call
         // arrives, and a booked call that comes back late would open it late and overlap the
         // next one. Calls for a later window come back when it opens and take its places then.

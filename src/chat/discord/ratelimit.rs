@@ -261,7 +261,7 @@ impl Limits {
                 }
                 None => return self.take(&[], key, booking).await,
                 Some((id, rate)) => {
-                    let name = format!("{id}|{}", key.major);
+                    let name = bucket_name(&id, &key.major);
                     return self.take(&[(&name, rate)], key, booking).await;
                 }
             }
@@ -319,7 +319,7 @@ impl Limits {
                 if let Some((id, rate)) = self.bucket_of(key) {
                     let used = limit.saturating_sub(answer.remaining.unwrap_or(0));
                     self.pacer.seed_window(
-                        &format!("{id}|{}", key.major),
+                        &bucket_name(&id, &key.major),
                         rate,
                         used,
                         seen + margin(seen),
@@ -328,7 +328,7 @@ impl Limits {
             }
             if answer.remaining == Some(0) && answer.status != 429 {
                 // Spent (perhaps by another process): nothing more until the reset.
-                self.pacer.block(&format!("{id}|{}", key.major), seen);
+                self.pacer.block(&bucket_name(id, &key.major), seen);
             }
         }
         match answer.status {
@@ -353,10 +353,9 @@ impl Limits {
                     tracing::warn!(?wait, "Discord answered a global 429; every call waits");
                     self.pacer.block("global", wait);
                 } else if let Some(id) = &answer.bucket {
-                    self.pacer.block(&format!("{id}|{}", key.major), wait);
+                    self.pacer.block(&bucket_name(id, &key.major), wait);
                 } else {
-                    self.pacer
-                        .block(&format!("{}|{}", key.route, key.major), wait);
+                    self.pacer.block(&bucket_name(&key.route, &key.major), wait);
                 }
                 if answer.scope.as_deref() != Some("shared") {
                     self.note_invalid();
@@ -407,6 +406,12 @@ impl Limits {
         }
         Ok(())
     }
+}
+
+/// The pacer's name for a bucket (or, before its id is known, a route) with its major
+/// parameter: the same name wherever a call is paced or a refusal blocks it.
+fn bucket_name(id: &str, major: &str) -> String {
+    format!("{id}|{major}")
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

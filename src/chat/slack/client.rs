@@ -923,10 +923,7 @@ impl SlackApi {
                 d.eq_ignore_ascii_case("hooks.slack.com")
                     || d.eq_ignore_ascii_case("hooks.slack-gov.com")
             }
-            Some(url::Host::Ipv4(ip)) => self.loopback_api && ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => self.loopback_api && ip.is_loopback(),
-            Some(url::Host::Domain(d)) => self.loopback_api && d == "localhost",
-            None => false,
+            _ => self.loopback_api && crate::config::is_loopback_url(url.as_str()),
         }
     }
 
