@@ -1,5 +1,6 @@
 //! The weekly digest over a large history: 1,000,000 tickets spread evenly over two years
-//! across 12 departments (with CSAT answers, NPS answers and a custom metric), on SQLite and
+//! across 12 departments, each with its audit log as the desk writes it (with CSAT answers,
+//! NPS answers and a custom metric), on SQLite and
 //! PostgreSQL. Times `cmd::digest::report` (the store's read plus every figure) for the whole
 //! organisation and for one department, and rendering; prints medians and p90s of several
 //! runs, the rows read, and the query plan. Target: under 100 ms each.
@@ -56,6 +57,7 @@ struct Row {
     first: Option<DateTime<Utc>>,
     resolved: Option<DateTime<Utc>>,
     closed: Option<DateTime<Utc>>,
+    assignee: Option<String>,
 }
 
 fn rows(n: usize) -> Vec<Row> {
@@ -94,13 +96,47 @@ fn rows(n: usize) -> Vec<Row> {
                 first,
                 resolved,
                 closed,
+                assignee: first.map(|_| format!("slack:UAGENT{}", i % 7)),
             }
         })
         .collect()
 }
 
 const INSERT: &str = "INSERT INTO tickets (version, title, body, reporter, department, priority, \
-    tags, status, created_at, updated_at, first_response_at, resolved_at, closed_at) ";
+    tags, status, created_at, updated_at, first_response_at, resolved_at, closed_at, assignee) ";
+
+/// Each ticket's audit log as the desk writes it: opened; claimed at its first response
+/// (assigned, then open → in progress); resolved or closed. `{OBJ}` is the database's JSON
+/// object function.
+const EVENTS: [&str; 5] = [
+    "SELECT id, created_at, NULL, 'created', {OBJ}('kind', 'created', 'origin', 'command', \
+     'department', department, 'rule', NULL, 'reasons', {ARR}()) FROM tickets",
+    "SELECT id, first_response_at, assignee, 'assigned', {OBJ}('kind', 'assigned', 'from', NULL, \
+     'to', {OBJ}('platform', 'slack', 'id', substr(assignee, 7))) FROM tickets \
+     WHERE first_response_at IS NOT NULL",
+    "SELECT id, first_response_at, assignee, 'status_changed', {OBJ}('kind', 'status_changed', \
+     'from', 'open', 'to', 'in_progress', 'reason', NULL) FROM tickets \
+     WHERE first_response_at IS NOT NULL",
+    "SELECT id, resolved_at, assignee, 'status_changed', {OBJ}('kind', 'status_changed', \
+     'from', CASE WHEN first_response_at IS NULL THEN 'open' ELSE 'in_progress' END, \
+     'to', 'resolved', 'reason', NULL) FROM tickets WHERE resolved_at IS NOT NULL",
+    "SELECT id, closed_at, assignee, 'status_changed', {OBJ}('kind', 'status_changed', \
+     'from', CASE WHEN first_response_at IS NULL THEN 'open' ELSE 'in_progress' END, \
+     'to', 'closed', 'reason', NULL) FROM tickets WHERE closed_at IS NOT NULL",
+];
+
+/// The audit log's statements for a database with JSON functions `obj` and `arr`.
+fn events(obj: &str, arr: &str) -> Vec<String> {
+    EVENTS
+        .iter()
+        .map(|sel| {
+            format!(
+                "INSERT INTO ticket_events (ticket_id, at, actor, kind, data) {}",
+                sel.replace("{OBJ}", obj).replace("{ARR}", arr)
+            )
+        })
+        .collect()
+}
 
 async fn fill_sqlite(pool: &sqlx::SqlitePool, rows: &[Row]) {
     for chunk in rows.chunks(2000) {
@@ -119,10 +155,17 @@ async fn fill_sqlite(pool: &sqlx::SqlitePool, rows: &[Row]) {
                 .push_bind(ts(r.created))
                 .push_bind(r.first.map(ts))
                 .push_bind(r.resolved.map(ts))
-                .push_bind(r.closed.map(ts));
+                .push_bind(r.closed.map(ts))
+                .push_bind(&r.assignee);
         });
         q.build().execute(&mut *tx).await.unwrap();
         tx.commit().await.unwrap();
+    }
+    for sql in events("json_object", "json_array") {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .unwrap();
     }
     extras_sqlite(pool).await;
 }
@@ -141,11 +184,13 @@ async fn extras_sqlite(pool: &sqlx::SqlitePool) {
     for day in 0..730 {
         let at = now() - Duration::days(day);
         for k in 0..10 {
-            sqlx::query("INSERT INTO metric_samples (name, value, department, recorded_at) VALUES (?, ?, ?, ?)")
+            let at = ts(at - Duration::minutes(i64::from(k) * 37));
+            sqlx::query("INSERT INTO metric_samples (name, value, department, recorded_at, received_at) VALUES (?, ?, ?, ?, ?)")
                 .bind(if k < 9 { "nps" } else { "mrr" })
                 .bind(if k < 9 { f64::from((day as u32 + k) % 11) } else { 10_000.0 + day as f64 })
                 .bind(None::<String>)
-                .bind(ts(at - Duration::minutes(i64::from(k) * 37)))
+                .bind(&at)
+                .bind(&at)
                 .execute(&mut *tx)
                 .await
                 .unwrap();
@@ -173,9 +218,16 @@ async fn fill_pg(pool: &sqlx::PgPool, rows: &[Row]) {
                 .push_bind(r.created)
                 .push_bind(r.first)
                 .push_bind(r.resolved)
-                .push_bind(r.closed);
+                .push_bind(r.closed)
+                .push_bind(&r.assignee);
         });
         q.build().execute(pool).await.unwrap();
+    }
+    for sql in events("jsonb_build_object", "jsonb_build_array") {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .unwrap();
     }
     sqlx::query(
         "INSERT INTO csat_responses (ticket_id, score, responder, created_at) \
@@ -186,11 +238,12 @@ async fn fill_pg(pool: &sqlx::PgPool, rows: &[Row]) {
     .await
     .unwrap();
     sqlx::query(
-        "INSERT INTO metric_samples (name, value, department, recorded_at) \
-         SELECT CASE WHEN k < 9 THEN 'nps' ELSE 'mrr' END, \
-                CASE WHEN k < 9 THEN (d + k) % 11 ELSE 10000 + d END, NULL, \
-                $1::timestamptz - make_interval(days => d) - make_interval(mins => k * 37) \
-         FROM generate_series(0, 729) d, generate_series(0, 9) k",
+        "INSERT INTO metric_samples (name, value, department, recorded_at, received_at) \
+         SELECT name, value, NULL, at, at FROM (\
+           SELECT CASE WHEN k < 9 THEN 'nps' ELSE 'mrr' END AS name, \
+                  CASE WHEN k < 9 THEN (d + k) % 11 ELSE 10000 + d END AS value, \
+                  $1::timestamptz - make_interval(days => d) - make_interval(mins => k * 37) AS at \
+           FROM generate_series(0, 729) d, generate_series(0, 9) k) s",
     )
     .bind(now())
     .execute(pool)

@@ -1344,7 +1344,7 @@ fn read_targets(p: &mut Problems, mut node: Node<'_>) -> (Targets, bool) {
         };
         for prio in Priority::ALL {
             if let Some(d) = t.string(p, prio.as_str()) {
-                match sla::parse_duration(&d) {
+                match sla::parse_target(&d) {
                     Ok(d) => {
                         map.insert(prio, d);
                     }

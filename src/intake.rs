@@ -140,6 +140,7 @@ pub fn check(desk: &Desk, s: SampleIn, now: DateTime<Utc>) -> Result<NewMetric, 
             .filter(|n| !n.is_empty()),
         recorded_by: None,
         at,
+        received_at: now,
     })
 }
 

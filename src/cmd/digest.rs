@@ -205,19 +205,21 @@ pub async fn report(
         })
         .collect();
     let covered = covered(desk, departments);
-    let mut report = digest::compute(
-        name,
-        timezone.name(),
-        &covered,
+    let people = |u: &crate::core::types::UserRef| (dir.identity_key(u), dir.display_name(u));
+    let spec = digest::Spec {
+        schedule: name,
+        timezone,
+        covered: &covered,
+        window,
+        min_sample: EARNED_MIN_SAMPLE,
+    };
+    Ok(digest::compute(
+        &spec,
         &input,
         &desk.config.sla,
-        window,
         shout_outs,
-    );
-    let people = |u: &crate::core::types::UserRef| (dir.identity_key(u), dir.display_name(u));
-    report.earned = digest::earned(&input, &covered, window, EARNED_MIN_SAMPLE, &people);
-    report.days = digest::daily(&input, &covered, window, timezone);
-    Ok(report)
+        &people,
+    ))
 }
 
 /// The fewest tickets (or CSAT answers) that can earn a shout-out, so one lucky ticket does

@@ -98,6 +98,7 @@ impl MetricCmd {
                         note,
                         recorded_by: Some(ctx.actor.user.clone()),
                         at: desk.now(),
+                        received_at: desk.now(),
                     })
                     .await?;
                 Ok(Reply::ephemeral(Message::text(format!(

@@ -14,9 +14,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::message::{neutralize_mentions, truncate, Field, Message, Section as Part};
-use super::sla::{self, SlaPolicy};
+use super::sla::SlaPolicy;
 use super::ticket::Ticket;
-use super::types::{Priority, TicketRef, UserRef};
+use super::types::{Priority, Status, TicketRef, UserRef};
 
 /// The metric name whose samples are NPS survey answers (0-10).
 pub const NPS_METRIC: &str = "nps";
@@ -24,22 +24,51 @@ pub const NPS_METRIC: &str = "nps";
 /// How many breached and oldest-open tickets a section lists.
 const LIST_LIMIT: usize = 5;
 
-/// The parts of a ticket a digest needs.
+/// One change in a ticket's history that digest figures follow, read from its audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// The status changed to this one.
+    Status(Status),
+    /// Moved to another department.
+    Department {
+        /// Before.
+        from: String,
+        /// After.
+        to: String,
+    },
+    /// The priority changed.
+    Priority {
+        /// Before.
+        from: Priority,
+        /// After.
+        to: Priority,
+    },
+    /// The assignee changed.
+    Assignee {
+        /// Before.
+        from: Option<UserRef>,
+        /// After.
+        to: Option<UserRef>,
+    },
+}
+
+/// The parts of a ticket a digest needs: its row as it is now and the history that says how
+/// it stood at any earlier moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DigestTicket {
     /// Reference.
     pub id: TicketRef,
     /// Title.
     pub title: String,
-    /// Department.
+    /// Department now.
     pub department: String,
-    /// Priority.
+    /// Priority now.
     pub priority: Priority,
-    /// Tags.
+    /// Tags (set when the ticket is opened).
     pub tags: Vec<String>,
     /// Opened.
     pub created_at: DateTime<Utc>,
-    /// First staff response the reporter could see.
+    /// First staff response the reporter could see (set once).
     pub first_response_at: Option<DateTime<Utc>>,
     /// Resolved (cleared on reopen).
     pub resolved_at: Option<DateTime<Utc>>,
@@ -49,8 +78,12 @@ pub struct DigestTicket {
     pub waiting_since: Option<DateTime<Utc>>,
     /// Clock time paused in finished waits.
     pub sla_paused: Duration,
-    /// Who it is assigned to.
+    /// Who it is assigned to now.
     pub assignee: Option<UserRef>,
+    /// Its changes of status, department, priority and assignee, oldest first. A ticket
+    /// without any recorded status change is read from its row's times instead (see
+    /// [`DigestTicket::steps`]).
+    pub history: Vec<(DateTime<Utc>, Step)>,
 }
 
 impl DigestTicket {
@@ -59,12 +92,35 @@ impl DigestTicket {
         self.resolved_at.or(self.closed_at)
     }
 
-    fn open_at(&self, t: DateTime<Utc>) -> bool {
-        self.created_at <= t && self.done_at().is_none_or(|d| d > t)
+    /// The status changes to follow: the history's, or for a ticket recorded without any
+    /// (rows written by hand or by an import) the ones its row's times imply.
+    fn steps(&self) -> Vec<(DateTime<Utc>, Status)> {
+        let recorded: Vec<(DateTime<Utc>, Status)> = self
+            .history
+            .iter()
+            .filter_map(|(at, s)| match s {
+                Step::Status(to) => Some((*at, *to)),
+                _ => None,
+            })
+            .collect();
+        if !recorded.is_empty() {
+            return recorded;
+        }
+        let mut implied: Vec<(DateTime<Utc>, Status)> = [
+            self.waiting_since.map(|t| (t, Status::WaitingOnCustomer)),
+            self.resolved_at.map(|t| (t, Status::Resolved)),
+            self.closed_at.map(|t| (t, Status::Closed)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        implied.sort_by_key(|(t, s)| (*t, *s));
+        implied
     }
 }
 
 impl From<&Ticket> for DigestTicket {
+    /// The row alone, without history: figures read it from its times.
     fn from(t: &Ticket) -> Self {
         Self {
             id: t.id,
@@ -79,20 +135,24 @@ impl From<&Ticket> for DigestTicket {
             waiting_since: t.waiting_since,
             sla_paused: t.sla_paused,
             assignee: t.assignee.clone(),
+            history: vec![],
         }
     }
 }
 
-/// A CSAT answer with its ticket's department.
+/// A CSAT answer with its ticket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsatSample {
-    /// The rated ticket's department.
+    /// The rated ticket.
+    pub ticket: TicketRef,
+    /// The rated ticket's department now (its department at a period's end is taken from its
+    /// history when the digest read it).
     pub department: String,
     /// 1 to 5.
     pub score: u8,
     /// When it was given.
     pub at: DateTime<Utc>,
-    /// Who the rated ticket is assigned to.
+    /// Who the rated ticket is assigned to now (likewise).
     pub assignee: Option<UserRef>,
 }
 
@@ -105,12 +165,23 @@ pub struct MetricPoint {
     pub value: f64,
     /// Department, or `None` for the organisation.
     pub department: Option<String>,
-    /// When it was recorded.
+    /// When it was measured: the period it counts in.
     pub at: DateTime<Utc>,
+    /// When it arrived: it counts in a period only if it had arrived by the period's end.
+    pub received_at: DateTime<Utc>,
+}
+
+impl MetricPoint {
+    /// Whether it counts in `w`: measured in it and arrived by its end, so a value sent late
+    /// for a past period never changes what a digest of that period said.
+    fn counts_in(&self, w: Window) -> bool {
+        w.contains(self.at) && self.received_at <= w.to
+    }
 }
 
 /// Everything a digest is computed from: tickets active in or created since the start of the
-/// previous period, and CSAT answers and metric values recorded in both periods.
+/// previous period (with their history), and CSAT answers and metric values of both periods
+/// that had arrived by the period's end.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DigestInput {
     /// Tickets.
@@ -140,8 +211,15 @@ impl Window {
         t > self.from && t <= self.to
     }
 
-    fn holds(&self, t: Option<DateTime<Utc>>) -> bool {
-        t.is_some_and(|t| self.contains(t))
+    /// Whether an outcome decided at `at` falls in this period. A deadline passing is decided
+    /// in the first instant after it (`after`): a response at the deadline is still in time,
+    /// so a deadline exactly at the end breaks its promise in the next period.
+    fn decides(&self, at: DateTime<Utc>, after: bool) -> bool {
+        if after {
+            at >= self.from && at < self.to
+        } else {
+            self.contains(at)
+        }
     }
 
     /// A period whose previous one is as long as it is.
@@ -257,7 +335,7 @@ pub struct NpsFigures {
 pub struct Figures {
     /// Tickets opened in the period.
     pub opened: usize,
-    /// Tickets resolved in the period.
+    /// Resolutions in the period (a ticket reopened and resolved again counts again).
     pub resolved: usize,
     /// Tickets open at the period's end.
     pub backlog: usize,
@@ -265,9 +343,10 @@ pub struct Figures {
     pub first_response: Percentiles,
     /// Time from opening to resolution, for resolutions in the period.
     pub resolution: Percentiles,
-    /// First-response promises of tickets opened in the period.
+    /// First-response promises decided in the period: kept by a response in it, or broken by a
+    /// deadline passing in it.
     pub sla_first_response: SlaRate,
-    /// Resolution promises of tickets opened in the period.
+    /// Resolution promises decided in the period, likewise.
     pub sla_resolution: SlaRate,
     /// CSAT.
     pub csat: CsatFigures,
@@ -376,12 +455,288 @@ pub struct Earned {
 /// across platforms has one key).
 pub type People<'a> = &'a dyn Fn(&UserRef) -> (String, String);
 
+/// Where a ticket stood from one moment on, as its history says.
+#[derive(Debug, Clone)]
+struct State<'a> {
+    status: Status,
+    department: &'a str,
+    priority: Priority,
+    assignee: Option<&'a UserRef>,
+    /// The wait on the customer in progress, if any.
+    waiting_since: Option<DateTime<Utc>>,
+    /// Clock time paused in finished waits.
+    paused: Duration,
+}
+
+/// Which promise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Promised {
+    FirstResponse,
+    Resolution,
+}
+
+impl Promised {
+    fn name(self) -> &'static str {
+        match self {
+            Promised::FirstResponse => "first response",
+            Promised::Resolution => "resolution",
+        }
+    }
+}
+
+/// How a promise was decided: kept or broken, once, at one moment.
+#[derive(Debug, Clone, Copy)]
+struct Outcome {
+    promise: Promised,
+    met: bool,
+    /// When it was decided: the response (or resolution), or the deadline passing.
+    at: DateTime<Utc>,
+    /// Decided just after `at` (a deadline passing), not at it.
+    after: bool,
+    /// The deadline.
+    due: DateTime<Utc>,
+    /// When a broken promise stopped growing later: kept late, or the ticket done without it.
+    ended: Option<DateTime<Utc>>,
+}
+
+impl Outcome {
+    /// How late a broken promise was at `to`: from the deadline to the late response (or
+    /// resolution, or the ticket's end), or to `to` while still missing.
+    fn late_by(&self, to: DateTime<Utc>) -> Duration {
+        self.ended.map_or(to, |e| e.min(to)) - self.due
+    }
+}
+
+/// One ticket's life: its states in order, its resolutions, and its promises' outcomes.
+struct Life<'a> {
+    t: &'a DigestTicket,
+    /// Each state with the moment it began, oldest first; the first begins at opening.
+    states: Vec<(DateTime<Utc>, State<'a>)>,
+    /// Every moment it was resolved (a reopened ticket can be resolved again).
+    resolutions: Vec<DateTime<Utc>>,
+    /// Its promises' outcomes, each decided once.
+    outcomes: Vec<Outcome>,
+}
+
+impl<'a> Life<'a> {
+    fn new(t: &'a DigestTicket, sla: &SlaPolicy) -> Life<'a> {
+        let first_dept = t.history.iter().find_map(|(_, s)| match s {
+            Step::Department { from, .. } => Some(from.as_str()),
+            _ => None,
+        });
+        let first_prio = t.history.iter().find_map(|(_, s)| match s {
+            Step::Priority { from, .. } => Some(*from),
+            _ => None,
+        });
+        let first_assignee = t.history.iter().find_map(|(_, s)| match s {
+            Step::Assignee { from, .. } => Some(from.as_ref()),
+            _ => None,
+        });
+        let start = State {
+            status: Status::Open,
+            department: first_dept.unwrap_or(&t.department),
+            priority: first_prio.unwrap_or(t.priority),
+            assignee: first_assignee.unwrap_or(t.assignee.as_ref()),
+            waiting_since: None,
+            paused: Duration::zero(),
+        };
+        let statuses = t.steps();
+        let implied = !t.history.iter().any(|(_, s)| matches!(s, Step::Status(_)));
+        let mut start = start;
+        if implied {
+            // Without recorded waits only their total is known.
+            start.paused = t.sla_paused;
+        }
+        // The other steps in their order, with the status steps merged in by time.
+        let mut merged: Vec<(DateTime<Utc>, Option<&'a Step>, Option<Status>)> = t
+            .history
+            .iter()
+            .filter(|(_, s)| !matches!(s, Step::Status(_)))
+            .map(|(at, s)| (*at, Some(s), None))
+            .chain(statuses.iter().map(|(at, to)| (*at, None, Some(*to))))
+            .collect();
+        merged.sort_by_key(|(at, _, _)| *at);
+        let mut states = vec![(t.created_at, start)];
+        let mut resolutions = Vec::new();
+        for (at, step, status) in merged {
+            let Some((_, prev)) = states.last() else {
+                break;
+            };
+            let mut next = prev.clone();
+            match (step, status) {
+                (Some(Step::Department { to, .. }), _) => next.department = to,
+                (Some(Step::Priority { to, .. }), _) => next.priority = *to,
+                (Some(Step::Assignee { to, .. }), _) => next.assignee = to.as_ref(),
+                (_, Some(to)) => {
+                    // The desk adds a finished wait's clock time on the department's calendar
+                    // as it stood when the wait ended; so does the digest.
+                    if let (Some(since), false) =
+                        (prev.waiting_since, to == Status::WaitingOnCustomer)
+                    {
+                        next.paused += sla.calendar(prev.department).elapsed(since, at);
+                        next.waiting_since = None;
+                    }
+                    if to == Status::WaitingOnCustomer && prev.waiting_since.is_none() {
+                        next.waiting_since = Some(at);
+                    }
+                    if to == Status::Resolved {
+                        resolutions.push(at);
+                    }
+                    next.status = to;
+                }
+                _ => continue,
+            }
+            states.push((at.max(t.created_at), next));
+        }
+        let mut life = Life {
+            t,
+            states,
+            resolutions,
+            outcomes: vec![],
+        };
+        life.outcomes = [Promised::FirstResponse, Promised::Resolution]
+            .into_iter()
+            .filter_map(|p| life.decide(p, sla))
+            .collect();
+        life
+    }
+
+    /// The state at `when` (after every change up to and at it); the first state before the
+    /// ticket existed.
+    fn at(&self, when: DateTime<Utc>) -> &State<'a> {
+        let i = self.states.partition_point(|(s, _)| *s <= when);
+        &self.states[i.saturating_sub(1)].1
+    }
+
+    fn department_at(&self, when: DateTime<Utc>) -> &'a str {
+        self.at(when).department
+    }
+
+    fn open_at(&self, when: DateTime<Utc>) -> bool {
+        self.t.created_at <= when && self.at(when).status.is_active()
+    }
+
+    /// Decides a promise from the history, state by state, the way the live clock would have
+    /// seen it at each moment: kept when the response (resolution) came by the deadline of the
+    /// state it came in; broken in the first instant after a deadline passed while the clock
+    /// ran (it does not run once the ticket is done, nor, for resolution, while it waits on the
+    /// customer); nothing when the ticket was done without it before any deadline passed or
+    /// no target applied when it came. Later changes never revisit an outcome.
+    fn decide(&self, promise: Promised, sla: &SlaPolicy) -> Option<Outcome> {
+        let created = self.t.created_at;
+        let kept = match promise {
+            Promised::FirstResponse => self.t.first_response_at,
+            Promised::Resolution => self.resolutions.first().copied(),
+        };
+        for (i, (start, st)) in self.states.iter().enumerate() {
+            let end = self.states.get(i + 1).map(|(at, _)| *at);
+            let kept_here = kept.filter(|k| end.is_none_or(|e| *k < e));
+            let calendar = sla.calendar(st.department);
+            let due = match promise {
+                Promised::FirstResponse => sla
+                    .first_response(st.department, st.priority)
+                    .map(|target| calendar.add(created, target)),
+                Promised::Resolution => sla
+                    .resolution(st.department, st.priority)
+                    .map(|target| calendar.add(created, target + st.paused)),
+            };
+            let done = !st.status.is_active();
+            let waiting = st.status == Status::WaitingOnCustomer;
+            let runs = !(done || promise == Promised::Resolution && waiting);
+            if let Some(due) = due {
+                let limit = kept_here.or(end);
+                if runs && limit.is_none_or(|l| due < l) {
+                    let (at, after) = if due >= *start {
+                        (due, true)
+                    } else {
+                        (*start, false)
+                    };
+                    let ended = kept.or_else(|| {
+                        self.states
+                            .iter()
+                            .find(|(s, st)| *s >= at && !st.status.is_active())
+                            .map(|(s, _)| *s)
+                    });
+                    return Some(Outcome {
+                        promise,
+                        met: false,
+                        at,
+                        after,
+                        due,
+                        ended,
+                    });
+                }
+            }
+            if let Some(k) = kept_here {
+                return due.map(|due| Outcome {
+                    promise,
+                    met: k <= due,
+                    at: k,
+                    after: false,
+                    due,
+                    ended: Some(k),
+                });
+            }
+            if done {
+                return None;
+            }
+        }
+        None
+    }
+}
+
+/// Every ticket's life, and where to find one by reference.
+struct Lives<'a> {
+    all: Vec<Life<'a>>,
+    by_id: std::collections::HashMap<TicketRef, usize>,
+}
+
+impl<'a> Lives<'a> {
+    fn new(input: &'a DigestInput, sla: &SlaPolicy) -> Lives<'a> {
+        let all: Vec<Life<'a>> = input.tickets.iter().map(|t| Life::new(t, sla)).collect();
+        let by_id = all.iter().enumerate().map(|(i, l)| (l.t.id, i)).collect();
+        Lives { all, by_id }
+    }
+
+    /// A CSAT answer's department and assignee at `when`: from its ticket's history when the
+    /// digest read it, else its row (a ticket the digest did not read has not changed since
+    /// before the previous period began: it was done by then and never reopened).
+    fn rated(&self, c: &'a CsatSample, when: DateTime<Utc>) -> (&'a str, Option<&'a UserRef>) {
+        match self.by_id.get(&c.ticket).and_then(|i| self.all.get(*i)) {
+            Some(l) => {
+                let st = l.at(when);
+                (st.department, st.assignee)
+            }
+            None => (&c.department, c.assignee.as_ref()),
+        }
+    }
+}
+
 /// Shout-outs earned in `w` by the people tickets of the `covered` departments are assigned
 /// to: most resolved, best average CSAT and fastest median first response, each needing at
 /// least `min_sample` tickets (or answers) so one lucky ticket does not win. Ties go to the
-/// name first in alphabetical order.
+/// name first in alphabetical order. Department and assignee are as they stood at the end.
 pub fn earned(
     input: &DigestInput,
+    sla: &SlaPolicy,
+    covered: &[String],
+    w: Window,
+    min_sample: usize,
+    people: People<'_>,
+) -> Vec<Earned> {
+    earned_from(
+        &Lives::new(input, sla),
+        &input.csat,
+        covered,
+        w,
+        min_sample,
+        people,
+    )
+}
+
+fn earned_from(
+    lives: &Lives<'_>,
+    csat_in: &[CsatSample],
     covered: &[String],
     w: Window,
     min_sample: usize,
@@ -390,27 +745,32 @@ pub fn earned(
     let mine = |d: &str| covered.iter().any(|c| c == d);
     let mut resolved: BTreeMap<String, (String, usize)> = BTreeMap::new();
     let mut first: BTreeMap<String, (String, Vec<Duration>)> = BTreeMap::new();
-    for t in input.tickets.iter().filter(|t| mine(&t.department)) {
-        let Some(a) = &t.assignee else { continue };
-        let (key, name) = people(a);
-        if w.holds(t.resolved_at) {
-            resolved.entry(key.clone()).or_insert((name.clone(), 0)).1 += 1;
+    for l in &lives.all {
+        let st = l.at(w.to);
+        if !mine(st.department) {
+            continue;
         }
-        if let Some(r) = t.first_response_at.filter(|r| w.contains(*r)) {
+        let Some(a) = st.assignee else { continue };
+        let (key, name) = people(a);
+        let n = l.resolutions.iter().filter(|r| w.contains(**r)).count();
+        if n > 0 {
+            resolved.entry(key.clone()).or_insert((name.clone(), 0)).1 += n;
+        }
+        if let Some(r) = l.t.first_response_at.filter(|r| w.contains(*r)) {
             first
                 .entry(key)
                 .or_insert((name, vec![]))
                 .1
-                .push(r - t.created_at);
+                .push(r - l.t.created_at);
         }
     }
     let mut csat: BTreeMap<String, (String, Vec<u8>)> = BTreeMap::new();
-    for c in input
-        .csat
-        .iter()
-        .filter(|c| mine(&c.department) && w.contains(c.at))
-    {
-        let Some(a) = &c.assignee else { continue };
+    for c in csat_in.iter().filter(|c| w.contains(c.at)) {
+        let (dept, assignee) = lives.rated(c, w.to);
+        if !mine(dept) {
+            continue;
+        }
+        let Some(a) = assignee else { continue };
         let (key, name) = people(a);
         csat.entry(key).or_insert((name, vec![])).1.push(c.score);
     }
@@ -460,104 +820,62 @@ pub fn earned(
     out
 }
 
-/// What one ticket's promise came to by a moment.
-enum Promise {
-    Met,
-    Breached(Duration),
-    /// Not due yet, or no promise to judge.
-    Open,
+/// Which departments a section counts.
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    One(&'a str),
+    All(&'a [String]),
 }
 
-/// What a promise came to by `to`, given where its clock stands then. A ticket closed
-/// without the promised response or resolution before it fell due promised nothing; closed
-/// after, it was late by the time it was closed.
-fn judge(
-    clock: sla::Clock,
-    kept: Option<DateTime<Utc>>,
-    done_at: Option<DateTime<Utc>>,
-    to: DateTime<Utc>,
-) -> Promise {
-    let closed_without = kept.is_none_or(|k| k > to);
-    match clock {
-        sla::Clock::Met => Promise::Met,
-        sla::Clock::Breached { due, by } => match done_at.filter(|d| closed_without && *d <= to) {
-            Some(d) if d <= due => Promise::Open,
-            Some(d) => Promise::Breached(d - due),
-            None => Promise::Breached(by),
-        },
-        sla::Clock::Running { .. } | sla::Clock::Paused { .. } => Promise::Open,
+impl Scope<'_> {
+    fn holds(&self, d: &str) -> bool {
+        match self {
+            Scope::One(one) => *one == d,
+            Scope::All(all) => all.iter().any(|c| c == d),
+        }
     }
 }
 
 fn figures(
-    tickets: &[&DigestTicket],
-    csat: &[&CsatSample],
+    lives: &Lives<'_>,
+    csat: &[CsatSample],
     nps: &[&MetricPoint],
-    sla: &SlaPolicy,
+    scope: Scope<'_>,
     w: Window,
 ) -> (Figures, Vec<TicketLine>) {
     let mut f = Figures::default();
     // Lines are made only for the breaches listed, not for every one counted.
-    let mut breaches: Vec<(Duration, &DigestTicket, &'static str)> = Vec::new();
+    let mut breaches: Vec<(Duration, &Life<'_>, &'static str)> = Vec::new();
     let mut first = Vec::new();
     let mut resolution = Vec::new();
-    for t in tickets {
-        let opened = w.contains(t.created_at);
-        if opened {
-            f.opened += 1;
-        }
-        if w.holds(t.resolved_at) {
-            f.resolved += 1;
-            if let Some(r) = t.resolved_at {
-                resolution.push(r - t.created_at);
-            }
-        }
-        if t.open_at(w.to) {
-            f.backlog += 1;
-        }
-        if w.holds(t.first_response_at) {
-            if let Some(r) = t.first_response_at {
-                first.push(r - t.created_at);
-            }
-        }
-        if !opened {
+    for l in &lives.all {
+        let t = l.t;
+        if !scope.holds(l.department_at(w.to)) {
             continue;
         }
-        let calendar = sla.calendar(&t.department);
-        if let Some(target) = sla.first_response(&t.department, t.priority) {
-            let clock = sla::first_response_clock(
-                calendar,
-                target,
-                t.created_at,
-                t.first_response_at,
-                w.to,
-            );
-            match judge(clock, t.first_response_at, t.done_at(), w.to) {
-                Promise::Met => f.sla_first_response.met += 1,
-                Promise::Breached(by) => {
-                    f.sla_first_response.breached += 1;
-                    breaches.push((by, t, "first response"));
-                }
-                Promise::Open => {}
-            }
+        if w.contains(t.created_at) {
+            f.opened += 1;
         }
-        if let Some(target) = sla.resolution(&t.department, t.priority) {
-            let clock = sla::resolution_clock(
-                calendar,
-                target,
-                t.created_at,
-                t.resolved_at,
-                t.sla_paused,
-                t.waiting_since.filter(|s| *s <= w.to),
-                w.to,
-            );
-            match judge(clock, t.resolved_at, t.done_at(), w.to) {
-                Promise::Met => f.sla_resolution.met += 1,
-                Promise::Breached(by) => {
-                    f.sla_resolution.breached += 1;
-                    breaches.push((by, t, "resolution"));
-                }
-                Promise::Open => {}
+        for r in l.resolutions.iter().filter(|r| w.contains(**r)) {
+            f.resolved += 1;
+            resolution.push(*r - t.created_at);
+        }
+        if l.open_at(w.to) {
+            f.backlog += 1;
+        }
+        if let Some(r) = t.first_response_at.filter(|r| w.contains(*r)) {
+            first.push(r - t.created_at);
+        }
+        for o in l.outcomes.iter().filter(|o| w.decides(o.at, o.after)) {
+            let rate = match o.promise {
+                Promised::FirstResponse => &mut f.sla_first_response,
+                Promised::Resolution => &mut f.sla_resolution,
+            };
+            if o.met {
+                rate.met += 1;
+            } else {
+                rate.breached += 1;
+                breaches.push((o.late_by(w.to), l, o.promise.name()));
             }
         }
     }
@@ -565,7 +883,7 @@ fn figures(
     f.resolution = percentiles(resolution);
     let scores: Vec<u8> = csat
         .iter()
-        .filter(|c| w.contains(c.at))
+        .filter(|c| w.contains(c.at) && scope.holds(lives.rated(c, w.to).0))
         .map(|c| c.score)
         .collect();
     f.csat.count = scores.len();
@@ -578,7 +896,7 @@ fn figures(
         f.csat.average =
             Some(scores.iter().map(|s| f64::from(*s)).sum::<f64>() / scores.len() as f64);
     }
-    for p in nps.iter().filter(|p| w.contains(p.at)) {
+    for p in nps.iter().filter(|p| p.counts_in(w)) {
         f.nps.count += 1;
         match p.value {
             v if v >= 9.0 => f.nps.promoters += 1,
@@ -592,21 +910,28 @@ fn figures(
             ((f.nps.promoters as f64 - f.nps.detractors as f64) / n * 100.0 * 10.0).round() / 10.0,
         );
     }
-    breaches.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.id.0.cmp(&b.1.id.0)));
+    // Most overdue first; equal lateness by ticket number, first response before resolution.
+    breaches.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then(a.1.t.id.0.cmp(&b.1.t.id.0))
+            .then(a.2.cmp(b.2))
+    });
     let listed = breaches
         .iter()
         .take(LIST_LIMIT * 2)
-        .map(|(by, t, what)| line(t, *by, Some(what)))
+        .map(|(by, l, what)| line(l, w.to, *by, Some(what)))
         .collect();
     (f, listed)
 }
 
-fn line(t: &DigestTicket, by: Duration, what: Option<&str>) -> TicketLine {
+/// A ticket as it stood at `when`.
+fn line(l: &Life<'_>, when: DateTime<Utc>, by: Duration, what: Option<&str>) -> TicketLine {
+    let st = l.at(when);
     TicketLine {
-        id: t.id,
-        title: truncate(&neutralize_mentions(&t.title), 80),
-        department: t.department.clone(),
-        priority: t.priority,
+        id: l.t.id,
+        title: truncate(&neutralize_mentions(&l.t.title), 80),
+        department: st.department.to_string(),
+        priority: st.priority,
         by,
         what: what.map(str::to_string),
     }
@@ -616,23 +941,13 @@ fn section(
     department: Option<&str>,
     covered: &[String],
     input: &DigestInput,
-    sla: &SlaPolicy,
+    lives: &Lives<'_>,
     w: Window,
 ) -> Section {
-    let in_scope = |d: &str| match department {
-        Some(one) => d == one,
-        None => covered.iter().any(|c| c == d),
+    let scope = match department {
+        Some(one) => Scope::One(one),
+        None => Scope::All(covered),
     };
-    let tickets: Vec<&DigestTicket> = input
-        .tickets
-        .iter()
-        .filter(|t| in_scope(&t.department))
-        .collect();
-    let csat: Vec<&CsatSample> = input
-        .csat
-        .iter()
-        .filter(|c| in_scope(&c.department))
-        .collect();
     // NPS answers: a department's own, or every answer for the organisation.
     let nps: Vec<&MetricPoint> = input
         .metrics
@@ -640,23 +955,33 @@ fn section(
         .filter(|m| m.name == NPS_METRIC)
         .filter(|m| department.is_none() || m.department.as_deref() == department)
         .collect();
-    let (current, breached) = figures(&tickets, &csat, &nps, sla, w);
-    let (previous, _) = figures(&tickets, &csat, &nps, sla, w.previous());
-    let mut open: Vec<&&DigestTicket> = tickets.iter().filter(|t| t.open_at(w.to)).collect();
-    open.sort_by_key(|t| (t.created_at, t.id.0));
+    let (current, breached) = figures(lives, &input.csat, &nps, scope, w);
+    let (previous, _) = figures(lives, &input.csat, &nps, scope, w.previous());
+    let mut open: Vec<&Life<'_>> = lives
+        .all
+        .iter()
+        .filter(|l| l.open_at(w.to) && scope.holds(l.department_at(w.to)))
+        .collect();
+    // Oldest first; tickets opened at the same moment by number.
+    open.sort_by_key(|l| (l.t.created_at, l.t.id.0));
     let oldest_open = open
         .iter()
         .take(LIST_LIMIT)
-        .map(|t| line(t, w.to - t.created_at, None))
+        .map(|l| line(l, w.to, w.to - l.t.created_at, None))
         .collect();
     let mut tags: BTreeMap<&str, usize> = BTreeMap::new();
-    for t in tickets.iter().filter(|t| w.contains(t.created_at)) {
-        for tag in &t.tags {
+    for l in lives
+        .all
+        .iter()
+        .filter(|l| w.contains(l.t.created_at) && scope.holds(l.department_at(w.to)))
+    {
+        for tag in &l.t.tags {
             *tags.entry(tag).or_default() += 1;
         }
     }
     let mut top_tags: Vec<(String, usize)> =
         tags.into_iter().map(|(t, n)| (t.to_string(), n)).collect();
+    // Most used first; equal counts in alphabetical order.
     top_tags.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     top_tags.truncate(LIST_LIMIT);
     Section {
@@ -670,9 +995,9 @@ fn section(
     }
 }
 
-/// Each custom metric's latest value in the period (by recording time) and in the one
-/// before; a department's section shows that department's values, the organisation's shows
-/// values recorded without a department.
+/// Each custom metric's latest value in the period (by the time it was measured) and in the
+/// one before; a department's section shows that department's values, the organisation's
+/// shows values recorded without a department.
 fn metric_lines(points: &[MetricPoint], department: Option<&str>, w: Window) -> Vec<MetricLine> {
     let prev = w.previous();
     let mut latest: BTreeMap<&str, (Option<&MetricPoint>, Option<&MetricPoint>)> = BTreeMap::new();
@@ -682,9 +1007,9 @@ fn metric_lines(points: &[MetricPoint], department: Option<&str>, w: Window) -> 
     {
         let slot = latest.entry(&p.name).or_default();
         let newer = |old: Option<&MetricPoint>| old.is_none_or(|o| p.at >= o.at);
-        if w.contains(p.at) && newer(slot.0) {
+        if p.counts_in(w) && newer(slot.0) {
             slot.0 = Some(p);
-        } else if prev.contains(p.at) && newer(slot.1) {
+        } else if p.counts_in(prev) && newer(slot.1) {
             slot.1 = Some(p);
         }
     }
@@ -700,29 +1025,54 @@ fn metric_lines(points: &[MetricPoint], department: Option<&str>, w: Window) -> 
         .collect()
 }
 
-/// Computes the digest for `w` over the `covered` departments, each next to the period before.
+/// What a digest covers and how it is shown.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec<'a> {
+    /// Schedule name.
+    pub schedule: &'a str,
+    /// The zone its periods and chart days are in.
+    pub timezone: chrono_tz::Tz,
+    /// The departments it covers.
+    pub covered: &'a [String],
+    /// The period.
+    pub window: Window,
+    /// The fewest tickets (or answers) that can earn a shout-out.
+    pub min_sample: usize,
+}
+
+/// Computes the digest of `spec` from `input`: each covered department and all of them
+/// together, next to the period before, with the shout-outs earned and the chart's days.
+/// Every figure of a period is taken as things stood at its end, from the tickets' history.
 pub fn compute(
-    schedule: &str,
-    timezone: &str,
-    covered: &[String],
+    spec: &Spec<'_>,
     input: &DigestInput,
     sla: &SlaPolicy,
-    w: Window,
     shout_outs: Vec<ShoutOut>,
+    people: People<'_>,
 ) -> Report {
+    let lives = Lives::new(input, sla);
+    let w = spec.window;
     Report {
-        schedule: schedule.to_string(),
+        schedule: spec.schedule.to_string(),
         window: w,
         previous: w.previous(),
-        timezone: timezone.to_string(),
-        overall: section(None, covered, input, sla, w),
-        departments: covered
+        timezone: spec.timezone.name().to_string(),
+        overall: section(None, spec.covered, input, &lives, w),
+        departments: spec
+            .covered
             .iter()
-            .map(|d| section(Some(d), covered, input, sla, w))
+            .map(|d| section(Some(d), spec.covered, input, &lives, w))
             .collect(),
         shout_outs,
-        earned: vec![],
-        days: vec![],
+        earned: earned_from(
+            &lives,
+            &input.csat,
+            spec.covered,
+            w,
+            spec.min_sample,
+            people,
+        ),
+        days: daily(&lives, spec.covered, w, spec.timezone),
     }
 }
 
@@ -740,12 +1090,12 @@ pub struct Day {
 }
 
 /// The period day by day in `tz` (the first and last days cut at the period's edges), over
-/// the `covered` departments: what the chart draws.
-pub fn daily(input: &DigestInput, covered: &[String], w: Window, tz: chrono_tz::Tz) -> Vec<Day> {
-    let tickets: Vec<&DigestTicket> = input
-        .tickets
+/// the `covered` departments as they stood at the period's end: what the chart draws.
+fn daily(lives: &Lives<'_>, covered: &[String], w: Window, tz: chrono_tz::Tz) -> Vec<Day> {
+    let mine: Vec<&Life<'_>> = lives
+        .all
         .iter()
-        .filter(|t| covered.contains(&t.department))
+        .filter(|l| covered.iter().any(|c| c == l.department_at(w.to)))
         .collect();
     let first = w.from.with_timezone(&tz).date_naive();
     let last = w.to.with_timezone(&tz).date_naive();
@@ -759,12 +1109,12 @@ pub fn daily(input: &DigestInput, covered: &[String], w: Window, tz: chrono_tz::
             let day = Window::new(start, end);
             out.push(Day {
                 date,
-                opened: tickets
+                opened: mine.iter().filter(|l| day.contains(l.t.created_at)).count(),
+                resolved: mine
                     .iter()
-                    .filter(|t| day.contains(t.created_at))
-                    .count(),
-                resolved: tickets.iter().filter(|t| day.holds(t.resolved_at)).count(),
-                backlog: tickets.iter().filter(|t| t.open_at(end)).count(),
+                    .map(|l| l.resolutions.iter().filter(|r| day.contains(**r)).count())
+                    .sum(),
+                backlog: mine.iter().filter(|l| l.open_at(end)).count(),
             });
         }
         date = next;
@@ -944,8 +1294,11 @@ fn section_part(s: &Section, title: &str) -> Part {
                 human_duration(Some(b.by))
             ));
         }
-        if s.breached.len() > LIST_LIMIT {
-            out.push_str(&format!("…and {} more\n", s.breached.len() - LIST_LIMIT));
+        // The report keeps a few more lines than it shows; the count is of every breach.
+        let all = c.sla_first_response.breached + c.sla_resolution.breached;
+        let shown = s.breached.len().min(LIST_LIMIT);
+        if all > shown {
+            out.push_str(&format!("…and {} more\n", all - shown));
         }
     }
     if !s.oldest_open.is_empty() {

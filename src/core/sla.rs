@@ -18,8 +18,28 @@ use super::cronexpr::instant;
 
 use super::types::Priority;
 
-/// Reads a duration such as `45m`, `4h`, `1d`, `2w` or `1h 30m` (at least one minute).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+/// A target as written: whole weeks and days kept apart from hours and minutes, because in a
+/// department with business hours a day is one working day and a week the working days of
+/// one week (see [`Calendar::span`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    /// Weeks (`w`).
+    pub weeks: i32,
+    /// Days (`d`).
+    pub days: i32,
+    /// Hours and minutes.
+    pub time: Duration,
+}
+
+impl Target {
+    /// The target as wall-clock time: a day is 24 hours, a week 7 days.
+    pub fn wall(&self) -> Duration {
+        Duration::weeks(i64::from(self.weeks)) + Duration::days(i64::from(self.days)) + self.time
+    }
+}
+
+/// Reads a target such as `45m`, `4h`, `1d`, `2w` or `1h 30m` (at least one minute).
+pub fn parse_target(text: &str) -> Result<Target, String> {
     let bad = || {
         format!("`{text}` is not a duration; write a number and a unit (m, h, d or w), e.g. \"30m\", \"4h\", \"1d\" or \"1h 30m\"")
     };
@@ -27,7 +47,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if compact.is_empty() {
         return Err(bad());
     }
-    let mut total = Duration::zero();
+    let mut out = Target {
+        weeks: 0,
+        days: 0,
+        time: Duration::zero(),
+    };
     let mut number = String::new();
     for c in compact.chars() {
         if c.is_ascii_digit() {
@@ -36,22 +60,28 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
         let n: i64 = number.parse().map_err(|_| bad())?;
         number.clear();
-        let unit = match c.to_ascii_lowercase() {
-            'm' => Duration::minutes(1),
-            'h' => Duration::hours(1),
-            'd' => Duration::days(1),
-            'w' => Duration::weeks(1),
-            _ => return Err(bad()),
-        };
         if n > 100_000 {
             return Err(bad());
         }
-        total += unit * i32::try_from(n).map_err(|_| bad())?;
+        let n32 = i32::try_from(n).map_err(|_| bad())?;
+        match c.to_ascii_lowercase() {
+            'm' => out.time += Duration::minutes(n),
+            'h' => out.time += Duration::hours(n),
+            'd' => out.days += n32,
+            'w' => out.weeks += n32,
+            _ => return Err(bad()),
+        }
     }
-    if !number.is_empty() || total < Duration::minutes(1) {
+    if !number.is_empty() || out.wall() < Duration::minutes(1) {
         return Err(bad());
     }
-    Ok(total)
+    Ok(out)
+}
+
+/// Reads a duration such as `45m`, `4h`, `1d`, `2w` or `1h 30m` (at least one minute) as
+/// wall-clock time.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    parse_target(text).map(|t| t.wall())
 }
 
 /// A duration written back the way [`parse_duration`] reads it (`1d 4h`, `30m`).
@@ -75,9 +105,9 @@ pub fn format_duration(d: Duration) -> String {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Targets {
     /// Time to first response.
-    pub first_response: BTreeMap<Priority, Duration>,
+    pub first_response: BTreeMap<Priority, Target>,
     /// Time to resolution.
-    pub resolution: BTreeMap<Priority, Duration>,
+    pub resolution: BTreeMap<Priority, Target>,
 }
 
 impl Targets {
@@ -125,17 +155,18 @@ impl SlaPolicy {
         self.departments.get(department).unwrap_or(&self.default)
     }
 
-    /// The first-response target for a ticket of `priority` in `department`.
+    /// The first-response target for a ticket of `priority` in `department`, as clock time on
+    /// the department's calendar.
     pub fn first_response(&self, department: &str, priority: Priority) -> Option<Duration> {
-        self.targets(department)
-            .first_response
-            .get(&priority)
-            .copied()
+        let t = self.targets(department).first_response.get(&priority)?;
+        Some(self.calendar(department).span(t))
     }
 
-    /// The resolution target for a ticket of `priority` in `department`.
+    /// The resolution target for a ticket of `priority` in `department`, as clock time on the
+    /// department's calendar.
     pub fn resolution(&self, department: &str, priority: Priority) -> Option<Duration> {
-        self.targets(department).resolution.get(&priority).copied()
+        let t = self.targets(department).resolution.get(&priority)?;
+        Some(self.calendar(department).span(t))
     }
 }
 
@@ -207,6 +238,19 @@ impl Calendar {
             let close = instant(date.and_time(hours.close), hours.timezone);
             (close > open).then_some((open, close))
         })
+    }
+
+    /// How much clock time `target` is on this calendar. Without business hours a day is 24
+    /// hours and a week 7 days. With them a day is one working day's opening hours (9 hours
+    /// for 09:00-18:00), so `1d` from Tuesday 10:00 is due Wednesday 10:00, and a week is the
+    /// working days of one week (45 hours for MON-FRI 09:00-18:00).
+    pub fn span(&self, target: &Target) -> Duration {
+        let Some(hours) = &self.hours else {
+            return target.wall();
+        };
+        let day = hours.close - hours.open;
+        let working = hours.days.iter().filter(|d| **d).count() as i32;
+        day * (target.days + target.weeks * working) + target.time
     }
 
     /// The moment `amount` of clock time has run after `start`.
@@ -319,7 +363,9 @@ pub fn resolution_clock(
         None => match waiting_since.filter(|w| *w <= now) {
             Some(w) => {
                 let used = calendar.elapsed(created, w) - paused;
-                if used >= target {
+                // A promise is broken only once its deadline has passed: the deadline itself is
+                // still in time.
+                if used > target {
                     Clock::Breached { due, by: w - due }
                 } else {
                     Clock::Paused {
@@ -420,7 +466,8 @@ fn running(
     now: DateTime<Utc>,
     paused: Duration,
 ) -> Clock {
-    if now >= due {
+    // The deadline itself is still in time: a response at `due` meets the promise.
+    if now > due {
         return Clock::Breached { due, by: now - due };
     }
     let used = calendar.elapsed(created, now) - paused;
@@ -499,6 +546,91 @@ mod tests {
     }
 
     #[test]
+    fn a_day_of_a_target_is_a_working_day_where_there_are_business_hours() {
+        let cal = office("MON-FRI", "09:00", "18:00", &["2026-11-26"]);
+        let t = |s: &str| parse_target(s).unwrap();
+        assert_eq!(cal.span(&t("1d")), Duration::hours(9));
+        assert_eq!(cal.span(&t("1w")), Duration::hours(45), "five working days");
+        assert_eq!(cal.span(&t("1d 2h")), Duration::hours(11));
+        // Tuesday 24 Nov 10:00 in Berlin + one working day: Wednesday 10:00.
+        let tue = utc("2026-11-24T09:00:00Z");
+        assert_eq!(
+            cal.add(tue, cal.span(&t("1d"))),
+            utc("2026-11-25T09:00:00Z")
+        );
+        // Two working days skip Thursday's holiday: Friday 10:00.
+        assert_eq!(
+            cal.add(tue, cal.span(&t("2d"))),
+            utc("2026-11-27T09:00:00Z")
+        );
+        // A week of working days: next Tuesday 10:00, plus the holiday's day: Wednesday.
+        assert_eq!(
+            cal.add(tue, cal.span(&t("1w"))),
+            utc("2026-12-02T09:00:00Z")
+        );
+        // Opened after hours, one working day runs the whole next working day.
+        let evening = utc("2026-11-24T19:00:00Z");
+        assert_eq!(
+            cal.add(evening, cal.span(&t("1d"))),
+            utc("2026-11-25T17:00:00Z")
+        );
+        // Without business hours a day is 24 hours and a week 7 days.
+        let wall = Calendar::default();
+        assert_eq!(wall.span(&t("1d")), Duration::hours(24));
+        assert_eq!(wall.span(&t("1w 1h")), Duration::hours(169));
+    }
+
+    #[test]
+    fn the_deadline_itself_is_in_time_and_the_next_instant_is_late() {
+        let cal = Calendar::default();
+        let created = utc("2026-11-23T08:00:00Z");
+        let target = Duration::hours(1);
+        let due = utc("2026-11-23T09:00:00Z");
+        let ms = Duration::milliseconds(1);
+        assert!(matches!(
+            first_response_clock(&cal, target, created, None, due),
+            Clock::Running { .. }
+        ));
+        assert_eq!(
+            first_response_clock(&cal, target, created, None, due + ms),
+            Clock::Breached { due, by: ms }
+        );
+        assert_eq!(
+            first_response_clock(&cal, target, created, Some(due), due + ms),
+            Clock::Met
+        );
+        assert!(matches!(
+            resolution_clock(&cal, target, created, None, Duration::zero(), None, due),
+            Clock::Running { .. }
+        ));
+        // A wait that starts exactly at the deadline pauses a promise still kept.
+        assert!(matches!(
+            resolution_clock(
+                &cal,
+                target,
+                created,
+                None,
+                Duration::zero(),
+                Some(due),
+                due + target
+            ),
+            Clock::Paused { .. }
+        ));
+        assert!(matches!(
+            resolution_clock(
+                &cal,
+                target,
+                created,
+                None,
+                Duration::zero(),
+                Some(due + ms),
+                due + target
+            ),
+            Clock::Breached { .. }
+        ));
+    }
+
+    #[test]
     fn business_hours_across_daylight_saving_count_real_time() {
         // Open 01:00-04:00 every day. Berlin springs forward on 29 March at 02:00: that day is
         // open for 2 real hours (01:00 CET = 00:00Z to 04:00 CEST = 02:00Z).
@@ -556,7 +688,7 @@ mod tests {
                 None,
                 paused,
                 None,
-                utc("2026-11-24T11:00:00Z")
+                utc("2026-11-24T11:00:01Z")
             ),
             Clock::Breached { .. }
         ));
@@ -570,15 +702,11 @@ mod tests {
     #[test]
     fn a_departments_targets_override_the_defaults_per_priority() {
         let mut default = Targets::default();
-        default
-            .first_response
-            .insert(Priority::High, Duration::hours(2));
-        default
-            .first_response
-            .insert(Priority::Low, Duration::days(1));
+        let t = |s: &str| parse_target(s).unwrap();
+        default.first_response.insert(Priority::High, t("2h"));
+        default.first_response.insert(Priority::Low, t("1d"));
         let mut own = Targets::default();
-        own.first_response
-            .insert(Priority::High, Duration::minutes(30));
+        own.first_response.insert(Priority::High, t("30m"));
         let mut policy = SlaPolicy {
             default: default.clone(),
             ..SlaPolicy::default()

@@ -19,6 +19,17 @@ use super::{CreateTicket, Created, InboxRow, OutboxRow, StoreError};
 use crate::core::digest::DigestTicket;
 use crate::core::types::Platform;
 
+/// Which tickets one digest read returns.
+#[derive(Debug, Clone, Copy)]
+pub enum DigestSet<'a> {
+    /// Every department's.
+    All,
+    /// Those of one department now.
+    Department(&'a str),
+    /// Those moved between departments after `since`.
+    Routed,
+}
+
 /// A value to bind to a statement, in a form both databases understand.
 ///
 /// Text is cleaned of NUL characters here, once for every statement: PostgreSQL rejects NUL in
@@ -280,12 +291,12 @@ pub trait Backend: Send + Sync + Debug + 'static {
         lease: chrono::Duration,
         limit: i64,
     ) -> Result<Vec<OutboxRow>, StoreError>;
-    /// The tickets a digest reads: created after `since` or not done by then, of one
-    /// department or (with `None`) all.
+    /// The tickets a digest reads, each with its history: created after `since` or not done
+    /// by then, of the set asked for.
     async fn digest_tickets(
         &self,
         since: DateTime<Utc>,
-        department: Option<&str>,
+        set: DigestSet<'_>,
     ) -> Result<Vec<DigestTicket>, StoreError>;
     /// Writes a consistent copy of the database to `path`.
     async fn backup(&self, path: &Path) -> Result<(), StoreError>;

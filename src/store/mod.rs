@@ -355,8 +355,10 @@ pub struct NewMetric {
     pub note: Option<String>,
     /// Who recorded it, if a person.
     pub recorded_by: Option<UserRef>,
-    /// When.
+    /// When it was measured: the period it counts in.
     pub at: DateTime<Utc>,
+    /// When it arrived: a digest counts it only if it had arrived by the period's end.
+    pub received_at: DateTime<Utc>,
 }
 
 /// A stored metric value.

@@ -12,13 +12,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::dialect::{args, json, Arg, Backend, Conn, SqlRow, WriteTx};
+use super::dialect::{args, json, Arg, Backend, Conn, DigestSet, SqlRow, WriteTx};
 use super::{
     corrupt, enum_from, enum_text, parse_user, CreateTicket, Created, Csat, InboxOutcome, InboxRow,
     Kudos, MetricSample, NewKudos, NewMetric, OutboxRow, Store, StoreError, TicketFilter, Wake,
     WakeOnDrop,
 };
-use crate::core::digest::{CsatSample, DigestInput, DigestTicket, MetricPoint};
+use crate::core::digest::{CsatSample, DigestInput, DigestTicket, MetricPoint, Step};
 use crate::core::directory::Person;
 use crate::core::message::{Outgoing, Target};
 use crate::core::ticket::{EventKind, Source, Ticket, TicketEvent};
@@ -119,9 +119,46 @@ pub(crate) const DIGEST_TICKET_COLUMNS: &str =
 /// Which tickets a digest of `(since, …]` reads: created after `since` or not done by then.
 /// Each OR term has its own index (created_at, or the done-time expression, each also behind
 /// the department), so only recent and still-open tickets are read, never the whole history.
+/// Every ticket that changed after `since` is among them: a change needs an active ticket.
 pub(crate) const DIGEST_RECENT: &str =
     "created_at > $1 OR COALESCE(resolved_at, closed_at) IS NULL \
      OR COALESCE(resolved_at, closed_at) > $1";
+
+/// Tickets moved to another department after `$1`: a department's digest reads them too,
+/// as they may have been its own at a period's end.
+pub(crate) const DIGEST_ROUTED: &str =
+    "id IN (SELECT ticket_id FROM ticket_events WHERE kind = 'routed' AND at > $1)";
+
+/// The audit-log kinds a digest follows (see [`history_step`]).
+pub(crate) const HISTORY_KINDS: &str =
+    "e.kind IN ('status_changed', 'routed', 'priority_changed', 'assigned')";
+
+/// One audit-log entry a digest follows, from its kind and its `from` and `to` as text (an
+/// account as `platform:id`); `None` for a kind it does not follow.
+pub(crate) fn history_step(
+    kind: &str,
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<Option<Step>, StoreError> {
+    let need =
+        |v: Option<String>| v.ok_or_else(|| corrupt("event", format!("{kind} without its values")));
+    Ok(Some(match kind {
+        "status_changed" => Step::Status(enum_from("status", &need(to)?)?),
+        "routed" => Step::Department {
+            from: need(from)?,
+            to: need(to)?,
+        },
+        "priority_changed" => Step::Priority {
+            from: enum_from("priority", &need(from)?)?,
+            to: enum_from("priority", &need(to)?)?,
+        },
+        "assigned" => Step::Assignee {
+            from: from.as_deref().map(parse_user).transpose()?,
+            to: to.as_deref().map(parse_user).transpose()?,
+        },
+        _ => return Ok(None),
+    }))
+}
 
 /// Decodes a row of [`DIGEST_TICKET_COLUMNS`].
 pub(crate) fn digest_ticket_from_row(row: &impl SqlRow) -> Result<DigestTicket, StoreError> {
@@ -142,6 +179,7 @@ pub(crate) fn digest_ticket_from_row(row: &impl SqlRow) -> Result<DigestTicket, 
             .as_deref()
             .map(parse_user)
             .transpose()?,
+        history: vec![],
     })
 }
 
@@ -539,11 +577,12 @@ fn metric_values(m: &NewMetric) -> Vec<Arg> {
         m.note.as_deref(),
         m.recorded_by.as_ref().map(|u| u.to_string()),
         m.at,
+        m.received_at,
     ]
 }
 
 const INSERT_METRIC: &str =
-    "INSERT INTO metric_samples (name, value, department, note, recorded_by, recorded_at)";
+    "INSERT INTO metric_samples (name, value, department, note, recorded_by, recorded_at, received_at)";
 
 #[async_trait]
 impl<B: Backend> Store for SqlStore<B> {
@@ -1036,7 +1075,7 @@ impl<B: Backend> Store for SqlStore<B> {
             .db
             .read(
                 sqlx::AssertSqlSafe(format!(
-                    "{INSERT_METRIC} VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+                    "{INSERT_METRIC} VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"
                 )),
                 metric_values(&m),
             )
@@ -1061,7 +1100,7 @@ impl<B: Backend> Store for SqlStore<B> {
         insert_rows(
             &mut tx,
             INSERT_METRIC,
-            6,
+            7,
             samples.iter().map(metric_values).collect(),
             "",
         )
@@ -1131,12 +1170,23 @@ impl<B: Backend> Store for SqlStore<B> {
     ) -> Result<DigestInput, StoreError> {
         let tickets = async {
             if departments.is_empty() {
-                return self.db.digest_tickets(since, None).await;
+                return self.db.digest_tickets(since, DigestSet::All).await;
             }
-            // One query per department, each answered from that department's indexes.
+            // One query per department, each answered from that department's indexes, and the
+            // tickets moved since: they may have been one of these departments' at an end.
             let mut out = Vec::new();
             for d in departments {
-                out.extend(self.db.digest_tickets(since, Some(d)).await?);
+                out.extend(
+                    self.db
+                        .digest_tickets(since, DigestSet::Department(d))
+                        .await?,
+                );
+            }
+            let mut seen: std::collections::HashSet<TicketRef> = out.iter().map(|t| t.id).collect();
+            for t in self.db.digest_tickets(since, DigestSet::Routed).await? {
+                if seen.insert(t.id) {
+                    out.push(t);
+                }
             }
             Ok(out)
         };
@@ -1144,8 +1194,8 @@ impl<B: Backend> Store for SqlStore<B> {
             let rows = self
                 .db
                 .read(
-                    "SELECT t.department, t.assignee, c.score, c.created_at FROM csat_responses c \
-                     JOIN tickets t ON t.id = c.ticket_id \
+                    "SELECT c.ticket_id, t.department, t.assignee, c.score, c.created_at \
+                     FROM csat_responses c JOIN tickets t ON t.id = c.ticket_id \
                      WHERE c.created_at > $1 AND c.created_at <= $2",
                     args![since, to],
                 )
@@ -1153,14 +1203,14 @@ impl<B: Backend> Store for SqlStore<B> {
             let mut out = Vec::with_capacity(rows.len());
             for r in &rows {
                 let sample = CsatSample {
+                    ticket: TicketRef(r.required_int("ticket_id")?),
                     department: r.required_text("department")?,
                     assignee: r.text("assignee")?.as_deref().map(parse_user).transpose()?,
                     score: score(r)?,
                     at: r.required_time("created_at")?,
                 };
-                if departments.is_empty() || departments.contains(&sample.department) {
-                    out.push(sample);
-                }
+                // A department's digest filters by the department at each period's end.
+                out.push(sample);
             }
             Ok::<_, StoreError>(out)
         };
@@ -1168,8 +1218,11 @@ impl<B: Backend> Store for SqlStore<B> {
             let rows = self
                 .db
                 .read(
-                    "SELECT name, value, department, recorded_at FROM metric_samples \
-                     WHERE recorded_at > $1 AND recorded_at <= $2",
+                    // Counted by when measured, but only once it had arrived: a value sent
+                    // late for a past period never changes a digest already posted.
+                    "SELECT name, value, department, recorded_at, received_at \
+                     FROM metric_samples \
+                     WHERE recorded_at > $1 AND recorded_at <= $2 AND received_at <= $2",
                     args![since, to],
                 )
                 .await?;
@@ -1180,6 +1233,7 @@ impl<B: Backend> Store for SqlStore<B> {
                         value: r.real("value")?,
                         department: r.text("department")?,
                         at: r.required_time("recorded_at")?,
+                        received_at: r.required_time("received_at")?,
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()

@@ -25,12 +25,13 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlSafeStr, Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::dialect::{args, Arg, Backend, Conn, SqlRow, WriteTx};
+use super::dialect::{args, Arg, Backend, Conn, DigestSet, SqlRow, WriteTx};
 use super::sql::{
-    inbox_from_row, insert_events, insert_rows, key_of, mark_inbox_done, new_ticket_values,
-    outbox_from_row, outbox_values, recent_flags_in, source_key, tickets_by_sources, EventRow,
-    SourceKey, SqlStore, INBOX_COLUMNS, INSERT_OUTBOX, NEW_TICKET_COLUMNS, NEW_TICKET_WIDTH,
-    OUTBOX_COLUMNS, OUTBOX_WIDTH,
+    history_step, inbox_from_row, insert_events, insert_rows, key_of, mark_inbox_done,
+    new_ticket_values, outbox_from_row, outbox_values, recent_flags_in, source_key,
+    tickets_by_sources, EventRow, SourceKey, SqlStore, DIGEST_RECENT, DIGEST_ROUTED, HISTORY_KINDS,
+    INBOX_COLUMNS, INSERT_OUTBOX, NEW_TICKET_COLUMNS, NEW_TICKET_WIDTH, OUTBOX_COLUMNS,
+    OUTBOX_WIDTH,
 };
 use super::{
     corrupt, enum_from, parse_ts, parse_user, ts, CreateTicket, Created, InboxRow, OutboxRow,
@@ -289,20 +290,37 @@ impl Backend for SqliteDb {
     async fn digest_tickets(
         &self,
         since: DateTime<Utc>,
-        department: Option<&str>,
+        set: DigestSet<'_>,
     ) -> Result<Vec<DigestTicket>, StoreError> {
         // sqlx hands SQLite rows over one at a time through a channel, which costs more than
         // the read itself for tens of thousands of rows; SQLite packs them into one JSON array
-        // instead, read back in one piece.
-        const PACKED: &str = "SELECT json_group_array(json_array(id, title, department, \
+        // instead, read back in one piece. Each ticket carries its history: the followed
+        // audit-log entries as [at, kind, from, to], accounts as `platform:id`.
+        let packed = format!(
+            "SELECT json_group_array(json_array(id, title, department, \
              priority, json(tags), created_at, first_response_at, resolved_at, closed_at, \
-             waiting_since, sla_paused_seconds, assignee)) AS packed FROM tickets WHERE ";
-        let recent = super::sql::DIGEST_RECENT;
-        let (sql, params) = match department {
-            None => (format!("{PACKED}{recent}"), args![since]),
-            Some(d) => (
-                format!("{PACKED}department = $2 AND ({recent})"),
+             waiting_since, sla_paused_seconds, assignee, json((\
+               SELECT json_group_array(json_array(at, kind, before, after)) FROM (\
+                 SELECT e.at, e.kind, \
+                   CASE e.kind WHEN 'assigned' THEN json_extract(e.data, '$.from.platform') \
+                     || ':' || json_extract(e.data, '$.from.id') \
+                     ELSE json_extract(e.data, '$.from') END AS before, \
+                   CASE e.kind WHEN 'assigned' THEN json_extract(e.data, '$.to.platform') \
+                     || ':' || json_extract(e.data, '$.to.id') \
+                     ELSE json_extract(e.data, '$.to') END AS after \
+                 FROM ticket_events e WHERE e.ticket_id = tickets.id AND {HISTORY_KINDS} \
+                 ORDER BY e.id))))) AS packed FROM tickets WHERE "
+        );
+        let recent = DIGEST_RECENT;
+        let (sql, params) = match set {
+            DigestSet::All => (format!("{packed}{recent}"), args![since]),
+            DigestSet::Department(d) => (
+                format!("{packed}department = $2 AND ({recent})"),
                 args![since, d],
+            ),
+            DigestSet::Routed => (
+                format!("{packed}{DIGEST_ROUTED} AND ({recent})"),
+                args![since],
             ),
         };
         let rows = self.read(sqlx::AssertSqlSafe(sql), params).await?;
@@ -343,7 +361,11 @@ type PackedTicket = (
     Option<String>,
     i64,
     Option<String>,
+    Vec<PackedStep>,
 );
+
+/// One history entry as packed: at, kind, from, to.
+type PackedStep = (String, String, Option<String>, Option<String>);
 
 fn unpack_digest_tickets(json: &str) -> Result<Vec<DigestTicket>, StoreError> {
     if json.is_empty() {
@@ -367,7 +389,14 @@ fn unpack_digest_tickets(json: &str) -> Result<Vec<DigestTicket>, StoreError> {
                 waiting,
                 paused,
                 assignee,
+                steps,
             )| {
+                let mut history = Vec::with_capacity(steps.len());
+                for (at, kind, from, to) in steps {
+                    if let Some(step) = history_step(&kind, from, to)? {
+                        history.push((parse_ts(&at)?, step));
+                    }
+                }
                 Ok(DigestTicket {
                     id: TicketRef(id),
                     title,
@@ -381,6 +410,7 @@ fn unpack_digest_tickets(json: &str) -> Result<Vec<DigestTicket>, StoreError> {
                     waiting_since: time(waiting)?,
                     sla_paused: chrono::Duration::seconds(paused),
                     assignee: assignee.as_deref().map(parse_user).transpose()?,
+                    history,
                 })
             },
         )

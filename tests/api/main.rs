@@ -8,6 +8,7 @@ mod concurrency;
 mod cross_platform;
 mod desk;
 mod digest;
+mod digest_history;
 mod discord_fake_schema;
 mod discord_flow;
 mod discord_interact;

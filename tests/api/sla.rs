@@ -170,7 +170,18 @@ async fn a_friday_evening_ticket_breaches_monday_and_is_escalated_once(app: Test
         a.sla_tick().await.unwrap().is_empty(),
         "not yet breached at 10:54:59"
     );
+    // The deadline itself is still in time: nothing is escalated at 10:55:00.
     app.clock.set(utc("2026-11-23T09:55:00Z")); // Monday 10:55
+    assert!(
+        a.sla_tick().await.unwrap().is_empty(),
+        "due, not late, at 10:55"
+    );
+    let shown = app.ok(&slack("UBOB"), "/ticket show T-1").await;
+    assert!(
+        field(&shown, "First response SLA").starts_with("due in 0m (Mon 23 Nov 10:55"),
+        "{shown}"
+    );
+    app.clock.set(utc("2026-11-23T09:55:01Z"));
     let shown = app.ok(&slack("UBOB"), "/ticket show T-1").await;
     assert!(
         field(&shown, "First response SLA").starts_with("breached by 0m (was due Mon 23 Nov 10:55"),

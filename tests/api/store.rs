@@ -194,6 +194,7 @@ async fn nul_characters_are_removed_once_so_both_databases_keep_the_same_text(ap
             note: Some("from\u{0} the survey".into()),
             recorded_by: None,
             at,
+            received_at: at,
         })
         .await
         .unwrap();
