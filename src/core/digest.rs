@@ -81,8 +81,7 @@ pub struct DigestTicket {
     /// Who it is assigned to now.
     pub assignee: Option<UserRef>,
     /// Its changes of status, department, priority and assignee, oldest first. A ticket
-    /// without any recorded status change is read from its row's times instead (see
-    /// [`DigestTicket::steps`]).
+    /// without any recorded status change is read from its row's times instead.
     pub history: Vec<(DateTime<Utc>, Step)>,
 }
 
@@ -92,20 +91,9 @@ impl DigestTicket {
         self.resolved_at.or(self.closed_at)
     }
 
-    /// The status changes to follow: the history's, or for a ticket recorded without any
-    /// (rows written by hand or by an import) the ones its row's times imply.
-    fn steps(&self) -> Vec<(DateTime<Utc>, Status)> {
-        let recorded: Vec<(DateTime<Utc>, Status)> = self
-            .history
-            .iter()
-            .filter_map(|(at, s)| match s {
-                Step::Status(to) => Some((*at, *to)),
-                _ => None,
-            })
-            .collect();
-        if !recorded.is_empty() {
-            return recorded;
-        }
+    /// The status changes a ticket recorded without any (rows written by hand or by an
+    /// import) is taken to have had, from its row's times.
+    fn implied(&self) -> Vec<(DateTime<Utc>, Status)> {
         let mut implied: Vec<(DateTime<Utc>, Status)> = [
             self.waiting_since.map(|t| (t, Status::WaitingOnCustomer)),
             self.resolved_at.map(|t| (t, Status::Resolved)),
@@ -507,6 +495,15 @@ impl Outcome {
     }
 }
 
+/// What one change sets.
+#[derive(Debug, Clone, Copy)]
+enum Set<'a> {
+    Status(Status),
+    Department(&'a str),
+    Priority(Priority),
+    Assignee(Option<&'a UserRef>),
+}
+
 /// One ticket's life: its states in order, its resolutions, and its promises' outcomes.
 struct Life<'a> {
     t: &'a DigestTicket,
@@ -540,34 +537,48 @@ impl<'a> Life<'a> {
             waiting_since: None,
             paused: Duration::zero(),
         };
-        let statuses = t.steps();
-        let implied = !t.history.iter().any(|(_, s)| matches!(s, Step::Status(_)));
+        // Every change as what it sets, in time order (the log's order, which is time order
+        // unless a clock went back). A ticket recorded without status changes is read from
+        // its row's times; without recorded waits only their total is known.
         let mut start = start;
-        if implied {
-            // Without recorded waits only their total is known.
-            start.paused = t.sla_paused;
-        }
-        // The other steps in their order, with the status steps merged in by time.
-        let mut merged: Vec<(DateTime<Utc>, Option<&'a Step>, Option<Status>)> = t
+        let recorded = t.history.iter().any(|(_, s)| matches!(s, Step::Status(_)));
+        let mut changes: Vec<(DateTime<Utc>, Set<'a>)> = t
             .history
             .iter()
-            .filter(|(_, s)| !matches!(s, Step::Status(_)))
-            .map(|(at, s)| (*at, Some(s), None))
-            .chain(statuses.iter().map(|(at, to)| (*at, None, Some(*to))))
+            .map(|(at, s)| {
+                let set = match s {
+                    Step::Status(to) => Set::Status(*to),
+                    Step::Department { to, .. } => Set::Department(to),
+                    Step::Priority { to, .. } => Set::Priority(*to),
+                    Step::Assignee { to, .. } => Set::Assignee(to.as_ref()),
+                };
+                (*at, set)
+            })
             .collect();
-        merged.sort_by_key(|(at, _, _)| *at);
-        let mut states = vec![(t.created_at, start)];
+        if !recorded {
+            start.paused = t.sla_paused;
+            changes.extend(
+                t.implied()
+                    .into_iter()
+                    .map(|(at, to)| (at, Set::Status(to))),
+            );
+        }
+        if !changes.is_sorted_by_key(|(at, _)| *at) {
+            changes.sort_by_key(|(at, _)| *at);
+        }
+        let mut states = Vec::with_capacity(changes.len() + 1);
+        states.push((t.created_at, start));
         let mut resolutions = Vec::new();
-        for (at, step, status) in merged {
+        for (at, set) in changes {
             let Some((_, prev)) = states.last() else {
                 break;
             };
             let mut next = prev.clone();
-            match (step, status) {
-                (Some(Step::Department { to, .. }), _) => next.department = to,
-                (Some(Step::Priority { to, .. }), _) => next.priority = *to,
-                (Some(Step::Assignee { to, .. }), _) => next.assignee = to.as_ref(),
-                (_, Some(to)) => {
+            match set {
+                Set::Department(to) => next.department = to,
+                Set::Priority(to) => next.priority = to,
+                Set::Assignee(to) => next.assignee = to,
+                Set::Status(to) => {
                     // The desk adds a finished wait's clock time on the department's calendar
                     // as it stood when the wait ended; so does the digest.
                     if let (Some(since), false) =
@@ -584,7 +595,6 @@ impl<'a> Life<'a> {
                     }
                     next.status = to;
                 }
-                _ => continue,
             }
             states.push((at.max(t.created_at), next));
         }
@@ -743,6 +753,10 @@ fn earned_from(
     people: People<'_>,
 ) -> Vec<Earned> {
     let mine = |d: &str| covered.iter().any(|c| c == d);
+    // A few people work many tickets: each account is looked up once.
+    let mut known: std::collections::HashMap<&UserRef, (String, String)> =
+        std::collections::HashMap::new();
+    let mut person = |a| known.entry(a).or_insert_with(|| people(a)).clone();
     let mut resolved: BTreeMap<String, (String, usize)> = BTreeMap::new();
     let mut first: BTreeMap<String, (String, Vec<Duration>)> = BTreeMap::new();
     for l in &lives.all {
@@ -751,12 +765,16 @@ fn earned_from(
             continue;
         }
         let Some(a) = st.assignee else { continue };
-        let (key, name) = people(a);
         let n = l.resolutions.iter().filter(|r| w.contains(**r)).count();
+        let answered = l.t.first_response_at.filter(|r| w.contains(*r));
+        if n == 0 && answered.is_none() {
+            continue;
+        }
+        let (key, name) = person(a);
         if n > 0 {
             resolved.entry(key.clone()).or_insert((name.clone(), 0)).1 += n;
         }
-        if let Some(r) = l.t.first_response_at.filter(|r| w.contains(*r)) {
+        if let Some(r) = answered {
             first
                 .entry(key)
                 .or_insert((name, vec![]))
@@ -771,7 +789,7 @@ fn earned_from(
             continue;
         }
         let Some(a) = assignee else { continue };
-        let (key, name) = people(a);
+        let (key, name) = person(a);
         csat.entry(key).or_insert((name, vec![])).1.push(c.score);
     }
     let mut out = Vec::new();
@@ -836,23 +854,49 @@ impl Scope<'_> {
     }
 }
 
+/// The tickets of each department as they stood at one moment.
+type Groups<'l, 'a> = std::collections::HashMap<&'a str, Vec<&'l Life<'a>>>;
+
+fn by_department<'l, 'a>(lives: &'l Lives<'a>, at: DateTime<Utc>) -> Groups<'l, 'a> {
+    let mut out: Groups<'l, 'a> = std::collections::HashMap::new();
+    for l in &lives.all {
+        out.entry(l.department_at(at)).or_default().push(l);
+    }
+    out
+}
+
+/// The tickets of `scope`'s departments in `groups`.
+fn members<'l, 'a>(groups: &Groups<'l, 'a>, scope: Scope<'_>) -> Vec<&'l Life<'a>> {
+    let mut out = Vec::new();
+    let mut take = |d: &str| {
+        if let Some(g) = groups.get(d) {
+            out.extend(g.iter().copied());
+        }
+    };
+    match scope {
+        Scope::One(d) => take(d),
+        Scope::All(all) => all.iter().for_each(|d| take(d)),
+    }
+    out
+}
+
+/// The figures of `members` (the scope's tickets as they stood at `w`'s end) over `w`, and,
+/// when `list` is set, the breaches to list.
 fn figures(
-    lives: &Lives<'_>,
-    csat: &[CsatSample],
+    members: &[&Life<'_>],
+    csat: &[(&str, &CsatSample)],
     nps: &[&MetricPoint],
     scope: Scope<'_>,
     w: Window,
+    list: bool,
 ) -> (Figures, Vec<TicketLine>) {
     let mut f = Figures::default();
     // Lines are made only for the breaches listed, not for every one counted.
     let mut breaches: Vec<(Duration, &Life<'_>, &'static str)> = Vec::new();
     let mut first = Vec::new();
     let mut resolution = Vec::new();
-    for l in &lives.all {
+    for l in members {
         let t = l.t;
-        if !scope.holds(l.department_at(w.to)) {
-            continue;
-        }
         if w.contains(t.created_at) {
             f.opened += 1;
         }
@@ -875,7 +919,9 @@ fn figures(
                 rate.met += 1;
             } else {
                 rate.breached += 1;
-                breaches.push((o.late_by(w.to), l, o.promise.name()));
+                if list {
+                    breaches.push((o.late_by(w.to), l, o.promise.name()));
+                }
             }
         }
     }
@@ -883,8 +929,8 @@ fn figures(
     f.resolution = percentiles(resolution);
     let scores: Vec<u8> = csat
         .iter()
-        .filter(|c| w.contains(c.at) && scope.holds(lives.rated(c, w.to).0))
-        .map(|c| c.score)
+        .filter(|(dept, _)| scope.holds(dept))
+        .map(|(_, c)| c.score)
         .collect();
     f.csat.count = scores.len();
     for s in &scores {
@@ -937,11 +983,37 @@ fn line(l: &Life<'_>, when: DateTime<Utc>, by: Duration, what: Option<&str>) -> 
     }
 }
 
+/// The tickets of every department at the end of a period and of the one before, and each
+/// period's CSAT answers with their ticket's department then.
+struct Ends<'l, 'a> {
+    now: Groups<'l, 'a>,
+    before: Groups<'l, 'a>,
+    csat_now: Vec<(&'a str, &'a CsatSample)>,
+    csat_before: Vec<(&'a str, &'a CsatSample)>,
+}
+
+impl<'l, 'a> Ends<'l, 'a> {
+    fn new(lives: &'l Lives<'a>, csat: &'a [CsatSample], w: Window) -> Ends<'l, 'a> {
+        let answers = |w: Window| {
+            csat.iter()
+                .filter(|c| w.contains(c.at))
+                .map(|c| (lives.rated(c, w.to).0, c))
+                .collect()
+        };
+        Ends {
+            now: by_department(lives, w.to),
+            before: by_department(lives, w.from),
+            csat_now: answers(w),
+            csat_before: answers(w.previous()),
+        }
+    }
+}
+
 fn section(
     department: Option<&str>,
     covered: &[String],
     input: &DigestInput,
-    lives: &Lives<'_>,
+    ends: &Ends<'_, '_>,
     w: Window,
 ) -> Section {
     let scope = match department {
@@ -955,13 +1027,12 @@ fn section(
         .filter(|m| m.name == NPS_METRIC)
         .filter(|m| department.is_none() || m.department.as_deref() == department)
         .collect();
-    let (current, breached) = figures(lives, &input.csat, &nps, scope, w);
-    let (previous, _) = figures(lives, &input.csat, &nps, scope, w.previous());
-    let mut open: Vec<&Life<'_>> = lives
-        .all
-        .iter()
-        .filter(|l| l.open_at(w.to) && scope.holds(l.department_at(w.to)))
-        .collect();
+    let mine = members(&ends.now, scope);
+    let (current, breached) = figures(&mine, &ends.csat_now, &nps, scope, w, true);
+    let before = members(&ends.before, scope);
+    let prev = w.previous();
+    let (previous, _) = figures(&before, &ends.csat_before, &nps, scope, prev, false);
+    let mut open: Vec<&&Life<'_>> = mine.iter().filter(|l| l.open_at(w.to)).collect();
     // Oldest first; tickets opened at the same moment by number.
     open.sort_by_key(|l| (l.t.created_at, l.t.id.0));
     let oldest_open = open
@@ -970,11 +1041,7 @@ fn section(
         .map(|l| line(l, w.to, w.to - l.t.created_at, None))
         .collect();
     let mut tags: BTreeMap<&str, usize> = BTreeMap::new();
-    for l in lives
-        .all
-        .iter()
-        .filter(|l| w.contains(l.t.created_at) && scope.holds(l.department_at(w.to)))
-    {
+    for l in mine.iter().filter(|l| w.contains(l.t.created_at)) {
         for tag in &l.t.tags {
             *tags.entry(tag).or_default() += 1;
         }
@@ -1052,16 +1119,17 @@ pub fn compute(
 ) -> Report {
     let lives = Lives::new(input, sla);
     let w = spec.window;
+    let ends = Ends::new(&lives, &input.csat, w);
     Report {
         schedule: spec.schedule.to_string(),
         window: w,
         previous: w.previous(),
         timezone: spec.timezone.name().to_string(),
-        overall: section(None, spec.covered, input, &lives, w),
+        overall: section(None, spec.covered, input, &ends, w),
         departments: spec
             .covered
             .iter()
-            .map(|d| section(Some(d), spec.covered, input, &lives, w))
+            .map(|d| section(Some(d), spec.covered, input, &ends, w))
             .collect(),
         shout_outs,
         earned: earned_from(

@@ -22,10 +22,10 @@ use sqlx::{PgPool, Postgres, Row, SqlSafeStr, Transaction, TypeInfo, ValueRef};
 
 use super::dialect::{args, Arg, Backend, Conn, DigestSet, SqlRow, WriteTx};
 use super::sql::{
-    digest_ticket_from_row, history_step, inbox_from_row, insert_events, insert_outbox,
-    mark_inbox_done, new_ticket_values, outbox_from_row, recent_flags_in, source_key,
+    digest_ticket_from_row, inbox_from_row, insert_events, insert_outbox, mark_inbox_done,
+    new_ticket_values, outbox_from_row, read_history, recent_flags_in, source_key,
     tickets_by_sources, SqlStore, DIGEST_RECENT, DIGEST_ROUTED, DIGEST_TICKET_COLUMNS,
-    HISTORY_KINDS, INBOX_COLUMNS, NEW_TICKET_COLUMNS, OUTBOX_COLUMNS,
+    INBOX_COLUMNS, NEW_TICKET_COLUMNS, OUTBOX_COLUMNS,
 };
 use super::{corrupt, CreateTicket, Created, InboxRow, OutboxRow, StoreError};
 use crate::core::digest::DigestTicket;
@@ -362,45 +362,20 @@ impl Backend for PgDb {
         since: DateTime<Utc>,
         set: DigestSet<'_>,
     ) -> Result<Vec<DigestTicket>, StoreError> {
-        // Each ticket's history comes with it as one JSON array of [at in epoch milliseconds,
-        // kind, from, to] (accounts as `platform:id`), so the read is one row per ticket.
-        let select = format!(
-            "SELECT {DIGEST_TICKET_COLUMNS}, (\
-               SELECT json_agg(json_build_array((extract(epoch FROM e.at) * 1000)::bigint, \
-                 e.kind, \
-                 CASE e.kind WHEN 'assigned' THEN (e.data->'from'->>'platform') || ':' \
-                   || (e.data->'from'->>'id') ELSE e.data->>'from' END, \
-                 CASE e.kind WHEN 'assigned' THEN (e.data->'to'->>'platform') || ':' \
-                   || (e.data->'to'->>'id') ELSE e.data->>'to' END) ORDER BY e.id) \
-               FROM ticket_events e WHERE e.ticket_id = tickets.id AND {HISTORY_KINDS})::text \
-             AS history FROM tickets WHERE "
-        );
+        let select = format!("SELECT {DIGEST_TICKET_COLUMNS}, history FROM tickets WHERE ");
         let (sql, params) = match set {
             DigestSet::All => (format!("{select}{DIGEST_RECENT}"), args![since]),
             DigestSet::Department(d) => (
                 format!("{select}department = $2 AND ({DIGEST_RECENT})"),
                 args![since, d],
             ),
-            DigestSet::Routed => (
-                format!("{select}{DIGEST_ROUTED} AND ({DIGEST_RECENT})"),
-                args![since],
-            ),
+            DigestSet::Routed => (format!("{select}{DIGEST_ROUTED}"), args![since]),
         };
         let rows = self.read(sqlx::AssertSqlSafe(sql), params).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let mut t = digest_ticket_from_row(r)?;
-            if let Some(text) = r.text("history")? {
-                let steps: Vec<(i64, String, Option<String>, Option<String>)> =
-                    serde_json::from_str(&text).map_err(|e| corrupt("ticket history", e))?;
-                for (ms, kind, from, to) in steps {
-                    let at = DateTime::from_timestamp_millis(ms)
-                        .ok_or_else(|| corrupt("ticket history", format!("time {ms}")))?;
-                    if let Some(step) = history_step(&kind, from, to)? {
-                        t.history.push((at, step));
-                    }
-                }
-            }
+            t.history = read_history(&r.required_text("history")?)?;
             out.push(t);
         }
         Ok(out)

@@ -125,15 +125,62 @@ pub(crate) const DIGEST_RECENT: &str =
      OR COALESCE(resolved_at, closed_at) > $1";
 
 /// Tickets moved to another department after `$1`: a department's digest reads them too,
-/// as they may have been its own at a period's end.
+/// as they may have been its own at a period's end. Each was active when moved, so it is one
+/// of [`DIGEST_RECENT`]'s; found from the few routing entries alone.
 pub(crate) const DIGEST_ROUTED: &str =
     "id IN (SELECT ticket_id FROM ticket_events WHERE kind = 'routed' AND at > $1)";
 
-/// The audit-log kinds a digest follows (see [`history_step`]).
-pub(crate) const HISTORY_KINDS: &str =
-    "e.kind IN ('status_changed', 'routed', 'priority_changed', 'assigned')";
+/// The entries of `events` a digest follows, in the form of the tickets' `history` column:
+/// `at|kind|from|to;` each (accounts as `platform:id`, an empty field for none). No value
+/// holds `|` or `;`: statuses, priorities, department names and account references are
+/// letters, digits, `-`, `_`, `.` and `:`.
+pub(crate) fn history_steps(events: &[EventKind], at: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    for e in events {
+        let (kind, from, to) = match e {
+            EventKind::StatusChanged { to, .. } => ("status_changed", None, Some(enum_text(to))),
+            EventKind::Routed { from, to } => ("routed", Some(from.clone()), Some(to.clone())),
+            EventKind::PriorityChanged { from, to } => (
+                "priority_changed",
+                Some(enum_text(from)),
+                Some(enum_text(to)),
+            ),
+            EventKind::Assigned { from, to } => (
+                "assigned",
+                from.as_ref().map(|u| u.to_string()),
+                to.as_ref().map(|u| u.to_string()),
+            ),
+            _ => continue,
+        };
+        let field = |v: Option<String>| v.unwrap_or_default().replace(['|', ';'], "_");
+        out.push_str(&format!(
+            "{}|{kind}|{}|{};",
+            super::ts(at),
+            field(from),
+            field(to)
+        ));
+    }
+    out
+}
 
-/// One audit-log entry a digest follows, from its kind and its `from` and `to` as text (an
+/// Reads a ticket's `history` column (see [`history_steps`]): its followed changes in order.
+pub(crate) fn read_history(text: &str) -> Result<Vec<(DateTime<Utc>, Step)>, StoreError> {
+    let mut out = Vec::new();
+    for step in text.split(';').filter(|s| !s.is_empty()) {
+        let mut f = step.split('|');
+        let (Some(at), Some(kind), Some(from), Some(to)) = (f.next(), f.next(), f.next(), f.next())
+        else {
+            return Err(corrupt("ticket history", step));
+        };
+        let some = |v: &str| (!v.is_empty()).then(|| v.to_string());
+        if let Some(s) = history_step(kind, some(from), some(to))? {
+            out.push((super::parse_ts(at)?, s));
+        }
+    }
+    Ok(out)
+}
+
+/// One step of a ticket's `history` (see [`history_steps`]), from its kind and its `from` and `to` as text (an
 /// account as `platform:id`); `None` for a kind it does not follow.
 pub(crate) fn history_step(
     kind: &str,
@@ -613,31 +660,36 @@ impl<B: Backend> Store for SqlStore<B> {
         outbox: Vec<Outgoing>,
     ) -> Result<(), StoreError> {
         let _wake = WakeOnDrop(&self.wake.outbox);
+        // The changes digests follow are appended to the ticket's own history as well.
+        let steps = history_steps(&events, t.updated_at);
         let mut tx = self.db.write().await?;
+        let mut values = vec![
+            Arg::from(t.version),
+            Arg::from(&t.title),
+            Arg::from(&t.body),
+            Arg::from(&t.department),
+            Arg::from(enum_text(&t.priority)),
+            json("tags", &t.tags)?,
+            Arg::from(t.assignee.as_ref().map(|a| a.to_string())),
+            Arg::from(enum_text(&t.status)),
+            Arg::from(t.updated_at),
+            Arg::from(t.first_response_at),
+            Arg::from(t.resolved_at),
+            Arg::from(t.closed_at),
+            Arg::from(t.waiting_since),
+            Arg::from(t.sla_paused.num_seconds()),
+            Arg::from(t.id.0),
+            Arg::from(expected_version),
+        ];
+        values.push(Arg::from(steps));
         let done = tx
             .exec(
                 "UPDATE tickets SET version = $1, title = $2, body = $3, department = $4, \
                  priority = $5, tags = $6, assignee = $7, status = $8, updated_at = $9, \
                  first_response_at = $10, resolved_at = $11, closed_at = $12, \
-                 waiting_since = $13, sla_paused_seconds = $14 WHERE id = $15 AND version = $16",
-                vec![
-                    Arg::from(t.version),
-                    Arg::from(&t.title),
-                    Arg::from(&t.body),
-                    Arg::from(&t.department),
-                    Arg::from(enum_text(&t.priority)),
-                    json("tags", &t.tags)?,
-                    Arg::from(t.assignee.as_ref().map(|a| a.to_string())),
-                    Arg::from(enum_text(&t.status)),
-                    Arg::from(t.updated_at),
-                    Arg::from(t.first_response_at),
-                    Arg::from(t.resolved_at),
-                    Arg::from(t.closed_at),
-                    Arg::from(t.waiting_since),
-                    Arg::from(t.sla_paused.num_seconds()),
-                    Arg::from(t.id.0),
-                    Arg::from(expected_version),
-                ],
+                 waiting_since = $13, sla_paused_seconds = $14, history = history || $17 \
+                 WHERE id = $15 AND version = $16",
+                values,
             )
             .await?;
         if done != 1 {

@@ -27,11 +27,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::dialect::{args, Arg, Backend, Conn, DigestSet, SqlRow, WriteTx};
 use super::sql::{
-    history_step, inbox_from_row, insert_events, insert_rows, key_of, mark_inbox_done,
-    new_ticket_values, outbox_from_row, outbox_values, recent_flags_in, source_key,
-    tickets_by_sources, EventRow, SourceKey, SqlStore, DIGEST_RECENT, DIGEST_ROUTED, HISTORY_KINDS,
-    INBOX_COLUMNS, INSERT_OUTBOX, NEW_TICKET_COLUMNS, NEW_TICKET_WIDTH, OUTBOX_COLUMNS,
-    OUTBOX_WIDTH,
+    inbox_from_row, insert_events, insert_rows, key_of, mark_inbox_done, new_ticket_values,
+    outbox_from_row, outbox_values, read_history, recent_flags_in, source_key, tickets_by_sources,
+    EventRow, SourceKey, SqlStore, DIGEST_RECENT, DIGEST_ROUTED, INBOX_COLUMNS, INSERT_OUTBOX,
+    NEW_TICKET_COLUMNS, NEW_TICKET_WIDTH, OUTBOX_COLUMNS, OUTBOX_WIDTH,
 };
 use super::{
     corrupt, enum_from, parse_ts, parse_user, ts, CreateTicket, Created, InboxRow, OutboxRow,
@@ -294,23 +293,12 @@ impl Backend for SqliteDb {
     ) -> Result<Vec<DigestTicket>, StoreError> {
         // sqlx hands SQLite rows over one at a time through a channel, which costs more than
         // the read itself for tens of thousands of rows; SQLite packs them into one JSON array
-        // instead, read back in one piece. Each ticket carries its history: the followed
-        // audit-log entries as [at, kind, from, to], accounts as `platform:id`.
-        let packed = format!(
-            "SELECT json_group_array(json_array(id, title, department, \
+        // instead, read back in one piece. Each ticket carries its history (see
+        // `history_steps`).
+        let packed = "SELECT json_group_array(json_array(id, title, department, \
              priority, json(tags), created_at, first_response_at, resolved_at, closed_at, \
-             waiting_since, sla_paused_seconds, assignee, json((\
-               SELECT json_group_array(json_array(at, kind, before, after)) FROM (\
-                 SELECT e.at, e.kind, \
-                   CASE e.kind WHEN 'assigned' THEN json_extract(e.data, '$.from.platform') \
-                     || ':' || json_extract(e.data, '$.from.id') \
-                     ELSE json_extract(e.data, '$.from') END AS before, \
-                   CASE e.kind WHEN 'assigned' THEN json_extract(e.data, '$.to.platform') \
-                     || ':' || json_extract(e.data, '$.to.id') \
-                     ELSE json_extract(e.data, '$.to') END AS after \
-                 FROM ticket_events e WHERE e.ticket_id = tickets.id AND {HISTORY_KINDS} \
-                 ORDER BY e.id))))) AS packed FROM tickets WHERE "
-        );
+             waiting_since, sla_paused_seconds, assignee, history)) AS packed \
+             FROM tickets WHERE ";
         let recent = DIGEST_RECENT;
         let (sql, params) = match set {
             DigestSet::All => (format!("{packed}{recent}"), args![since]),
@@ -318,10 +306,7 @@ impl Backend for SqliteDb {
                 format!("{packed}department = $2 AND ({recent})"),
                 args![since, d],
             ),
-            DigestSet::Routed => (
-                format!("{packed}{DIGEST_ROUTED} AND ({recent})"),
-                args![since],
-            ),
+            DigestSet::Routed => (format!("{packed}{DIGEST_ROUTED}"), args![since]),
         };
         let rows = self.read(sqlx::AssertSqlSafe(sql), params).await?;
         let json = match rows.first() {
@@ -361,11 +346,8 @@ type PackedTicket = (
     Option<String>,
     i64,
     Option<String>,
-    Vec<PackedStep>,
+    String,
 );
-
-/// One history entry as packed: at, kind, from, to.
-type PackedStep = (String, String, Option<String>, Option<String>);
 
 fn unpack_digest_tickets(json: &str) -> Result<Vec<DigestTicket>, StoreError> {
     if json.is_empty() {
@@ -391,12 +373,7 @@ fn unpack_digest_tickets(json: &str) -> Result<Vec<DigestTicket>, StoreError> {
                 assignee,
                 steps,
             )| {
-                let mut history = Vec::with_capacity(steps.len());
-                for (at, kind, from, to) in steps {
-                    if let Some(step) = history_step(&kind, from, to)? {
-                        history.push((parse_ts(&at)?, step));
-                    }
-                }
+                let history = read_history(&steps)?;
                 Ok(DigestTicket {
                     id: TicketRef(id),
                     title,

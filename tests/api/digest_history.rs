@@ -9,9 +9,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::Value;
 use switchboard::cmd::digest::report;
 use switchboard::config::Period;
-use switchboard::core::digest::{Figures, Report};
+use switchboard::core::digest::{Figures, Report, Step};
 use switchboard::core::directory::Permission;
-use switchboard::core::ticket::Change;
+use switchboard::core::ticket::{Change, EventKind};
 use switchboard::core::types::{Platform, Priority, Status, TicketRef, UserRef};
 use switchboard::desk::TicketOverrides;
 use switchboard::store::{NewKudos, NewMetric};
@@ -606,8 +606,90 @@ async fn consecutive_digests_partition_and_replay_identically(app: TestApp) {
     }
 }
 
+/// The history a digest reads is the audit log's: after a generated week, every ticket's
+/// followed steps equal its audit-log entries of those kinds, in order; and the migration that
+/// fills the history of tickets from before it existed gives the same from the audit log.
+async fn the_history_digests_read_is_the_audit_logs(app: TestApp) {
+    let mut ends = Vec::new();
+    generate(&app, 31, "2026-03-16", 7, &mut ends).await;
+    let read = |app: &TestApp| {
+        let store = app.desk.store.clone();
+        async move {
+            let mut t = store
+                .digest_input(
+                    utc("2020-01-01T00:00:00Z"),
+                    utc("2027-01-01T00:00:00Z"),
+                    &[],
+                )
+                .await
+                .unwrap()
+                .tickets;
+            t.sort_by_key(|t| t.id);
+            t
+        }
+    };
+    let tickets = read(&app).await;
+    assert!(tickets.len() > 20);
+    let mut steps = 0;
+    for t in &tickets {
+        let logged: Vec<(DateTime<Utc>, Step)> = app
+            .desk
+            .store
+            .events(t.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| {
+                let step = match e.kind {
+                    EventKind::StatusChanged { to, .. } => Step::Status(to),
+                    EventKind::Routed { from, to } => Step::Department { from, to },
+                    EventKind::PriorityChanged { from, to } => Step::Priority { from, to },
+                    EventKind::Assigned { from, to } => Step::Assignee { from, to },
+                    _ => return None,
+                };
+                Some((e.at, step))
+            })
+            .collect();
+        assert_eq!(t.history, logged, "{}", t.id);
+        steps += logged.len();
+    }
+    assert!(steps > tickets.len(), "the week changed tickets");
+    // Empty every ticket's history and fill it as the migration does.
+    let (file, clear) = match &app.schema {
+        None => (
+            include_str!("../../migrations/sqlite/20261202000002_ticket_history.sql"),
+            "UPDATE tickets SET history = ''",
+        ),
+        Some(_) => (
+            include_str!("../../migrations/postgres/20261202000002_ticket_history.sql"),
+            "UPDATE tickets SET history = ''",
+        ),
+    };
+    let fill = &file[file.find("UPDATE tickets").unwrap()..];
+    match &app.schema {
+        None => {
+            let pool = sqlx::SqlitePool::connect(&app.url).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("{clear}; {fill}")))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        Some(schema) => {
+            let pool = sqlx::PgPool::connect(&app.url).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "SET search_path TO {schema}; {clear}; {fill}"
+            )))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    }
+    assert_eq!(read(&app).await, tickets);
+}
+
 crate::on_both_backends_with!(
     HISTORY_CONFIG;
+    the_history_digests_read_is_the_audit_logs,
     a_past_week_never_changes,
     deadlines_are_judged_in_the_period_they_pass,
     consecutive_digests_partition_and_replay_identically,
