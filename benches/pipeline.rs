@@ -25,7 +25,8 @@
 //! Settings: `BENCH_FLAGS` (default 200), `BENCH_LATENCY_MS` (100), `BENCH_SOURCES` (8),
 //! `BENCH_DEPARTMENTS` (4), `BENCH_LIMITS` (1; 0 turns the fakes' limits off, for CPU figures),
 //! `BENCH_ONLY` (`slack` or `discord`: one platform), `BENCH_LOG` (the bot's log filter, default
-//! `warn`; its log goes to stderr).
+//! `warn`; its log goes to stderr), `BENCH_BIN` (another `switchboard` binary to run, e.g. one
+//! built from main before a change, to compare both in one session).
 //! Run: `cargo bench --bench pipeline`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -200,7 +201,10 @@ impl Bot {
         let path = dir.path().join("switchboard.toml");
         std::fs::write(&path, config).unwrap();
         let port = free_port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        // `BENCH_BIN` runs another build (e.g. main before a change) through the same harness.
+        let bin = std::env::var("BENCH_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_switchboard").to_string());
+        let mut cmd = Command::new(bin);
         cmd.arg("--config")
             .arg(&path)
             .arg("run")

@@ -45,10 +45,17 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// A SQLite database file.
 pub type SqliteStore = SqlStore<SqliteDb>;
 
-/// SQLite's side of the store: its pool and its group-commit writer.
+/// SQLite's side of the store: one connection that writes, a pool that reads, and the
+/// group-commit writer.
+///
+/// SQLite lets one connection write at a time. With several writing connections the others
+/// would find the database locked and poll (sleep, retry) in SQLite's busy handler, which costs
+/// CPU and adds latency under load; one writing connection makes writers queue for it instead,
+/// waking once when it is free. Reads never wait for writes (WAL).
 #[derive(Debug)]
 pub struct SqliteDb {
     pool: SqlitePool,
+    writer: SqlitePool,
     creates: mpsc::Sender<CreateJob>,
 }
 
@@ -66,18 +73,28 @@ impl SqlStore<SqliteDb> {
             // used) so repeated reads of recent tickets stay in memory.
             .pragma("mmap_size", "268435456")
             .pragma("cache_size", "-16384");
+        // The writer first: it creates the file and switches it to WAL before readers open.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(options.clone())
+            .await?;
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(4)
             .connect_with(options)
             .await?;
         let (creates, jobs) = mpsc::channel(1024);
-        tokio::spawn(group_writer(pool.clone(), jobs));
-        Ok(SqlStore::new(SqliteDb { pool, creates }))
+        tokio::spawn(group_writer(writer.clone(), jobs));
+        Ok(SqlStore::new(SqliteDb {
+            pool,
+            writer,
+            creates,
+        }))
     }
 
-    /// The connection pool, for benchmarks that compare against raw statements.
+    /// The writing connection, for benchmarks that compare against raw statements.
     pub fn pool(&self) -> &SqlitePool {
-        &self.db.pool
+        &self.db.writer
     }
 }
 
@@ -179,17 +196,17 @@ impl Backend for SqliteDb {
 
     async fn run<S: SqlSafeStr + Send>(&self, sql: S, args: Vec<Arg>) -> Result<u64, StoreError> {
         Ok(sqlx::query_with(sql, bind(args)?)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected())
     }
 
     async fn write(&self) -> Result<Self::Tx, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await?;
+        MIGRATOR.run(&self.writer).await?;
         Ok(())
     }
 
@@ -221,6 +238,9 @@ impl Backend for SqliteDb {
         limit: i64,
     ) -> Result<Vec<InboxRow>, StoreError> {
         let platforms: Vec<String> = platforms.iter().map(|p| p.as_str().to_string()).collect();
+        if !self.due("inbox", now, &platforms).await? {
+            return Ok(vec![]);
+        }
         let mut tx = self.write().await?;
         let rows = tx
             .fetch(
@@ -258,6 +278,9 @@ impl Backend for SqliteDb {
         limit: i64,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let platforms: Vec<String> = platforms.iter().map(|p| p.as_str().to_string()).collect();
+        if !self.due("outbox", now, &platforms).await? {
+            return Ok(vec![]);
+        }
         let mut tx = self.write().await?;
         let rows = tx
             .fetch(
@@ -326,8 +349,8 @@ impl Backend for SqliteDb {
         let target = path
             .to_str()
             .ok_or_else(|| StoreError::Unsupported("backup path must be valid UTF-8".into()))?;
-        // VACUUM INTO reads one consistent snapshot while other connections keep writing.
-        self.run("VACUUM INTO $1", args![target]).await?;
+        // VACUUM INTO reads one consistent snapshot while the writer keeps writing.
+        self.read("VACUUM INTO $1", args![target]).await?;
         Ok(())
     }
 }
@@ -432,6 +455,30 @@ type CreateJob = (CreateTicket, oneshot::Sender<Result<Created, StoreError>>);
 
 /// The most tickets one group commit writes.
 const MAX_GROUP: usize = 64;
+
+impl SqliteDb {
+    /// Whether any row of `table` (`inbox` or `outbox`) for `platforms` is due and unleased at
+    /// `now`: a read, so a worker finding nothing to do never queues for the writer.
+    async fn due(
+        &self,
+        table: &'static str,
+        now: DateTime<Utc>,
+        platforms: &[String],
+    ) -> Result<bool, StoreError> {
+        let rows = self
+            .read(
+                sqlx::AssertSqlSafe(format!(
+                    "SELECT 1 FROM {table} WHERE status = 'pending' \
+                     AND platform IN (SELECT value FROM json_each($2)) \
+                     AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) \
+                     LIMIT 1"
+                )),
+                args![now, platforms.to_vec()],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+}
 
 /// Group commit: one task writes every new ticket. It takes whatever flags are waiting (up to
 /// [`MAX_GROUP`]), writes them all in one `BEGIN IMMEDIATE` transaction with one multi-row
