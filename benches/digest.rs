@@ -369,7 +369,7 @@ async fn main() {
     let url = format!("sqlite://{}", dir.path().join("digest.db").display());
     let sqlite = SqliteStore::open(&url).await.unwrap();
     let start = Instant::now();
-    let pool = sqlite.pool().clone();
+    let pool = sqlite.writer().clone();
     let d = desk(Arc::new(sqlite)).await;
     fill_sqlite(&pool, &generated).await;
     println!(

@@ -238,7 +238,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let sqlite = SqliteStore::open(&url).await.unwrap();
-    let pool = Pool::Sqlite(sqlite.pool().clone());
+    let pool = Pool::Sqlite(sqlite.writer().clone());
     bench("SQLite", Arc::new(sqlite), pool, total).await;
 
     let pg_url = std::env::var("SWITCHBOARD_TEST_POSTGRES").ok().or_else(|| {

@@ -92,8 +92,8 @@ impl SqlStore<SqliteDb> {
         }))
     }
 
-    /// The writing connection, for benchmarks that compare against raw statements.
-    pub fn pool(&self) -> &SqlitePool {
+    /// The writing connection, for benchmarks that write raw statements.
+    pub fn writer(&self) -> &SqlitePool {
         &self.db.writer
     }
 }
