@@ -125,9 +125,33 @@ const EVENTS: [&str; 5] = [
      'to', 'closed', 'reason', NULL) FROM tickets WHERE closed_at IS NOT NULL",
 ];
 
-/// The statement of a history migration that fills the column from the audit log.
-fn fill_history(migration: &str) -> String {
-    migration[migration.find("UPDATE tickets").expect("the fill")..].to_string()
+/// Writes every ticket's audit log (`json` names the database's JSON object and array
+/// functions), then fills each ticket's history from it with the statement of the history
+/// `migration`, timing that.
+async fn audit_log<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+    name: &str,
+    json: (&str, &str),
+    migration: &str,
+) where
+    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+{
+    for sql in events(json.0, json.1) {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    let fill = &migration[migration.find("UPDATE tickets").expect("the fill")..];
+    let t = Instant::now();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(fill.to_string()))
+        .execute(pool)
+        .await
+        .unwrap();
+    println!(
+        "{name}: history filled from the audit log in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
 }
 
 /// The audit log's statements for a database with JSON functions `obj` and `arr`.
@@ -166,24 +190,13 @@ async fn fill_sqlite(pool: &sqlx::SqlitePool, rows: &[Row]) {
         q.build().execute(&mut *tx).await.unwrap();
         tx.commit().await.unwrap();
     }
-    for sql in events("json_object", "json_array") {
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(pool)
-            .await
-            .unwrap();
-    }
-    // Each ticket's own history, filled from the audit log as the migration does.
-    let t = Instant::now();
-    sqlx::query(sqlx::AssertSqlSafe(fill_history(include_str!(
-        "../migrations/sqlite/20261202000002_ticket_history.sql"
-    ))))
-    .execute(pool)
-    .await
-    .unwrap();
-    println!(
-        "SQLite: history filled from the audit log in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
+    audit_log(
+        pool,
+        "SQLite",
+        ("json_object", "json_array"),
+        include_str!("../migrations/sqlite/20261202000002_ticket_history.sql"),
+    )
+    .await;
     extras_sqlite(pool).await;
 }
 
@@ -240,23 +253,13 @@ async fn fill_pg(pool: &sqlx::PgPool, rows: &[Row]) {
         });
         q.build().execute(pool).await.unwrap();
     }
-    for sql in events("jsonb_build_object", "jsonb_build_array") {
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(pool)
-            .await
-            .unwrap();
-    }
-    let t = Instant::now();
-    sqlx::query(sqlx::AssertSqlSafe(fill_history(include_str!(
-        "../migrations/postgres/20261202000002_ticket_history.sql"
-    ))))
-    .execute(pool)
-    .await
-    .unwrap();
-    println!(
-        "PostgreSQL: history filled from the audit log in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
+    audit_log(
+        pool,
+        "PostgreSQL",
+        ("jsonb_build_object", "jsonb_build_array"),
+        include_str!("../migrations/postgres/20261202000002_ticket_history.sql"),
+    )
+    .await;
     sqlx::query(
         "INSERT INTO csat_responses (ticket_id, score, responder, created_at) \
          SELECT id, 1 + (id % 5), 'slack:UCUSTOMER', resolved_at FROM tickets \

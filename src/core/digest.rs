@@ -86,11 +86,6 @@ pub struct DigestTicket {
 }
 
 impl DigestTicket {
-    /// When the ticket stopped being active: resolved, else closed; `None` while active.
-    pub fn done_at(&self) -> Option<DateTime<Utc>> {
-        self.resolved_at.or(self.closed_at)
-    }
-
     /// The status changes a ticket recorded without any (rows written by hand or by an
     /// import) is taken to have had, from its row's times.
     fn implied(&self) -> Vec<(DateTime<Utc>, Status)> {
@@ -529,7 +524,7 @@ impl<'a> Life<'a> {
             Step::Assignee { from, .. } => Some(from.as_ref()),
             _ => None,
         });
-        let start = State {
+        let mut start = State {
             status: Status::Open,
             department: first_dept.unwrap_or(&t.department),
             priority: first_prio.unwrap_or(t.priority),
@@ -540,7 +535,6 @@ impl<'a> Life<'a> {
         // Every change as what it sets, in time order (the log's order, which is time order
         // unless a clock went back). A ticket recorded without status changes is read from
         // its row's times; without recorded waits only their total is known.
-        let mut start = start;
         let recorded = t.history.iter().any(|(_, s)| matches!(s, Step::Status(_)));
         let mut changes: Vec<(DateTime<Utc>, Set<'a>)> = t
             .history
@@ -579,12 +573,11 @@ impl<'a> Life<'a> {
                 Set::Priority(to) => next.priority = to,
                 Set::Assignee(to) => next.assignee = to,
                 Set::Status(to) => {
-                    // The desk adds a finished wait's clock time on the department's calendar
-                    // as it stood when the wait ended; so does the digest.
+                    // A finished wait adds its clock time, as the desk adds it.
                     if let (Some(since), false) =
                         (prev.waiting_since, to == Status::WaitingOnCustomer)
                     {
-                        next.paused += sla.calendar(prev.department).elapsed(since, at);
+                        next.paused += sla.wait_paused(prev.department, since, at);
                         next.waiting_since = None;
                     }
                     if to == Status::WaitingOnCustomer && prev.waiting_since.is_none() {

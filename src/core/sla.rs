@@ -421,6 +421,18 @@ impl SlaPolicy {
         )
     }
 
+    /// The clock time a wait on the customer from `since` to `end` paused, counted on the
+    /// calendar of the department the ticket is in when the wait ends. The desk adds it to the
+    /// ticket's paused total; digests replaying the history add the same.
+    pub fn wait_paused(
+        &self,
+        department: &str,
+        since: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Duration {
+        self.calendar(department).elapsed(since, end)
+    }
+
     /// The zone `department`'s deadlines are shown in.
     pub fn zone(&self, department: &str) -> Tz {
         self.calendar(department)

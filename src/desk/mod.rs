@@ -513,11 +513,10 @@ impl Desk {
             let events = ticket.apply(change.clone(), &actor, self.now())?;
             // A finished wait on the customer adds its clock time to the paused total.
             if let (Some(since), None) = (before.waiting_since, ticket.waiting_since) {
-                ticket.sla_paused += self
-                    .config
-                    .sla
-                    .calendar(&before.department)
-                    .elapsed(since, self.now());
+                ticket.sla_paused +=
+                    self.config
+                        .sla
+                        .wait_paused(&before.department, since, self.now());
             }
             // Notes, first responses and source edits are not on the alert; everything else is.
             let alert_changed = events.iter().any(|e| {

@@ -172,39 +172,32 @@ pub(crate) fn read_history(text: &str) -> Result<Vec<(DateTime<Utc>, Step)>, Sto
         else {
             return Err(corrupt("ticket history", step));
         };
-        let some = |v: &str| (!v.is_empty()).then(|| v.to_string());
-        if let Some(s) = history_step(kind, some(from), some(to))? {
-            out.push((super::parse_ts(at)?, s));
-        }
+        let need = |v: &str| {
+            (!v.is_empty())
+                .then(|| v.to_string())
+                .ok_or_else(|| corrupt("ticket history", step))
+        };
+        let account = |v: &str| (!v.is_empty()).then(|| parse_user(v)).transpose();
+        let change = match kind {
+            "status_changed" => Step::Status(enum_from("status", to)?),
+            "routed" => Step::Department {
+                from: need(from)?,
+                to: need(to)?,
+            },
+            "priority_changed" => Step::Priority {
+                from: enum_from("priority", from)?,
+                to: enum_from("priority", to)?,
+            },
+            "assigned" => Step::Assignee {
+                from: account(from)?,
+                to: account(to)?,
+            },
+            // A kind written by a later version: not one these figures follow.
+            _ => continue,
+        };
+        out.push((super::parse_ts(at)?, change));
     }
     Ok(out)
-}
-
-/// One step of a ticket's `history` (see [`history_steps`]), from its kind and its `from` and `to` as text (an
-/// account as `platform:id`); `None` for a kind it does not follow.
-pub(crate) fn history_step(
-    kind: &str,
-    from: Option<String>,
-    to: Option<String>,
-) -> Result<Option<Step>, StoreError> {
-    let need =
-        |v: Option<String>| v.ok_or_else(|| corrupt("event", format!("{kind} without its values")));
-    Ok(Some(match kind {
-        "status_changed" => Step::Status(enum_from("status", &need(to)?)?),
-        "routed" => Step::Department {
-            from: need(from)?,
-            to: need(to)?,
-        },
-        "priority_changed" => Step::Priority {
-            from: enum_from("priority", &need(from)?)?,
-            to: enum_from("priority", &need(to)?)?,
-        },
-        "assigned" => Step::Assignee {
-            from: from.as_deref().map(parse_user).transpose()?,
-            to: to.as_deref().map(parse_user).transpose()?,
-        },
-        _ => return Ok(None),
-    }))
 }
 
 /// Decodes a row of [`DIGEST_TICKET_COLUMNS`].
@@ -663,7 +656,7 @@ impl<B: Backend> Store for SqlStore<B> {
         // The changes digests follow are appended to the ticket's own history as well.
         let steps = history_steps(&events, t.updated_at);
         let mut tx = self.db.write().await?;
-        let mut values = vec![
+        let values = vec![
             Arg::from(t.version),
             Arg::from(&t.title),
             Arg::from(&t.body),
@@ -680,8 +673,8 @@ impl<B: Backend> Store for SqlStore<B> {
             Arg::from(t.sla_paused.num_seconds()),
             Arg::from(t.id.0),
             Arg::from(expected_version),
+            Arg::from(steps),
         ];
-        values.push(Arg::from(steps));
         let done = tx
             .exec(
                 "UPDATE tickets SET version = $1, title = $2, body = $3, department = $4, \

@@ -245,13 +245,12 @@ impl Backend for SqliteDb {
         let rows = tx
             .fetch(
                 sqlx::AssertSqlSafe(format!(
-                    "SELECT {INBOX_COLUMNS} FROM inbox i \
-                     WHERE status = 'pending' AND platform IN (SELECT value FROM json_each($3)) \
-                       AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) \
+                    "SELECT {INBOX_COLUMNS} FROM inbox i WHERE {} \
                        AND (order_key IS NULL OR NOT EXISTS (SELECT 1 FROM inbox e \
                             WHERE e.order_key = i.order_key AND e.id < i.id \
                               AND e.status = 'pending')) \
-                     ORDER BY id LIMIT $2"
+                     ORDER BY id LIMIT $2",
+                    due_where("$1", "$3")
                 )),
                 args![now, limit, platforms],
             )
@@ -285,13 +284,12 @@ impl Backend for SqliteDb {
         let rows = tx
             .fetch(
                 sqlx::AssertSqlSafe(format!(
-                    "SELECT {OUTBOX_COLUMNS}, lease_until AS old_lease FROM outbox o \
-                     WHERE status = 'pending' AND platform IN (SELECT value FROM json_each($1)) \
-                       AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) \
+                    "SELECT {OUTBOX_COLUMNS}, lease_until AS old_lease FROM outbox o WHERE {} \
                        AND (order_key IS NULL OR NOT EXISTS (SELECT 1 FROM outbox e \
                             WHERE e.order_key = o.order_key AND e.id < o.id \
                               AND e.status = 'pending')) \
-                     ORDER BY id LIMIT $3"
+                     ORDER BY id LIMIT $3",
+                    due_where("$2", "$1")
                 )),
                 args![platforms, now, limit],
             )
@@ -456,6 +454,17 @@ type CreateJob = (CreateTicket, oneshot::Sender<Result<Created, StoreError>>);
 /// The most tickets one group commit writes.
 const MAX_GROUP: usize = 64;
 
+/// An inbox or outbox row pending for one of the platforms bound at `platforms`, due and not
+/// leased at the time bound at `now`: what a claim takes (its order rule aside) and what
+/// [`SqliteDb::due`] looks for, written once so the two never disagree.
+fn due_where(now: &str, platforms: &str) -> String {
+    format!(
+        "status = 'pending' AND {} AND next_attempt_at <= {now} \
+         AND (lease_until IS NULL OR lease_until <= {now})",
+        SqliteDb::in_list("platform", platforms)
+    )
+}
+
 impl SqliteDb {
     /// Whether any row of `table` (`inbox` or `outbox`) for `platforms` is due and unleased at
     /// `now`: a read, so a worker finding nothing to do never queues for the writer.
@@ -468,10 +477,8 @@ impl SqliteDb {
         let rows = self
             .read(
                 sqlx::AssertSqlSafe(format!(
-                    "SELECT 1 FROM {table} WHERE status = 'pending' \
-                     AND platform IN (SELECT value FROM json_each($2)) \
-                     AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) \
-                     LIMIT 1"
+                    "SELECT 1 FROM {table} WHERE {} LIMIT 1",
+                    due_where("$1", "$2")
                 )),
                 args![now, platforms.to_vec()],
             )
