@@ -7,6 +7,9 @@
 //!
 //! Run: `cargo bench --bench digest` (PostgreSQL from `SWITCHBOARD_TEST_POSTGRES`, else
 //! 127.0.0.1:5432 when it answers; `BENCH_TICKETS=N` changes the history size).
+//! `BENCH_KEEP=DIR` keeps the filled SQLite file and PostgreSQL schema under names derived from
+//! the size, and a later run with the same `BENCH_KEEP` and size measures them again without
+//! refilling (for profiling one change after another).
 
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
@@ -368,13 +371,32 @@ async fn main() {
     );
     let generated = rows(n);
 
+    let keep = std::env::var("BENCH_KEEP")
+        .ok()
+        .map(std::path::PathBuf::from);
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("digest.db").display());
+    let file = match &keep {
+        Some(k) => k.join(format!("digest-{n}.db")),
+        None => dir.path().join("digest.db"),
+    };
+    // The marker is written once the fill has finished.
+    let marker = file.with_extension("filled");
+    let filled = keep.is_some() && marker.exists();
+    if !filled {
+        // A fill that did not finish starts again from nothing.
+        let _ = std::fs::remove_file(&file);
+    }
+    let url = format!("sqlite://{}", file.display());
     let sqlite = SqliteStore::open(&url).await.unwrap();
     let start = Instant::now();
     let pool = sqlite.writer().clone();
     let d = desk(Arc::new(sqlite)).await;
-    fill_sqlite(&pool, &generated).await;
+    if !filled {
+        fill_sqlite(&pool, &generated).await;
+        if keep.is_some() {
+            std::fs::write(&marker, b"").unwrap();
+        }
+    }
     println!(
         "SQLite: history written in {:.0} s",
         start.elapsed().as_secs_f64()
@@ -410,12 +432,34 @@ async fn main() {
     });
     match pg_url {
         Some(url) => {
-            let schema = format!("sbbench_{}", uuid::Uuid::new_v4().simple());
+            let schema = match keep {
+                Some(_) => format!("sbbench_keep_{n}"),
+                None => format!("sbbench_{}", uuid::Uuid::new_v4().simple()),
+            };
+            let admin = sqlx::PgPool::connect(&url).await.unwrap();
+            // Metric samples are written last: with them there, the fill had finished.
+            let filled = keep.is_some()
+                && sqlx::query_scalar::<_, bool>(sqlx::AssertSqlSafe(format!(
+                    "SELECT EXISTS (SELECT 1 FROM {schema}.metric_samples)"
+                )))
+                .fetch_one(&admin)
+                .await
+                .unwrap_or(false);
+            if !filled {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS {schema} CASCADE"
+                )))
+                .execute(&admin)
+                .await
+                .unwrap();
+            }
             let pg = PgStore::open_in_schema(&url, &schema).await.unwrap();
             let pool = pg.pool().clone();
             let start = Instant::now();
             let d = desk(Arc::new(pg)).await;
-            fill_pg(&pool, &generated).await;
+            if !filled {
+                fill_pg(&pool, &generated).await;
+            }
             println!(
                 "PostgreSQL: history written in {:.0} s",
                 start.elapsed().as_secs_f64()
@@ -432,11 +476,12 @@ async fn main() {
                 println!("  plan: {line}");
             }
             measure("PostgreSQL", &d).await;
-            let admin = sqlx::PgPool::connect(&url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                .execute(&admin)
-                .await
-                .unwrap();
+            if keep.is_none() {
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                    .execute(&admin)
+                    .await
+                    .unwrap();
+            }
         }
         None => println!(
             "\nPostgreSQL: skipped (set SWITCHBOARD_TEST_POSTGRES or run one on 127.0.0.1:5432)"
