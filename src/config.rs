@@ -404,6 +404,8 @@ pub struct Config {
     pub discord: DiscordSettings,
     /// How much work the inbox and outbox workers do at once.
     pub workers: WorkerSettings,
+    /// What is pruned, after how long (`[retention]`).
+    pub retention: RetentionSettings,
     /// Secrets from the environment.
     pub secrets: Secrets,
 }
@@ -435,6 +437,46 @@ pub struct WorkerSettings {
     /// Messages the outbox delivers at once (`outbox.concurrency`).
     pub outbox_concurrency: usize,
 }
+
+/// What retention prunes and when (`[retention]`). Tickets, their history, CSAT answers,
+/// metric values and kudos are never pruned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionSettings {
+    /// Whether the scheduler prunes on its own (`enabled`, default true); `switchboard prune`
+    /// works either way.
+    pub enabled: bool,
+    /// Handled inbox rows, and their dedupe keys, after this (`inbox_done`, default 30 days).
+    pub inbox_done: chrono::Duration,
+    /// Delivered outbox rows after this (`outbox_sent`, default 30 days).
+    pub outbox_sent: chrono::Duration,
+    /// Digest fire claims after this (`fires`, default 90 days).
+    pub fires: chrono::Duration,
+    /// SLA escalation claims of done tickets after this (`claims`, default 90 days).
+    pub claims: chrono::Duration,
+    /// How often the scheduler prunes (`every`, default 1 hour).
+    pub every: chrono::Duration,
+    /// Rows removed per statement (`batch`, default 500).
+    pub batch: usize,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            inbox_done: chrono::Duration::days(30),
+            outbox_sent: chrono::Duration::days(30),
+            fires: chrono::Duration::days(90),
+            claims: chrono::Duration::days(90),
+            every: chrono::Duration::hours(1),
+            batch: 500,
+        }
+    }
+}
+
+/// The shortest `retention.inbox_done`: a platform's retry of an event must still find its
+/// dedupe key. Slack retries a delivery three times within about five minutes; Discord
+/// replays missed gateway events only on a resume within minutes; a day is far beyond both.
+pub const MIN_DEDUPE_HORIZON: chrono::Duration = chrono::Duration::days(1);
 
 /// Default of `inbox.concurrency`: a burst of flags costs about one round trip to the platform,
 /// and reaches the SQLite group commit as a group.
@@ -581,6 +623,41 @@ pub fn database_url(path: Option<&Path>) -> Result<String, ConfigError> {
         .and_then(Value::as_str)
         .unwrap_or(DEFAULT_DATABASE_URL)
         .to_string())
+}
+
+/// The `[retention]` settings alone (checked against the digests' `grace`), for `switchboard
+/// prune`, which like `migrate` works while the rest of the config is incomplete.
+pub fn retention_settings(path: Option<&Path>) -> Result<RetentionSettings, ConfigError> {
+    let (name, text) = read_file(path)?;
+    let invalid = |problems| ConfigError::Invalid {
+        source_name: name.clone(),
+        problems,
+    };
+    let table: Table = text.parse().map_err(|e: toml::de::Error| {
+        invalid(vec![Problem {
+            key: "(file)".into(),
+            message: format!("not valid TOML: {}", e.message()),
+        }])
+    })?;
+    let mut graces = Vec::new();
+    if let Some(Value::Array(digests)) = table.get("digests") {
+        for d in digests.iter().filter_map(Value::as_table) {
+            let name = d.get("name").and_then(Value::as_str).unwrap_or("?");
+            let grace = match d.get("grace").and_then(Value::as_str) {
+                Some(g) => sla::parse_duration(g).unwrap_or(chrono::Duration::hours(1)),
+                None => chrono::Duration::hours(1),
+            };
+            graces.push((name.to_string(), grace));
+        }
+    }
+    let mut p = Problems::default();
+    let mut root = Node::new("", &table);
+    let out = build_retention(&mut root, &mut p, &graces);
+    if p.0.is_empty() {
+        Ok(out)
+    } else {
+        Err(invalid(p.0))
+    }
 }
 
 fn read_file(path: Option<&Path>) -> Result<(String, String), ConfigError> {
@@ -1262,6 +1339,9 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
     }
 
     let digests = build_digests(&mut root, p, &check_dept);
+    let graces: Vec<(String, chrono::Duration)> =
+        digests.iter().map(|d| (d.name.clone(), d.grace)).collect();
+    let retention = build_retention(&mut root, p, &graces);
     let (default_sla, warn_all) = root
         .table(p, "sla")
         .map(|t| read_targets(p, t))
@@ -1313,8 +1393,75 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
         slack,
         discord,
         workers,
+        retention,
         secrets,
     }
+}
+
+/// Reads `[retention]`: durations as elsewhere (`30d`, `12h`), checked against what they
+/// must outlast.
+fn build_retention(
+    root: &mut Node<'_>,
+    p: &mut Problems,
+    graces: &[(String, chrono::Duration)],
+) -> RetentionSettings {
+    let mut out = RetentionSettings::default();
+    let Some(mut t) = root.table(p, "retention") else {
+        return out;
+    };
+    match t.get("enabled") {
+        None => {}
+        Some(Value::Boolean(b)) => out.enabled = *b,
+        Some(other) => p.add(
+            t.key("enabled"),
+            format!("must be true or false, found {}", type_name(other)),
+        ),
+    }
+    let duration =
+        |t: &mut Node<'_>, p: &mut Problems, k: &'static str, target: &mut chrono::Duration| {
+            if let Some(v) = t.string(p, k) {
+                match sla::parse_duration(&v) {
+                    Ok(d) => *target = d,
+                    Err(e) => p.add(t.key(k), e),
+                }
+            }
+        };
+    duration(&mut t, p, "inbox_done", &mut out.inbox_done);
+    duration(&mut t, p, "outbox_sent", &mut out.outbox_sent);
+    duration(&mut t, p, "fires", &mut out.fires);
+    duration(&mut t, p, "claims", &mut out.claims);
+    duration(&mut t, p, "every", &mut out.every);
+    if let Some(n) = t.count(p, "batch", 1, 100_000) {
+        out.batch = n;
+    }
+    if out.inbox_done < MIN_DEDUPE_HORIZON {
+        p.add(
+            t.key("inbox_done"),
+            format!(
+                "must be at least {}: a platform's late retry of an event must still find its \
+                 dedupe key",
+                sla::format_duration(MIN_DEDUPE_HORIZON)
+            ),
+        );
+    }
+    // A fire is claimed for as long as its digest could still be sent late; a claim pruned
+    // sooner would let the fire go out twice.
+    if let Some((name, grace)) = graces
+        .iter()
+        .filter(|(_, g)| *g >= out.fires)
+        .max_by_key(|(_, g)| *g)
+    {
+        p.add(
+            t.key("fires"),
+            format!(
+                "must be longer than the grace of digest `{name}` ({}), or its late fire \
+                 could be sent twice",
+                sla::format_duration(*grace)
+            ),
+        );
+    }
+    t.finish(p);
+    out
 }
 
 /// Reads `first_response` and `resolution` tables of priority = duration, and `warn` (a
@@ -1503,7 +1650,14 @@ fn build_digests(
         let name = d.required_string(p, "name", "\"weekly\"");
         if let Some(n) = &name {
             if out.iter().any(|x| &x.name == n) {
-                p.add(name_key, format!("digest `{n}` is defined twice"));
+                p.add(name_key.clone(), format!("digest `{n}` is defined twice"));
+            }
+            // `@` names are the bot's own jobs' claims (`@retention`).
+            if n.starts_with('@') {
+                p.add(
+                    name_key,
+                    format!("`{n}`: a digest name may not start with @"),
+                );
             }
         }
         let cron_key = d.key("cron");

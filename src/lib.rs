@@ -49,6 +49,7 @@ pub mod inbox;
 pub mod intake;
 pub mod logs;
 pub mod outbox;
+pub mod retention;
 pub mod schedule;
 pub mod serve;
 pub mod store;

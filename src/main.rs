@@ -73,6 +73,18 @@ enum Command {
         #[command(subcommand)]
         action: OutboxAction,
     },
+    /// Inspect and remove failed incoming events.
+    Inbox {
+        #[command(subcommand)]
+        action: InboxAction,
+    },
+    /// Remove what `[retention]` allows now (handled inbox rows, delivered outbox rows, old
+    /// digest fire and SLA claims) and print, per kind, how many went and the oldest row kept.
+    Prune {
+        /// Only count what would go; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Write a consistent copy of the SQLite database to FILE, safe while the bot runs.
     Backup {
         /// Where to write the copy (must not exist).
@@ -208,6 +220,29 @@ enum OutboxAction {
         /// Outbox row ids, as `outbox list` shows them.
         ids: Vec<i64>,
     },
+    /// Remove dead-lettered messages that failed longer ago than --older-than (retention
+    /// never removes them on its own).
+    Purge(PurgeArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum InboxAction {
+    /// Remove incoming events whose handling failed longer ago than --older-than (retention
+    /// never removes them on its own).
+    Purge(PurgeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct PurgeArgs {
+    /// Only failed rows (the only ones purge removes; say it to be sure).
+    #[arg(long, required = true)]
+    failed: bool,
+    /// How long ago they failed, e.g. `90d`, `2w`, `12h`.
+    #[arg(long, value_name = "AGE")]
+    older_than: String,
+    /// Only count what would go; remove nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -374,6 +409,16 @@ async fn main() -> ExitCode {
             }
             Err(e) => report(&e),
         },
+        Command::Inbox {
+            action: InboxAction::Purge(args),
+        } => match purge(path, store::Prunable::InboxFailed, &args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => report(&e),
+        },
+        Command::Prune { dry_run } => match prune(path, dry_run).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => report(&e),
+        },
         Command::Backup { file } => {
             let result = async {
                 let url = config::database_url(path).map_err(|e| e.to_string())?;
@@ -469,7 +514,42 @@ async fn outbox(
             let n = store.outbox_requeue(&ids, chrono::Utc::now()).await?;
             println!("{n} message(s) re-queued for delivery");
         }
+        OutboxAction::Purge(args) => {
+            drop(store);
+            purge(path, store::Prunable::OutboxFailed, &args).await?;
+        }
     }
+    Ok(())
+}
+
+/// `switchboard prune`: what `[retention]` allows now, per kind, with the oldest row kept.
+async fn prune(
+    path: Option<&std::path::Path>,
+    dry_run: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let r = &config::retention_settings(path)?;
+    let store = store::open(&config::database_url(path)?).await?;
+    store.migrate().await?;
+    let plan = switchboard::retention::plan(r, chrono::Utc::now());
+    let done = switchboard::retention::run(&*store, &plan, r.batch, dry_run, true).await?;
+    print!("{}", switchboard::retention::render(&done, dry_run));
+    Ok(())
+}
+
+/// `inbox purge` and `outbox purge`: failed rows older than `--older-than`.
+async fn purge(
+    path: Option<&std::path::Path>,
+    what: store::Prunable,
+    args: &PurgeArgs,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let age = switchboard::core::sla::parse_duration(&args.older_than)
+        .map_err(|e| format!("--older-than `{}`: {e}", args.older_than))?;
+    let url = config::database_url(path)?;
+    let store = store::open(&url).await?;
+    store.migrate().await?;
+    let plan = [(what, chrono::Utc::now() - age)];
+    let done = switchboard::retention::run(&*store, &plan, 500, args.dry_run, true).await?;
+    print!("{}", switchboard::retention::render(&done, args.dry_run));
     Ok(())
 }
 

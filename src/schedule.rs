@@ -15,18 +15,20 @@
 //! Owns when digests and escalations are posted; what digests say is `cmd::digest`'s, the
 //! clocks are `core::sla`'s, and delivery is the outbox's.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
 use crate::cmd::digest;
+use crate::core::cache::Bounded;
 use crate::core::cronexpr::{latest_fire, next_fire};
 use crate::core::message::{escalation, Outgoing, SlaClockKind};
 use crate::core::sla::{describe, Clock};
 use crate::core::types::{Status, TicketRef};
 use crate::desk::{Desk, DeskError};
+use crate::retention;
 use crate::store::{StoreError, TicketFilter};
 
 /// How the scheduler runs.
@@ -88,6 +90,10 @@ pub struct Escalation {
     pub posted: bool,
 }
 
+/// How many settled escalations a scheduler remembers; one forgotten costs a claim that
+/// finds it taken, never a second post.
+pub const SETTLED_ESCALATIONS: usize = 100_000;
+
 /// Share of a target after which a department that asks for it is warned.
 const WARN_AT: f64 = 0.8;
 
@@ -99,8 +105,11 @@ pub struct Scheduler {
     /// Fires this process already settled, by schedule, so a tick does not rebuild a digest
     /// for a fire it knows is claimed.
     settled: Mutex<HashMap<String, String>>,
-    /// Escalations this process already settled (`ticket:clock:level`).
-    escalated: Mutex<HashSet<String>>,
+    /// Escalations this process already settled (`ticket:clock:level`): a shortcut only (the
+    /// store's claim is the record), so it is bounded ([`SETTLED_ESCALATIONS`] for a day).
+    escalated: Bounded<String, ()>,
+    /// When this process next looks at retention.
+    next_prune: Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 impl Scheduler {
@@ -110,7 +119,8 @@ impl Scheduler {
             desk,
             settings,
             settled: Mutex::new(HashMap::new()),
-            escalated: Mutex::new(HashSet::new()),
+            escalated: Bounded::new(SETTLED_ESCALATIONS, Duration::from_secs(24 * 3600)),
+            next_prune: Mutex::new(None),
         }
     }
 
@@ -126,7 +136,8 @@ impl Scheduler {
             &never,
             || async {
                 self.tick().await?;
-                self.sla_tick().await.map(|_| 0)
+                self.sla_tick().await?;
+                self.retention_tick().await.map(|_| 0)
             },
         )
         .await;
@@ -187,12 +198,7 @@ impl Scheduler {
                 };
                 let Some(clock) = clock else { continue };
                 let key = format!("{}:{}:{level}", t.id.0, kind.as_str());
-                if self
-                    .escalated
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .contains(&key)
-                {
+                if self.escalated.contains(&key) {
                     continue;
                 }
                 let dir = &desk.config.directory;
@@ -215,10 +221,7 @@ impl Scheduler {
                 if posted {
                     tracing::info!(ticket = %t.id, clock = kind.as_str(), level, "SLA escalation posted");
                 }
-                self.escalated
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(key);
+                self.escalated.insert(key, ());
                 out.push(Escalation {
                     ticket: t.id,
                     clock: kind.as_str().to_string(),
@@ -228,6 +231,40 @@ impl Scheduler {
             }
         }
         Ok(out)
+    }
+
+    /// Prunes what `[retention]` allows, at most once per `every` across all instances (the
+    /// slot is claimed in the store); `None` when it was not this process's turn.
+    pub async fn retention_tick(&self) -> Result<Option<Vec<retention::Pruned>>, StoreError> {
+        let settings = &self.desk.config.retention;
+        let now = self.desk.now();
+        if !settings.enabled {
+            return Ok(None);
+        }
+        {
+            let mut next = self.next_prune.lock().unwrap_or_else(|e| e.into_inner());
+            if next.is_some_and(|n| now < n) {
+                return Ok(None);
+            }
+            *next = Some(now + settings.every);
+        }
+        let Some(done) =
+            retention::scheduled(&*self.desk.store, settings, &self.settings.owner, now).await?
+        else {
+            return Ok(None);
+        };
+        for p in &done {
+            self.desk.telemetry.pruned(p.what.name(), p.removed);
+            if p.removed > 0 {
+                tracing::info!(
+                    rows = p.what.name(),
+                    removed = p.removed,
+                    before = %p.before,
+                    "retention pruned rows"
+                );
+            }
+        }
+        Ok(Some(done))
     }
 
     /// Looks at every schedule once.

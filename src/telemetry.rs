@@ -69,6 +69,8 @@ pub struct Telemetry {
     pub rate_limited: Family<PlatformLabels, Counter>,
     /// 401, 403 and 429 answers from Discord, which bans an address at 10,000 in ten minutes.
     pub discord_invalid_requests: Counter,
+    /// Rows retention removed, by kind.
+    pub pruned: Family<PrunedLabels, Counter>,
     /// 1 while an adapter part is up, 0 while down, refreshed when health is read.
     pub adapter_up: Family<AdapterLabels, Gauge>,
     /// Each adapter part's last success and current failure.
@@ -116,6 +118,14 @@ pub struct PacedLabels {
     pub platform: String,
     /// delayed, deferred or held_back.
     pub outcome: String,
+}
+
+/// Labels of the retention counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PrunedLabels {
+    /// Which rows: inbox_done, outbox_sent, schedule_fires, sla_claims, inbox_failed or
+    /// outbox_failed.
+    pub rows: String,
 }
 
 /// Labels of per-worker counters.
@@ -213,6 +223,12 @@ impl Default for Telemetry {
             "401, 403 and 429 answers from Discord (it bans at 10,000 in ten minutes)",
             discord_invalid_requests.clone(),
         );
+        let pruned = Family::<PrunedLabels, Counter>::default();
+        registry.register(
+            "pruned_rows",
+            "Rows removed by retention, by kind",
+            pruned.clone(),
+        );
         let adapter_up = Family::<AdapterLabels, Gauge>::default();
         registry.register(
             "adapter_up",
@@ -234,6 +250,7 @@ impl Default for Telemetry {
             paced,
             rate_limited,
             discord_invalid_requests,
+            pruned,
             adapter_up,
             health: std::sync::Mutex::default(),
         }
@@ -268,6 +285,15 @@ impl Telemetry {
                 outcome: outcome.to_string(),
             })
             .inc();
+    }
+
+    /// Counts rows removed by retention.
+    pub fn pruned(&self, rows: &str, n: u64) {
+        self.pruned
+            .get_or_create(&PrunedLabels {
+                rows: rows.to_string(),
+            })
+            .inc_by(n);
     }
 
     /// The pacing counter for `platform` and `outcome`, to hand to a client.

@@ -4,6 +4,7 @@
 //! Pure rules over neutral types. Must never import serenity, slack_morphism, axum or sqlx,
 //! and never read the clock except through [`clock::Clock`].
 
+pub mod cache;
 pub mod clock;
 pub mod command;
 pub mod cronexpr;

@@ -11,6 +11,7 @@
 
 mod dialect;
 mod postgres;
+mod prune;
 mod sql;
 mod sqlite;
 
@@ -29,6 +30,7 @@ use crate::core::types::{ChannelRef, Platform, Status, TicketRef, UserRef};
 use tokio::sync::Notify;
 
 pub use postgres::{PgDb, PgStore};
+pub use prune::Prunable;
 pub use sql::SqlStore;
 pub use sqlite::{SqliteDb, SqliteStore};
 
@@ -612,6 +614,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn sync_people(&self, people: &[Person], at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Writes a consistent copy of the database to `path` while it is in use.
     async fn backup(&self, path: &Path) -> Result<(), StoreError>;
+    /// How many rows of `what` finished before `before` pruning would remove now.
+    async fn prunable(&self, what: Prunable, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Removes at most `limit` of them in one short statement; how many it removed. Rows still
+    /// in use are never among them (see [`Prunable`]); two instances pruning at once remove
+    /// each row once.
+    async fn prune(
+        &self,
+        what: Prunable,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError>;
+    /// The oldest row of `what`'s table that pruning at `before` keeps (by when it arrived,
+    /// was queued or was claimed), or `None` when it keeps none.
+    async fn oldest_kept(
+        &self,
+        what: Prunable,
+        before: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
 }
 
 /// The audit entries a store writes for events produced at `at` by `actor`.

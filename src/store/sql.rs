@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use super::dialect::{args, json, Arg, Backend, Conn, DigestSet, SqlRow, WriteTx};
 use super::{
     corrupt, enum_from, enum_text, parse_user, CreateTicket, Created, Csat, InboxOutcome, InboxRow,
-    Kudos, MetricSample, NewKudos, NewMetric, OutboxRow, Store, StoreError, TicketFilter, Wake,
-    WakeOnDrop,
+    Kudos, MetricSample, NewKudos, NewMetric, OutboxRow, Prunable, Store, StoreError, TicketFilter,
+    Wake, WakeOnDrop,
 };
 use crate::core::digest::{CsatSample, DigestInput, DigestTicket, MetricPoint, Step};
 use crate::core::directory::Person;
@@ -984,14 +984,15 @@ impl<B: Backend> Store for SqlStore<B> {
         id: i64,
         owner: &str,
         error: &str,
-        _now: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let done = self
             .db
             .run(
                 "UPDATE outbox SET status = 'failed', last_error = $1, lease_owner = NULL, \
-                 lease_until = NULL WHERE id = $2 AND status = 'pending' AND lease_owner = $3",
-                args![error, id, owner],
+                 lease_until = NULL, failed_at = $4 \
+                 WHERE id = $2 AND status = 'pending' AND lease_owner = $3",
+                args![error, id, owner, now],
             )
             .await?;
         Ok(done == 1)
@@ -999,8 +1000,8 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn outbox_requeue(&self, ids: &[i64], now: DateTime<Utc>) -> Result<u64, StoreError> {
         let sql = format!(
-            "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $1 \
-             WHERE status = 'failed' AND ($2 = 0 OR {})",
+            "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $1, \
+             failed_at = NULL WHERE status = 'failed' AND ($2 = 0 OR {})",
             B::in_list("id", "$3")
         );
         self.db
@@ -1369,6 +1370,44 @@ impl<B: Backend> Store for SqlStore<B> {
             )
             .await?;
         queue_if_claimed(tx, claimed, Some(ticket), outbox, at).await
+    }
+
+    async fn prunable(&self, what: Prunable, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let rows = self
+            .db
+            .read(sqlx::AssertSqlSafe(what.count_sql()), args![before])
+            .await?;
+        let n = match rows.first() {
+            Some(r) => r.required_int("n")?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn prune(
+        &self,
+        what: Prunable,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        self.db
+            .run(sqlx::AssertSqlSafe(what.delete_sql()), args![before, limit])
+            .await
+    }
+
+    async fn oldest_kept(
+        &self,
+        what: Prunable,
+        before: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let rows = self
+            .db
+            .read(sqlx::AssertSqlSafe(what.oldest_kept_sql()), args![before])
+            .await?;
+        match rows.first() {
+            Some(r) => r.time("t"),
+            None => Ok(None),
+        }
     }
 
     async fn sync_people(&self, people: &[Person], at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -553,3 +553,113 @@ fn run_refuses_to_start_when_slack_cannot_be_reached_and_never_prints_the_token(
         "the token reached the output:\n{err}"
     );
 }
+
+#[tokio::test]
+async fn prune_lists_what_it_would_remove_then_removes_exactly_that() {
+    let app = spawn_app().await;
+    let store = &app.desk.store;
+    // Events handled on the test clock's day, months before the real now this command uses.
+    let at = app.desk.now();
+    for key in ["a", "b", "c"] {
+        store
+            .inbox_insert(key, None, "slack", &serde_json::json!({}), at)
+            .await
+            .unwrap();
+    }
+    let rows = store
+        .inbox_claim(
+            "w",
+            &[switchboard::core::types::Platform::Slack],
+            at,
+            chrono::Duration::minutes(1),
+            10,
+        )
+        .await
+        .unwrap();
+    for r in &rows[..2] {
+        store
+            .inbox_finish(r.id, "w", switchboard::store::InboxOutcome::Done, "ok", at)
+            .await
+            .unwrap();
+    }
+    let url = app.url.clone();
+    let out = switchboard(&["prune", "--dry-run"], Some(&url));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let dry = text(&out.stdout);
+    let line = |t: &str, what: &str| {
+        t.lines()
+            .find(|l| l.starts_with(what))
+            .unwrap_or_else(|| panic!("no {what} line in {t}"))
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(line(&dry, "inbox_done"), "2", "{dry}");
+    assert!(dry.contains("dry run: nothing was removed"), "{dry}");
+    let out = switchboard(&["prune"], Some(&url));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let done = text(&out.stdout);
+    assert_eq!(line(&done, "inbox_done"), "2", "{done}");
+    // The row still being handled stays, and is the oldest kept.
+    assert_eq!(store.inbox(None, 0).await.unwrap().len(), 1);
+    assert!(
+        line_has(&done, "inbox_done", &switchboard::store::ts(at)),
+        "{done}"
+    );
+    let out = switchboard(&["prune", "--dry-run"], Some(&url));
+    assert_eq!(line(&text(&out.stdout), "inbox_done"), "0");
+    // Failed rows only by hand, and only with --failed.
+    let out = switchboard(&["outbox", "purge", "--older-than", "90d"], Some(&url));
+    assert!(!out.status.success(), "--failed is required");
+    let out = switchboard(
+        &["inbox", "purge", "--failed", "--older-than", "soon"],
+        Some(&url),
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--older-than `soon`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+fn line_has(t: &str, what: &str, needle: &str) -> bool {
+    t.lines().any(|l| l.starts_with(what) && l.contains(needle))
+}
+
+#[test]
+fn retention_settings_that_would_lose_a_dedupe_key_or_resend_a_fire_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.toml");
+    std::fs::write(
+        &file,
+        r#"
+[[digests]]
+name = "weekly"
+cron = "0 9 * * MON"
+targets = ["slack:CLEADS"]
+grace = "100d"
+
+[retention]
+inbox_done = "1h"
+enabled = "yes"
+"#,
+    )
+    .unwrap();
+    let out = switchboard(&["check-config", file.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stdout) + &text(&out.stderr);
+    assert!(
+        err.contains("retention.inbox_done: must be at least 1d"),
+        "{err}"
+    );
+    assert!(
+        err.contains("retention.fires: must be longer than the grace of digest `weekly`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("retention.enabled: must be true or false"),
+        "{err}"
+    );
+}

@@ -19,6 +19,7 @@ mod intake;
 mod layers;
 mod props;
 mod rate_limits;
+mod retention;
 mod serving;
 mod sla;
 mod slack_delivery;

@@ -9,9 +9,10 @@
 //! `Retry-After` / `retry_after` from a 429 and hands the wait to the outbox. Never logs the
 //! token. Must not decide content.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::core::cache::{Bounded, PEOPLE_CACHED, PEOPLE_FOR};
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
@@ -54,10 +55,11 @@ pub struct DiscordApi {
     client: reqwest::Client,
     /// The base URL when it is not discord.com (serenity's limiter is then off).
     proxy: Option<String>,
-    /// DM channel id by user id; Discord returns the same channel every time.
-    dms: Arc<Mutex<HashMap<String, String>>>,
-    /// Person or bot by user id.
-    kinds: Arc<Mutex<HashMap<String, AccountKind>>>,
+    /// DM channel id by user id; Discord returns the same channel every time (bounded:
+    /// `PEOPLE_CACHED` entries for `PEOPLE_FOR`, as Slack's people).
+    dms: Arc<Bounded<String, String>>,
+    /// Person or bot by user id (bounded likewise).
+    kinds: Arc<Bounded<String, AccountKind>>,
     /// Buckets, the global pace and the invalid-request count.
     limits: Arc<Limits>,
 }
@@ -129,8 +131,8 @@ impl DiscordApi {
             token: token.clone(),
             client,
             proxy,
-            dms: Arc::default(),
-            kinds: Arc::default(),
+            dms: Arc::new(Bounded::new(PEOPLE_CACHED, PEOPLE_FOR)),
+            kinds: Arc::new(Bounded::new(PEOPLE_CACHED, PEOPLE_FOR)),
             limits: Arc::new(Limits::new(DiscordLimits::default())),
         }
     }
@@ -315,8 +317,8 @@ impl DiscordApi {
 
     /// The DM channel with `user` (`POST /users/@me/channels`, cached).
     pub async fn dm_channel(&self, user: &str) -> Result<String, ChatError> {
-        if let Some(id) = self.dms.lock().unwrap_or_else(|e| e.into_inner()).get(user) {
-            return Ok(id.clone());
+        if let Some(id) = self.dms.get(&user.to_string()) {
+            return Ok(id);
         }
         let body = json!({ "recipient_id": user });
         let c = self
@@ -330,10 +332,7 @@ impl DiscordApi {
             .as_str()
             .ok_or_else(|| ChatError::Transient("DM channel answer has no id".into()))?
             .to_string();
-        self.dms
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(user.to_string(), id.clone());
+        self.dms.insert(user.to_string(), id.clone());
         Ok(id)
     }
 
@@ -483,8 +482,8 @@ impl DiscordApi {
 
     /// Whether user `id` is a person or a bot (`GET /users/{id}`, cached).
     pub async fn account_kind(&self, id: &str) -> Result<AccountKind, ChatError> {
-        if let Some(k) = self.kinds.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
-            return Ok(*k);
+        if let Some(k) = self.kinds.get(&id.to_string()) {
+            return Ok(k);
         }
         let user_id = UserId::from(snowflake(id)?);
         let kind = match self
@@ -496,10 +495,7 @@ impl DiscordApi {
             Err(ChatError::Permanent(e)) if e.contains("(10013)") => AccountKind::Unknown,
             Err(e) => return Err(e),
         };
-        self.kinds
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.to_string(), kind);
+        self.kinds.insert(id.to_string(), kind);
         Ok(kind)
     }
 
@@ -511,10 +507,7 @@ impl DiscordApi {
         } else {
             AccountKind::Person
         };
-        self.kinds
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.to_string(), kind);
+        self.kinds.insert(id.to_string(), kind);
     }
 
     /// Where a target's message goes: a channel (and the message it replies to), or the DM

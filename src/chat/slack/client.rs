@@ -6,6 +6,7 @@
 //! post and edit. Rendering is `blocks`; decisions are the
 //! outbox worker's.
 
+use crate::core::cache::{Bounded, PEOPLE_CACHED, PEOPLE_FOR};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -133,10 +134,10 @@ pub struct SlackApi {
     client: Arc<SlackClient<Connector>>,
     token: SlackApiToken,
     /// Display names by user id, from `users.info`; names change rarely and the method is
-    /// rate-limited, so each is asked once per process.
-    names: Cache<String>,
-    /// Person or bot by user id, from the same `users.info` answers.
-    kinds: Cache<AccountKind>,
+    /// rate-limited, so each is asked once a day at most (bounded: [`PEOPLE_CACHED`]).
+    names: Arc<Bounded<String, String>>,
+    /// Person or bot by user id, from the same `users.info` answers (bounded likewise).
+    kinds: Arc<Bounded<String, AccountKind>>,
     /// User group id → (members, when fetched), from `usergroups.users.list`.
     groups: Cache<(Vec<String>, std::time::Instant)>,
     /// Held while a user group is fetched, so flags completed at once ask Slack once.
@@ -353,8 +354,8 @@ impl SlackApi {
         Ok(Self {
             client: Arc::new(SlackClient::new(connector)),
             token: SlackApiToken::new(SlackApiTokenValue(token.expose().to_string())),
-            names: Arc::default(),
-            kinds: Arc::default(),
+            names: Arc::new(Bounded::new(PEOPLE_CACHED, PEOPLE_FOR)),
+            kinds: Arc::new(Bounded::new(PEOPLE_CACHED, PEOPLE_FOR)),
             groups: Arc::default(),
             group_fetch: Arc::default(),
             permalinks: Arc::default(),
@@ -747,8 +748,8 @@ impl SlackApi {
     /// The display name of user `id` (`users.info`, cached); `None` for an unknown user or
     /// an app's bot id.
     pub async fn user_name(&self, id: &str) -> Result<Option<String>, ChatError> {
-        if let Some(name) = self.names.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
-            return Ok(Some(name.clone()));
+        if let Some(name) = self.names.get(&id.to_string()) {
+            return Ok(Some(name));
         }
         if !id.starts_with(['U', 'W']) {
             return Ok(None);
@@ -763,8 +764,8 @@ impl SlackApi {
             // Slack reports Slackbot with `is_bot: false`; `B…` ids are bots, not users.
             return Ok(AccountKind::Bot);
         }
-        if let Some(kind) = self.kinds.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
-            return Ok(*kind);
+        if let Some(kind) = self.kinds.get(&id.to_string()) {
+            return Ok(kind);
         }
         if !id.starts_with(['U', 'W']) {
             return Ok(AccountKind::Unknown);
@@ -807,15 +808,9 @@ impl SlackApi {
             AccountKind::Person
         };
         if let Some(n) = &name {
-            self.names
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(id.to_string(), n.clone());
+            self.names.insert(id.to_string(), n.clone());
         }
-        self.kinds
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.to_string(), kind);
+        self.kinds.insert(id.to_string(), kind);
         Ok(Some((name, kind)))
     }
 

@@ -1,0 +1,149 @@
+//! A small in-memory cache with a size and an age bound, for what the bot looks up from the
+//! platforms (names, account kinds, DM channels) or remembers as a shortcut (escalations
+//! already settled). Every entry can be refilled: nothing here is the only record of anything.
+//!
+//! Owns eviction: entries older than the age bound are never returned, and past the size bound
+//! the oldest entries go first. Must not hold anything whose loss changes behaviour (claims
+//! and dedupe keys live in the database).
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How many people (names, account kinds, DM channels) each platform client keeps.
+pub const PEOPLE_CACHED: usize = 10_000;
+/// How long a person's cached name or kind is used: a renamed person shows their new name
+/// within a day.
+pub const PEOPLE_FOR: Duration = Duration::from_secs(24 * 3600);
+
+/// A cache of at most `capacity` entries, each kept at most `max_age`.
+#[derive(Debug)]
+pub struct Bounded<K, V> {
+    capacity: usize,
+    max_age: Duration,
+    inner: Mutex<Inner<K, V>>,
+}
+
+#[derive(Debug)]
+struct Inner<K, V> {
+    map: HashMap<K, (V, Instant)>,
+    /// Keys in the order they were stored, with when: the front is the oldest. A key stored
+    /// again appears twice; only the entry matching its current time evicts it.
+    order: VecDeque<(K, Instant)>,
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> Bounded<K, V> {
+    /// An empty cache.
+    pub fn new(capacity: usize, max_age: Duration) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            max_age,
+            inner: Mutex::new(Inner {
+                map: HashMap::new(),
+                order: VecDeque::new(),
+            }),
+        }
+    }
+
+    /// The value stored for `k`, unless it is older than the age bound.
+    pub fn get(&self, k: &K) -> Option<V> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner
+            .map
+            .get(k)
+            .filter(|(_, at)| at.elapsed() < self.max_age)
+            .map(|(v, _)| v.clone())
+    }
+
+    /// Whether `k` has a value young enough to be returned.
+    pub fn contains(&self, k: &K) -> bool {
+        self.get(k).is_some()
+    }
+
+    /// Stores `v` for `k`, evicting expired entries and, past the size bound, the oldest.
+    pub fn insert(&self, k: K, v: V) {
+        self.insert_at(k, v, Instant::now());
+    }
+
+    fn insert_at(&self, k: K, v: V, now: Instant) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.map.insert(k.clone(), (v, now));
+        inner.order.push_back((k, now));
+        loop {
+            let Some((front, at)) = inner.order.front().cloned() else {
+                break;
+            };
+            let over = inner.map.len() > self.capacity || inner.order.len() > 2 * self.capacity;
+            let expired = now.saturating_duration_since(at) >= self.max_age;
+            if !(over || expired) {
+                break;
+            }
+            inner.order.pop_front();
+            // Only the newest storing of a key removes it.
+            if inner.map.get(&front).is_some_and(|(_, t)| *t == at) {
+                inner.map.remove(&front);
+            }
+        }
+    }
+
+    /// How many entries it holds (expired ones not yet evicted included).
+    pub fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map
+            .len()
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oldest_entries_go_first_past_the_size_bound() {
+        let c = Bounded::new(3, Duration::from_secs(3600));
+        for i in 0..5 {
+            c.insert(i, i * 10);
+        }
+        assert_eq!(c.len(), 3);
+        assert_eq!(c.get(&0), None);
+        assert_eq!(c.get(&1), None);
+        assert_eq!(c.get(&4), Some(40));
+    }
+
+    #[test]
+    fn a_key_stored_again_is_kept_as_new() {
+        let c = Bounded::new(2, Duration::from_secs(3600));
+        c.insert("a", 1);
+        c.insert("b", 2);
+        c.insert("a", 3);
+        c.insert("c", 4);
+        assert_eq!(
+            c.get(&"a"),
+            Some(3),
+            "stored again after b, so b goes first"
+        );
+        assert_eq!(c.get(&"b"), None);
+        assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn entries_older_than_the_age_bound_are_not_returned_and_are_evicted() {
+        let c = Bounded::new(100, Duration::from_secs(60));
+        let start = Instant::now();
+        c.insert_at("old", 1, start);
+        assert_eq!(c.get(&"old"), Some(1));
+        c.insert_at("new", 2, start + Duration::from_secs(61));
+        assert_eq!(c.len(), 1, "the expired entry was evicted");
+        let c = Bounded::new(100, Duration::ZERO);
+        c.insert("x", 1);
+        assert_eq!(c.get(&"x"), None);
+    }
+}
