@@ -85,10 +85,20 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Write a consistent copy of the SQLite database to FILE, safe while the bot runs.
+    /// Write a consistent copy of the database to FILE, safe while the bot runs: SQLite's
+    /// file, or PostgreSQL's through pg_dump (custom format).
     Backup {
         /// Where to write the copy (must not exist).
         file: PathBuf,
+    },
+    /// Replace the database with a backup from `switchboard backup` (stop the bot first):
+    /// SQLite's file is put in place, PostgreSQL's is loaded with pg_restore --clean.
+    Restore {
+        /// The backup.
+        file: PathBuf,
+        /// Replace an existing SQLite database.
+        #[arg(long)]
+        force: bool,
     },
     /// Ask a running bot's /healthz (exit 0 when it answers 2xx within 5 s, else 1); for
     /// container health checks, where there is no curl.
@@ -415,6 +425,21 @@ async fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => report(&e),
         },
+        Command::Restore { file, force } => {
+            let result = async {
+                let url = config::database_url(path).map_err(|e| e.to_string())?;
+                store::restore(&url, &file, force)
+                    .await
+                    .map_err(|e| e.to_string())
+            };
+            match result.await {
+                Ok(()) => {
+                    println!("restored from {}", file.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => report(&e),
+            }
+        }
         Command::Prune { dry_run } => match prune(path, dry_run).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => report(&e),

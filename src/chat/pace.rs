@@ -183,6 +183,20 @@ struct State {
 }
 
 impl State {
+    /// The bucket `name`, created if new. Past [`MAX_BUCKETS`] the buckets idle for an hour
+    /// (and not blocked) go first: windows end a period after `tat`, and an hour covers every
+    /// limit the platforms use, so an idle bucket starts afresh exactly as it would have.
+    fn bucket(&mut self, name: &str, now: Instant) -> &mut Bucket {
+        if !self.buckets.contains_key(name) && self.buckets.len() >= MAX_BUCKETS {
+            let idle = Duration::from_secs(3600);
+            self.buckets
+                .retain(|_, b| b.tat + idle > now || b.blocked_until > now);
+        }
+        self.buckets
+            .entry(name.to_string())
+            .or_insert_with(|| Bucket::new(now))
+    }
+
     /// The latest block among `buckets`, or `otherwise` when none is blocked.
     fn blocked_until(&self, buckets: &[(&str, Rate)], otherwise: Instant) -> Instant {
         buckets
@@ -295,17 +309,8 @@ impl Pacer {
             self.stats.deferred.inc();
             return Err(Wait(at - now));
         }
-        if s.buckets.len() >= MAX_BUCKETS {
-            // Windows end a period after `tat`; an hour covers every limit platforms use.
-            let idle = Duration::from_secs(3600);
-            s.buckets
-                .retain(|_, b| b.tat + idle > now || b.blocked_until > now);
-        }
         for (name, rate) in buckets {
-            s.buckets
-                .entry((*name).to_string())
-                .or_insert_with(|| Bucket::new(now))
-                .book(*rate, at);
+            s.bucket(name, now).book(*rate, at);
         }
         self.hold_or_defer(&mut s, at, now, booking)
     }
@@ -346,10 +351,7 @@ impl Pacer {
         let now = Instant::now();
         let start = (now + ends_in).checked_sub(rate.per).unwrap_or(now);
         let mut s = self.lock();
-        let b = s
-            .buckets
-            .entry(bucket.to_string())
-            .or_insert_with(|| Bucket::new(now));
+        let b = s.bucket(bucket, now);
         b.tat = start;
         b.used = used;
     }
@@ -363,10 +365,7 @@ impl Pacer {
         let until = now + wait;
         self.stats.blocked.inc();
         let mut s = self.lock();
-        let b = s
-            .buckets
-            .entry(bucket.to_string())
-            .or_insert_with(|| Bucket::new(now));
+        let b = s.bucket(bucket, now);
         b.blocked_until = b.blocked_until.max(until);
         // What was booked in the blocked time goes after it. A window booked ahead keeps its
         // count (its calls are waiting and go when the block ends); one already under way is

@@ -87,6 +87,12 @@ impl<K: Eq + Hash + Clone, V: Clone> Bounded<K, V> {
         }
     }
 
+    /// Forgets `k` (its place in the eviction order goes when it reaches the front).
+    pub fn remove(&self, k: &K) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.map.remove(k);
+    }
+
     /// How many entries it holds (expired ones not yet evicted included).
     pub fn len(&self) -> usize {
         self.inner

@@ -12,6 +12,7 @@
 mod dialect;
 mod postgres;
 mod prune;
+mod restore;
 mod sql;
 mod sqlite;
 
@@ -31,6 +32,7 @@ use tokio::sync::Notify;
 
 pub use postgres::{PgDb, PgStore};
 pub use prune::Prunable;
+pub use restore::restore;
 pub use sql::SqlStore;
 pub use sqlite::{SqliteDb, SqliteStore};
 
@@ -612,7 +614,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<bool, StoreError>;
     /// Makes the people table match the configuration.
     async fn sync_people(&self, people: &[Person], at: DateTime<Utc>) -> Result<(), StoreError>;
-    /// Writes a consistent copy of the database to `path` while it is in use.
+    /// Writes a consistent copy of the database to `path` while it is in use: SQLite's file
+    /// (`VACUUM INTO`), or PostgreSQL's tables through `pg_dump` (custom format). Never
+    /// overwrites a file. [`restore`] puts it back.
     async fn backup(&self, path: &Path) -> Result<(), StoreError>;
     /// How many rows of `what` finished before `before` pruning would remove now.
     async fn prunable(&self, what: Prunable, before: DateTime<Utc>) -> Result<u64, StoreError>;

@@ -41,16 +41,28 @@ const FLAG_QUOTA_LOCK: i32 = 0x666c_6167;
 /// A PostgreSQL database, shareable by several instances.
 pub type PgStore = SqlStore<PgDb>;
 
-/// PostgreSQL's side of the store: its pool.
-#[derive(Debug)]
+/// PostgreSQL's side of the store: its pool, and where it connects for `pg_dump`.
 pub struct PgDb {
     pool: PgPool,
+    /// The URL it was opened with (may hold a password: never shown).
+    url: String,
+    /// The schema its tables are in, when not the default.
+    schema: Option<String>,
+}
+
+impl std::fmt::Debug for PgDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgDb")
+            .field("pool", &self.pool)
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SqlStore<PgDb> {
     /// Connects to the database at `url` (`postgres://user@host/db`).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        Self::connect(PgConnectOptions::from_str(url)?).await
+        Self::connect(PgConnectOptions::from_str(url)?, url, None).await
     }
 
     /// Connects with every table in `schema` (created if missing): lets tests share one
@@ -75,7 +87,7 @@ impl SqlStore<PgDb> {
         .await?;
         admin.close().await;
         let options = PgConnectOptions::from_str(url)?.options([("search_path", schema)]);
-        Self::connect(options).await
+        Self::connect(options, url, Some(schema)).await
     }
 
     /// The connection pool, for benchmarks that compare against raw statements.
@@ -83,13 +95,21 @@ impl SqlStore<PgDb> {
         &self.db.pool
     }
 
-    async fn connect(options: PgConnectOptions) -> Result<Self, StoreError> {
+    async fn connect(
+        options: PgConnectOptions,
+        url: &str,
+        schema: Option<&str>,
+    ) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(10)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(SqlStore::new(PgDb { pool }))
+        Ok(SqlStore::new(PgDb {
+            pool,
+            url: url.to_string(),
+            schema: schema.map(str::to_string),
+        }))
     }
 }
 
@@ -381,10 +401,8 @@ impl Backend for PgDb {
         Ok(out)
     }
 
-    async fn backup(&self, _path: &Path) -> Result<(), StoreError> {
-        Err(StoreError::Unsupported(
-            "backup copies SQLite databases; for PostgreSQL use pg_dump (e.g. `pg_dump -Fc DBNAME > switchboard.dump`)".into(),
-        ))
+    async fn backup(&self, path: &Path) -> Result<(), StoreError> {
+        super::restore::pg_backup(&self.url, self.schema.as_deref(), path).await
     }
 }
 

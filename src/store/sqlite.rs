@@ -338,12 +338,7 @@ impl Backend for SqliteDb {
     }
 
     async fn backup(&self, path: &Path) -> Result<(), StoreError> {
-        if path.exists() {
-            return Err(StoreError::Unsupported(format!(
-                "{} already exists; choose a new file so no backup is overwritten",
-                path.display()
-            )));
-        }
+        super::restore::refuse_existing(path)?;
         let target = path
             .to_str()
             .ok_or_else(|| StoreError::Unsupported("backup path must be valid UTF-8".into()))?;

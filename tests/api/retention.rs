@@ -474,21 +474,54 @@ async fn a_year_of_traffic_stays_within_its_size(app: TestApp) {
         .await
         .unwrap()
         .is_some());
-    if app.schema.is_none() {
-        // The backup opens as a database with every ticket as it was.
-        let file = app.dir.path().join("backup.db");
-        store.backup(&file).await.unwrap();
-        let restored =
-            switchboard::store::SqliteStore::open(&format!("sqlite://{}", file.display()))
+    // The backup restores every ticket as it was: SQLite's into a new file, PostgreSQL's
+    // into its schema after the schema is dropped.
+    let file = app.dir.path().join("backup.dump");
+    store.backup(&file).await.unwrap();
+    assert!(
+        store.backup(&file).await.is_err(),
+        "a backup never overwrites"
+    );
+    let restored: DynStore = match &app.schema {
+        None => {
+            let url = format!("sqlite://{}", app.dir.path().join("restored.db").display());
+            switchboard::store::restore(&url, &file, false)
                 .await
                 .unwrap();
-        use switchboard::store::Store;
-        let back = restored
-            .list_tickets(&TicketFilter::default())
-            .await
-            .unwrap();
-        assert_eq!(back, all, "every ticket round-trips through the backup");
-    }
+            assert!(
+                switchboard::store::restore(&url, &file, false)
+                    .await
+                    .is_err(),
+                "an existing database is replaced only when forced"
+            );
+            std::sync::Arc::new(switchboard::store::SqliteStore::open(&url).await.unwrap())
+        }
+        Some(schema) => {
+            let pool = sqlx::PgPool::connect(&app.url).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            switchboard::store::restore(&app.url, &file, false)
+                .await
+                .unwrap();
+            std::sync::Arc::new(
+                switchboard::store::PgStore::open_in_schema(&app.url, schema)
+                    .await
+                    .unwrap(),
+            )
+        }
+    };
+    let back = restored
+        .list_tickets(&TicketFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(back, all, "every ticket round-trips through the backup");
+    assert_eq!(
+        restored.inbox(None, 0).await.unwrap().len(),
+        store.inbox(None, 0).await.unwrap().len()
+    );
 }
 
 crate::on_both_backends!(

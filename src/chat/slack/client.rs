@@ -227,48 +227,34 @@ pub const RECENT_FOR: Duration = Duration::from_secs(600);
 /// Messages received as events, bounded in number ([`RECENT_MESSAGES`], oldest forgotten
 /// first) and in age ([`RECENT_FOR`]); edits update them and deletions forget them. A miss
 /// (another instance received the message, or it is older) fetches it from Slack.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RecentMessages {
-    inner: std::sync::Mutex<Recent>,
+    by_key: Bounded<(String, String), FetchedMessage>,
 }
 
-#[derive(Debug, Default)]
-struct Recent {
-    by_key: std::collections::HashMap<(String, String), (FetchedMessage, std::time::Instant)>,
-    order: std::collections::VecDeque<(String, String)>,
+impl Default for RecentMessages {
+    fn default() -> Self {
+        Self {
+            by_key: Bounded::new(RECENT_MESSAGES, RECENT_FOR),
+        }
+    }
 }
 
 impl RecentMessages {
     /// Remembers `message` in `channel`, replacing an older copy.
     pub fn remember(&self, channel: &str, message: FetchedMessage) {
-        let mut r = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let key = (channel.to_string(), message.ts.clone());
-        if r.by_key
-            .insert(key.clone(), (message, std::time::Instant::now()))
-            .is_none()
-        {
-            r.order.push_back(key);
-        }
-        while r.order.len() > RECENT_MESSAGES {
-            if let Some(old) = r.order.pop_front() {
-                r.by_key.remove(&old);
-            }
-        }
+        self.by_key.insert(key, message);
     }
 
     /// Forgets the message `ts` in `channel` (it was deleted).
     pub fn forget(&self, channel: &str, ts: &str) {
-        let mut r = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        r.by_key.remove(&(channel.to_string(), ts.to_string()));
+        self.by_key.remove(&(channel.to_string(), ts.to_string()));
     }
 
     /// The message `ts` in `channel`, if it was received within [`RECENT_FOR`].
     pub fn recall(&self, channel: &str, ts: &str) -> Option<FetchedMessage> {
-        let r = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        r.by_key
-            .get(&(channel.to_string(), ts.to_string()))
-            .filter(|(_, at)| at.elapsed() < RECENT_FOR)
-            .map(|(m, _)| m.clone())
+        self.by_key.get(&(channel.to_string(), ts.to_string()))
     }
 
     /// Takes in a received event: a new message (top-level or a thread reply) is remembered,
