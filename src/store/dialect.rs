@@ -22,8 +22,10 @@ use crate::core::types::Platform;
 /// Which tickets one digest read returns.
 #[derive(Debug, Clone, Copy)]
 pub enum DigestSet<'a> {
-    /// Every department's.
-    All,
+    /// Every department's, one of [`DIGEST_PARTS`] (`super::sql::DIGEST_PARTS`): the parts
+    /// are disjoint and together are every ticket a digest reads, so they are read at once
+    /// on separate connections.
+    Part(usize, DateTime<Utc>),
     /// Those of one department now.
     Department(&'a str),
     /// Those moved between departments after `since`.
