@@ -315,9 +315,10 @@ impl Backend for SqliteDb {
         // sqlx hands SQLite rows over one at a time through a channel, which costs more than
         // the read itself for tens of thousands of rows; SQLite packs them into one JSON array
         // instead, read back in one piece. Each ticket carries its history (see
-        // `history_steps`).
+        // `history_steps`). Tags travel as their stored JSON text (a string in the array):
+        // `json(tags)` would make SQLite parse and write every ticket's tags again.
         let packed = "SELECT json_group_array(json_array(id, title, department, \
-             priority, json(tags), created_at, first_response_at, resolved_at, closed_at, \
+             priority, tags, created_at, first_response_at, resolved_at, closed_at, \
              waiting_since, sla_paused_seconds, assignee, history)) AS packed \
              FROM tickets WHERE ";
         let recent = DIGEST_RECENT;
@@ -364,7 +365,7 @@ type PackedTicket = (
     String,
     String,
     String,
-    Vec<String>,
+    String,
     String,
     Option<String>,
     Option<String>,
@@ -405,7 +406,7 @@ fn unpack_digest_tickets(json: &str) -> Result<Vec<DigestTicket>, StoreError> {
                     title,
                     department,
                     priority: enum_from("priority", &priority)?,
-                    tags,
+                    tags: serde_json::from_str(&tags).map_err(|e| corrupt("ticket tags", e))?,
                     created_at: parse_ts(&created)?,
                     first_response_at: time(first)?,
                     resolved_at: time(resolved)?,
