@@ -270,6 +270,17 @@ async fn store_is_empty(app: &TestApp) -> bool {
     app.desk.store.inbox(None, 0).await.unwrap().is_empty()
 }
 
+/// Bob flags the same customer message each time.
+async fn flag_charged_twice(app: &TestApp) -> switchboard::desk::FlagOutcome {
+    app.flag(
+        &bob(),
+        "ticket",
+        source("slack:C1", "7.7", "my card was charged twice"),
+    )
+    .await
+    .unwrap()
+}
+
 async fn a_late_retry_after_its_dedupe_key_was_pruned_opens_no_second_ticket(app: TestApp) {
     let store = &app.desk.store;
     let key = "slack:event:Ev0LATE";
@@ -278,14 +289,7 @@ async fn a_late_retry_after_its_dedupe_key_was_pruned_opens_no_second_ticket(app
         .inbox_insert(key, None, "slack", &serde_json::json!({}), now)
         .await
         .unwrap());
-    let first = app
-        .flag(
-            &bob(),
-            "ticket",
-            source("slack:C1", "7.7", "my card was charged twice"),
-        )
-        .await
-        .unwrap();
+    let first = flag_charged_twice(&app).await;
     let row = store
         .inbox_claim("w", &[Platform::Slack], now, Duration::minutes(1), 10)
         .await
@@ -311,14 +315,7 @@ async fn a_late_retry_after_its_dedupe_key_was_pruned_opens_no_second_ticket(app
         .inbox_insert(key, None, "slack", &serde_json::json!({}), app.desk.now())
         .await
         .unwrap());
-    let again = app
-        .flag(
-            &bob(),
-            "ticket",
-            source("slack:C1", "7.7", "my card was charged twice"),
-        )
-        .await
-        .unwrap();
+    let again = flag_charged_twice(&app).await;
     assert!(!again.created);
     assert_eq!(again.ticket.id, first.ticket.id);
     assert_eq!(
