@@ -22,6 +22,11 @@ pub const CLAIM: &str = "@retention";
 /// How long a batch waits before the next, so other writes get the database in between.
 const PAUSE: StdDuration = StdDuration::from_millis(5);
 
+/// The most batches of each kind one scheduled run removes (100,000 rows at the default
+/// `batch`): the first run on a large database does not hold up the digests and SLA checks
+/// that share the scheduler's round; the rest goes in the next runs.
+pub const MAX_BATCHES_PER_RUN: usize = 200;
+
 /// What one kind of row's pruning removed (or, in a dry run, would remove).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Pruned {
@@ -61,6 +66,18 @@ pub async fn run(
     dry_run: bool,
     oldest: bool,
 ) -> Result<Vec<Pruned>, StoreError> {
+    run_capped(store, plan, batch, dry_run, oldest, usize::MAX).await
+}
+
+/// [`run`], removing at most `max_batches` batches of each kind.
+async fn run_capped(
+    store: &dyn Store,
+    plan: &[(Prunable, DateTime<Utc>)],
+    batch: usize,
+    dry_run: bool,
+    oldest: bool,
+    max_batches: usize,
+) -> Result<Vec<Pruned>, StoreError> {
     let batch = i64::try_from(batch.max(1)).unwrap_or(500);
     let mut out = Vec::with_capacity(plan.len());
     for &(what, before) in plan {
@@ -68,10 +85,10 @@ pub async fn run(
             store.prunable(what, before).await?
         } else {
             let mut total = 0;
-            loop {
+            for done in 1..=max_batches {
                 let n = store.prune(what, before, batch).await?;
                 total += n;
-                if n < batch.unsigned_abs() {
+                if n < batch.unsigned_abs() || done == max_batches {
                     break;
                 }
                 tokio::time::sleep(PAUSE).await;
@@ -103,7 +120,8 @@ pub fn slot(now: DateTime<Utc>, every: Duration) -> String {
 }
 
 /// The scheduled job at `now`: claims this slot for `owner` and, if no instance had, prunes
-/// with `settings`. `None` when another instance has the slot.
+/// with `settings`, at most [`MAX_BATCHES_PER_RUN`] batches of each kind. `None` when another
+/// instance has the slot.
 pub async fn scheduled(
     store: &dyn Store,
     settings: &RetentionSettings,
@@ -114,7 +132,15 @@ pub async fn scheduled(
     if !store.claim_fire(CLAIM, &slot, owner, now, vec![]).await? {
         return Ok(None);
     }
-    let done = run(store, &plan(settings, now), settings.batch, false, false).await?;
+    let done = run_capped(
+        store,
+        &plan(settings, now),
+        settings.batch,
+        false,
+        false,
+        MAX_BATCHES_PER_RUN,
+    )
+    .await?;
     Ok(Some(done))
 }
 

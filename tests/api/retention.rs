@@ -266,6 +266,29 @@ async fn two_instances_pruning_at_once_remove_each_row_once(app: TestApp) {
     );
 }
 
+async fn a_scheduled_run_removes_at_most_its_share_and_the_next_the_rest(app: TestApp) {
+    let cap = retention::MAX_BATCHES_PER_RUN * 2;
+    inbox_rows(&app, "e", cap + 50, InboxOutcome::Done).await;
+    app.clock.advance(Duration::days(31));
+    let settings = RetentionSettings {
+        batch: 2,
+        ..RetentionSettings::default()
+    };
+    let now = app.desk.now();
+    let first = retention::scheduled(&*app.desk.store, &settings, "a", now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(count(&first, Prunable::InboxDone), cap as u64);
+    let later = now + Duration::hours(1);
+    let next = retention::scheduled(&*app.desk.store, &settings, "a", later)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(count(&next, Prunable::InboxDone), 50);
+    assert!(store_is_empty(&app).await);
+}
+
 async fn store_is_empty(app: &TestApp) -> bool {
     app.desk.store.inbox(None, 0).await.unwrap().is_empty()
 }
@@ -524,6 +547,7 @@ async fn a_year_of_traffic_stays_within_its_size(app: TestApp) {
 crate::on_both_backends!(
     prune_removes_exactly_what_the_dry_run_listed_and_nothing_in_use,
     two_instances_pruning_at_once_remove_each_row_once,
+    a_scheduled_run_removes_at_most_its_share_and_the_next_the_rest,
     a_late_retry_after_its_dedupe_key_was_pruned_opens_no_second_ticket,
     a_year_of_traffic_stays_within_its_size,
 );
