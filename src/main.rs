@@ -421,7 +421,7 @@ async fn main() -> ExitCode {
         },
         Command::Inbox {
             action: InboxAction::Purge(args),
-        } => match purge(path, store::Prunable::InboxFailed, &args).await {
+        } => match purge_inbox(path, &args).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => report(&e),
         },
@@ -539,10 +539,7 @@ async fn outbox(
             let n = store.outbox_requeue(&ids, chrono::Utc::now()).await?;
             println!("{n} message(s) re-queued for delivery");
         }
-        OutboxAction::Purge(args) => {
-            drop(store);
-            purge(path, store::Prunable::OutboxFailed, &args).await?;
-        }
+        OutboxAction::Purge(args) => purge(&*store, store::Prunable::OutboxFailed, &args).await?,
     }
     Ok(())
 }
@@ -561,19 +558,27 @@ async fn prune(
     Ok(())
 }
 
+/// `inbox purge`.
+async fn purge_inbox(
+    path: Option<&std::path::Path>,
+    args: &PurgeArgs,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let store = store::open(&config::database_url(path)?).await?;
+    store.migrate().await?;
+    purge(&*store, store::Prunable::InboxFailed, args).await
+}
+
 /// `inbox purge` and `outbox purge`: failed rows older than `--older-than`.
 async fn purge(
-    path: Option<&std::path::Path>,
+    store: &dyn store::Store,
     what: store::Prunable,
     args: &PurgeArgs,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let age = switchboard::core::sla::parse_duration(&args.older_than)
         .map_err(|e| format!("--older-than `{}`: {e}", args.older_than))?;
-    let url = config::database_url(path)?;
-    let store = store::open(&url).await?;
-    store.migrate().await?;
     let plan = [(what, chrono::Utc::now() - age)];
-    let done = switchboard::retention::run(&*store, &plan, 500, args.dry_run, true).await?;
+    let batch = config::RetentionSettings::default().batch;
+    let done = switchboard::retention::run(store, &plan, batch, args.dry_run, true).await?;
     print!("{}", switchboard::retention::render(&done, args.dry_run));
     Ok(())
 }

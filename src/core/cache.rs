@@ -6,6 +6,7 @@
 //! the oldest entries go first. Must not hold anything whose loss changes behaviour (claims
 //! and dedupe keys live in the database).
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::sync::Mutex;
@@ -47,7 +48,10 @@ impl<K: Eq + Hash + Clone, V: Clone> Bounded<K, V> {
     }
 
     /// The value stored for `k`, unless it is older than the age bound.
-    pub fn get(&self, k: &K) -> Option<V> {
+    pub fn get<Q: Hash + Eq + ?Sized>(&self, k: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner
             .map
@@ -57,7 +61,10 @@ impl<K: Eq + Hash + Clone, V: Clone> Bounded<K, V> {
     }
 
     /// Whether `k` has a value young enough to be returned.
-    pub fn contains(&self, k: &K) -> bool {
+    pub fn contains<Q: Hash + Eq + ?Sized>(&self, k: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
         self.get(k).is_some()
     }
 
@@ -70,16 +77,15 @@ impl<K: Eq + Hash + Clone, V: Clone> Bounded<K, V> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.map.insert(k.clone(), (v, now));
         inner.order.push_back((k, now));
-        loop {
-            let Some((front, at)) = inner.order.front().cloned() else {
-                break;
-            };
+        while let Some(&(_, at)) = inner.order.front() {
             let over = inner.map.len() > self.capacity || inner.order.len() > 2 * self.capacity;
             let expired = now.saturating_duration_since(at) >= self.max_age;
             if !(over || expired) {
                 break;
             }
-            inner.order.pop_front();
+            let Some((front, at)) = inner.order.pop_front() else {
+                break;
+            };
             // Only the newest storing of a key removes it.
             if inner.map.get(&front).is_some_and(|(_, t)| *t == at) {
                 inner.map.remove(&front);
@@ -88,7 +94,10 @@ impl<K: Eq + Hash + Clone, V: Clone> Bounded<K, V> {
     }
 
     /// Forgets `k` (its place in the eviction order goes when it reaches the front).
-    pub fn remove(&self, k: &K) {
+    pub fn remove<Q: Hash + Eq + ?Sized>(&self, k: &Q)
+    where
+        K: Borrow<Q>,
+    {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.map.remove(k);
     }

@@ -598,12 +598,10 @@ impl<'a> Life<'a> {
             }
             states.push((at.max(t.created_at), next));
         }
-        let index = |when: DateTime<Utc>| {
-            states
-                .partition_point(|(s, _)| *s <= when)
-                .saturating_sub(1)
-        };
-        let ends = [(w.to, index(w.to)), (w.from, index(w.from))];
+        let ends = [
+            (w.to, state_index(&states, w.to)),
+            (w.from, state_index(&states, w.from)),
+        ];
         let mut life = Life {
             t,
             states,
@@ -623,10 +621,7 @@ impl<'a> Life<'a> {
     fn at(&self, when: DateTime<Utc>) -> &State<'a> {
         let i = match self.ends.iter().find(|(t, _)| *t == when) {
             Some((_, i)) => *i,
-            None => self
-                .states
-                .partition_point(|(s, _)| *s <= when)
-                .saturating_sub(1),
+            None => state_index(&self.states, when),
         };
         &self.states[i].1
     }
@@ -706,6 +701,14 @@ impl<'a> Life<'a> {
         }
         None
     }
+}
+
+/// Where in `states` (oldest first) the state at `when` is: the last that began at or before
+/// it, or the first when none had.
+fn state_index(states: &[(DateTime<Utc>, State<'_>)], when: DateTime<Utc>) -> usize {
+    states
+        .partition_point(|(s, _)| *s <= when)
+        .saturating_sub(1)
 }
 
 /// Every ticket's life, and where to find one by reference.

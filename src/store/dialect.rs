@@ -22,14 +22,25 @@ use crate::core::types::Platform;
 /// Which tickets one digest read returns.
 #[derive(Debug, Clone, Copy)]
 pub enum DigestSet<'a> {
-    /// Every department's, one of [`DIGEST_PARTS`] (`super::sql::DIGEST_PARTS`): the parts
-    /// are disjoint and together are every ticket a digest reads, so they are read at once
-    /// on separate connections.
-    Part(usize, DateTime<Utc>),
+    /// Every department's, one part of them (the parts are disjoint and together are every
+    /// ticket a digest reads, so they are read at once on separate connections); the time is
+    /// the start of the current period.
+    Part(DigestPart, DateTime<Utc>),
     /// Those of one department now.
     Department(&'a str),
     /// Those moved between departments after `since`.
     Routed,
+}
+
+/// One of the three parts of a whole organisation's digest read (see `sql::digest_part`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestPart {
+    /// Opened in the previous period.
+    OpenedBefore,
+    /// Opened in the current period.
+    OpenedSince,
+    /// Opened earlier and not done when the previous period began.
+    StillActive,
 }
 
 /// A value to bind to a statement, in a form both databases understand.
@@ -271,6 +282,9 @@ pub trait Backend: Send + Sync + Debug + 'static {
     /// A statement that serialises concurrent people syncs in the transaction, if the
     /// database needs one (SQLite's single writer already does).
     fn lock_people() -> Option<&'static str>;
+    /// `created_at <= $1` written so that no plan (PostgreSQL's generic plan of a prepared
+    /// statement included) reads it from the column's index: that range is the whole history.
+    const OPENED_BY: &'static str;
 
     /// Opens a ticket, or finds the one its flagged message already has (see
     /// [`super::Store::create_ticket`]).

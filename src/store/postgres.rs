@@ -22,10 +22,10 @@ use sqlx::{PgPool, Postgres, Row, SqlSafeStr, Transaction, TypeInfo, ValueRef};
 
 use super::dialect::{args, Arg, Backend, Conn, DigestSet, SqlRow, WriteTx};
 use super::sql::{
-    digest_ticket_from_row, inbox_from_row, insert_events, insert_outbox, mark_inbox_done,
-    new_ticket_values, outbox_from_row, read_history, recent_flags_in, source_key,
-    tickets_by_sources, SqlStore, DIGEST_PARTS, DIGEST_RECENT, DIGEST_ROUTED,
-    DIGEST_TICKET_COLUMNS, INBOX_COLUMNS, NEW_TICKET_COLUMNS, OUTBOX_COLUMNS,
+    digest_part, digest_ticket_from_row, inbox_from_row, insert_events, insert_outbox,
+    mark_inbox_done, new_ticket_values, off_thread, outbox_from_row, read_history, recent_flags_in,
+    source_key, tickets_by_sources, SqlStore, DIGEST_RECENT, DIGEST_ROUTED, DIGEST_TICKET_COLUMNS,
+    INBOX_COLUMNS, NEW_TICKET_COLUMNS, OUTBOX_COLUMNS,
 };
 use super::{corrupt, CreateTicket, Created, InboxRow, OutboxRow, StoreError};
 use crate::core::digest::DigestTicket;
@@ -237,6 +237,9 @@ impl Backend for PgDb {
         format!("{expr} = ANY({param})")
     }
 
+    /// An expression over the column keeps PostgreSQL off its index.
+    const OPENED_BY: &'static str = "created_at + INTERVAL '0 s' <= $1";
+
     fn lock_people() -> Option<&'static str> {
         // Serialises syncs from instances starting together.
         Some("LOCK TABLE people IN EXCLUSIVE MODE")
@@ -384,12 +387,8 @@ impl Backend for PgDb {
     ) -> Result<Vec<DigestTicket>, StoreError> {
         let select = format!("SELECT {DIGEST_TICKET_COLUMNS}, history FROM tickets WHERE ");
         let (sql, params) = match set {
-            // An expression over the column keeps PostgreSQL off its index.
-            DigestSet::Part(i, mid) => (
-                format!(
-                    "{select}{}",
-                    DIGEST_PARTS[i.min(2)].replace("{OPENED}", PG_OPENED_BY)
-                ),
+            DigestSet::Part(part, mid) => (
+                format!("{select}{}", digest_part::<Self>(part)),
                 args![since, mid],
             ),
             DigestSet::Department(d) => (
@@ -399,8 +398,7 @@ impl Backend for PgDb {
             DigestSet::Routed => (format!("{select}{DIGEST_ROUTED}"), args![since]),
         };
         let rows = self.read(sqlx::AssertSqlSafe(sql), params).await?;
-        // Parts read at once are decoded at once too, off the async threads.
-        tokio::task::spawn_blocking(move || {
+        off_thread(move || {
             let mut out = Vec::with_capacity(rows.len());
             for r in &rows {
                 let mut t = digest_ticket_from_row(r)?;
@@ -410,17 +408,12 @@ impl Backend for PgDb {
             Ok(out)
         })
         .await
-        .map_err(|e| StoreError::Batch(format!("decoding digest tickets: {e}")))?
     }
 
     async fn backup(&self, path: &Path) -> Result<(), StoreError> {
         super::restore::pg_backup(&self.url, self.schema.as_deref(), path).await
     }
 }
-
-/// `created_at <= $1` written so that no plan reads it from the column's index (see
-/// `DIGEST_PARTS`).
-const PG_OPENED_BY: &str = "created_at + INTERVAL '0 s' <= $1";
 
 /// `a, b, c` as `t.a, t.b, t.c`.
 fn prefixed(table: &str, columns: &str) -> String {

@@ -19,29 +19,13 @@ use super::StoreError;
 fn split_password(url: &str) -> Result<(String, Option<String>), StoreError> {
     let mut parsed = url::Url::parse(url)
         .map_err(|e| StoreError::Unsupported(format!("database URL is not a URL: {e}")))?;
-    let password = parsed.password().map(percent_decode);
+    let password = parsed.password().map(|p| {
+        percent_encoding::percent_decode_str(p)
+            .decode_utf8_lossy()
+            .into_owned()
+    });
     let _ = parsed.set_password(None);
     Ok((parsed.to_string(), password))
-}
-
-/// `%XX` escapes of a URL's userinfo, decoded.
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Runs a PostgreSQL client tool, off the async threads; its error output becomes the error.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::dialect::{args, json, Arg, Backend, Conn, DigestSet, SqlRow, WriteTx};
+use super::dialect::{args, json, Arg, Backend, Conn, DigestPart, DigestSet, SqlRow, WriteTx};
 use super::{
     corrupt, enum_from, enum_text, parse_user, CreateTicket, Created, Csat, InboxOutcome, InboxRow,
     Kudos, MetricSample, NewKudos, NewMetric, OutboxRow, Prunable, Store, StoreError, TicketFilter,
@@ -124,18 +124,35 @@ pub(crate) const DIGEST_RECENT: &str =
     "created_at > $1 OR COALESCE(resolved_at, closed_at) IS NULL \
      OR COALESCE(resolved_at, closed_at) > $1";
 
-/// [`DIGEST_RECENT`] in three disjoint parts of about equal size, for reading at once (`$1`
-/// the start of the previous period, `$2` the start of this one): opened in the previous
-/// period, opened since, and opened before but not done by `$1`. The last one's `{OPENED}`
-/// is each database's way of writing `created_at <= $1` so that no plan (PostgreSQL's
-/// generic plan of a prepared statement included) reads it from the opening-time index: that
-/// range is the whole history, while the done-time index finds the few tickets still active.
-pub(crate) const DIGEST_PARTS: [&str; 3] = [
-    "created_at > $1 AND created_at <= $2",
-    "created_at > $2",
-    "{OPENED} AND (COALESCE(resolved_at, closed_at) IS NULL \
-     OR COALESCE(resolved_at, closed_at) > $1)",
-];
+/// [`DIGEST_RECENT`]'s `part`, for reading the three at once (`$1` the start of the
+/// previous period, `$2` the start of this one). The still-active part is found from the
+/// done-time index alone (`B::OPENED_BY` keeps the planner off the opening-time index, whose
+/// range there is the whole history).
+pub(crate) fn digest_part<B: Backend>(part: DigestPart) -> String {
+    match part {
+        DigestPart::OpenedBefore => "created_at > $1 AND created_at <= $2".into(),
+        DigestPart::OpenedSince => "created_at > $2".into(),
+        DigestPart::StillActive => format!(
+            "{} AND (COALESCE(resolved_at, closed_at) IS NULL \
+             OR COALESCE(resolved_at, closed_at) > $1)",
+            B::OPENED_BY
+        ),
+    }
+}
+
+/// Runs `f` (decoding many rows) on a blocking thread, so parts read at once are decoded at
+/// once too; a panic in it is the caller's panic.
+pub(crate) async fn off_thread<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(out) => out,
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => Err(StoreError::Unsupported(format!("shutting down: {e}"))),
+        },
+    }
+}
 
 /// Tickets moved to another department after `$1`: a department's digest reads them too,
 /// as they may have been its own at a period's end. Each was active when moved, so it is one
@@ -1232,10 +1249,11 @@ impl<B: Backend> Store for SqlStore<B> {
                 // The parts are read at once, each on its own connection (SQLite: its own
                 // thread), so a whole organisation's history is read on every core.
                 let mid = since + (to - since) / 2;
+                let part = |p| self.db.digest_tickets(since, DigestSet::Part(p, mid));
                 let (a, b, c) = tokio::try_join!(
-                    self.db.digest_tickets(since, DigestSet::Part(0, mid)),
-                    self.db.digest_tickets(since, DigestSet::Part(1, mid)),
-                    self.db.digest_tickets(since, DigestSet::Part(2, mid)),
+                    part(DigestPart::OpenedBefore),
+                    part(DigestPart::OpenedSince),
+                    part(DigestPart::StillActive),
                 )?;
                 let mut out = a;
                 out.extend(b);

@@ -27,10 +27,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::dialect::{args, Arg, Backend, Conn, DigestSet, SqlRow, WriteTx};
 use super::sql::{
-    inbox_from_row, insert_events, insert_rows, key_of, mark_inbox_done, new_ticket_values,
-    outbox_from_row, outbox_values, read_history, recent_flags_in, source_key, tickets_by_sources,
-    EventRow, SourceKey, SqlStore, DIGEST_PARTS, DIGEST_RECENT, DIGEST_ROUTED, INBOX_COLUMNS,
-    INSERT_OUTBOX, NEW_TICKET_COLUMNS, NEW_TICKET_WIDTH, OUTBOX_COLUMNS, OUTBOX_WIDTH,
+    digest_part, inbox_from_row, insert_events, insert_rows, key_of, mark_inbox_done,
+    new_ticket_values, off_thread, outbox_from_row, outbox_values, read_history, recent_flags_in,
+    source_key, tickets_by_sources, EventRow, SourceKey, SqlStore, DIGEST_RECENT, DIGEST_ROUTED,
+    INBOX_COLUMNS, INSERT_OUTBOX, NEW_TICKET_COLUMNS, NEW_TICKET_WIDTH, OUTBOX_COLUMNS,
+    OUTBOX_WIDTH,
 };
 use super::{
     corrupt, enum_from, parse_ts, parse_user, ts, CreateTicket, Created, InboxRow, OutboxRow,
@@ -214,6 +215,9 @@ impl Backend for SqliteDb {
         format!("{expr} IN (SELECT value FROM json_each({param}))")
     }
 
+    /// A unary `+` keeps SQLite off the column's index.
+    const OPENED_BY: &'static str = "+created_at <= $1";
+
     fn lock_people() -> Option<&'static str> {
         None
     }
@@ -323,12 +327,8 @@ impl Backend for SqliteDb {
              FROM tickets WHERE ";
         let recent = DIGEST_RECENT;
         let (sql, params) = match set {
-            // A unary `+` keeps SQLite off the column's index.
-            DigestSet::Part(i, mid) => (
-                format!(
-                    "{packed}{}",
-                    DIGEST_PARTS[i.min(2)].replace("{OPENED}", "+created_at <= $1")
-                ),
+            DigestSet::Part(part, mid) => (
+                format!("{packed}{}", digest_part::<Self>(part)),
                 args![since, mid],
             ),
             DigestSet::Department(d) => (
@@ -342,10 +342,7 @@ impl Backend for SqliteDb {
             Some(r) => r.text("packed")?.unwrap_or_default(),
             None => String::new(),
         };
-        // Parts read at once are unpacked at once too, off the async threads.
-        tokio::task::spawn_blocking(move || unpack_digest_tickets(&json))
-            .await
-            .map_err(|e| StoreError::Batch(format!("unpacking digest tickets: {e}")))?
+        off_thread(move || unpack_digest_tickets(&json)).await
     }
 
     async fn backup(&self, path: &Path) -> Result<(), StoreError> {

@@ -558,30 +558,14 @@ fn run_refuses_to_start_when_slack_cannot_be_reached_and_never_prints_the_token(
 async fn prune_lists_what_it_would_remove_then_removes_exactly_that() {
     let app = spawn_app().await;
     let store = &app.desk.store;
-    // Events handled on the test clock's day, months before the real now this command uses.
+    // Events handled on the test clock's day, months before the real now this command uses,
+    // and one still waiting.
     let at = app.desk.now();
-    for key in ["a", "b", "c"] {
-        store
-            .inbox_insert(key, None, "slack", &serde_json::json!({}), at)
-            .await
-            .unwrap();
-    }
-    let rows = store
-        .inbox_claim(
-            "w",
-            &[switchboard::core::types::Platform::Slack],
-            at,
-            chrono::Duration::minutes(1),
-            10,
-        )
+    inbox_rows(&app, "done", 2, switchboard::store::InboxOutcome::Done).await;
+    store
+        .inbox_insert("waiting", None, "slack", &serde_json::json!({}), at)
         .await
         .unwrap();
-    for r in &rows[..2] {
-        store
-            .inbox_finish(r.id, "w", switchboard::store::InboxOutcome::Done, "ok", at)
-            .await
-            .unwrap();
-    }
     let url = app.url.clone();
     let out = switchboard(&["prune", "--dry-run"], Some(&url));
     assert!(out.status.success(), "{}", text(&out.stderr));

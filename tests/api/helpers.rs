@@ -360,6 +360,41 @@ impl TestApp {
     }
 }
 
+/// Handles `n` inbox events keyed `prefix:i` at the clock's time, finishing them with
+/// `outcome`.
+pub async fn inbox_rows(
+    app: &TestApp,
+    prefix: &str,
+    n: usize,
+    outcome: switchboard::store::InboxOutcome,
+) {
+    let now = app.desk.now();
+    let store = &app.desk.store;
+    for i in 0..n {
+        let key = format!("{prefix}:{i}");
+        assert!(store
+            .inbox_insert(&key, None, "slack", &serde_json::json!({"event": i}), now)
+            .await
+            .unwrap());
+    }
+    let rows = store
+        .inbox_claim(
+            "w",
+            &[Platform::Slack],
+            now,
+            chrono::Duration::minutes(1),
+            1000,
+        )
+        .await
+        .unwrap();
+    for r in rows {
+        assert!(store
+            .inbox_finish(r.id, "w", outcome, "handled", now)
+            .await
+            .unwrap());
+    }
+}
+
 /// The inbox and outbox workers a platform test drives round by round: `sources` complete
 /// inbox events and `deliveries` send, each pausing only 5 ms when idle.
 pub fn workers(

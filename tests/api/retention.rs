@@ -12,30 +12,6 @@ use switchboard::store::{DynStore, InboxOutcome, Prunable, TicketFilter};
 
 use crate::helpers::*;
 
-/// Handles `n` inbox events keyed `prefix:i` at the clock's time, finishing them with
-/// `outcome`.
-async fn inbox_rows(app: &TestApp, prefix: &str, n: usize, outcome: InboxOutcome) {
-    let now = app.desk.now();
-    let store = &app.desk.store;
-    for i in 0..n {
-        let key = format!("{prefix}:{i}");
-        assert!(store
-            .inbox_insert(&key, None, "slack", &serde_json::json!({"event": i}), now)
-            .await
-            .unwrap());
-    }
-    let rows = store
-        .inbox_claim("w", &[Platform::Slack], now, Duration::minutes(1), 1000)
-        .await
-        .unwrap();
-    for r in rows {
-        assert!(store
-            .inbox_finish(r.id, "w", outcome, "handled", now)
-            .await
-            .unwrap());
-    }
-}
-
 /// Delivers every pending outbox row at the clock's time (each gets a message id).
 async fn deliver_all(store: &DynStore, app: &TestApp) -> usize {
     let now = app.desk.now();
@@ -230,14 +206,7 @@ async fn prune_removes_exactly_what_the_dry_run_listed_and_nothing_in_use(app: T
         .unwrap();
     assert_eq!(purged.iter().map(|p| p.removed).sum::<u64>(), 2);
     // Every ticket is still there.
-    assert_eq!(
-        store
-            .list_tickets(&TicketFilter::default())
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(ticket_count(&store).await, 2);
 }
 
 async fn two_instances_pruning_at_once_remove_each_row_once(app: TestApp) {
@@ -293,6 +262,14 @@ async fn store_is_empty(app: &TestApp) -> bool {
     app.desk.store.inbox(None, 0).await.unwrap().is_empty()
 }
 
+async fn ticket_count(store: &DynStore) -> usize {
+    store
+        .list_tickets(&TicketFilter::default())
+        .await
+        .unwrap()
+        .len()
+}
+
 /// Bob flags the same customer message each time.
 async fn flag_charged_twice(app: &TestApp) -> switchboard::desk::FlagOutcome {
     app.flag(
@@ -341,14 +318,7 @@ async fn a_late_retry_after_its_dedupe_key_was_pruned_opens_no_second_ticket(app
     let again = flag_charged_twice(&app).await;
     assert!(!again.created);
     assert_eq!(again.ticket.id, first.ticket.id);
-    assert_eq!(
-        store
-            .list_tickets(&TicketFilter::default())
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(ticket_count(store).await, 1);
 }
 
 /// The database's size in bytes: SQLite's pages, or the test schema's relations.

@@ -317,7 +317,7 @@ impl DiscordApi {
 
     /// The DM channel with `user` (`POST /users/@me/channels`, cached).
     pub async fn dm_channel(&self, user: &str) -> Result<String, ChatError> {
-        if let Some(id) = self.dms.get(&user.to_string()) {
+        if let Some(id) = self.dms.get(user) {
             return Ok(id);
         }
         let body = json!({ "recipient_id": user });
@@ -482,7 +482,7 @@ impl DiscordApi {
 
     /// Whether user `id` is a person or a bot (`GET /users/{id}`, cached).
     pub async fn account_kind(&self, id: &str) -> Result<AccountKind, ChatError> {
-        if let Some(k) = self.kinds.get(&id.to_string()) {
+        if let Some(k) = self.kinds.get(id) {
             return Ok(k);
         }
         let user_id = UserId::from(snowflake(id)?);

@@ -6,7 +6,6 @@
 //! post and edit. Rendering is `blocks`; decisions are the
 //! outbox worker's.
 
-use crate::core::cache::{Bounded, PEOPLE_CACHED, PEOPLE_FOR};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +20,7 @@ use super::blocks;
 use crate::chat::pace::{PaceStats, Pacer, Rate, Wait, DEFAULT_MAX_HOLD};
 use crate::chat::{ChatError, Delivery};
 use crate::config::{Secret, SlackLimits};
+use crate::core::cache::{Bounded, PEOPLE_CACHED, PEOPLE_FOR};
 use crate::core::message::{Attachment, Message, Target};
 use crate::core::types::{ChannelRef, Platform, RoleRef};
 use crate::desk::{AccountKind, AccountLookup, LookupError};
@@ -734,7 +734,7 @@ impl SlackApi {
     /// The display name of user `id` (`users.info`, cached); `None` for an unknown user or
     /// an app's bot id.
     pub async fn user_name(&self, id: &str) -> Result<Option<String>, ChatError> {
-        if let Some(name) = self.names.get(&id.to_string()) {
+        if let Some(name) = self.names.get(id) {
             return Ok(Some(name));
         }
         if !id.starts_with(['U', 'W']) {
@@ -750,7 +750,7 @@ impl SlackApi {
             // Slack reports Slackbot with `is_bot: false`; `B…` ids are bots, not users.
             return Ok(AccountKind::Bot);
         }
-        if let Some(kind) = self.kinds.get(&id.to_string()) {
+        if let Some(kind) = self.kinds.get(id) {
             return Ok(kind);
         }
         if !id.starts_with(['U', 'W']) {
