@@ -108,6 +108,9 @@ impl InboxWorker {
             me.settings.concurrency,
             shutdown,
             &store.wake().inbox,
+            // Events put off by a rate limit are rescheduled in the store, not parked: a
+            // fetch's wait is rare and the event's place is cheap to take again.
+            &crate::worker::Parking::default(),
             |n| me.claim(i64::try_from(n).unwrap_or(i64::MAX)),
             |row| {
                 let me = me.clone();

@@ -25,6 +25,7 @@ use crate::core::message::{OutKind, Target};
 use crate::core::types::Platform;
 use crate::store::{DynStore, OutboxRow, StoreError};
 use crate::telemetry::Telemetry;
+use crate::worker::Parking;
 
 /// Tuning of the delivery worker.
 #[derive(Debug, Clone)]
@@ -121,19 +122,24 @@ impl OutboxWorker {
         let name = format!("outbox {}", self.settings.owner);
         let store = self.store.clone();
         let me = Arc::new(self);
+        let parking = Arc::new(Parking::default());
         crate::worker::run_concurrent(
             &name,
             me.settings.idle,
             me.settings.concurrency,
-            shutdown,
+            shutdown.clone(),
             &store.wake().outbox,
+            &parking,
             |n| me.claim(i64::try_from(n).unwrap_or(i64::MAX)),
             |row| {
                 let me = me.clone();
+                let parking = parking.clone();
+                let mut shutdown = shutdown.clone();
                 async move {
-                if let Err(e) = me.deliver(&row).await {
-                    tracing::warn!(row = row.id, error = %e, "could not record a delivery; the row is retried when its lease ends");
-                }
+                    let park = Some((&*parking, &mut shutdown));
+                    if let Err(e) = me.deliver_parking(&row, park).await {
+                        tracing::warn!(row = row.id, error = %e, "could not record a delivery; the row is retried when its lease ends");
+                    }
                 }
             },
         )
@@ -176,6 +182,23 @@ impl OutboxWorker {
 
     /// Delivers one claimed row and records the outcome.
     pub async fn deliver(&self, row: &OutboxRow) -> Result<Outcome, StoreError> {
+        self.deliver_parking(row, None).await
+    }
+
+    /// The longest a row waits for a rate limit's slot in memory (parked) rather than being
+    /// rescheduled in the store: well inside its lease, so no other worker takes it over.
+    fn park_limit(&self) -> Duration {
+        self.settings.lease / 3
+    }
+
+    /// [`Self::deliver`]; with `park`, a row whose slot is less than [`Self::park_limit`] away
+    /// waits for it in memory with its place given up (at most four times `concurrency` rows at
+    /// once), instead of a write to put it off and a claim to take it again.
+    async fn deliver_parking(
+        &self,
+        row: &OutboxRow,
+        mut park: Option<(&Parking, &mut watch::Receiver<bool>)>,
+    ) -> Result<Outcome, StoreError> {
         let platform = row.outgoing.target.platform();
         let label = platform.as_str();
         if row.reclaimed {
@@ -206,34 +229,20 @@ impl OutboxWorker {
             return Ok(Outcome::Retry(until));
         };
         let key = format!("switchboard-outbox-{}", row.id);
-        let result = match (row.outgoing.kind, &row.outgoing.target) {
-            (OutKind::AlertUpdate, Target::Channel { channel, .. }) => {
-                let alert_target = Target::Channel {
-                    channel: channel.clone(),
-                    thread: None,
-                };
-                let ticket = row.outgoing.ticket;
-                let posted = match ticket {
-                    Some(t) => self.store.alert_message_id(t, &alert_target).await?,
-                    None => None,
-                };
-                match posted {
-                    Some(id) => delivery
-                        .edit(channel, &id, &row.outgoing.message)
-                        .await
-                        .map(|()| id),
-                    None => Err(ChatError::Permanent(
-                        "the alert this edits was never posted".into(),
-                    )),
-                }
+        let most_parked = self.settings.concurrency.saturating_mul(4);
+        let mut result = self.send(delivery.as_ref(), row, &key).await?;
+        while let (Err(ChatError::RateLimited(wait)), Some((parking, shutdown))) =
+            (&result, park.as_mut())
+        {
+            if *wait > self.park_limit() || parking.count() >= most_parked {
+                break;
             }
-            (OutKind::AlertUpdate, Target::User { .. }) => Err(ChatError::Permanent(
-                "alerts live in channels, not DMs".into(),
-            )),
-            (OutKind::Alert | OutKind::Post, target) => {
-                delivery.post(target, &row.outgoing.message, &key).await
+            if let Err(left) = parking.park(*wait, shutdown).await {
+                result = Err(ChatError::RateLimited(left));
+                break;
             }
-        };
+            result = self.send(delivery.as_ref(), row, &key).await?;
+        }
         let now = self.clock.now();
         let outcome = match result {
             Ok(message_id) => {
@@ -297,5 +306,42 @@ impl OutboxWorker {
             }
         };
         Ok(outcome)
+    }
+
+    /// One attempt at the platform: posts the row, or edits the alert it updates.
+    async fn send(
+        &self,
+        delivery: &dyn Delivery,
+        row: &OutboxRow,
+        key: &str,
+    ) -> Result<Result<String, ChatError>, StoreError> {
+        Ok(match (row.outgoing.kind, &row.outgoing.target) {
+            (OutKind::AlertUpdate, Target::Channel { channel, .. }) => {
+                let alert_target = Target::Channel {
+                    channel: channel.clone(),
+                    thread: None,
+                };
+                let ticket = row.outgoing.ticket;
+                let posted = match ticket {
+                    Some(t) => self.store.alert_message_id(t, &alert_target).await?,
+                    None => None,
+                };
+                match posted {
+                    Some(id) => delivery
+                        .edit(channel, &id, &row.outgoing.message)
+                        .await
+                        .map(|()| id),
+                    None => Err(ChatError::Permanent(
+                        "the alert this edits was never posted".into(),
+                    )),
+                }
+            }
+            (OutKind::AlertUpdate, Target::User { .. }) => Err(ChatError::Permanent(
+                "alerts live in channels, not DMs".into(),
+            )),
+            (OutKind::Alert | OutKind::Post, target) => {
+                delivery.post(target, &row.outgoing.message, key).await
+            }
+        })
     }
 }

@@ -4,6 +4,7 @@
 //! signal comes from the store ([`crate::store::Wake`]).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
@@ -59,6 +60,44 @@ pub async fn run_rounds_with<I, F, Fut>(
     tracing::info!(worker = name, "worker stopped");
 }
 
+/// Places of a [`run_concurrent`] worker given up by rows that wait for a moment in memory
+/// (a rate limit's slot a few seconds away) instead of rescheduling themselves in the store: a
+/// parked row does not count against `concurrency`, so it holds back no other row, and it
+/// costs no write to put it off and no claim to take it again.
+#[derive(Debug, Default)]
+pub struct Parking {
+    parked: AtomicUsize,
+    freed: Notify,
+}
+
+impl Parking {
+    /// Rows parked now.
+    pub fn count(&self) -> usize {
+        self.parked.load(Ordering::Relaxed)
+    }
+
+    /// Waits `wait` with this row's place given up, unless `shutdown` turns true first; then
+    /// the answer is the wait left (the caller reschedules the row in the store).
+    pub async fn park(
+        &self,
+        wait: Duration,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), Duration> {
+        let until = tokio::time::Instant::now() + wait;
+        self.parked.fetch_add(1, Ordering::Relaxed);
+        self.freed.notify_one();
+        let stopped = tokio::select! {
+            _ = tokio::time::sleep_until(until) => false,
+            _ = shutdown.wait_for(|stop| *stop) => true,
+        };
+        self.parked.fetch_sub(1, Ordering::Relaxed);
+        if stopped {
+            return Err(until.saturating_duration_since(tokio::time::Instant::now()));
+        }
+        Ok(())
+    }
+}
+
 /// Runs a worker that handles up to `concurrency` rows at once until `shutdown` turns true.
 ///
 /// `claim(n)` leases at most `n` rows; each is handed to `handle` and runs as its own task, and
@@ -67,15 +106,17 @@ pub async fn run_rounds_with<I, F, Fut>(
 /// platform must make progress while the loop itself awaits a claim, or the two starve each
 /// other of pool connections.) The store keeps rows that must go in order (the same ticket and
 /// destination, the same platform message) out of a claim until the one before them is
-/// finished, so everything claimed may run at once. When nothing is due the loop waits
-/// `idle`, cut short by `wake` or shutdown; at shutdown it claims nothing more and waits for
-/// the rows in hand.
+/// finished, so everything claimed may run at once. Rows parked in `parking` do not count
+/// against `concurrency`. When nothing is due the loop waits `idle`, cut short by `wake` or
+/// shutdown; at shutdown it claims nothing more and waits for the rows in hand.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_concurrent<R, C, CF, H, HF>(
     name: &str,
     idle: Duration,
     concurrency: usize,
     mut shutdown: watch::Receiver<bool>,
     wake: &Notify,
+    parking: &Parking,
     mut claim: C,
     handle: H,
 ) where
@@ -92,8 +133,11 @@ pub async fn run_concurrent<R, C, CF, H, HF>(
             tracing::error!(worker = name, error = %e, "a row's task panicked; the row is retried when its lease ends");
         }
     };
+    // Rows at work: in flight and not parked.
+    let busy =
+        |in_flight: &tokio::task::JoinSet<()>| in_flight.len().saturating_sub(parking.count());
     while !*shutdown.borrow() {
-        let free = concurrency - in_flight.len();
+        let free = concurrency.saturating_sub(busy(&in_flight));
         let claimed = if free > 0 {
             match claim(free).await {
                 Ok(rows) => rows,
@@ -109,7 +153,7 @@ pub async fn run_concurrent<R, C, CF, H, HF>(
         for row in claimed {
             in_flight.spawn(handle(row));
         }
-        if got > 0 && in_flight.len() < concurrency {
+        if got > 0 && busy(&in_flight) < concurrency {
             // More may be due at once (a burst): claim again before waiting.
             continue;
         }
@@ -123,7 +167,7 @@ pub async fn run_concurrent<R, C, CF, H, HF>(
         }
         // Wait for a row to finish (its place is free again, and a row it held back may now
         // be due) or for new work while there is room for it.
-        let room = in_flight.len() < concurrency;
+        let room = busy(&in_flight) < concurrency;
         tokio::select! {
             Some(r) = in_flight.join_next() => {
                 finished(r);
@@ -132,6 +176,7 @@ pub async fn run_concurrent<R, C, CF, H, HF>(
                     finished(r);
                 }
             }
+            _ = parking.freed.notified() => {}
             _ = wake.notified(), if room => {}
             _ = tokio::time::sleep(idle), if room => {}
             _ = shutdown.changed() => {}

@@ -15,7 +15,9 @@
 //! inbox row) instead of holding a worker's place while it sleeps. In spread buckets a caller
 //! that names a booking key (the outbox row's key) keeps the slot it was given, so a
 //! rescheduled row goes at its slot when it comes back instead of queueing again behind
-//! everything booked since; windows buckets book nothing ahead (see [`Pacer::acquire`]).
+//! everything booked since; windows buckets book nothing ahead (see [`Pacer::acquire`]). A
+//! call refused without a booking is told a later moment than the one refused before it, at
+//! the bucket's pace, so a queue comes back a little at a time instead of all at once.
 //!
 //! Knows nothing of any platform: the adapters choose the buckets and their rates. Must not
 //! make calls itself.
@@ -109,6 +111,10 @@ struct Bucket {
     used: u32,
     /// Nothing goes before this (a platform's 429).
     blocked_until: Instant,
+    /// The latest moment handed to calls refused here, and how many of them were told to come
+    /// back then (see [`State::queue_behind`]).
+    queue_start: Instant,
+    queue_used: u32,
 }
 
 impl Bucket {
@@ -117,6 +123,8 @@ impl Bucket {
             tat: now,
             used: 0,
             blocked_until: now,
+            queue_start: now,
+            queue_used: 0,
         }
     }
 
@@ -190,11 +198,45 @@ impl State {
         if !self.buckets.contains_key(name) && self.buckets.len() >= MAX_BUCKETS {
             let idle = Duration::from_secs(3600);
             self.buckets
-                .retain(|_, b| b.tat + idle > now || b.blocked_until > now);
+                .retain(|_, b| b.tat + idle > now || b.blocked_until > now || b.queue_start > now);
         }
         self.buckets
             .entry(name.to_string())
             .or_insert_with(|| Bucket::new(now))
+    }
+
+    /// For a call refused because it could not go before `at` (and not booked): when to come
+    /// back. Without this every refused call would be told the same moment, all would come
+    /// back at once, a few would go and the rest be refused again, round after round: work
+    /// growing with the square of the queue. Instead refused calls are told later moments in
+    /// turn, at each bucket's own pace (a window's `limit` to each window, one call to each
+    /// interval of a spread), from `at` on, so each comes back about when its place is free.
+    /// Nothing is booked: a call that comes back takes what is free then like any other.
+    fn queue_behind(&mut self, buckets: &[(&str, Rate)], at: Instant, now: Instant) -> Instant {
+        let mut back = at;
+        for (name, rate) in buckets {
+            let (room, step) = if rate.windows {
+                (rate.limit.max(1), rate.per)
+            } else {
+                (1, rate.interval())
+            };
+            let b = self.bucket(name, now);
+            // Only the buckets that hold the call back queue it: another bucket it counts in
+            // has room, and its own refused calls must not wait behind this one.
+            if b.earliest(*rate, now).max(b.blocked_until) < at {
+                continue;
+            }
+            if b.queue_start < at {
+                b.queue_start = at;
+                b.queue_used = 0;
+            } else if b.queue_used >= room {
+                b.queue_start += step;
+                b.queue_used = 0;
+            }
+            b.queue_used += 1;
+            back = back.max(b.queue_start);
+        }
+        back
     }
 
     /// The latest block among `buckets`, or `otherwise` when none is blocked.
@@ -263,7 +305,8 @@ impl Pacer {
         let now = Instant::now();
         if blocked > now + self.max_hold {
             self.stats.deferred.inc();
-            return Err(Wait(blocked - now));
+            let back = self.lock().queue_behind(buckets, blocked, now);
+            return Err(Wait(back - now));
         }
         if blocked > now {
             tokio::time::sleep_until(blocked).await;
@@ -307,7 +350,8 @@ impl Pacer {
         }
         if at > now + self.max_hold && booking.is_none() {
             self.stats.deferred.inc();
-            return Err(Wait(at - now));
+            let back = s.queue_behind(buckets, at, now);
+            return Err(Wait(back - now));
         }
         for (name, rate) in buckets {
             s.bucket(name, now).book(*rate, at);
@@ -401,15 +445,21 @@ mod tests {
             [0, 0, 0, 1, 2].map(Duration::from_secs).to_vec(),
             "three at once (the burst), then one a second"
         );
-        // The next is 3 s away, beyond the 2 s hold: not made, not booked.
+        // The next is 3 s away, beyond the 2 s hold: not made, not booked; the calls refused
+        // after it are told the slots after, one an interval.
         assert_eq!(
             p.take(&[("c1", POST)], None, now),
             Err(Wait(Duration::from_secs(3)))
         );
         assert_eq!(
             p.take(&[("c1", POST)], None, now),
-            Err(Wait(Duration::from_secs(3))),
-            "a refused call takes nothing"
+            Err(Wait(Duration::from_secs(4))),
+        );
+        // A refused call takes nothing: the slot at 3 s is still free when it is near.
+        let later = now + Duration::from_millis(1500);
+        assert_eq!(
+            p.take(&[("c1", POST)], None, later),
+            Ok(now + Duration::from_secs(3))
         );
         // Another bucket is not affected.
         assert_eq!(p.take(&[("c2", POST)], None, now), Ok(now));
@@ -508,16 +558,29 @@ mod tests {
             [0, 0, 0, 1500, 1500].map(Duration::from_millis).to_vec(),
             "three in the first window, the next two when it ends"
         );
-        // A call for a window beyond the hold is told when it opens and books nothing.
-        let far = Rate::windows(1, Duration::from_secs(10));
+        // A call for a window beyond the hold is told when it opens and books nothing; the
+        // calls refused after it are told the windows after, one window's limit each.
+        let far = Rate::windows(2, Duration::from_secs(10));
         assert!(p.take(&[("f", far)], Some("row"), now).is_ok());
-        assert_eq!(
-            p.take(&[("f", far)], Some("row"), now),
-            Err(Wait(Duration::from_secs(10)))
-        );
+        assert!(p.take(&[("f", far)], Some("row"), now).is_ok());
+        let back: Vec<Duration> = (0..5)
+            .map(|_| p.take(&[("f", far)], Some("row"), now).unwrap_err().0)
+            .collect();
+        assert_eq!(back, [10, 10, 20, 20, 30].map(Duration::from_secs).to_vec());
         assert!(
             p.lock().bookings.is_empty(),
             "no slot kept for a windows bucket"
+        );
+        // A call coming back when its window opens goes at once.
+        let opened = now + Duration::from_secs(10);
+        assert_eq!(p.take(&[("f", far)], None, opened), Ok(opened));
+        // Once the queue's windows are past, a refused call is told the next window again.
+        let much_later = now + Duration::from_secs(100);
+        p.take(&[("f", far)], None, much_later).unwrap();
+        p.take(&[("f", far)], None, much_later).unwrap();
+        assert_eq!(
+            p.take(&[("f", far)], None, much_later),
+            Err(Wait(Duration::from_secs(10)))
         );
         // A window that ended long ago starts afresh at the call.
         let later = now + Duration::from_secs(10);

@@ -328,7 +328,7 @@ impl Backend for PgDb {
         let rows = self
             .read(
                 sqlx::AssertSqlSafe(format!(
-                    "UPDATE inbox i SET lease_owner = $1, lease_until = $2, attempts = i.attempts + 1 \
+                    "UPDATE inbox i SET lease_owner = $1, lease_until = $2, next_attempt_at = $2, attempts = i.attempts + 1 \
                      FROM (SELECT c.id FROM inbox c WHERE c.status = 'pending' AND c.platform = ANY($3) \
                              AND c.next_attempt_at <= $4 AND (c.lease_until IS NULL OR c.lease_until <= $4) \
                              AND (c.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM inbox e \
@@ -359,7 +359,7 @@ impl Backend for PgDb {
         let rows = self
             .read(
                 sqlx::AssertSqlSafe(format!(
-                    "UPDATE outbox o SET lease_owner = $1, lease_until = $2, attempts = o.attempts + 1 \
+                    "UPDATE outbox o SET lease_owner = $1, lease_until = $2, next_attempt_at = $2, attempts = o.attempts + 1 \
                      FROM (SELECT c.id, c.lease_until AS old_lease FROM outbox c \
                            WHERE c.status = 'pending' AND c.platform = ANY($3) AND c.next_attempt_at <= $4 \
                              AND (c.lease_until IS NULL OR c.lease_until <= $4) \

@@ -426,7 +426,9 @@ enum Leased {
 }
 
 /// Leases the claimed rows `ids` to `owner` until `until` and counts the attempt, in one
-/// statement.
+/// statement. A leased row's next attempt is its lease's end (when another worker may take it
+/// over), so the due index leaves rows in hand out of every claim and due check instead of
+/// each one reading past them all.
 async fn lease_rows(
     tx: &mut Transaction<'static, Sqlite>,
     table: Leased,
@@ -439,11 +441,11 @@ async fn lease_rows(
     }
     let sql = match table {
         Leased::Inbox => {
-            "UPDATE inbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+            "UPDATE inbox SET lease_owner = $1, lease_until = $2, next_attempt_at = $2, attempts = attempts + 1 \
              WHERE id IN (SELECT value FROM json_each($3))"
         }
         Leased::Outbox => {
-            "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+            "UPDATE outbox SET lease_owner = $1, lease_until = $2, next_attempt_at = $2, attempts = attempts + 1 \
              WHERE id IN (SELECT value FROM json_each($3))"
         }
     };
