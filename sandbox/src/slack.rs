@@ -76,15 +76,22 @@ struct FakeState {
     latency: std::time::Duration,
     token: String,
     app_token: String,
-    /// Socket Mode envelopes not yet acknowledged, resent on every new connection as Slack does.
+    /// Socket Mode envelopes not yet acknowledged; one whose connection closed before its ack
+    /// is sent again on another (or the next) connection, as Slack does.
     unacked: Vec<(String, Value)>,
+    /// Which live connection each unacknowledged envelope was sent on.
+    sent_on: HashMap<String, u64>,
     acked: Vec<String>,
     /// When each envelope was first pushed, until its ack; then how long the ack took.
     pushed_at: HashMap<String, std::time::Instant>,
     ack_latencies: Vec<std::time::Duration>,
     connections: u32,
     next_envelope: u64,
-    sockets: Option<tokio::sync::broadcast::Sender<SocketCtl>>,
+    /// Live Socket Mode connections, by number; each envelope goes to one of them in turn, as
+    /// Slack spreads envelopes over an app's connections.
+    sockets: Vec<(u64, tokio::sync::mpsc::UnboundedSender<SocketCtl>)>,
+    next_socket: u64,
+    turn: usize,
     ws_url: String,
     /// Channel id → (name, whether the bot is a member).
     channels: BTreeMap<String, (String, bool)>,
@@ -246,12 +253,10 @@ impl FakeSlack {
     /// Starts the fake on a free loopback port; `token` is the bot token it accepts, and
     /// `xapp-` + the same is the app-level token for Socket Mode.
     pub async fn start(token: &str) -> std::io::Result<Self> {
-        let (sockets, _) = tokio::sync::broadcast::channel(1024);
         let state: Shared = Arc::new(Mutex::new(FakeState {
             token: token.to_string(),
             app_token: app_token_for(token),
             next_ts: 1_772_450_000,
-            sockets: Some(sockets),
             ..FakeState::default()
         }));
         let app = Router::new()
@@ -424,9 +429,7 @@ impl FakeSlack {
         }
         s.unacked.push((id.clone(), envelope.clone()));
         s.pushed_at.insert(id.clone(), std::time::Instant::now());
-        if let Some(tx) = &s.sockets {
-            let _ = tx.send(SocketCtl::Envelope(envelope));
-        }
+        s.send_to_one(&id, envelope);
         id
     }
 
@@ -447,14 +450,15 @@ impl FakeSlack {
 
     /// Sends `disconnect` (reason `refresh_requested`) on every live connection, then closes it.
     pub fn disconnect_sockets(&self) {
-        if let Some(tx) = &lock(&self.state).sockets {
+        // From now on no envelope goes to these; they stay open for the app's last acks.
+        for (_, tx) in std::mem::take(&mut lock(&self.state).sockets) {
             let _ = tx.send(SocketCtl::Disconnect);
         }
     }
 
     /// Drops every live connection without a word, as a network failure would.
     pub fn drop_sockets(&self) {
-        if let Some(tx) = &lock(&self.state).sockets {
+        for (_, tx) in &lock(&self.state).sockets {
             let _ = tx.send(SocketCtl::Drop);
         }
     }
@@ -828,80 +832,134 @@ async fn socket(State(state): State<Shared>, ws: axum::extract::ws::WebSocketUpg
     ws.on_upgrade(move |socket| serve_socket(state, socket))
 }
 
-/// One Socket Mode connection: `hello`, then every unacknowledged envelope, then live ones;
-/// acknowledgements (`{"envelope_id": …}`) are recorded and stop the resending.
+impl FakeState {
+    /// Sends an envelope on one live connection, taking turns; with none open it waits for
+    /// the next connection.
+    fn send_to_one(&mut self, id: &str, envelope: Value) {
+        self.sockets.retain(|(_, tx)| !tx.is_closed());
+        if self.sockets.is_empty() {
+            return;
+        }
+        self.turn = (self.turn + 1) % self.sockets.len();
+        let (conn, tx) = &self.sockets[self.turn];
+        if tx.send(SocketCtl::Envelope(envelope)).is_ok() {
+            self.sent_on.insert(id.to_string(), *conn);
+        }
+    }
+
+    /// Sends again, elsewhere, the unacknowledged envelopes that were on connection `conn`
+    /// (or on none) when it closed.
+    fn resend_orphans(&mut self, conn: Option<u64>) {
+        self.sockets
+            .retain(|(c, tx)| Some(*c) != conn && !tx.is_closed());
+        let orphans: Vec<(String, Value)> = self
+            .unacked
+            .iter()
+            .filter(|(id, _)| match self.sent_on.get(id) {
+                Some(on) => Some(*on) == conn,
+                None => true,
+            })
+            .cloned()
+            .collect();
+        for (id, envelope) in orphans {
+            self.sent_on.remove(&id);
+            self.send_to_one(&id, envelope);
+        }
+    }
+}
+
+/// One Socket Mode connection: `hello`, then the envelopes it is given (each envelope goes to
+/// one connection); acknowledgements (`{"envelope_id": …}`) are recorded and stop the
+/// resending. Envelopes left unacknowledged when it closes go to another connection.
 async fn serve_socket(state: Shared, mut socket: axum::extract::ws::WebSocket) {
     use axum::extract::ws::Message as Ws;
-    let (mut control, backlog) = {
+    let (tx, mut control) = tokio::sync::mpsc::unbounded_channel();
+    let (conn, live) = {
         let mut s = lock(&state);
         s.connections += 1;
-        let Some(tx) = &s.sockets else { return };
-        (
-            tx.subscribe(),
-            s.unacked.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>(),
-        )
+        s.next_socket += 1;
+        let conn = s.next_socket;
+        s.sockets.retain(|(_, tx)| !tx.is_closed());
+        s.sockets.push((conn, tx));
+        (conn, s.sockets.len())
     };
     let hello = json!({
         "type": "hello",
-        "num_connections": 1,
+        "num_connections": live,
         "debug_info": { "host": "applink-sandbox", "build_number": 1, "approximate_connection_time": 18060 },
         "connection_info": { "app_id": "A0SWITCHBD" }
     });
     if socket
         .send(Ws::Text(hello.to_string().into()))
         .await
-        .is_err()
+        .is_ok()
     {
+        // Envelopes that waited for a connection (none was open) come first.
+        lock(&state).resend_orphans(None);
+        serve_frames(&state, &mut socket, &mut control).await;
+    }
+    lock(&state).resend_orphans(Some(conn));
+}
+
+/// Records an acknowledgement frame (`{"envelope_id": …, "payload": …}`).
+fn record_ack(state: &Shared, text: &str) {
+    let Ok(v) = serde_json::from_str::<Value>(text) else {
         return;
+    };
+    let Some(id) = v["envelope_id"].as_str() else {
+        return;
+    };
+    let mut s = lock(state);
+    if let Some(p) = v.get("payload") {
+        s.ack_payloads.insert(id.to_string(), p.clone());
     }
-    for envelope in backlog {
-        if socket
-            .send(Ws::Text(envelope.to_string().into()))
-            .await
-            .is_err()
-        {
-            return;
-        }
+    s.unacked.retain(|(e, _)| e != id);
+    s.sent_on.remove(id);
+    s.acked.push(id.to_string());
+    if let Some(at) = s.pushed_at.remove(id) {
+        s.ack_latencies.push(at.elapsed());
     }
+}
+
+async fn serve_frames(
+    state: &Shared,
+    socket: &mut axum::extract::ws::WebSocket,
+    control: &mut tokio::sync::mpsc::UnboundedReceiver<SocketCtl>,
+) {
+    use axum::extract::ws::Message as Ws;
     loop {
         tokio::select! {
             incoming = socket.recv() => match incoming {
-                Some(Ok(Ws::Text(text))) => {
-                    if let Ok(v) = serde_json::from_str::<Value>(&text) {
-                        if let Some(id) = v["envelope_id"].as_str() {
-                            let mut s = lock(&state);
-                            if let Some(p) = v.get("payload") {
-                                s.ack_payloads.insert(id.to_string(), p.clone());
-                            }
-                            s.unacked.retain(|(e, _)| e != id);
-                            s.acked.push(id.to_string());
-                            if let Some(at) = s.pushed_at.remove(id) {
-                                s.ack_latencies.push(at.elapsed());
-                            }
-                        }
-                    }
-                }
+                Some(Ok(Ws::Text(text))) => record_ack(state, &text),
                 Some(Ok(Ws::Ping(p))) => { let _ = socket.send(Ws::Pong(p)).await; }
                 Some(Ok(_)) => {}
                 _ => return,
             },
             ctl = control.recv() => match ctl {
-                Ok(SocketCtl::Envelope(e)) => {
+                Some(SocketCtl::Envelope(e)) => {
                     if socket.send(Ws::Text(e.to_string().into())).await.is_err() {
                         return;
                     }
                 }
-                Ok(SocketCtl::Disconnect) => {
+                Some(SocketCtl::Disconnect) => {
                     let frame = json!({
                         "type": "disconnect",
                         "reason": "refresh_requested",
                         "debug_info": { "host": "applink-sandbox" }
                     });
                     let _ = socket.send(Ws::Text(frame.to_string().into())).await;
+                    // Slack keeps a refreshed connection open for a while (about ten seconds)
+                    // and still takes acknowledgements on it.
+                    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+                    while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(until, socket.recv()).await {
+                        if let Ws::Text(text) = frame {
+                            record_ack(state, &text);
+                        }
+                    }
                     let _ = socket.send(Ws::Close(None)).await;
                     return;
                 }
-                Ok(SocketCtl::Drop) | Err(_) => return,
+                Some(SocketCtl::Drop) | None => return,
             },
         }
     }

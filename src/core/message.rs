@@ -445,7 +445,14 @@ pub fn neutralize_mentions(text: &str) -> String {
             None
         };
         match replaced {
-            Some(r) => out.push_str(&r),
+            Some(r) => {
+                // `<<@!66>>` would become `<@66>`, a live mention again: keep the literal `<`
+                // and the replacement apart.
+                if out.ends_with('<') {
+                    out.push('\u{200B}');
+                }
+                out.push_str(&r)
+            }
             None => out.push_str(&after[..=end]),
         }
         rest = &after[end + 1..];
@@ -647,7 +654,12 @@ mod tests {
                 "a < b > c and <https://x.y|link>",
             ),
             // Found by the property tests: a stray `<` before a mention hid it.
-            ("<<@123> <<!channel>", "<@123 <@\u{200B}channel"),
+            (
+                "<<@123> <<!channel>",
+                "<\u{200B}@123 <\u{200B}@\u{200B}channel",
+            ),
+            // ... and a stray `<` before and `>` after one made it live again.
+            ("<<@!66>>", "<\u{200B}@66>"),
         ];
         for (input, want) in cases {
             assert_eq!(neutralize_mentions(input), want, "{input}");

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sandbox::slack::{app_token_for, Ack, FakeSlack, SlackMessage, Via, BOT_USER};
+use sandbox::slack::{app_token_for, Ack, FakeSlack, Fault, SlackMessage, Via, BOT_USER};
 use serde_json::{json, Value};
 use switchboard::app::{serve, Adapters};
 use switchboard::chat::slack::client::SlackApi;
@@ -1453,14 +1453,35 @@ async fn a_digest_posts_its_text_and_uploads_its_chart() {
 }
 
 /// A dropped Socket Mode connection is the connection's trouble, logged as a warning while
-/// slack-morphism reconnects, never as an event that could not be stored.
+/// Switchboard reconnects, never as an event that could not be stored; a reconnection that
+/// fails is recorded as Socket Mode failing, and the next `hello` as working again.
 #[tokio::test]
 async fn a_dropped_socket_is_a_connection_warning_not_a_lost_event() {
     let (logs, _guard) = capture_logs();
     let app = spawn_app().await;
     let r = rig(&app, Mode::Socket).await;
     let before = r.fake.connections();
+    // The first attempt to reconnect finds Slack's connection endpoint failing.
+    r.fake
+        .fail_next("apps.connections.open", Fault::ServerError(503), 1);
     r.fake.drop_sockets();
+    let later = app.desk.now() + chrono::Duration::seconds(61);
+    let mut down = false;
+    for _ in 0..200 {
+        let health = app
+            .desk
+            .telemetry
+            .adapters(later, chrono::Duration::seconds(60));
+        if let Some(socket) = health.iter().find(|h| h.part == "socket_mode") {
+            if socket.state == "down" {
+                assert!(socket.reason.is_some(), "{health:#?}");
+                down = true;
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(down, "the failed reconnection is recorded");
     for _ in 0..200 {
         if r.fake.connections() > before {
             break;
@@ -1468,19 +1489,7 @@ async fn a_dropped_socket_is_a_connection_warning_not_a_lost_event() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(r.fake.connections() > before, "reconnected");
-    // The drop is recorded as Socket Mode failing: down once the grace has passed.
-    let later = app.desk.now() + chrono::Duration::seconds(61);
-    let health = app
-        .desk
-        .telemetry
-        .adapters(later, chrono::Duration::seconds(60));
-    let socket = health
-        .iter()
-        .find(|h| h.part == "socket_mode")
-        .expect("Socket Mode's health is recorded");
-    assert_eq!(socket.state, "down", "{health:#?}");
-    assert!(socket.reason.is_some());
-    // The next envelope handled shows it works again.
+    // The new connection's `hello` and the next envelope handled show it works again.
     let ack = r.cmd("UALICE", "/ticket list").await;
     assert!(text(&ack).contains("No tickets"), "{}", text(&ack));
     let health = app
@@ -1497,5 +1506,54 @@ async fn a_dropped_socket_is_a_connection_warning_not_a_lost_event() {
             .iter()
             .any(|l| l.contains("Socket Mode connection trouble")),
         "{warned:#?}"
+    );
+}
+
+/// Socket Mode handles a connection's envelopes side by side: an event pushed while a
+/// shortcut waits on a slow Slack (its modal needs Web API calls) is acknowledged first, once
+/// it is committed, instead of queueing behind the shortcut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_envelope_does_not_hold_up_the_ones_behind_it() {
+    let app = spawn_app().await;
+    let r = rig(&app, Mode::Socket).await;
+    r.fake.seed_message(
+        "CHELP",
+        "1772442000.000100",
+        "UCUSTOMER",
+        "refund please",
+        None,
+    );
+    r.fake.set_latency(Duration::from_millis(800));
+    let shortcut = r
+        .fake
+        .message_shortcut("UBOB", "CHELP", "1772442000.000100", "create_ticket")
+        .unwrap();
+    let slow = r.fake.send_interaction(&Via::Socket, &shortcut);
+    let quick = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let id = r
+            .fake
+            .push_event(json!({"token": "XXYYZZ", "team_id": "T0SANDBOX",
+                "api_app_id": "A0APP", "type": "event_callback", "event_id": "EvQ1",
+                "event_time": 1_772_442_100, "event": {
+                    "type": "reaction_added", "user": "UBOB", "reaction": "ticket",
+                    "item_user": "UCUSTOMER", "event_ts": "1772442100.000100",
+                    "item": {"type": "message", "channel": "CHELP", "ts": "1772442000.000100"}
+            }}));
+        r.wait_acked(1).await;
+        id
+    };
+    let (ack, event) = tokio::join!(slow, quick);
+    assert_eq!(ack.status, 200, "{ack:?}");
+    let acked = r.fake.acked();
+    assert_eq!(acked.len(), 2, "{acked:?}");
+    assert_eq!(
+        acked[0], event,
+        "the event's ack did not wait for the shortcut"
+    );
+    assert_eq!(
+        app.desk.store.inbox(None, 0).await.unwrap().len(),
+        1,
+        "committed before its ack"
     );
 }

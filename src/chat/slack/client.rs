@@ -360,6 +360,11 @@ impl SlackApi {
         self
     }
 
+    /// How long a call to Slack may take before the client gives up on it.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Runs one call to Slack (`what` names it in the error), giving up after the client's
     /// timeout with an error [`classify`] reads as transient, so the row is retried later.
     pub async fn timed<T>(

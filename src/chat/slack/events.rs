@@ -8,7 +8,8 @@
 //! what Slack sends (500 only for our own failures), the `url_verification` challenge,
 //! and 200 only once the event is committed to the inbox (so a crash after the ack loses
 //! nothing, and Slack's retries of the same `event_id` create nothing). Never logs the secret
-//! or the signature.
+//! or the signature. What an Events API payload comes to (`accept`) is decided here for both
+//! connection modes, so Socket Mode stores exactly what HTTP mode would.
 
 use std::sync::Arc;
 
@@ -183,12 +184,17 @@ fn unauthorized() -> Response {
 
 /// The answer when a command or interaction arrives without the bot token to act on it.
 fn not_connected() -> Response {
+    Json(not_connected_reply()).into_response()
+}
+
+/// The reply to a command or interaction that arrives without the bot token to act on it
+/// (in either connection mode), logging why.
+pub fn not_connected_reply() -> serde_json::Value {
     tracing::warn!("a Slack command or interaction arrived, but SLACK_BOT_TOKEN is not set");
-    Json(serde_json::json!({
+    serde_json::json!({
         "response_type": "ephemeral",
         "text": "Switchboard is not connected to Slack's Web API yet (SLACK_BOT_TOKEN is missing); ask your admin."
-    }))
-    .into_response()
+    })
 }
 
 /// `POST /slack/commands`: a signed, form-encoded slash command.
@@ -235,6 +241,77 @@ async fn interactivity(State(s): State<EventsState>, headers: HeaderMap, body: B
     }
 }
 
+/// Why an Events API payload was not committed; the two kinds are answered differently
+/// because only one of them can succeed when Slack sends it again.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// Not what Slack sends: HTTP mode answers 400, Socket Mode acknowledges and drops it.
+    #[error("{0}")]
+    Malformed(&'static str),
+    /// Our own failure: HTTP mode answers 500 and Socket Mode does not acknowledge, so Slack
+    /// sends the event again and nothing is lost.
+    #[error("could not store a Slack event: {0}")]
+    Internal(#[from] StoreError),
+}
+
+/// What became of an Events API payload that was accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// A `url_verification` request: answer with this challenge.
+    Challenge(String),
+    /// Committed to the inbox.
+    Stored,
+    /// Already in the inbox (Slack's retry of an event we have).
+    Duplicate,
+    /// Nothing the adapter acts on; acknowledged and dropped on purpose.
+    Ignored,
+}
+
+/// Accepts an Events API payload in either connection mode: answers `url_verification`,
+/// commits an `event_callback` the adapter acts on to the inbox, ignores the rest.
+pub async fn accept(
+    store: &DynStore,
+    clock: &dyn Clock,
+    interactions: Option<&Interactions>,
+    payload: &serde_json::Value,
+) -> Result<Accepted, EventError> {
+    match payload["type"].as_str() {
+        Some("url_verification") => match payload["challenge"].as_str() {
+            Some(c) => Ok(Accepted::Challenge(c.to_string())),
+            None => Err(EventError::Malformed(
+                "url_verification without a challenge",
+            )),
+        },
+        Some("event_callback") => {
+            let Some(event_id) = payload["event_id"].as_str() else {
+                return Err(EventError::Malformed("event_callback without an event_id"));
+            };
+            if let Some(i) = interactions {
+                i.api().recent().observe(payload);
+            }
+            if !keep(store, payload).await? {
+                return Ok(Accepted::Ignored);
+            }
+            let fresh = store
+                .inbox_insert(
+                    &format!("slack:event:{event_id}"),
+                    super::source::order_key(payload).as_deref(),
+                    "slack",
+                    payload,
+                    clock.now(),
+                )
+                .await?;
+            Ok(if fresh {
+                Accepted::Stored
+            } else {
+                Accepted::Duplicate
+            })
+        }
+        Some(_) => Ok(Accepted::Ignored),
+        None => Err(EventError::Malformed("payload has no type")),
+    }
+}
+
 async fn events(State(s): State<EventsState>, headers: HeaderMap, body: Bytes) -> Response {
     if verified(&s, &headers, &body).is_err() {
         return unauthorized();
@@ -243,67 +320,27 @@ async fn events(State(s): State<EventsState>, headers: HeaderMap, body: Bytes) -
         Ok(v) => v,
         Err(_) => return (StatusCode::BAD_REQUEST, "body is not JSON").into_response(),
     };
-    match payload["type"].as_str() {
-        Some("url_verification") => match payload["challenge"].as_str() {
-            Some(c) => Json(serde_json::json!({ "challenge": c })).into_response(),
-            None => (
-                StatusCode::BAD_REQUEST,
-                "url_verification without a challenge",
-            )
-                .into_response(),
-        },
-        Some("event_callback") => {
-            let Some(event_id) = payload["event_id"].as_str() else {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    "event_callback without an event_id",
-                )
-                    .into_response();
-            };
-            if let Some(i) = &s.interactions {
-                i.api().recent().observe(&payload);
-            }
-            match keep(&s.store, &payload).await {
-                Ok(true) => {}
-                Ok(false) => return StatusCode::OK.into_response(),
-                Err(e) => {
-                    tracing::error!(error = %e, event_id, "could not check a Slack event");
-                    return (StatusCode::INTERNAL_SERVER_ERROR, "try again").into_response();
-                }
-            }
+    match accept(&s.store, &*s.clock, s.interactions.as_ref(), &payload).await {
+        Ok(Accepted::Challenge(c)) => Json(serde_json::json!({ "challenge": c })).into_response(),
+        Ok(Accepted::Duplicate) => {
             let retry = headers
                 .get("x-slack-retry-num")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("0");
-            match s
-                .store
-                .inbox_insert(
-                    &format!("slack:event:{event_id}"),
-                    super::source::order_key(&payload).as_deref(),
-                    "slack",
-                    &payload,
-                    s.clock.now(),
-                )
-                .await
-            {
-                Ok(true) => StatusCode::OK.into_response(),
-                Ok(false) => {
-                    tracing::debug!(
-                        event_id,
-                        retry,
-                        "Slack redelivered an event we already have"
-                    );
-                    StatusCode::OK.into_response()
-                }
-                Err(e) => {
-                    // Not acknowledged: Slack retries, and the event is not lost.
-                    tracing::error!(error = %e, event_id, "could not store a Slack event");
-                    (StatusCode::INTERNAL_SERVER_ERROR, "try again").into_response()
-                }
-            }
+            tracing::debug!(
+                event_id = payload["event_id"].as_str(),
+                retry,
+                "Slack redelivered an event we already have"
+            );
+            StatusCode::OK.into_response()
         }
-        Some(_) => StatusCode::OK.into_response(),
-        None => (StatusCode::BAD_REQUEST, "payload has no type").into_response(),
+        Ok(Accepted::Stored | Accepted::Ignored) => StatusCode::OK.into_response(),
+        Err(EventError::Malformed(why)) => (StatusCode::BAD_REQUEST, why).into_response(),
+        Err(e @ EventError::Internal(_)) => {
+            // Not acknowledged: Slack retries, and the event is not lost.
+            tracing::error!(error = %e, event_id = payload["event_id"].as_str(), "could not accept a Slack event");
+            (StatusCode::INTERNAL_SERVER_ERROR, "try again").into_response()
+        }
     }
 }
 

@@ -90,6 +90,26 @@ impl SlashCommand {
             trigger_id: pairs.get("trigger_id").cloned().unwrap_or_default(),
         })
     }
+
+    /// Reads a command from a Socket Mode envelope's payload (the same fields as the form,
+    /// as JSON strings).
+    pub fn from_json(payload: &Value) -> Result<Self, InteractError> {
+        let get = |k: &str| -> Result<String, InteractError> {
+            payload[k]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| InteractError::Malformed(format!("command without {k}")))
+        };
+        let optional = |k: &str| payload[k].as_str().unwrap_or_default().to_string();
+        Ok(Self {
+            user_id: get("user_id")?,
+            channel_id: get("channel_id")?,
+            command: get("command")?,
+            text: optional("text"),
+            response_url: get("response_url")?,
+            trigger_id: optional("trigger_id"),
+        })
+    }
 }
 
 /// Slack's acknowledgement body for a command reply.
