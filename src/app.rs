@@ -363,21 +363,18 @@ pub async fn serve(
             secret,
             interactions: adapters.slack_interactions.clone(),
         });
-    let app =
-        http::router(AppState {
-            store: desk.store.clone(),
-            telemetry: desk.telemetry.clone(),
-            slack_events,
-            discord_endpoint: adapters.discord_endpoint.clone(),
-            clock: desk.clock.clone(),
-            adapter_grace: desk.config.adapter_grace,
-            metrics_api: desk.config.secrets.api_token.clone().map(|token| {
-                crate::intake::ApiState {
-                    desk: desk.clone(),
-                    token,
-                }
-            }),
-        });
+    let app = http::router(AppState {
+        store: desk.store.clone(),
+        telemetry: desk.telemetry.clone(),
+        slack_events,
+        discord_endpoint: adapters.discord_endpoint.clone(),
+        clock: desk.clock.clone(),
+        adapter_grace: desk.config.adapter_grace,
+        api: (!desk.config.api_tokens.is_empty()).then(|| crate::api::ApiState {
+            desk: desk.clone(),
+            tokens: desk.config.api_tokens.clone().into(),
+        }),
+    });
     crate::serve::serve(listener, app, ServeSettings::default(), shutdown).await;
     // Interaction work under way (a slow command's reply, a button's effect) gets the same
     // bounded time to finish.

@@ -406,8 +406,54 @@ pub struct Config {
     pub workers: WorkerSettings,
     /// What is pruned, after how long (`[retention]`).
     pub retention: RetentionSettings,
+    /// API tokens (`[[api.tokens]]`, plus `SWITCHBOARD_API_TOKEN` as a metrics-only token).
+    pub api_tokens: Vec<ApiToken>,
     /// Secrets from the environment.
     pub secrets: Secrets,
+}
+
+/// An endpoint group of the HTTP API a token may be allowed to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ApiEndpoint {
+    /// `POST /api/tickets`, `GET /api/tickets/T-n`, `POST /api/tickets/T-n/events`.
+    Tickets,
+    /// `POST /api/metrics`.
+    Metrics,
+}
+
+impl ApiEndpoint {
+    /// Every endpoint group, in the order the README lists them.
+    pub const ALL: [ApiEndpoint; 2] = [ApiEndpoint::Tickets, ApiEndpoint::Metrics];
+
+    /// The name used in `endpoints = [...]`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiEndpoint::Tickets => "tickets",
+            ApiEndpoint::Metrics => "metrics",
+        }
+    }
+}
+
+/// One API token (`[[api.tokens]]`): who is calling, with which secret, for what.
+#[derive(Debug, Clone)]
+pub struct ApiToken {
+    /// The caller's name: shown as the reporter of the tickets it opens (`name`).
+    pub name: String,
+    /// The bearer token, read from the environment variable named by `secret_env`.
+    pub secret: Secret,
+    /// The endpoint groups it may use (`endpoints`).
+    pub endpoints: Vec<ApiEndpoint>,
+    /// The departments it may open and follow tickets in (`departments`; `None`: all).
+    pub departments: Option<Vec<String>>,
+}
+
+impl ApiToken {
+    /// Whether it may act on tickets of `department`.
+    pub fn covers(&self, department: &str) -> bool {
+        self.departments
+            .as_ref()
+            .is_none_or(|d| d.iter().any(|x| x == department))
+    }
 }
 
 /// At most `count` messages flagged per person in any `window` (`[flagging] limit` and
@@ -589,7 +635,7 @@ impl Config {
         })?;
         apply_env_overrides(&mut table, &env);
         let mut p = Problems::default();
-        let cfg = build(&table, &mut p, Secrets::from_env_with(&env));
+        let cfg = build(&table, &mut p, Secrets::from_env_with(&env), &env);
         if p.0.is_empty() {
             Ok(cfg)
         } else {
@@ -979,7 +1025,12 @@ fn api_url(
     (v.trim_end_matches('/').to_string(), allow_insecure)
 }
 
-fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
+fn build(
+    root: &Table,
+    p: &mut Problems,
+    secrets: Secrets,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Config {
     let mut root = Node::new("", root);
     if secrets.discord_public_key.is_some() && secrets.discord_bot_token.is_none() {
         // The endpoint could verify interactions, but nothing could be delivered or registered.
@@ -1318,6 +1369,7 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
                 Ok(MemberRef::Role(r)) => Ok::<RoleRef, String>(r),
                 _ => Err(format!("`{s}` must be a group or role: `slack-group:S0123ABC` or `discord-role:1234`")),
             });
+            built.labels = rule_labels(p, &mut rule);
             let prio_key = rule.key("priority");
             if let Some(pr) = rule.string(p, "priority") {
                 match pr.parse::<Priority>() {
@@ -1338,6 +1390,7 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
         r.finish(p);
     }
 
+    let api_tokens = build_api(&mut root, p, &check_dept, &secrets, env);
     let digests = build_digests(&mut root, p, &check_dept);
     let graces: Vec<(String, chrono::Duration)> =
         digests.iter().map(|d| (d.name.clone(), d.grace)).collect();
@@ -1394,9 +1447,157 @@ fn build(root: &Table, p: &mut Problems, secrets: Secrets) -> Config {
         discord,
         workers,
         retention,
+        api_tokens,
         secrets,
     }
 }
+
+/// Reads `[[api.tokens]]`, each secret from the environment variable it names, and adds
+/// `SWITCHBOARD_API_TOKEN` as the short form of a token for the metrics API alone.
+fn build_api(
+    root: &mut Node<'_>,
+    p: &mut Problems,
+    check_dept: &dyn Fn(&mut Problems, String, &str) -> Option<String>,
+    secrets: &Secrets,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Vec<ApiToken> {
+    let mut out: Vec<ApiToken> = Vec::new();
+    if let Some(mut api) = root.table(p, "api") {
+        for mut t in api.tables(p, "tokens") {
+            let name_key = t.key("name");
+            let name = t.required_string(p, "name", "\"alertmanager\"");
+            if let Some(n) = &name {
+                if !n
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    p.add(
+                        name_key.clone(),
+                        format!("`{n}` may hold only letters, digits, - and _"),
+                    );
+                } else if out.iter().any(|o| &o.name == n) || n == METRICS_TOKEN_NAME {
+                    p.add(name_key.clone(), format!("`{n}` is used by another token"));
+                }
+            }
+            let env_key = t.key("secret_env");
+            let secret = t
+                .required_string(p, "secret_env", "\"SWITCHBOARD_TOKEN_ALERTMANAGER\"")
+                .and_then(|var| match env(&var).filter(|v| !v.trim().is_empty()) {
+                    Some(v) if v.trim().len() >= MIN_API_TOKEN_LEN => Some(Secret::new(v.trim())),
+                    Some(_) => {
+                        p.add(
+                            env_key.clone(),
+                            format!(
+                                "{var} holds fewer than {MIN_API_TOKEN_LEN} characters; use a \
+                                 long random token (e.g. `openssl rand -hex 32`)"
+                            ),
+                        );
+                        None
+                    }
+                    None => {
+                        p.add(
+                            env_key.clone(),
+                            format!("the environment variable {var} is not set (it holds this token's secret)"),
+                        );
+                        None
+                    }
+                });
+            let endpoint_key = t.key("endpoints");
+            let listed = t.strings(p, "endpoints");
+            let mut endpoints = Vec::new();
+            if listed.is_empty() {
+                p.add(
+                    endpoint_key,
+                    format!(
+                        "is required: the endpoints this token may use, from {}",
+                        ApiEndpoint::ALL
+                            .map(|e| format!("\"{}\"", e.as_str()))
+                            .join(", ")
+                    ),
+                );
+            }
+            for (key, e) in listed {
+                match ApiEndpoint::ALL.iter().find(|x| x.as_str() == e) {
+                    Some(x) if !endpoints.contains(x) => endpoints.push(*x),
+                    Some(_) => {}
+                    None => p.add(
+                        key,
+                        format!(
+                            "`{e}` is not an endpoint; use one of {}",
+                            ApiEndpoint::ALL.map(|e| e.as_str()).join(", ")
+                        ),
+                    ),
+                }
+            }
+            let departments = if t.get("departments").is_some() {
+                Some(
+                    t.strings(p, "departments")
+                        .into_iter()
+                        .filter_map(|(k, d)| check_dept(p, k, &d))
+                        .collect(),
+                )
+            } else {
+                None
+            };
+            t.finish(p);
+            if let (Some(name), Some(secret)) = (name, secret) {
+                out.push(ApiToken {
+                    name,
+                    secret,
+                    endpoints,
+                    departments,
+                });
+            }
+        }
+        api.finish(p);
+    }
+    if let Some(secret) = &secrets.api_token {
+        out.push(ApiToken {
+            name: METRICS_TOKEN_NAME.into(),
+            secret: secret.clone(),
+            endpoints: vec![ApiEndpoint::Metrics],
+            departments: None,
+        });
+    }
+    out
+}
+
+/// A routing rule's `labels = { severity = "critical" }`: each value a string.
+fn rule_labels(p: &mut Problems, rule: &mut Node<'_>) -> Vec<(String, String)> {
+    let key = rule.key("labels");
+    match rule.get("labels") {
+        None => vec![],
+        Some(Value::Table(t)) => t
+            .iter()
+            .filter_map(|(name, v)| match v {
+                Value::String(s) => Some((name.clone(), s.clone())),
+                other => {
+                    p.add(
+                        format!("{key}.{name}"),
+                        format!("must be a string, found {}", type_name(other)),
+                    );
+                    None
+                }
+            })
+            .collect(),
+        Some(other) => {
+            p.add(
+                key,
+                format!(
+                    "must be a table of label values, e.g. labels = {{ team = \"payments\" }}; found {}",
+                    type_name(other)
+                ),
+            );
+            vec![]
+        }
+    }
+}
+
+/// The name `SWITCHBOARD_API_TOKEN` goes by among the API tokens.
+pub const METRICS_TOKEN_NAME: &str = "metrics";
+
+/// The shortest API token secret accepted.
+const MIN_API_TOKEN_LEN: usize = 16;
 
 /// Reads `[retention]`: durations as elsewhere (`30d`, `12h`), checked against what they
 /// must outlast.
@@ -1916,6 +2117,77 @@ targets = ["slack:CLEADS"]
         for bad in ["1-4/4", "2-1/4", "0-0/0", "a-b/c", "0-1"] {
             assert!(bad.parse::<ShardRange>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn api_tokens_read_their_secrets_from_the_environment_and_are_checked() {
+        let file = r#"
+[[departments]]
+name = "support"
+channels = ["slack:C1"]
+
+[[routing.rules]]
+name = "payments"
+labels = { team = "payments" }
+department = "support"
+
+[api]
+[[api.tokens]]
+name = "monitoring"
+secret_env = "TOKEN_MONITORING"
+endpoints = ["tickets"]
+departments = ["support"]
+
+[[api.tokens]]
+name = "monitoring"
+secret_env = "TOKEN_SHORT"
+endpoints = ["tickets", "alerts"]
+departments = ["nowhere"]
+
+[[api.tokens]]
+name = "bad name!"
+secret_env = "TOKEN_MISSING"
+"#;
+        let env = |k: &str| match k {
+            "TOKEN_MONITORING" => Some("m".repeat(32)),
+            "TOKEN_SHORT" => Some("short".into()),
+            _ => None,
+        };
+        let text = Config::from_toml(file, "test.toml", env)
+            .unwrap_err()
+            .to_string();
+        for expected in [
+            "api.tokens[1].name: `monitoring` is used by another token",
+            "api.tokens[1].secret_env: TOKEN_SHORT holds fewer than 16 characters",
+            "api.tokens[1].endpoints[1]: `alerts` is not an endpoint",
+            "api.tokens[1].departments[0]: no department named `nowhere`",
+            "api.tokens[2].name: `bad name!` may hold only letters",
+            "api.tokens[2].secret_env: the environment variable TOKEN_MISSING is not set",
+            "api.tokens[2].endpoints: is required",
+        ] {
+            assert!(text.contains(expected), "{expected} missing from:\n{text}");
+        }
+        // The secret never shows.
+        assert!(!text.contains(&"m".repeat(32)) && !text.contains("short\""));
+        let good = file
+            .split("[[api.tokens]]\nname = \"monitoring\"\nsecret_env = \"TOKEN_SHORT\"")
+            .next()
+            .unwrap();
+        let env = |k: &str| match k {
+            "TOKEN_MONITORING" => Some("m".repeat(32)),
+            "SWITCHBOARD_API_TOKEN" => Some("metrics-token".into()),
+            _ => None,
+        };
+        let cfg = Config::from_toml(good, "test.toml", env).unwrap();
+        let names: Vec<&str> = cfg.api_tokens.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["monitoring", METRICS_TOKEN_NAME]);
+        assert!(cfg.api_tokens[0].covers("support") && !cfg.api_tokens[0].covers("billing"));
+        assert_eq!(cfg.api_tokens[1].endpoints, [ApiEndpoint::Metrics]);
+        assert_eq!(
+            cfg.router.rules[0].labels,
+            [("team".to_string(), "payments".to_string())]
+        );
+        assert!(format!("{:?}", cfg.api_tokens).contains("[redacted]"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The HTTP server: health, readiness, Prometheus metrics, the platform webhooks that are
-//! configured (Slack's Events API, commands and interactivity in HTTP mode) and the metrics
-//! push API when its token is set.
+//! configured (Slack's Events API, commands and interactivity in HTTP mode) and the API
+//! (metrics push and tickets) when a token is configured.
 //!
 //! Owns routes and their status codes. Must not hold business rules; it asks the store and
 //! the telemetry registry, nothing else.
@@ -26,8 +26,8 @@ pub struct AppState {
     pub telemetry: Arc<Telemetry>,
     /// Slack's Events API endpoint, when `SLACK_SIGNING_SECRET` is set (HTTP mode).
     pub slack_events: Option<EventsState>,
-    /// The metrics push API, when `SWITCHBOARD_API_TOKEN` is set.
-    pub metrics_api: Option<crate::intake::ApiState>,
+    /// The API (`/api/metrics`, `/api/tickets`), when any API token is configured.
+    pub api: Option<crate::api::ApiState>,
     /// Discord's HTTP interactions endpoint, when `DISCORD_PUBLIC_KEY` is set.
     pub discord_endpoint: Option<crate::chat::discord::endpoint::EndpointState>,
     /// Time, for the adapters' health.
@@ -39,7 +39,7 @@ pub struct AppState {
 /// The router with every route.
 pub fn router(state: AppState) -> Router {
     let slack = state.slack_events.clone();
-    let metrics_api = state.metrics_api.clone();
+    let api = state.api.clone();
     let discord = state.discord_endpoint.clone();
     let app = Router::new()
         .route("/healthz", get(healthz))
@@ -50,8 +50,10 @@ pub fn router(state: AppState) -> Router {
         Some(events) => app.merge(crate::chat::slack::events::router(events)),
         None => app,
     };
-    let app = match metrics_api {
-        Some(api) => app.merge(crate::intake::router(api)),
+    let app = match api {
+        Some(api) => app
+            .merge(crate::intake::router(api.clone()))
+            .merge(crate::api::router(api)),
         None => app,
     };
     match discord {

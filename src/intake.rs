@@ -1,5 +1,5 @@
-//! Customer metrics from outside chat: `POST /api/metrics` (bearer token from
-//! `SWITCHBOARD_API_TOKEN`) and `switchboard metrics import FILE.csv`. NPS survey answers
+//! Customer metrics from outside chat: `POST /api/metrics` (a token with the `metrics`
+//! endpoint, `SWITCHBOARD_API_TOKEN` in its short form; authenticated by `api`) and `switchboard metrics import FILE.csv`. NPS survey answers
 //! (`nps`, 0-10), CES and any custom metric feed the digest.
 //!
 //! Owns reading and checking samples (the same rules as `/metric record`: a one-word name, a
@@ -13,17 +13,17 @@ use std::io::Read;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Datelike, Duration, Utc};
-use hmac::Mac;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::api::{authenticate, problem, ApiState};
 use crate::cmd::metric::check_value;
-use crate::config::Secret;
+use crate::config::ApiEndpoint;
 use crate::desk::Desk;
 use crate::store::{NewMetric, StoreError};
 
@@ -239,24 +239,7 @@ pub async fn import_csv(desk: &Desk, mut input: impl Read) -> Result<Outcome, In
     Ok(out)
 }
 
-/// What `POST /api/metrics` needs.
-#[derive(Clone)]
-pub struct ApiState {
-    /// The desk (config and store).
-    pub desk: Desk,
-    /// `SWITCHBOARD_API_TOKEN`.
-    pub token: Secret,
-}
-
-impl std::fmt::Debug for ApiState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiState")
-            .field("token", &self.token)
-            .finish_non_exhaustive()
-    }
-}
-
-/// `POST /api/metrics`, with the body limit.
+/// `POST /api/metrics`, with the body limit (tokens with the `metrics` endpoint).
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/metrics", post(post_metrics))
@@ -264,47 +247,9 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Compares tokens in constant time (an HMAC of each under a fixed key).
-fn same_token(given: &str, expected: &Secret) -> bool {
-    let tag = |s: &str| {
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"switchboard-api-token")
-            .expect("HMAC takes any key length");
-        mac.update(s.as_bytes());
-        mac.finalize().into_bytes()
-    };
-    let (a, b) = (tag(given), tag(expected.expose()));
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
-}
-
-/// The credentials of an `Authorization: Bearer …` header; the scheme name is
-/// case-insensitive (RFC 7235).
-fn bearer(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim_start().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token)
-}
-
-fn problem(status: StatusCode, error: &str, details: Vec<String>) -> Response {
-    (status, Json(json!({ "error": error, "details": details }))).into_response()
-}
-
 async fn post_metrics(State(s): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer);
-    match token {
-        Some(t) if same_token(t.trim(), &s.token) => {}
-        _ => {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                Json(json!({ "error": "send the API token as `Authorization: Bearer <SWITCHBOARD_API_TOKEN>`" })),
-            )
-                .into_response()
-        }
+    if let Err(refused) = authenticate(&s.tokens, &headers, ApiEndpoint::Metrics) {
+        return refused.into_response();
     }
     let value: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,

@@ -29,11 +29,12 @@
 //! - Around them: [`config`] (the TOML file, environment overrides and secrets, with every
 //!   problem reported by key), [`telemetry`] (Prometheus metrics), [`logs`] (the log line format,
 //!   outside input escaped), [`intake`] (metrics from
-//!   outside chat), [`export`] (command specs as Discord JSON and a Slack app manifest),
+//!   outside chat), [`api`] (API tokens and the tickets API for other systems), [`export`] (command specs as Discord JSON and a Slack app manifest),
 //!   [`chart`] (the digest's chart) and [`tickets_cli`] (`switchboard tickets …`).
 
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod app;
 pub mod chart;
 pub mod chat;

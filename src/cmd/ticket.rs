@@ -356,6 +356,21 @@ fn show(desk: &Desk, t: &Ticket, events: &[crate::core::ticket::TicketEvent]) ->
             value: t.tags.join(", "),
         });
     }
+    let links: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Linked { links } => Some(links.iter()),
+            _ => None,
+        })
+        .flatten()
+        .map(|l| format!("{} <{}>", neutralize_mentions(&l.title), l.url))
+        .collect();
+    if !links.is_empty() {
+        fields.push(Field {
+            name: "Links".into(),
+            value: truncate(&links.join("\n"), 1000),
+        });
+    }
     let sla = &desk.config.sla;
     let (first, resolution) = sla.clocks(&t.department, t.priority, &times(t), desk.now());
     let tz = sla.zone(&t.department);
@@ -485,6 +500,7 @@ fn explain(desk: &Desk, t: &Ticket, events: &[crate::core::ticket::TicketEvent])
         emoji: emoji.as_deref(),
         text,
         reporter_roles: &[],
+        labels: &[],
     });
     out.push_str("\nWith today's rules it would go: ");
     out.push_str(&decision.explain());

@@ -225,6 +225,9 @@ impl Directory {
 
     /// A display name: the person's name when linked, else the account.
     pub fn display_name(&self, user: &UserRef) -> String {
+        if let Some(source) = user.automation_source() {
+            return format!("{source} (automation)");
+        }
         match self.person_of(user) {
             Some(p) => p.name.clone(),
             None => user.to_string(),

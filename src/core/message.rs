@@ -497,9 +497,12 @@ pub fn truncate(text: &str, max: usize) -> String {
     out
 }
 
-/// The reporter as people know them: the configured person, else the name the platform gave
-/// for the flagged message's author, else the account.
+/// The reporter as people know them: an automation source by its name, the configured
+/// person, else the name the platform gave for the flagged message's author, else the account.
 pub fn reporter_name(ticket: &Ticket, dir: &Directory) -> String {
+    if ticket.reporter.automation_source().is_some() {
+        return dir.display_name(&ticket.reporter);
+    }
     if dir.person_of(&ticket.reporter).is_some() {
         return dir.display_name(&ticket.reporter);
     }

@@ -26,6 +26,9 @@ pub struct Rule {
     pub platform: Option<Platform>,
     /// Matches when the reporter holds one of these groups or roles.
     pub reporter_roles: Vec<RoleRef>,
+    /// Matches when the ticket carries every one of these labels with this value (tickets
+    /// from the API and from monitoring carry labels; chat flags carry none).
+    pub labels: Vec<(String, String)>,
     /// Department to route to.
     pub department: String,
     /// Priority to set (else normal).
@@ -47,6 +50,7 @@ impl Rule {
             channels: vec![],
             platform: None,
             reporter_roles: vec![],
+            labels: vec![],
             department: department.into(),
             priority: None,
             tags: vec![],
@@ -118,6 +122,13 @@ impl Rule {
                 None => return Err("reporter holds none of the listed roles".into()),
             }
         }
+        for (name, value) in &self.labels {
+            match input.labels.iter().find(|(n, _)| n == name) {
+                Some((_, v)) if v == value => why.push(format!("label {name} is {value}")),
+                Some((_, v)) => return Err(format!("label {name} is {v}, not {value}")),
+                None => return Err(format!("there is no label {name}")),
+            }
+        }
         if why.is_empty() {
             why.push("the rule has no conditions".into());
         }
@@ -146,6 +157,8 @@ pub struct RouteInput<'a> {
     pub text: &'a str,
     /// Groups or roles of the reporter.
     pub reporter_roles: &'a [RoleRef],
+    /// Labels (name, value) of a ticket from the API or monitoring; empty for chat.
+    pub labels: &'a [(String, String)],
 }
 
 /// The outcome of routing, with its explanation.
@@ -265,6 +278,7 @@ mod tests {
             emoji,
             text,
             reporter_roles: &[],
+            labels: &[],
         }
     }
 

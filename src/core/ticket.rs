@@ -87,6 +87,8 @@ pub enum Origin {
     Shortcut,
     /// `/ticket new`.
     Command,
+    /// `POST /api/tickets`, by another system.
+    Api,
 }
 
 impl fmt::Display for Origin {
@@ -95,6 +97,7 @@ impl fmt::Display for Origin {
             Origin::Flag => "flag",
             Origin::Shortcut => "message action",
             Origin::Command => "command",
+            Origin::Api => "api",
         })
     }
 }
@@ -267,6 +270,25 @@ pub enum EventKind {
     },
     /// The flagged message was deleted on the platform.
     SourceDeleted,
+    /// Links another system gave with the ticket (a dashboard, a runbook, the alert's source).
+    Linked {
+        /// The links, in the order given.
+        links: Vec<Link>,
+    },
+    /// The system that opened the ticket sent it again with a different body.
+    Resent {
+        /// The body as sent again (the ticket keeps the body it was opened with).
+        body: String,
+    },
+}
+
+/// A link attached to a ticket by the system that opened it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    /// What it leads to (`Runbook`, `Dashboard`); the URL itself when none was given.
+    pub title: String,
+    /// An `http(s)://` URL.
+    pub url: String,
 }
 
 impl EventKind {
@@ -302,6 +324,15 @@ impl EventKind {
             EventKind::Responded => "staff responded to the reporter".to_string(),
             EventKind::SourceEdited { text } => format!("the flagged message was edited: {text}"),
             EventKind::SourceDeleted => "the flagged message was deleted".to_string(),
+            EventKind::Linked { links } => format!(
+                "links: {}",
+                links
+                    .iter()
+                    .map(|l| format!("{} <{}>", l.title, l.url))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            EventKind::Resent { body } => format!("sent again with a new body: {body}"),
         }
     }
 }

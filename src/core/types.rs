@@ -141,14 +141,29 @@ impl UserRef {
 
     /// Whether this looks like a person's account that can receive a direct message: Slack
     /// person ids start with `U` or `W` (a flagged app message has a `B…` bot id, and Slackbot
-    /// is `USLACKBOT`); every Discord user id is a snowflake.
+    /// is `USLACKBOT`); every Discord user id is a snowflake. An automation source is not.
     pub fn is_person_account(&self) -> bool {
         match self.platform {
             Platform::Slack => self.id.starts_with(['U', 'W']) && self.id != "USLACKBOT",
-            Platform::Discord => !self.id.is_empty(),
+            Platform::Discord => !self.id.is_empty() && self.id.chars().all(|c| c.is_ascii_digit()),
         }
     }
+
+    /// The reporter of a ticket another system opened through the API: the token's `name`,
+    /// on the platform of the department's channel. Its id (`automation:NAME`) cannot be a
+    /// platform's user id, so it matches no person.
+    pub fn automation(platform: Platform, source: &str) -> Self {
+        Self::new(platform, format!("{AUTOMATION}{source}"))
+    }
+
+    /// The source's name when this is an automation reporter ([`UserRef::automation`]).
+    pub fn automation_source(&self) -> Option<&str> {
+        self.id.strip_prefix(AUTOMATION)
+    }
 }
+
+/// The id prefix of automation reporters.
+const AUTOMATION: &str = "automation:";
 
 impl fmt::Display for UserRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -162,9 +177,16 @@ impl FromStr for UserRef {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (platform, id) = split_platform(s, USER_FORM)?;
-        let ok = match platform {
-            Platform::Slack => id.chars().all(|c| c.is_ascii_alphanumeric()),
-            Platform::Discord => id.chars().all(|c| c.is_ascii_digit()),
+        let ok = match (platform, id.strip_prefix(AUTOMATION)) {
+            // An automation reporter's stored form (`UserRef::automation`).
+            (_, Some(name)) => {
+                !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            }
+            (Platform::Slack, None) => id.chars().all(|c| c.is_ascii_alphanumeric()),
+            (Platform::Discord, None) => id.chars().all(|c| c.is_ascii_digit()),
         };
         if !ok {
             return Err(invalid(s, USER_FORM));

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 mod accounts;
+mod api;
 mod limit;
 
 use crate::config::Config;
@@ -26,6 +27,7 @@ use crate::core::types::{ChannelRef, Priority, RoleRef, Status, TicketRef, UserR
 use crate::store::{CreateTicket, Created, DynStore, StoreError};
 use crate::telemetry::Telemetry;
 pub use accounts::{AccountKind, AccountLookup, Accounts, LookupError};
+pub use api::{out_of_scope, ApiOpened, ApiTicket};
 
 /// Why a request failed. User kinds are shown in chat as they are; `Internal` is logged with
 /// a reference and answered with a short apology.
@@ -249,6 +251,7 @@ impl Desk {
             emoji: req.emoji.as_deref(),
             text: &req.source.original_text,
             reporter_roles: &req.author_roles,
+            labels: &[],
         });
         let o = &req.overrides;
         let department = match &o.department {
@@ -300,9 +303,10 @@ impl Desk {
             .open(
                 new,
                 &req.flagger,
-                created_event,
+                vec![created_event],
                 req.inbox_key.clone(),
                 quota,
+                None,
             )
             .await?;
         match outcome {
@@ -333,12 +337,13 @@ impl Desk {
         &self,
         new: NewTicket,
         actor: &Actor,
-        created: EventKind,
+        events: Vec<EventKind>,
         inbox_key: Option<String>,
         quota: Option<crate::store::FlagQuota>,
+        external: Option<(String, String)>,
     ) -> Result<Created, DeskError> {
-        let origin = match &created {
-            EventKind::Created { origin, .. } => origin.to_string(),
+        let origin = match events.first() {
+            Some(EventKind::Created { origin, .. }) => origin.to_string(),
             _ => "unknown".into(),
         };
         let department = new.department.clone();
@@ -373,10 +378,11 @@ impl Desk {
             .create_ticket(CreateTicket {
                 ticket: new,
                 actor: actor.user.clone(),
-                events: vec![created],
+                events,
                 outbox,
                 inbox_key,
                 quota,
+                external,
             })
             .await?;
         if let Created::New(t) = &result {
@@ -403,6 +409,7 @@ impl Desk {
             emoji: None,
             text: title,
             reporter_roles: &actor.roles,
+            labels: &[],
         });
         let department = match &overrides.department {
             Some(d) => self.department(d)?.name.clone(),
@@ -442,7 +449,7 @@ impl Desk {
             emoji: None,
         };
         // Not counted against the flag limit (see `limit`): no quota.
-        match self.open(new, actor, event, None, None).await? {
+        match self.open(new, actor, vec![event], None, None, None).await? {
             Created::New(t) | Created::Existing(t) => Ok((t, decision)),
             Created::OverQuota(_) => Err(DeskError::Internal(StoreError::Corrupt(
                 "a command's ticket was refused by a flag quota it does not have".into(),
@@ -526,6 +533,8 @@ impl Desk {
                         | EventKind::Responded
                         | EventKind::SourceEdited { .. }
                         | EventKind::SourceDeleted
+                        | EventKind::Linked { .. }
+                        | EventKind::Resent { .. }
                 )
             });
             let mut outbox = if alert_changed {

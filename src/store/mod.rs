@@ -184,6 +184,9 @@ pub struct CreateTicket {
     /// Checked in the transaction that would write the ticket, against what is stored; a
     /// message that already has a ticket is not counted (nor refused).
     pub quota: Option<FlagQuota>,
+    /// For a ticket opened through the API: its claimed (source, key)
+    /// ([`Store::external_claim`]), pointed at the ticket in the same transaction.
+    pub external: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for CreateTicket {
@@ -194,6 +197,7 @@ impl std::fmt::Debug for CreateTicket {
             .field("events", &self.events)
             .field("inbox_key", &self.inbox_key)
             .field("quota", &self.quota)
+            .field("external", &self.external)
             .finish_non_exhaustive()
     }
 }
@@ -223,6 +227,18 @@ pub enum Created {
     /// The flagger's [`FlagQuota`] is used up; nothing was written (nor the inbox row marked
     /// done). Holds when they opened the tickets counted in the window, oldest first.
     OverQuota(Vec<DateTime<Utc>>),
+}
+
+/// Result of [`Store::external_claim`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExternalClaim {
+    /// The key is this caller's: open the ticket (with [`CreateTicket::external`]) or
+    /// release the key.
+    Claimed,
+    /// The key already has this ticket.
+    Ticket(TicketRef),
+    /// Another request claimed the key moments ago and is opening its ticket.
+    Busy,
 }
 
 /// Which tickets to list.
@@ -439,6 +455,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<DateTime<Utc>>, StoreError>;
     /// A ticket's audit log, oldest first.
     async fn events(&self, id: TicketRef) -> Result<Vec<TicketEvent>, StoreError>;
+    /// Claims `(source, key)` for a ticket another system is about to open, so a repeat of
+    /// the request (by any instance) finds that ticket instead of opening another. A claim
+    /// left without a ticket since before `stale_before` (its opener died) is taken over.
+    async fn external_claim(
+        &self,
+        source: &str,
+        key: &str,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<ExternalClaim, StoreError>;
+    /// Gives up a claim whose ticket could not be opened.
+    async fn external_release(&self, source: &str, key: &str) -> Result<(), StoreError>;
     /// Records a raw platform event; `false` when its key was already there. Events with the
     /// same `order` key (the platform message they are about) are claimed one at a time, in
     /// the order they were stored.

@@ -23,9 +23,9 @@ use sqlx::{PgPool, Postgres, Row, SqlSafeStr, Transaction, TypeInfo, ValueRef};
 use super::dialect::{args, Arg, Backend, Conn, DigestSet, SqlRow, WriteTx};
 use super::sql::{
     digest_part, digest_ticket_from_row, inbox_from_row, insert_events, insert_outbox,
-    mark_inbox_done, new_ticket_values, off_thread, outbox_from_row, read_history, recent_flags_in,
-    source_key, tickets_by_sources, SqlStore, DIGEST_RECENT, DIGEST_ROUTED, DIGEST_TICKET_COLUMNS,
-    INBOX_COLUMNS, NEW_TICKET_COLUMNS, OUTBOX_COLUMNS,
+    link_external, mark_inbox_done, new_ticket_values, off_thread, outbox_from_row, read_history,
+    recent_flags_in, source_key, tickets_by_sources, SqlStore, DIGEST_RECENT, DIGEST_ROUTED,
+    DIGEST_TICKET_COLUMNS, INBOX_COLUMNS, NEW_TICKET_COLUMNS, OUTBOX_COLUMNS,
 };
 use super::{corrupt, CreateTicket, Created, InboxRow, OutboxRow, StoreError};
 use crate::core::digest::DigestTicket;
@@ -308,6 +308,9 @@ impl Backend for PgDb {
             .map(|e| (ticket.id, Some(&req.actor), e, at))
             .collect();
         insert_events(&mut tx, &events).await?;
+        if let Some(ext) = &req.external {
+            link_external(&mut tx, ticket.id, ext).await?;
+        }
         insert_outbox(&mut tx, Some(ticket.id), (req.outbox)(&ticket), at).await?;
         mark_inbox_done::<_, PgDb>(&mut tx, inbox_keys, at).await?;
         WriteTx::commit(tx).await?;

@@ -14,9 +14,9 @@ use chrono::{DateTime, Utc};
 
 use super::dialect::{args, json, Arg, Backend, Conn, DigestPart, DigestSet, SqlRow, WriteTx};
 use super::{
-    corrupt, enum_from, enum_text, parse_user, CreateTicket, Created, Csat, InboxOutcome, InboxRow,
-    Kudos, MetricSample, NewKudos, NewMetric, OutboxRow, Prunable, Store, StoreError, TicketFilter,
-    Wake, WakeOnDrop,
+    corrupt, enum_from, enum_text, parse_user, CreateTicket, Created, Csat, ExternalClaim,
+    InboxOutcome, InboxRow, Kudos, MetricSample, NewKudos, NewMetric, OutboxRow, Prunable, Store,
+    StoreError, TicketFilter, Wake, WakeOnDrop,
 };
 use crate::core::digest::{CsatSample, DigestInput, DigestTicket, MetricPoint, Step};
 use crate::core::directory::Person;
@@ -359,6 +359,28 @@ pub(crate) async fn insert_events<C: Conn>(
     )
     .await?;
     Ok(())
+}
+
+/// Points a claimed external key at the ticket opened for it (see `Store::external_claim`).
+pub(crate) async fn link_external<C: Conn>(
+    conn: &mut C,
+    ticket: TicketRef,
+    (source, key): &(String, String),
+) -> Result<(), StoreError> {
+    let linked = conn
+        .exec(
+            "UPDATE external_keys SET ticket_id = $1 WHERE source = $2 AND key = $3 \
+             AND ticket_id IS NULL",
+            args![ticket.0, source.as_str(), key.as_str()],
+        )
+        .await?;
+    if linked == 1 {
+        Ok(())
+    } else {
+        // The claim was taken over or released meanwhile: writing the ticket would make a
+        // second one for the key.
+        Err(StoreError::Conflict(ticket))
+    }
 }
 
 /// Queues outgoing messages at `at`; a message without a ticket takes `ticket`. Messages
@@ -844,6 +866,66 @@ impl<B: Backend> Store for SqlStore<B> {
                 })
             })
             .collect()
+    }
+
+    async fn external_claim(
+        &self,
+        source: &str,
+        key: &str,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<ExternalClaim, StoreError> {
+        let mut tx = self.db.write().await?;
+        let inserted = tx
+            .exec(
+                "INSERT INTO external_keys (source, key, ticket_id, claimed_at) \
+                 VALUES ($1, $2, NULL, $3) ON CONFLICT (source, key) DO NOTHING",
+                args![source, key, now],
+            )
+            .await?;
+        if inserted == 1 {
+            tx.commit().await?;
+            return Ok(ExternalClaim::Claimed);
+        }
+        let rows = tx
+            .fetch(
+                "SELECT ticket_id, claimed_at FROM external_keys WHERE source = $1 AND key = $2",
+                args![source, key],
+            )
+            .await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| corrupt("external key", "a conflict without a row"))?;
+        let outcome = match row.int("ticket_id")? {
+            Some(id) => ExternalClaim::Ticket(TicketRef(id)),
+            None if row.required_time("claimed_at")? < stale_before => {
+                let taken = tx
+                    .exec(
+                        "UPDATE external_keys SET claimed_at = $3 WHERE source = $1 AND key = $2 \
+                         AND ticket_id IS NULL AND claimed_at < $4",
+                        args![source, key, now, stale_before],
+                    )
+                    .await?;
+                if taken == 1 {
+                    ExternalClaim::Claimed
+                } else {
+                    ExternalClaim::Busy
+                }
+            }
+            None => ExternalClaim::Busy,
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn external_release(&self, source: &str, key: &str) -> Result<(), StoreError> {
+        self.db
+            .run(
+                "DELETE FROM external_keys WHERE source = $1 AND key = $2 AND ticket_id IS NULL",
+                args![source, key],
+            )
+            .await?;
+        Ok(())
     }
 
     async fn inbox_insert(

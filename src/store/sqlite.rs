@@ -27,11 +27,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::dialect::{args, Arg, Backend, Conn, DigestSet, SqlRow, WriteTx};
 use super::sql::{
-    digest_part, inbox_from_row, insert_events, insert_rows, key_of, mark_inbox_done,
-    new_ticket_values, off_thread, outbox_from_row, outbox_values, read_history, recent_flags_in,
-    source_key, tickets_by_sources, EventRow, SourceKey, SqlStore, DIGEST_RECENT, DIGEST_ROUTED,
-    INBOX_COLUMNS, INSERT_OUTBOX, NEW_TICKET_COLUMNS, NEW_TICKET_WIDTH, OUTBOX_COLUMNS,
-    OUTBOX_WIDTH,
+    digest_part, inbox_from_row, insert_events, insert_rows, key_of, link_external,
+    mark_inbox_done, new_ticket_values, off_thread, outbox_from_row, outbox_values, read_history,
+    recent_flags_in, source_key, tickets_by_sources, EventRow, SourceKey, SqlStore, DIGEST_RECENT,
+    DIGEST_ROUTED, INBOX_COLUMNS, INSERT_OUTBOX, NEW_TICKET_COLUMNS, NEW_TICKET_WIDTH,
+    OUTBOX_COLUMNS, OUTBOX_WIDTH,
 };
 use super::{
     corrupt, enum_from, parse_ts, parse_user, ts, CreateTicket, Created, InboxRow, OutboxRow,
@@ -686,6 +686,11 @@ async fn write_group(
         results.push(result);
     }
     insert_events(tx, &events).await?;
+    for (i, t) in &created {
+        if let Some(ext) = &reqs[*i].external {
+            link_external(tx, t.id, ext).await?;
+        }
+    }
     insert_rows(tx, INSERT_OUTBOX, OUTBOX_WIDTH, outbox, "").await?;
     mark_inbox_done::<_, SqliteDb>(tx, inbox_keys, reqs[0].ticket.created_at).await?;
     Ok(results)

@@ -87,6 +87,11 @@ pub const TEST_SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 /// The metrics API token every test desk is configured with.
 pub const TEST_API_TOKEN: &str = "test-api-token-0123456789";
 
+/// The secret of the API token whose `secret_env` is `var` (any `SWITCHBOARD_TEST_TOKEN_…`).
+pub fn test_token(var: &str) -> String {
+    format!("{}-0123456789abcdef", var.to_ascii_lowercase())
+}
+
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -189,6 +194,7 @@ pub async fn spawn_with(backend: Backend, config: &str) -> Option<TestApp> {
         "SWITCHBOARD_DATABASE_URL" => Some(url.clone()),
         "SLACK_SIGNING_SECRET" => Some(TEST_SIGNING_SECRET.to_string()),
         "SWITCHBOARD_API_TOKEN" => Some(TEST_API_TOKEN.to_string()),
+        k if k.starts_with("SWITCHBOARD_TEST_TOKEN_") => Some(test_token(k)),
         _ => None,
     })
     .expect("test config is valid");

@@ -29,5 +29,6 @@ mod slack_http;
 mod slack_interact;
 mod slack_socket;
 mod store;
+mod tickets_api;
 mod timeouts;
 mod workers;

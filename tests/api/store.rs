@@ -261,6 +261,7 @@ async fn one_bad_ticket_in_a_group_fails_alone(app: TestApp) {
                 }),
                 inbox_key: None,
                 quota: None,
+                external: None,
             };
             store.create_ticket(req).await
         }));

@@ -482,6 +482,7 @@ impl DiscordInteractions {
             emoji: None,
             text,
             reporter_roles: &[],
+            labels: &[],
         });
         let values = BTreeMap::from([
             ("title".to_string(), title_from(text)),

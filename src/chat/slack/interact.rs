@@ -432,6 +432,7 @@ impl Interactions {
             emoji: None,
             text,
             reporter_roles: &[],
+            labels: &[],
         });
         let defaults = CreateDefaults {
             title: title_from(text),

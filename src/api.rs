@@ -1,0 +1,635 @@
+//! The tickets API: other systems open tickets (`POST /api/tickets`), read them
+//! (`GET /api/tickets/T-42`) and follow up on them (`POST /api/tickets/T-42/events`: a note,
+//! a status change), each with a bearer token from `[[api.tokens]]`.
+//!
+//! Owns API authentication for every `/api/` endpoint (bearer tokens compared in constant
+//! time, 401 without or with a wrong token, 403 for an endpoint or department the token does
+//! not cover) and the tickets endpoints' JSON: input checked whole, every problem listed in
+//! one 400. What a caller may do to tickets is the desk's (`desk::api`); this module must not
+//! hold help-desk rules.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hmac::Mac;
+use serde_json::{json, Map, Value};
+
+use crate::config::{ApiEndpoint, ApiToken, Secret};
+use crate::core::ticket::{Change, EventKind, Link, Ticket};
+use crate::core::types::{Priority, Status, TicketRef};
+use crate::desk::{ApiOpened, ApiTicket, Desk, DeskError};
+
+/// Largest request body accepted.
+const MAX_BODY: usize = 64 * 1024;
+/// Longest title accepted, in characters.
+const MAX_TITLE: usize = 200;
+/// Longest body or note accepted, in characters.
+const MAX_TEXT: usize = 16_000;
+/// Most tags, labels or links accepted on one ticket.
+const MAX_ITEMS: usize = 50;
+/// Longest external id, label, tag or link accepted, in characters.
+const MAX_SHORT: usize = 500;
+
+/// Fields `POST /api/tickets` accepts.
+const TICKET_FIELDS: &[&str] = &[
+    "title",
+    "body",
+    "department",
+    "priority",
+    "tags",
+    "labels",
+    "links",
+    "external_id",
+];
+
+/// What the API endpoints need.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The desk (config, store, rules).
+    pub desk: Desk,
+    /// Every token: `[[api.tokens]]` and `SWITCHBOARD_API_TOKEN`.
+    pub tokens: Arc<[ApiToken]>,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState")
+            .field("tokens", &self.tokens.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an API request was refused. Every kind but `Internal` is the caller's to fix and is
+/// answered with what was wrong; `Internal` is logged with a reference the answer carries.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No token, or one that matches none (401).
+    #[error(
+        "send an API token as `Authorization: Bearer <token>` (see [[api.tokens]] in the README)"
+    )]
+    Unauthorized,
+    /// A token used outside its endpoints or departments (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such ticket (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is wrong: what, and every problem found (400).
+    #[error("{error}")]
+    Invalid {
+        /// What was refused.
+        error: String,
+        /// Each problem, `field: why`.
+        details: Vec<String>,
+    },
+    /// The desk refused or failed (400, 403 or 500 by its kind).
+    #[error(transparent)]
+    Desk(Box<DeskError>),
+}
+
+impl From<DeskError> for ApiError {
+    fn from(e: DeskError) -> Self {
+        ApiError::Desk(Box::new(e))
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        DeskError::from(e).into()
+    }
+}
+
+impl ApiError {
+    fn invalid(error: &str, details: Vec<String>) -> Self {
+        ApiError::Invalid {
+            error: error.to_string(),
+            details,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                Json(json!({ "error": ApiError::Unauthorized.to_string() })),
+            )
+                .into_response(),
+            ApiError::Forbidden(e) => problem(StatusCode::FORBIDDEN, &e, vec![]),
+            ApiError::NotFound(e) => problem(StatusCode::NOT_FOUND, &e, vec![]),
+            ApiError::Invalid { error, details } => {
+                problem(StatusCode::BAD_REQUEST, &error, details)
+            }
+            ApiError::Desk(e) => match *e {
+                DeskError::Access(a) => problem(StatusCode::FORBIDDEN, &a.to_string(), vec![]),
+                e if e.is_user_error() => problem(StatusCode::BAD_REQUEST, &e.to_string(), vec![]),
+                e => problem(StatusCode::INTERNAL_SERVER_ERROR, &e.chat_message(), vec![]),
+            },
+        }
+    }
+}
+
+/// The tickets endpoints, with the body limit.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/tickets", post(create))
+        .route("/api/tickets/{id}", get(show))
+        .route("/api/tickets/{id}/events", post(follow_up))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Compares a token in constant time (an HMAC of each under a fixed key, so neither length
+/// nor content leaks through timing).
+fn same_token(given: &str, expected: &Secret) -> bool {
+    let tag = |s: &str| {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"switchboard-api-token")
+            .expect("HMAC takes any key length");
+        mac.update(s.as_bytes());
+        mac.finalize().into_bytes()
+    };
+    let (a, b) = (tag(given), tag(expected.expose()));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// The credentials of an `Authorization: Bearer …` header; the scheme name is
+/// case-insensitive (RFC 7235).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+/// A JSON problem answer: `{"error": …, "details": […]}`.
+pub fn problem(status: StatusCode, error: &str, details: Vec<String>) -> Response {
+    (status, Json(json!({ "error": error, "details": details }))).into_response()
+}
+
+/// The token the request carries, if it may use `endpoint`: 401 without a token or with one
+/// that matches none, 403 when it matches a token not allowed there. Every token is
+/// compared, so the time taken does not say which one matched.
+pub fn authenticate<'t>(
+    tokens: &'t [ApiToken],
+    headers: &HeaderMap,
+    endpoint: ApiEndpoint,
+) -> Result<&'t ApiToken, ApiError> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer);
+    let found = given.and_then(|g| {
+        tokens
+            .iter()
+            .fold(None, |hit, t| match same_token(g, &t.secret) {
+                true => hit.or(Some(t)),
+                false => hit,
+            })
+    });
+    match found {
+        None => Err(ApiError::Unauthorized),
+        Some(t) if !t.endpoints.contains(&endpoint) => Err(ApiError::Forbidden(format!(
+            "the token `{}` may not use the {} endpoints; add \"{}\" to its `endpoints`",
+            t.name,
+            endpoint.as_str(),
+            endpoint.as_str()
+        ))),
+        Some(t) => Ok(t),
+    }
+}
+
+/// Reads the body as a JSON object, or answers 400.
+fn object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(o)) => Ok(o),
+        Ok(_) => Err(ApiError::invalid("the body must be a JSON object", vec![])),
+        Err(e) => Err(ApiError::invalid(
+            "the body is not JSON",
+            vec![e.to_string()],
+        )),
+    }
+}
+
+/// Collects every problem of one request.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn add(&mut self, field: &str, message: impl std::fmt::Display) {
+        self.0.push(format!("{field}: {message}"));
+    }
+
+    /// An optional string of at most `max` characters.
+    fn text(&mut self, o: &Map<String, Value>, field: &str, max: usize) -> Option<String> {
+        match o.get(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.chars().count() > max => {
+                self.add(field, format!("longer than {max} characters"));
+                None
+            }
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                self.add(field, format!("must be a string, not {}", kind(other)));
+                None
+            }
+        }
+    }
+
+    /// An optional list of strings, each at most [`MAX_SHORT`] characters.
+    fn strings(&mut self, o: &Map<String, Value>, field: &str) -> Vec<String> {
+        match o.get(field) {
+            None | Some(Value::Null) => vec![],
+            Some(Value::Array(items)) if items.len() > MAX_ITEMS => {
+                self.add(field, format!("more than {MAX_ITEMS} items"));
+                vec![]
+            }
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| match v {
+                    Value::String(s) if s.chars().count() <= MAX_SHORT => Some(s.clone()),
+                    Value::String(_) => {
+                        self.add(
+                            &format!("{field}[{i}]"),
+                            format!("longer than {MAX_SHORT} characters"),
+                        );
+                        None
+                    }
+                    other => {
+                        self.add(
+                            &format!("{field}[{i}]"),
+                            format!("must be a string, not {}", kind(other)),
+                        );
+                        None
+                    }
+                })
+                .collect(),
+            Some(other) => {
+                self.add(field, format!("must be a list, not {}", kind(other)));
+                vec![]
+            }
+        }
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// `url` as an absolute http(s) URL, normalised (`<`, `>` and spaces percent-encoded, so
+/// it cannot break out of chat link syntax); `None` for anything else.
+fn web_url(url: &str) -> Option<String> {
+    url::Url::parse(url.trim())
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+        .map(|u| u.to_string())
+}
+
+/// Reads and checks a `POST /api/tickets` body, listing every problem.
+fn ticket_request(desk: &Desk, o: &Map<String, Value>) -> Result<ApiTicket, Vec<String>> {
+    let mut p = Problems::default();
+    for k in o.keys() {
+        if !TICKET_FIELDS.contains(&k.as_str()) {
+            p.add(
+                k,
+                format!("unknown field; accepted: {}", TICKET_FIELDS.join(", ")),
+            );
+        }
+    }
+    let title = p.text(o, "title", MAX_TITLE).unwrap_or_default();
+    let body = p.text(o, "body", MAX_TEXT).unwrap_or_default();
+    if title.trim().is_empty() && body.trim().is_empty() && !o.contains_key("title") {
+        p.add("title", "is required (or a body to take it from)");
+    } else if title.trim().is_empty() && body.trim().is_empty() {
+        p.add("title", "is empty, and so is the body");
+    }
+    let department = p.text(o, "department", MAX_SHORT).and_then(|d| {
+        match desk.config.directory.department(&d.to_ascii_lowercase()) {
+            Some(dept) => Some(dept.name.clone()),
+            None => {
+                p.add(
+                    "department",
+                    format!(
+                        "there is no department `{d}`; known: {}",
+                        desk.config
+                            .directory
+                            .departments
+                            .iter()
+                            .map(|d| d.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+                None
+            }
+        }
+    });
+    let priority = p
+        .text(o, "priority", MAX_SHORT)
+        .and_then(|s| match s.parse::<Priority>() {
+            Ok(pr) => Some(pr),
+            Err(e) => {
+                p.add("priority", e);
+                None
+            }
+        });
+    let mut tags = Vec::new();
+    for (i, t) in p.strings(o, "tags").into_iter().enumerate() {
+        let t = t.trim().to_ascii_lowercase();
+        if t.is_empty()
+            || !t
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+        {
+            p.add(
+                &format!("tags[{i}]"),
+                "use letters, digits and - _ . / only",
+            );
+        } else if !tags.contains(&t) {
+            tags.push(t);
+        }
+    }
+    let mut labels = Vec::new();
+    match o.get("labels") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) if m.len() > MAX_ITEMS => {
+            p.add("labels", format!("more than {MAX_ITEMS} labels"));
+        }
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                match v {
+                    Value::String(s) if s.chars().count() <= MAX_SHORT && k.len() <= MAX_SHORT => {
+                        labels.push((k.clone(), s.clone()));
+                    }
+                    Value::String(_) => p.add(
+                        &format!("labels.{k}"),
+                        format!("longer than {MAX_SHORT} characters"),
+                    ),
+                    other => p.add(
+                        &format!("labels.{k}"),
+                        format!("must be a string, not {}", kind(other)),
+                    ),
+                }
+            }
+        }
+        Some(other) => p.add(
+            "labels",
+            format!(
+                "must be an object of strings such as {{\"team\": \"payments\"}}, not {}",
+                kind(other)
+            ),
+        ),
+    }
+    let mut links = Vec::new();
+    match o.get("links") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) if items.len() > MAX_ITEMS => {
+            p.add("links", format!("more than {MAX_ITEMS} links"));
+        }
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let field = format!("links[{i}]");
+                let (title, url) = match item {
+                    Value::String(u) => (u.clone(), u.clone()),
+                    Value::Object(l) => match (l.get("url"), l.get("title")) {
+                        (Some(Value::String(u)), Some(Value::String(t))) => (t.clone(), u.clone()),
+                        (Some(Value::String(u)), None) => (u.clone(), u.clone()),
+                        _ => {
+                            p.add(
+                                &field,
+                                "must be {\"url\": \"https://…\", \"title\": \"…\"} with strings",
+                            );
+                            continue;
+                        }
+                    },
+                    other => {
+                        p.add(
+                            &field,
+                            format!("must be a URL or an object, not {}", kind(other)),
+                        );
+                        continue;
+                    }
+                };
+                if url.chars().count() > MAX_SHORT || title.chars().count() > MAX_SHORT {
+                    p.add(&field, format!("longer than {MAX_SHORT} characters"));
+                } else {
+                    match web_url(&url) {
+                        Some(url) => links.push(Link {
+                            title: title.trim().to_string(),
+                            url,
+                        }),
+                        None => p.add(&field, format!("`{url}` is not an http(s) URL")),
+                    }
+                }
+            }
+        }
+        Some(other) => p.add("links", format!("must be a list, not {}", kind(other))),
+    }
+    let external_id = p.text(o, "external_id", MAX_SHORT);
+    if external_id.as_deref().is_some_and(|e| e.trim().is_empty()) {
+        p.add("external_id", "must not be empty (leave it out instead)");
+    }
+    if !p.0.is_empty() {
+        return Err(p.0);
+    }
+    Ok(ApiTicket {
+        title,
+        body,
+        department,
+        priority,
+        tags,
+        labels,
+        links,
+        external_id: external_id.map(|e| e.trim().to_string()),
+    })
+}
+
+/// The address of a ticket in this API.
+fn ticket_url(id: TicketRef) -> String {
+    format!("/api/tickets/{id}")
+}
+
+/// A ticket as the API shows it, with its links and its history.
+fn ticket_json(desk: &Desk, t: &Ticket, events: &[crate::core::ticket::TicketEvent]) -> Value {
+    let links: Vec<&Link> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Linked { links } => Some(links.iter()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    json!({
+        "ticket": t.id.to_string(),
+        "url": ticket_url(t.id),
+        "title": t.title,
+        "body": t.body,
+        "status": t.status,
+        "department": t.department,
+        "priority": t.priority,
+        "tags": t.tags,
+        "reporter": crate::core::message::reporter_name(t, &desk.config.directory),
+        "assignee": t.assignee.as_ref().map(|a| desk.config.directory.display_name(a)),
+        "created_at": t.created_at,
+        "first_response_at": t.first_response_at,
+        "resolved_at": t.resolved_at,
+        "closed_at": t.closed_at,
+        "links": links,
+        "events": events.iter().map(|e| json!({
+            "at": e.at,
+            "by": e.actor.as_ref().map(|a| match a.automation_source() {
+                Some(s) => s.to_string(),
+                None => desk.config.directory.display_name(a),
+            }),
+            "what": e.kind.describe_with(&|u| desk.config.directory.display_name(u)),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `POST /api/tickets`.
+async fn create(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let token = authenticate(&s.tokens, &headers, ApiEndpoint::Tickets)?;
+    let req = ticket_request(&s.desk, &object(&body)?).map_err(|problems| {
+        ApiError::invalid(
+            "no ticket was opened; fix these fields and send it again",
+            problems,
+        )
+    })?;
+    let (status, t) = match s.desk.open_from_api(token, req).await? {
+        ApiOpened::New(t) => (StatusCode::CREATED, t),
+        ApiOpened::Existing(t) => (StatusCode::OK, t),
+    };
+    Ok((
+        status,
+        [(header::LOCATION, ticket_url(t.id))],
+        Json(json!({ "ticket": t.id.to_string(), "url": ticket_url(t.id), "department": t.department })),
+    )
+        .into_response())
+}
+
+/// Reads `T-42` from the path, or answers 404.
+fn ticket_ref(id: &str) -> Result<TicketRef, ApiError> {
+    id.parse::<TicketRef>()
+        .map_err(|e| ApiError::NotFound(format!("no such ticket: {e}")))
+}
+
+/// The ticket, if `token` covers its department: 404 when there is none, 403 outside.
+async fn visible(s: &ApiState, token: &ApiToken, id: TicketRef) -> Result<Ticket, ApiError> {
+    let t = s
+        .desk
+        .store
+        .ticket(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("there is no ticket {id}")))?;
+    if !token.covers(&t.department) {
+        return Err(ApiError::Forbidden(
+            crate::desk::out_of_scope(token, &t.department, true).to_string(),
+        ));
+    }
+    Ok(t)
+}
+
+/// The ticket with its history, as the API shows it.
+async fn answer(s: &ApiState, id: TicketRef) -> Result<Response, ApiError> {
+    let t = s
+        .desk
+        .store
+        .ticket(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("there is no ticket {id}")))?;
+    let events = s.desk.store.events(id).await?;
+    Ok(Json(ticket_json(&s.desk, &t, &events)).into_response())
+}
+
+/// `GET /api/tickets/T-42`.
+async fn show(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let token = authenticate(&s.tokens, &headers, ApiEndpoint::Tickets)?;
+    let id = ticket_ref(&id)?;
+    visible(&s, token, id).await?;
+    answer(&s, id).await
+}
+
+/// `POST /api/tickets/T-42/events`: `{"note": "…"}`, `{"status": "resolved", "reason": "…"}`
+/// or both (the note first).
+async fn follow_up(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let token = authenticate(&s.tokens, &headers, ApiEndpoint::Tickets)?;
+    let id = ticket_ref(&id)?;
+    let o = object(&body)?;
+    let mut p = Problems::default();
+    for k in o.keys() {
+        if !["note", "status", "reason"].contains(&k.as_str()) {
+            p.add(k, "unknown field; accepted: note, status, reason");
+        }
+    }
+    let note = p
+        .text(&o, "note", MAX_TEXT)
+        .filter(|n| !n.trim().is_empty());
+    let reason = p
+        .text(&o, "reason", MAX_SHORT)
+        .filter(|r| !r.trim().is_empty());
+    let status = p
+        .text(&o, "status", MAX_SHORT)
+        .and_then(|s| match s.parse::<Status>() {
+            Ok(st) => Some(st),
+            Err(e) => {
+                p.add("status", e);
+                None
+            }
+        });
+    if note.is_none() && status.is_none() && p.0.is_empty() {
+        p.add("note", "send a note, a status, or both");
+    }
+    if !p.0.is_empty() {
+        return Err(ApiError::invalid(
+            "nothing was recorded; fix these fields and send it again",
+            p.0,
+        ));
+    }
+    let t = visible(&s, token, id).await?;
+    let mut changes = Vec::new();
+    if let Some(n) = note {
+        changes.push(Change::Note(n.trim().to_string()));
+    }
+    if let Some(to) = status {
+        let finished = matches!(t.status, Status::Resolved | Status::Closed);
+        changes.push(if to == Status::Open && finished {
+            Change::Reopen { reason }
+        } else {
+            Change::SetStatus { to, reason }
+        });
+    }
+    for change in changes {
+        s.desk.change_from_api(token, id, change).await?;
+    }
+    answer(&s, id).await
+}

@@ -1,0 +1,264 @@
+//! Tickets other systems open and follow through the API: routing on title, body and labels,
+//! the token's departments, idempotency on the caller's external id, notes and status changes.
+//!
+//! Owns what an API caller may do to tickets; the caller is already authenticated and its
+//! input checked by the HTTP layer (`crate::api`). Must not know HTTP.
+
+use chrono::Duration;
+
+use super::{title_from, Desk, DeskError};
+use crate::config::ApiToken;
+use crate::core::directory::{AccessError, Actor};
+use crate::core::routing::RouteInput;
+use crate::core::ticket::{Change, ChangeActor, EventKind, Link, NewTicket, Origin, Ticket};
+use crate::core::types::{Platform, Priority, TicketRef, UserRef};
+use crate::store::{Created, ExternalClaim};
+
+/// How long a claimed external id may wait for its ticket before another request takes it
+/// over (the first request's process died between the claim and the ticket).
+const CLAIM_STALE: Duration = Duration::seconds(30);
+
+/// How many times a request whose external id another request is opening waits for it.
+const BUSY_RETRIES: u32 = 40;
+
+/// A ticket as another system asks for it (already checked for shape and sizes).
+#[derive(Debug, Clone, Default)]
+pub struct ApiTicket {
+    /// One-line summary (the body's first line when empty).
+    pub title: String,
+    /// Full description.
+    pub body: String,
+    /// Department chosen by the caller; else the routing rules decide.
+    pub department: Option<String>,
+    /// Priority chosen by the caller; else the routing rules decide.
+    pub priority: Option<Priority>,
+    /// Extra tags.
+    pub tags: Vec<String>,
+    /// Labels (name, value): routing input.
+    pub labels: Vec<(String, String)>,
+    /// Links to keep with the ticket.
+    pub links: Vec<Link>,
+    /// The caller's own id for what the ticket is about: a repeat with the same id finds the
+    /// ticket instead of opening another.
+    pub external_id: Option<String>,
+}
+
+/// What became of an API request to open a ticket.
+#[derive(Debug, Clone)]
+pub enum ApiOpened {
+    /// A new ticket.
+    New(Ticket),
+    /// The external id already had this ticket.
+    Existing(Ticket),
+}
+
+/// The refusal of a token outside its departments (answered 403).
+pub fn out_of_scope(token: &ApiToken, department: &str, chosen: bool) -> AccessError {
+    AccessError::Denied {
+        needed: format!("a token allowed in {department}"),
+        action: format!(
+            "act on its tickets as `{}`{}",
+            token.name,
+            if chosen {
+                ""
+            } else {
+                " (where the routing rules sent this one)"
+            }
+        ),
+        fix: "Use a token whose `departments` include it, or add it to this token's in [[api.tokens]].",
+    }
+}
+
+impl Desk {
+    /// The reporter of the tickets `token` opens: its name, on the platform of the
+    /// department's first channel.
+    fn automation_reporter(&self, token: &ApiToken, department: &str) -> UserRef {
+        let platform = self
+            .config
+            .directory
+            .department(department)
+            .and_then(|d| d.channels.first())
+            .map_or(Platform::Slack, |c| c.platform);
+        UserRef::automation(platform, &token.name)
+    }
+
+    /// Opens a ticket for `token`, or finds the one its external id already has (recording a
+    /// changed body on it).
+    pub async fn open_from_api(
+        &self,
+        token: &ApiToken,
+        req: ApiTicket,
+    ) -> Result<ApiOpened, DeskError> {
+        let text = format!("{}\n{}", req.title, req.body);
+        let decision = self.config.router.route(&RouteInput {
+            platform: Platform::Slack,
+            channel: None,
+            emoji: None,
+            text: &text,
+            reporter_roles: &[],
+            labels: &req.labels,
+        });
+        let (department, chosen) = match &req.department {
+            Some(d) => (self.department(d)?.name.clone(), true),
+            None => (decision.department.clone(), false),
+        };
+        if !token.covers(&department) {
+            return Err(out_of_scope(token, &department, chosen).into());
+        }
+        let external = req
+            .external_id
+            .as_ref()
+            .map(|id| (token.name.clone(), format!("id:{id}")));
+        if let Some((source, key)) = &external {
+            if let Some(t) = self.claim_or_find(source, key).await? {
+                if t.body != req.body.trim() && !req.body.trim().is_empty() {
+                    self.record_resent(token, &t, req.body.trim()).await?;
+                }
+                return Ok(ApiOpened::Existing(t));
+            }
+        }
+        let reporter = self.automation_reporter(token, &department);
+        let mut tags = decision.tags.clone();
+        for t in &req.tags {
+            if !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        let body = req.body.trim().to_string();
+        let title = if req.title.trim().is_empty() {
+            title_from(&body)
+        } else {
+            title_from(&req.title)
+        };
+        let new = NewTicket {
+            title,
+            body,
+            source: None,
+            reporter: reporter.clone(),
+            department: department.clone(),
+            priority: req.priority.unwrap_or(decision.priority),
+            tags,
+            created_at: self.now(),
+        };
+        let mut events = vec![EventKind::Created {
+            origin: Origin::Api,
+            department,
+            rule: if chosen {
+                None
+            } else {
+                decision.rule.as_ref().map(|(_, n)| n.clone())
+            },
+            reasons: if chosen {
+                vec![format!("department chosen by {}", token.name)]
+            } else {
+                decision.reasons.clone()
+            },
+            emoji: None,
+        }];
+        if !req.links.is_empty() {
+            events.push(EventKind::Linked { links: req.links });
+        }
+        let actor = Actor::user(reporter);
+        let opened = self
+            .open(new, &actor, events, None, None, external.clone())
+            .await;
+        match opened {
+            Ok(Created::New(t)) => Ok(ApiOpened::New(t)),
+            Ok(Created::Existing(t)) => Ok(ApiOpened::Existing(t)),
+            Ok(Created::OverQuota(_)) => {
+                Err(DeskError::Internal(crate::store::StoreError::Corrupt(
+                    "an API ticket was refused by a flag quota it does not have".into(),
+                )))
+            }
+            Err(e) => {
+                if let Some((source, key)) = &external {
+                    // Let a retry of the request open the ticket.
+                    if let Err(release) = self.store.external_release(source, key).await {
+                        tracing::warn!(error = %release, "could not release an external id after a failed open");
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Claims `(source, key)`; `None` when the caller should open the ticket, else the
+    /// ticket it already has (waiting a little while another request is opening it).
+    async fn claim_or_find(&self, source: &str, key: &str) -> Result<Option<Ticket>, DeskError> {
+        for _ in 0..BUSY_RETRIES {
+            let now = self.now();
+            match self
+                .store
+                .external_claim(source, key, now, now - CLAIM_STALE)
+                .await?
+            {
+                ExternalClaim::Claimed => return Ok(None),
+                ExternalClaim::Ticket(id) => return Ok(Some(self.ticket(id).await?)),
+                ExternalClaim::Busy => {
+                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                }
+            }
+        }
+        Err(DeskError::User(
+            "another request with this external_id is still opening its ticket; send it again in a moment".into(),
+        ))
+    }
+
+    /// Records on `ticket` that its source sent it again with a different body.
+    async fn record_resent(
+        &self,
+        token: &ApiToken,
+        ticket: &Ticket,
+        body: &str,
+    ) -> Result<(), DeskError> {
+        let by = self.automation_reporter(token, &ticket.department);
+        let mut current = ticket.clone();
+        for _ in 0..super::CONFLICT_RETRIES {
+            let saved = self
+                .store
+                .update_ticket(
+                    &current,
+                    current.version,
+                    Some(&by),
+                    vec![EventKind::Resent {
+                        body: body.to_string(),
+                    }],
+                    vec![],
+                )
+                .await;
+            match saved {
+                Ok(()) => return Ok(()),
+                // Someone changed the ticket meanwhile: record it against the new version.
+                Err(crate::store::StoreError::Conflict(_)) => {
+                    current = self.ticket(ticket.id).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(DeskError::User(format!(
+            "{} is being changed by several people at once; please try again.",
+            ticket.id
+        )))
+    }
+
+    /// Applies `change` to ticket `id` for `token`, which must cover its department. The
+    /// source acts as staff would (a status change or a note), in its own name.
+    pub async fn change_from_api(
+        &self,
+        token: &ApiToken,
+        id: TicketRef,
+        change: Change,
+    ) -> Result<(Ticket, Vec<EventKind>), DeskError> {
+        let who = |t: &Ticket| {
+            if !token.covers(&t.department) {
+                return Err(out_of_scope(token, &t.department, true).into());
+            }
+            Ok(ChangeActor {
+                user: self.automation_reporter(token, &t.department),
+                is_staff: true,
+            })
+        };
+        let by = self.automation_reporter(token, &self.ticket(id).await?.department);
+        self.apply_change(id, Some(&by), who, change).await
+    }
+}
