@@ -1,6 +1,7 @@
 //! The tickets API: other systems open tickets (`POST /api/tickets`), read them
 //! (`GET /api/tickets/T-42`) and follow up on them (`POST /api/tickets/T-42/events`: a note,
-//! a status change), each with a bearer token from `[[api.tokens]]`.
+//! a status change), and monitoring sends its alerts (`POST /api/alertmanager`,
+//! `POST /api/grafana`), each with a token from `[[api.tokens]]`.
 //!
 //! Owns API authentication for every `/api/` endpoint (bearer tokens compared in constant
 //! time, 401 without or with a wrong token, 403 for an endpoint or department the token does
@@ -20,9 +21,11 @@ use hmac::Mac;
 use serde_json::{json, Map, Value};
 
 use crate::config::{ApiEndpoint, ApiToken, Secret};
-use crate::core::ticket::{Change, EventKind, Link, Ticket};
+use chrono::Datelike;
+
+use crate::core::ticket::{Change, EventKind, Link, Origin, Ticket};
 use crate::core::types::{Priority, Status, TicketRef};
-use crate::desk::{ApiOpened, ApiTicket, Desk, DeskError};
+use crate::desk::{ApiOpened, ApiTicket, Desk, DeskError, MonitoringAlert, Notification};
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 64 * 1024;
@@ -142,6 +145,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/tickets", post(create))
         .route("/api/tickets/{id}", get(show))
         .route("/api/tickets/{id}/events", post(follow_up))
+        .route("/api/alertmanager", post(alertmanager))
+        .route("/api/grafana", post(grafana))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
@@ -162,13 +167,24 @@ fn same_token(given: &str, expected: &Secret) -> bool {
         == 0
 }
 
-/// The credentials of an `Authorization: Bearer …` header; the scheme name is
+/// The credentials of an `Authorization` header: `Bearer <token>`, or `Basic` with the
+/// token's name as user and the token as password (Grafana's basic auth); scheme names are
 /// case-insensitive (RFC 7235).
-fn bearer(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim_start().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
+fn credentials(value: &str) -> Option<(Option<String>, String)> {
+    use base64::Engine;
+    let (scheme, rest) = value.trim_start().split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some((None, rest.trim().to_string()));
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest.trim())
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (user, password) = text.split_once(':')?;
+        return Some((Some(user.to_string()), password.to_string()));
+    }
+    None
 }
 
 /// A JSON problem answer: `{"error": …, "details": […]}`.
@@ -187,14 +203,16 @@ pub fn authenticate<'t>(
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(bearer);
-    let found = given.and_then(|g| {
+        .and_then(credentials);
+    let found = given.and_then(|(user, secret)| {
         tokens
             .iter()
-            .fold(None, |hit, t| match same_token(g, &t.secret) {
+            .fold(None, |hit, t| match same_token(&secret, &t.secret) {
                 true => hit.or(Some(t)),
                 false => hit,
             })
+            // With basic auth, the user must be the token's name.
+            .filter(|t| user.as_deref().is_none_or(|u| u == t.name))
     });
     match found {
         None => Err(ApiError::Unauthorized),
@@ -632,4 +650,239 @@ async fn follow_up(
         s.desk.change_from_api(token, id, change).await?;
     }
     answer(&s, id).await
+}
+
+/// Most alerts read from one notification.
+const MAX_ALERTS: usize = 1000;
+
+/// The text values of a JSON object (labels, annotations); other values are problems.
+fn string_map(p: &mut Problems, field: &str, v: Option<&Value>) -> Vec<(String, String)> {
+    match v {
+        None | Some(Value::Null) => vec![],
+        Some(Value::Object(m)) => m
+            .iter()
+            .filter_map(|(k, v)| match v {
+                Value::String(s) => Some((k.clone(), s.clone())),
+                other => {
+                    p.add(
+                        &format!("{field}.{k}"),
+                        format!("must be a string, not {}", kind(other)),
+                    );
+                    None
+                }
+            })
+            .collect(),
+        Some(other) => {
+            p.add(field, format!("must be an object, not {}", kind(other)));
+            vec![]
+        }
+    }
+}
+
+/// A time as both tools write it; Go's zero time (`0001-01-01T00:00:00Z`) means none.
+fn alert_time(
+    p: &mut Problems,
+    field: &str,
+    v: Option<&Value>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let s = match v {
+        None | Some(Value::Null) => return None,
+        Some(Value::String(s)) => s,
+        Some(other) => {
+            p.add(
+                field,
+                format!("must be an RFC 3339 time, not {}", kind(other)),
+            );
+            return None;
+        }
+    };
+    match chrono::DateTime::parse_from_rfc3339(s) {
+        Ok(t) if t.year() <= 1 => None,
+        Ok(t) => Some(t.with_timezone(&chrono::Utc)),
+        Err(e) => {
+            p.add(field, format!("`{s}` is not an RFC 3339 time ({e})"));
+            None
+        }
+    }
+}
+
+/// The fingerprint of an alert sent without one: its sorted labels identify it.
+fn labels_fingerprint(labels: &[(String, String)]) -> String {
+    let mut sorted = labels.to_vec();
+    sorted.sort();
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(b"alert").expect("HMAC takes any key length");
+    for (k, v) in &sorted {
+        mac.update(k.as_bytes());
+        mac.update(&[0]);
+        mac.update(v.as_bytes());
+        mac.update(&[0]);
+    }
+    hex::encode(&mac.finalize().into_bytes()[..8])
+}
+
+/// Reads a notification (Alertmanager's webhook payload, version 4, or Grafana's webhook
+/// contact point payload, which carries the same alert fields and a few more), listing every
+/// problem.
+fn notification(origin: Origin, o: &Map<String, Value>) -> Result<Notification, Vec<String>> {
+    let mut p = Problems::default();
+    if origin == Origin::Alertmanager {
+        match o.get("version") {
+            Some(Value::String(v)) if v == "4" => {}
+            Some(v) => p.add(
+                "version",
+                format!("{v} is not supported; Alertmanager's webhook payload version 4 is"),
+            ),
+            None => p.add("version", "is required (Alertmanager sends \"4\")"),
+        }
+    }
+    let group_key = match o.get("groupKey") {
+        Some(Value::String(g)) => g.clone(),
+        None | Some(Value::Null) => String::new(),
+        Some(other) => {
+            p.add("groupKey", format!("must be a string, not {}", kind(other)));
+            String::new()
+        }
+    };
+    let items: &[Value] = match o.get("alerts") {
+        Some(Value::Array(a)) if a.len() > MAX_ALERTS => {
+            p.add("alerts", format!("more than {MAX_ALERTS} alerts"));
+            &[]
+        }
+        Some(Value::Array(a)) => a,
+        _ => {
+            p.add("alerts", "is required: the list of alerts");
+            &[]
+        }
+    };
+    let mut alerts = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let field = |f: &str| format!("alerts[{i}].{f}");
+        let Value::Object(a) = item else {
+            p.add(&format!("alerts[{i}]"), "must be an object");
+            continue;
+        };
+        let resolved = match a.get("status").and_then(Value::as_str) {
+            Some("firing") => false,
+            Some("resolved") => true,
+            _ => {
+                p.add(&field("status"), "must be \"firing\" or \"resolved\"");
+                continue;
+            }
+        };
+        let labels = string_map(&mut p, &field("labels"), a.get("labels"));
+        let annotations = string_map(&mut p, &field("annotations"), a.get("annotations"));
+        let fingerprint = match a.get("fingerprint") {
+            Some(Value::String(f)) if !f.trim().is_empty() && f.len() <= MAX_SHORT => {
+                f.trim().to_string()
+            }
+            None | Some(Value::Null) if !labels.is_empty() => labels_fingerprint(&labels),
+            _ => {
+                p.add(
+                    &field("fingerprint"),
+                    "is required (or labels to derive it from)",
+                );
+                continue;
+            }
+        };
+        let starts_at = alert_time(&mut p, &field("startsAt"), a.get("startsAt"));
+        let ends_at = alert_time(&mut p, &field("endsAt"), a.get("endsAt"));
+        let text = |k: &str| a.get(k).and_then(Value::as_str);
+        let note = |k: &str| {
+            annotations
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+        };
+        let mut links: Vec<Link> = Vec::new();
+        for (title, url) in [
+            ("Source", text("generatorURL")),
+            ("Runbook", note("runbook_url").or(note("runbook"))),
+            (
+                "Dashboard",
+                text("dashboardURL")
+                    .or(note("dashboard_url"))
+                    .or(note("dashboard")),
+            ),
+            ("Panel", text("panelURL")),
+            ("Silence", text("silenceURL")),
+        ] {
+            if let Some(url) = url.and_then(web_url) {
+                if !links.iter().any(|l| l.url == url) {
+                    links.push(Link {
+                        title: title.to_string(),
+                        url,
+                    });
+                }
+            }
+        }
+        alerts.push(MonitoringAlert {
+            fingerprint,
+            resolved,
+            labels,
+            annotations,
+            starts_at,
+            ends_at,
+            links,
+        });
+    }
+    if !p.0.is_empty() {
+        return Err(p.0);
+    }
+    Ok(Notification {
+        origin,
+        group_key,
+        alerts,
+    })
+}
+
+/// Reads and handles a monitoring notification for the token's endpoint.
+async fn monitoring(
+    s: ApiState,
+    headers: HeaderMap,
+    body: Bytes,
+    endpoint: ApiEndpoint,
+    origin: Origin,
+) -> Result<Response, ApiError> {
+    let token = authenticate(&s.tokens, &headers, endpoint)?;
+    let n = notification(origin, &object(&body)?).map_err(|problems| {
+        ApiError::invalid(
+            "nothing was recorded; the notification is not what the tool sends",
+            problems,
+        )
+    })?;
+    let outcomes = s.desk.notify(token, n).await?;
+    Ok(Json(json!({
+        "alerts": outcomes.iter().map(|o| json!({
+            "fingerprint": o.fingerprint,
+            "ticket": o.ticket.map(|t| t.to_string()),
+            "outcome": o.outcome,
+        })).collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
+/// `POST /api/alertmanager`: Alertmanager's webhook receiver.
+async fn alertmanager(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    monitoring(
+        s,
+        headers,
+        body,
+        ApiEndpoint::Alertmanager,
+        Origin::Alertmanager,
+    )
+    .await
+}
+
+/// `POST /api/grafana`: Grafana alerting's webhook contact point.
+async fn grafana(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    monitoring(s, headers, body, ApiEndpoint::Grafana, Origin::Grafana).await
 }

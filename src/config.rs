@@ -408,6 +408,8 @@ pub struct Config {
     pub retention: RetentionSettings,
     /// API tokens (`[[api.tokens]]`, plus `SWITCHBOARD_API_TOKEN` as a metrics-only token).
     pub api_tokens: Vec<ApiToken>,
+    /// How tickets from monitoring follow their alerts (`[automation]`).
+    pub automation: AutomationSettings,
     /// Secrets from the environment.
     pub secrets: Secrets,
 }
@@ -419,17 +421,61 @@ pub enum ApiEndpoint {
     Tickets,
     /// `POST /api/metrics`.
     Metrics,
+    /// `POST /api/alertmanager`.
+    Alertmanager,
+    /// `POST /api/grafana`.
+    Grafana,
 }
 
 impl ApiEndpoint {
     /// Every endpoint group, in the order the README lists them.
-    pub const ALL: [ApiEndpoint; 2] = [ApiEndpoint::Tickets, ApiEndpoint::Metrics];
+    pub const ALL: [ApiEndpoint; 4] = [
+        ApiEndpoint::Tickets,
+        ApiEndpoint::Metrics,
+        ApiEndpoint::Alertmanager,
+        ApiEndpoint::Grafana,
+    ];
 
     /// The name used in `endpoints = [...]`.
     pub fn as_str(self) -> &'static str {
         match self {
             ApiEndpoint::Tickets => "tickets",
             ApiEndpoint::Metrics => "metrics",
+            ApiEndpoint::Alertmanager => "alertmanager",
+            ApiEndpoint::Grafana => "grafana",
+        }
+    }
+}
+
+/// How tickets opened by monitoring (Alertmanager, Grafana) follow their alerts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutomationSettings {
+    /// Resolve the ticket when its alert resolves (`resolve_when_source_resolves`, default
+    /// false: the resolution is only recorded on the ticket).
+    pub resolve_when_source_resolves: bool,
+    /// An alert firing again within this long after it resolved reopens its ticket; later, it
+    /// opens a new one (`reopen_within`, default 24 hours).
+    pub reopen_within: chrono::Duration,
+    /// More new alerts than this in one notification group roll up into one ticket listing
+    /// them (`max_tickets_per_group`, default 20).
+    pub max_tickets_per_group: usize,
+    /// The priority of each `severity` label value (`[automation.severity]`, default
+    /// critical → urgent, error → high, warning → high, info → low; others normal).
+    pub severity: Vec<(String, Priority)>,
+}
+
+impl Default for AutomationSettings {
+    fn default() -> Self {
+        Self {
+            resolve_when_source_resolves: false,
+            reopen_within: chrono::Duration::hours(24),
+            max_tickets_per_group: 20,
+            severity: vec![
+                ("critical".into(), Priority::Urgent),
+                ("error".into(), Priority::High),
+                ("warning".into(), Priority::High),
+                ("info".into(), Priority::Low),
+            ],
         }
     }
 }
@@ -1391,6 +1437,7 @@ fn build(
     }
 
     let api_tokens = build_api(&mut root, p, &check_dept, &secrets, env);
+    let automation = build_automation(&mut root, p);
     let digests = build_digests(&mut root, p, &check_dept);
     let graces: Vec<(String, chrono::Duration)> =
         digests.iter().map(|d| (d.name.clone(), d.grace)).collect();
@@ -1448,8 +1495,59 @@ fn build(
         workers,
         retention,
         api_tokens,
+        automation,
         secrets,
     }
+}
+
+/// Reads `[automation]`.
+fn build_automation(root: &mut Node<'_>, p: &mut Problems) -> AutomationSettings {
+    let mut out = AutomationSettings::default();
+    let Some(mut t) = root.table(p, "automation") else {
+        return out;
+    };
+    match t.get("resolve_when_source_resolves") {
+        None => {}
+        Some(Value::Boolean(b)) => out.resolve_when_source_resolves = *b,
+        Some(other) => p.add(
+            t.key("resolve_when_source_resolves"),
+            format!("must be true or false, found {}", type_name(other)),
+        ),
+    }
+    if let Some(v) = t.string(p, "reopen_within") {
+        match sla::parse_duration(&v) {
+            Ok(d) => out.reopen_within = d,
+            Err(e) => p.add(t.key("reopen_within"), e),
+        }
+    }
+    if let Some(n) = t.count(p, "max_tickets_per_group", 1, 10_000) {
+        out.max_tickets_per_group = n;
+    }
+    if let Some(sev) = t.table(p, "severity") {
+        let key = sev.key("");
+        for (name, v) in sev.table {
+            let k = format!("{key}{name}");
+            match v {
+                Value::String(s) => match s.parse::<Priority>() {
+                    Ok(pr) => {
+                        let name = name.to_ascii_lowercase();
+                        out.severity.retain(|(n, _)| *n != name);
+                        out.severity.push((name, pr));
+                    }
+                    Err(e) => p.add(k, e.to_string()),
+                },
+                other => p.add(
+                    k,
+                    format!(
+                        "must be a priority (low, normal, high, urgent), found {}",
+                        type_name(other)
+                    ),
+                ),
+            }
+        }
+    }
+    t.finish(p);
+    out
 }
 
 /// Reads `[[api.tokens]]`, each secret from the environment variable it names, and adds
@@ -2116,6 +2214,42 @@ targets = ["slack:CLEADS"]
         );
         for bad in ["1-4/4", "2-1/4", "0-0/0", "a-b/c", "0-1"] {
             assert!(bad.parse::<ShardRange>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn automation_settings_have_defaults_and_are_checked() {
+        let base = "[[departments]]\nname = \"ops\"\nchannels = [\"slack:C1\"]\n";
+        let cfg = Config::from_toml(base, "t.toml", no_env).unwrap();
+        assert_eq!(cfg.automation, AutomationSettings::default());
+        let file = format!(
+            "{base}[automation]\nresolve_when_source_resolves = true\nreopen_within = \"2h\"\n\
+             max_tickets_per_group = 5\n[automation.severity]\npage = \"urgent\"\ninfo = \"normal\"\n"
+        );
+        let a = Config::from_toml(&file, "t.toml", no_env)
+            .unwrap()
+            .automation;
+        assert!(a.resolve_when_source_resolves);
+        assert_eq!(a.reopen_within, chrono::Duration::hours(2));
+        assert_eq!(a.max_tickets_per_group, 5);
+        assert!(a.severity.contains(&("page".into(), Priority::Urgent)));
+        assert!(a.severity.contains(&("info".into(), Priority::Normal)));
+        assert!(a.severity.contains(&("critical".into(), Priority::Urgent)));
+        let bad = format!(
+            "{base}[automation]\nresolve_when_source_resolves = \"yes\"\nreopen_within = \"soon\"\n\
+             max_tickets_per_group = 0\nmystery = 1\n[automation.severity]\npage = \"asap\"\n"
+        );
+        let text = Config::from_toml(&bad, "t.toml", no_env)
+            .unwrap_err()
+            .to_string();
+        for key in [
+            "automation.resolve_when_source_resolves",
+            "automation.reopen_within",
+            "automation.max_tickets_per_group",
+            "automation.mystery",
+            "automation.severity.page",
+        ] {
+            assert!(text.contains(key), "{key} missing from:\n{text}");
         }
     }
 

@@ -89,6 +89,10 @@ pub enum Origin {
     Command,
     /// `POST /api/tickets`, by another system.
     Api,
+    /// An Alertmanager notification.
+    Alertmanager,
+    /// A Grafana alerting notification.
+    Grafana,
 }
 
 impl fmt::Display for Origin {
@@ -98,6 +102,8 @@ impl fmt::Display for Origin {
             Origin::Shortcut => "message action",
             Origin::Command => "command",
             Origin::Api => "api",
+            Origin::Alertmanager => "alertmanager",
+            Origin::Grafana => "grafana",
         })
     }
 }

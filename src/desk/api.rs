@@ -89,6 +89,49 @@ impl Desk {
         token: &ApiToken,
         req: ApiTicket,
     ) -> Result<ApiOpened, DeskError> {
+        let external = req
+            .external_id
+            .as_ref()
+            .map(|id| (token.name.clone(), format!("id:{id}")));
+        if let Some((source, key)) = &external {
+            if let Some(t) = self.claim_or_find(source, key).await? {
+                if t.body != req.body.trim() && !req.body.trim().is_empty() {
+                    self.record_resent(token, &t, req.body.trim()).await?;
+                }
+                return Ok(ApiOpened::Existing(t));
+            }
+        }
+        self.open_claimed(token, Origin::Api, req, external).await
+    }
+
+    /// Opens a ticket for `token` with `origin`, routed on title, body and labels (or in the
+    /// department asked for), pointing `external` (already claimed by this call) at it. The
+    /// claim is released when nothing is opened, so a retry can open it.
+    pub(super) async fn open_claimed(
+        &self,
+        token: &ApiToken,
+        origin: Origin,
+        req: ApiTicket,
+        external: Option<(String, String)>,
+    ) -> Result<ApiOpened, DeskError> {
+        let opened = self.open_routed(token, origin, req, external.clone()).await;
+        if opened.is_err() {
+            if let Some((source, key)) = &external {
+                if let Err(release) = self.store.external_release(source, key).await {
+                    tracing::warn!(error = %release, "could not release an external key after a failed open");
+                }
+            }
+        }
+        opened
+    }
+
+    async fn open_routed(
+        &self,
+        token: &ApiToken,
+        origin: Origin,
+        req: ApiTicket,
+        external: Option<(String, String)>,
+    ) -> Result<ApiOpened, DeskError> {
         let text = format!("{}\n{}", req.title, req.body);
         let decision = self.config.router.route(&RouteInput {
             platform: Platform::Slack,
@@ -104,18 +147,6 @@ impl Desk {
         };
         if !token.covers(&department) {
             return Err(out_of_scope(token, &department, chosen).into());
-        }
-        let external = req
-            .external_id
-            .as_ref()
-            .map(|id| (token.name.clone(), format!("id:{id}")));
-        if let Some((source, key)) = &external {
-            if let Some(t) = self.claim_or_find(source, key).await? {
-                if t.body != req.body.trim() && !req.body.trim().is_empty() {
-                    self.record_resent(token, &t, req.body.trim()).await?;
-                }
-                return Ok(ApiOpened::Existing(t));
-            }
         }
         let reporter = self.automation_reporter(token, &department);
         let mut tags = decision.tags.clone();
@@ -141,7 +172,7 @@ impl Desk {
             created_at: self.now(),
         };
         let mut events = vec![EventKind::Created {
-            origin: Origin::Api,
+            origin,
             department,
             rule: if chosen {
                 None
@@ -159,26 +190,12 @@ impl Desk {
             events.push(EventKind::Linked { links: req.links });
         }
         let actor = Actor::user(reporter);
-        let opened = self
-            .open(new, &actor, events, None, None, external.clone())
-            .await;
-        match opened {
-            Ok(Created::New(t)) => Ok(ApiOpened::New(t)),
-            Ok(Created::Existing(t)) => Ok(ApiOpened::Existing(t)),
-            Ok(Created::OverQuota(_)) => {
-                Err(DeskError::Internal(crate::store::StoreError::Corrupt(
-                    "an API ticket was refused by a flag quota it does not have".into(),
-                )))
-            }
-            Err(e) => {
-                if let Some((source, key)) = &external {
-                    // Let a retry of the request open the ticket.
-                    if let Err(release) = self.store.external_release(source, key).await {
-                        tracing::warn!(error = %release, "could not release an external id after a failed open");
-                    }
-                }
-                Err(e)
-            }
+        match self.open(new, &actor, events, None, None, external).await? {
+            Created::New(t) => Ok(ApiOpened::New(t)),
+            Created::Existing(t) => Ok(ApiOpened::Existing(t)),
+            Created::OverQuota(_) => Err(DeskError::Internal(crate::store::StoreError::Corrupt(
+                "an API ticket was refused by a flag quota it does not have".into(),
+            ))),
         }
     }
 
@@ -193,7 +210,7 @@ impl Desk {
                 .await?
             {
                 ExternalClaim::Claimed => return Ok(None),
-                ExternalClaim::Ticket(id) => return Ok(Some(self.ticket(id).await?)),
+                ExternalClaim::Ticket(t) => return Ok(Some(self.ticket(t.id).await?)),
                 ExternalClaim::Busy => {
                     tokio::time::sleep(std::time::Duration::from_millis(25)).await;
                 }

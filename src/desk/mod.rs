@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 mod accounts;
+mod alerts;
 mod api;
 mod limit;
 
@@ -27,6 +28,7 @@ use crate::core::types::{ChannelRef, Priority, RoleRef, Status, TicketRef, UserR
 use crate::store::{CreateTicket, Created, DynStore, StoreError};
 use crate::telemetry::Telemetry;
 pub use accounts::{AccountKind, AccountLookup, Accounts, LookupError};
+pub use alerts::{AlertOutcome, MonitoringAlert, Notification};
 pub use api::{out_of_scope, ApiOpened, ApiTicket};
 
 /// Why a request failed. User kinds are shown in chat as they are; `Internal` is logged with

@@ -236,9 +236,21 @@ pub enum ExternalClaim {
     /// release the key.
     Claimed,
     /// The key already has this ticket.
-    Ticket(TicketRef),
+    Ticket(ExternalTicket),
     /// Another request claimed the key moments ago and is opening its ticket.
     Busy,
+}
+
+/// A key's ticket, with the state its source last reported (monitoring alerts: `firing` or
+/// `resolved`) and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExternalTicket {
+    /// The ticket.
+    pub id: TicketRef,
+    /// Whether the source last said its alert was resolved (`None`: no state kept).
+    pub resolved: Option<bool>,
+    /// When that state was recorded.
+    pub state_at: Option<DateTime<Utc>>,
 }
 
 /// Which tickets to list.
@@ -467,6 +479,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<ExternalClaim, StoreError>;
     /// Gives up a claim whose ticket could not be opened.
     async fn external_release(&self, source: &str, key: &str) -> Result<(), StoreError>;
+    /// Records the state a source reported for its keys (`resolved` or firing) at `at`; keys
+    /// without a ticket yet are pointed at `ticket` when given (an alert storm's roll-up).
+    async fn external_state(
+        &self,
+        source: &str,
+        keys: &[String],
+        ticket: Option<TicketRef>,
+        resolved: bool,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Frees `key` from its old ticket `from` so a new one can be opened for it (an alert
+    /// firing again long after it resolved): `true` when this caller now holds the claim.
+    async fn external_reclaim(
+        &self,
+        source: &str,
+        key: &str,
+        from: TicketRef,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// Records a raw platform event; `false` when its key was already there. Events with the
     /// same `order` key (the platform message they are about) are claimed one at a time, in
     /// the order they were stored.

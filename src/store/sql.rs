@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use super::dialect::{args, json, Arg, Backend, Conn, DigestPart, DigestSet, SqlRow, WriteTx};
 use super::{
     corrupt, enum_from, enum_text, parse_user, CreateTicket, Created, Csat, ExternalClaim,
-    InboxOutcome, InboxRow, Kudos, MetricSample, NewKudos, NewMetric, OutboxRow, Prunable, Store,
-    StoreError, TicketFilter, Wake, WakeOnDrop,
+    ExternalTicket, InboxOutcome, InboxRow, Kudos, MetricSample, NewKudos, NewMetric, OutboxRow,
+    Prunable, Store, StoreError, TicketFilter, Wake, WakeOnDrop,
 };
 use crate::core::digest::{CsatSample, DigestInput, DigestTicket, MetricPoint, Step};
 use crate::core::directory::Person;
@@ -889,7 +889,8 @@ impl<B: Backend> Store for SqlStore<B> {
         }
         let rows = tx
             .fetch(
-                "SELECT ticket_id, claimed_at FROM external_keys WHERE source = $1 AND key = $2",
+                "SELECT ticket_id, claimed_at, state, state_at FROM external_keys \
+                 WHERE source = $1 AND key = $2",
                 args![source, key],
             )
             .await?;
@@ -897,7 +898,11 @@ impl<B: Backend> Store for SqlStore<B> {
             .first()
             .ok_or_else(|| corrupt("external key", "a conflict without a row"))?;
         let outcome = match row.int("ticket_id")? {
-            Some(id) => ExternalClaim::Ticket(TicketRef(id)),
+            Some(id) => ExternalClaim::Ticket(ExternalTicket {
+                id: TicketRef(id),
+                resolved: row.text("state")?.map(|s| s == "resolved"),
+                state_at: row.time("state_at")?,
+            }),
             None if row.required_time("claimed_at")? < stale_before => {
                 let taken = tx
                     .exec(
@@ -926,6 +931,49 @@ impl<B: Backend> Store for SqlStore<B> {
             )
             .await?;
         Ok(())
+    }
+
+    async fn external_state(
+        &self,
+        source: &str,
+        keys: &[String],
+        ticket: Option<TicketRef>,
+        resolved: bool,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let state = if resolved { "resolved" } else { "firing" };
+        self.db
+            .run(
+                sqlx::AssertSqlSafe(format!(
+                    "UPDATE external_keys SET state = $1, state_at = $2, \
+                     ticket_id = COALESCE(ticket_id, $3) WHERE source = $4 AND {}",
+                    B::in_list("key", "$5")
+                )),
+                args![state, at, ticket.map(|t| t.0), source, keys.to_vec()],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn external_reclaim(
+        &self,
+        source: &str,
+        key: &str,
+        from: TicketRef,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let freed = self
+            .db
+            .run(
+                "UPDATE external_keys SET ticket_id = NULL, claimed_at = $1, state = NULL, \
+                 state_at = NULL WHERE source = $2 AND key = $3 AND ticket_id = $4",
+                args![now, source, key, from.0],
+            )
+            .await?;
+        Ok(freed == 1)
     }
 
     async fn inbox_insert(

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod alerts;
 mod cli;
 mod commands;
 mod concurrency;
