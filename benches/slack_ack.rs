@@ -21,6 +21,16 @@ use switchboard::config::{Config, Secret};
 use switchboard::core::clock::SystemClock;
 use switchboard::store::{SqliteStore, TicketFilter};
 
+/// The client's pacing opened up: the fake enforces no limits, and at Slack's real pace the
+/// 200 `conversations.replies` fetches behind the flags would take four minutes (Tier 3), so
+/// "every acknowledged flag became a ticket" could not be checked within the run.
+const UNPACED: switchboard::config::SlackLimits = switchboard::config::SlackLimits {
+    tiers: [10_000; 4],
+    posts_per_second: 1_000,
+    post_burst: 1_000,
+    instances: 1,
+};
+
 /// Flags per mode (`BENCH_FLAGS`, default 200).
 fn flags() -> usize {
     std::env::var("BENCH_FLAGS")
@@ -75,7 +85,9 @@ async fn main() {
     let desk = build_desk_with_store(config, store, Arc::new(SystemClock))
         .await
         .unwrap();
-    let api = SlackApi::new(&fake.api_url, &Secret::new(TOKEN)).unwrap();
+    let api = SlackApi::new(&fake.api_url, &Secret::new(TOKEN))
+        .unwrap()
+        .with_limits(UNPACED, Default::default());
     let adapters = Adapters {
         deliveries: vec![Arc::new(api.clone())],
         sources: vec![Arc::new(SlackEventSource::new(
@@ -201,7 +213,9 @@ async fn socket_mode() {
     let desk = build_desk_with_store(config, store, Arc::new(SystemClock))
         .await
         .unwrap();
-    let api = SlackApi::new(&fake.api_url, &Secret::new(TOKEN)).unwrap();
+    let api = SlackApi::new(&fake.api_url, &Secret::new(TOKEN))
+        .unwrap()
+        .with_limits(UNPACED, Default::default());
     let settings = SocketSettings {
         connections: 1,
         reconnect_seconds: 1,

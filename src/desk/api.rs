@@ -258,8 +258,9 @@ impl Desk {
         )))
     }
 
-    /// Applies `change` to ticket `id` for `token`, which must cover its department. The
-    /// source acts as staff would (a status change or a note), in its own name.
+    /// Applies `change` to ticket `id` for `token`, which must cover its department, in the
+    /// source's name. The source is the reporter, so nothing it does counts as the first
+    /// response.
     pub async fn change_from_api(
         &self,
         token: &ApiToken,
@@ -270,9 +271,10 @@ impl Desk {
             if !token.covers(&t.department) {
                 return Err(out_of_scope(token, &t.department, true).into());
             }
+            // The source is the ticket's reporter: what it does is never a staff response.
             Ok(ChangeActor {
                 user: self.automation_reporter(token, &t.department),
-                is_staff: true,
+                is_staff: false,
             })
         };
         let by = self.automation_reporter(token, &self.ticket(id).await?.department);

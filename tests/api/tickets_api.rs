@@ -320,6 +320,10 @@ async fn follow_ups_note_and_resolve_without_asking_for_a_rating(app: TestApp) {
     assert_eq!(body["status"], "resolved");
     let t = app.desk.ticket(TicketRef(1)).await.unwrap();
     assert_eq!(t.status, Status::Resolved);
+    assert_eq!(
+        t.first_response_at, None,
+        "the source's own changes are no response"
+    );
     // The alert is updated; no rating is asked of a monitoring system.
     let outbox = app.desk.store.outbox(None, 0).await.unwrap();
     assert!(outbox.len() > outbox_before, "the alert update is queued");
