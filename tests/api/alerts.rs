@@ -5,10 +5,8 @@
 
 use chrono::Duration;
 use serde_json::{json, Value};
-use switchboard::app::serve;
 use switchboard::core::ticket::EventKind;
 use switchboard::core::types::{Priority, Status, TicketRef};
-use switchboard::store::TicketFilter;
 
 use crate::helpers::*;
 
@@ -72,21 +70,6 @@ fn grafana_token() -> String {
     test_token("SWITCHBOARD_TEST_TOKEN_GRAFANA")
 }
 
-async fn server(app: &TestApp) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve(
-        app.desk.clone(),
-        listener,
-        Default::default(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    (base, stop)
-}
-
 /// How the request authenticates.
 enum Auth<'a> {
     None,
@@ -125,20 +108,11 @@ fn outcomes(answer: &Value) -> Vec<(String, Option<String>, String)> {
         .collect()
 }
 
-async fn tickets(app: &TestApp) -> usize {
-    app.desk
-        .store
-        .list_tickets(&TicketFilter::default())
-        .await
-        .unwrap()
-        .len()
-}
-
 const PAYMENTS: &str = "5f1c2a9e0b7d4c31";
 const WEB: &str = "a03e77d1c2b95f60";
 
 async fn alertmanager_alerts_open_resolve_reopen_and_open_again(app: TestApp) {
-    let (base, _stop) = server(&app).await;
+    let (base, _stop) = serve_http(&app).await;
     let firing = fixture("alertmanager-firing.json");
     let resolved = fixture("alertmanager-resolved.json");
     let am = |body: String| {
@@ -187,7 +161,7 @@ async fn alertmanager_alerts_open_resolve_reopen_and_open_again(app: TestApp) {
     let (_, answer) = am(firing.clone()).await;
     let repeat: Vec<String> = outcomes(&answer).into_iter().map(|o| o.2).collect();
     assert_eq!(repeat, ["firing", "firing"]);
-    assert_eq!(tickets(&app).await, 2);
+    assert_eq!(ticket_count(&app).await, 2);
 
     // The payments alert resolves: recorded, and (as configured) the ticket resolved.
     app.clock.advance(Duration::minutes(45));
@@ -226,11 +200,11 @@ async fn alertmanager_alerts_open_resolve_reopen_and_open_again(app: TestApp) {
         outcomes(&answer)[0],
         (PAYMENTS.into(), Some("T-3".into()), "opened".into())
     );
-    assert_eq!(tickets(&app).await, 3);
+    assert_eq!(ticket_count(&app).await, 3);
 }
 
 async fn grafana_alerts_with_bearer_or_basic_auth(app: TestApp) {
-    let (base, _stop) = server(&app).await;
+    let (base, _stop) = serve_http(&app).await;
     let firing = fixture("grafana-firing.json");
     let (status, answer) = send(
         &base,
@@ -303,7 +277,7 @@ async fn grafana_alerts_with_bearer_or_basic_auth(app: TestApp) {
     )
     .await;
     assert_eq!(status, 403, "{answer}");
-    assert_eq!(tickets(&app).await, 1);
+    assert_eq!(ticket_count(&app).await, 1);
 }
 
 /// A notification with `n` firing alerts in one group.
@@ -331,7 +305,7 @@ fn storm(n: usize) -> String {
 }
 
 async fn a_storm_rolls_up_into_one_ticket(app: TestApp) {
-    let (base, _stop) = server(&app).await;
+    let (base, _stop) = serve_http(&app).await;
     let (status, answer) = send(
         &base,
         "/api/alertmanager",
@@ -347,7 +321,7 @@ async fn a_storm_rolls_up_into_one_ticket(app: TestApp) {
             .all(|(_, t, o)| t.as_deref() == Some("T-1") && o == "rolled_up"),
         "{all:?}"
     );
-    assert_eq!(tickets(&app).await, 1);
+    assert_eq!(ticket_count(&app).await, 1);
     let t = app.desk.ticket(TicketRef(1)).await.unwrap();
     assert!(t.title.starts_with("5 alerts firing"), "{}", t.title);
     assert!(t.body.contains("node-4 is down"), "{}", t.body);
@@ -366,11 +340,11 @@ async fn a_storm_rolls_up_into_one_ticket(app: TestApp) {
         .all(|(_, t, o)| t.as_deref() == Some("T-1") && o == "firing"));
     assert_eq!(again[5].1.as_deref(), Some("T-2"));
     assert_eq!(again[5].2, "opened");
-    assert_eq!(tickets(&app).await, 2);
+    assert_eq!(ticket_count(&app).await, 2);
 }
 
 async fn bad_notifications_and_tokens_are_refused(app: TestApp) {
-    let (base, _stop) = server(&app).await;
+    let (base, _stop) = serve_http(&app).await;
     let firing = fixture("alertmanager-firing.json");
     assert_eq!(
         send(&base, "/api/alertmanager", Auth::None, &firing)
@@ -431,7 +405,7 @@ async fn bad_notifications_and_tokens_are_refused(app: TestApp) {
     )
     .await;
     assert_eq!(status, 400);
-    assert_eq!(tickets(&app).await, 0, "nothing was opened");
+    assert_eq!(ticket_count(&app).await, 0, "nothing was opened");
 }
 
 crate::on_both_backends_with!(

@@ -16,7 +16,6 @@ use switchboard::config::Secret;
 use switchboard::core::types::TicketRef;
 use switchboard::inbox::InboxWorker;
 use switchboard::outbox::OutboxWorker;
-use switchboard::store::TicketFilter;
 
 use crate::helpers::*;
 
@@ -130,15 +129,6 @@ impl Rig {
     }
 }
 
-async fn tickets(app: &TestApp) -> usize {
-    app.desk
-        .store
-        .list_tickets(&TicketFilter::default())
-        .await
-        .unwrap()
-        .len()
-}
-
 /// Validates every message create and edit, interaction answer and command registration the
 /// fake received against Discord's OpenAPI spec.
 pub fn assert_bodies_match_discords_schema(fake: &FakeDiscord) {
@@ -241,14 +231,14 @@ async fn a_flag_by_someone_not_allowed_makes_no_ticket(app: TestApp) {
     let r = rig(&app).await;
     r.flag(&app, "printer on fire", OUTSIDER, "🎫", 1).await;
     assert_eq!(
-        tickets(&app).await,
+        ticket_count(&app).await,
         0,
         "who = members: Olly is in no department"
     );
     assert!(r.fake.sent().is_empty());
     // A reaction that is not a flag emoji is ignored too.
     r.flag(&app, "nice", "1002", "👍", 2).await;
-    assert_eq!(tickets(&app).await, 0);
+    assert_eq!(ticket_count(&app).await, 0);
     r.stop().await;
 }
 
@@ -263,7 +253,7 @@ async fn a_repeated_dispatch_and_a_second_flag_make_one_ticket(app: TestApp) {
     r.fake.react(HELP, &msg, "1001", "🎫");
     r.inbox_rows(&app, 2).await;
     r.work().await;
-    assert_eq!(tickets(&app).await, 1);
+    assert_eq!(ticket_count(&app).await, 1);
     let alerts = r
         .fake
         .sent()
@@ -306,7 +296,7 @@ async fn a_dropped_gateway_resumes_and_the_next_flag_is_handled(app: TestApp) {
     r.fake.react(HELP, &msg, "1002", "🎫");
     r.inbox_rows(&app, 2).await;
     r.work().await;
-    assert_eq!(tickets(&app).await, 2);
+    assert_eq!(ticket_count(&app).await, 2);
     assert!(r.fake.resumes() >= 1, "serenity resumed");
     assert_eq!(r.fake.identifies().len(), 1, "without identifying again");
     r.stop().await;
@@ -325,7 +315,7 @@ async fn an_invalid_session_makes_the_bot_identify_again(app: TestApp) {
     assert!(now > seen, "a new READY after INVALID_SESSION");
     assert_eq!(r.fake.identifies().len(), 2);
     r.flag(&app, "refund please", "1002", "🎫", 1).await;
-    assert_eq!(tickets(&app).await, 1);
+    assert_eq!(ticket_count(&app).await, 1);
     r.stop().await;
 }
 

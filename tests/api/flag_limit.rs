@@ -10,7 +10,6 @@ use switchboard::core::directory::Actor;
 use switchboard::core::ticket::{Origin, Source};
 use switchboard::core::types::{ChannelRef, Platform};
 use switchboard::desk::{Desk, DeskError, FlagRequest, TicketOverrides};
-use switchboard::store::TicketFilter;
 
 use crate::helpers::*;
 
@@ -61,15 +60,6 @@ pub async fn use_up_flags(app: &TestApp, flagger: &Actor, channel: &str, prefix:
     }
 }
 
-async fn tickets(app: &TestApp) -> usize {
-    app.desk
-        .store
-        .list_tickets(&TicketFilter::default())
-        .await
-        .unwrap()
-        .len()
-}
-
 async fn thirty_flags_per_person_in_ten_minutes_then_a_refusal_that_says_when(app: TestApp) {
     let bob_on_discord = discord("1002");
     // `/ticket new` is not a flag: it does not count.
@@ -87,7 +77,7 @@ async fn thirty_flags_per_person_in_ten_minutes_then_a_refusal_that_says_when(ap
         let src = message("slack:CHELP", &format!("m-{i}"));
         assert!(flag_with(&app.desk, &bob(), origin, src).await.unwrap());
     }
-    assert_eq!(tickets(&app).await, 31);
+    assert_eq!(ticket_count(&app).await, 31);
 
     // The 31st flag, from either account, any kind: refused, nothing written.
     for (who, origin, channel) in [
@@ -121,7 +111,7 @@ async fn thirty_flags_per_person_in_ten_minutes_then_a_refusal_that_says_when(ap
             "the forms' early check says the same"
         );
     }
-    assert_eq!(tickets(&app).await, 31);
+    assert_eq!(ticket_count(&app).await, 31);
 
     // Flagging a message that already has a ticket only points to it: allowed, not counted.
     let again = flag_with(
@@ -214,7 +204,7 @@ async fn a_burst_from_two_instances_is_counted_exactly(app: TestApp) {
         }
     }
     assert_eq!((created, refused), (30, 10));
-    assert_eq!(tickets(&app).await, 30);
+    assert_eq!(ticket_count(&app).await, 30);
 }
 
 crate::on_both_backends!(

@@ -117,6 +117,33 @@ pub async fn spawn_app() -> TestApp {
         .expect("SQLite is always available")
 }
 
+/// Serves the desk's HTTP endpoints on a free loopback port: the base URL, and the sender that
+/// stops the server (dropping it stops it too).
+pub async fn serve_http(app: &TestApp) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(switchboard::app::serve(
+        app.desk.clone(),
+        listener,
+        Default::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    (base, stop)
+}
+
+/// How many tickets the store holds.
+pub async fn ticket_count(app: &TestApp) -> usize {
+    app.desk
+        .store
+        .list_tickets(&switchboard::store::TicketFilter::default())
+        .await
+        .unwrap()
+        .len()
+}
+
 /// The PostgreSQL server for tests: `SWITCHBOARD_TEST_POSTGRES`, else the local default when
 /// it answers. In CI (`CI` set) its absence is a failure, never a skip.
 pub fn postgres_url() -> Option<String> {

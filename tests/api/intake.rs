@@ -1,25 +1,9 @@
 //! Customer metrics from outside chat: `POST /api/metrics` and the CSV import.
 
 use serde_json::{json, Value};
-use switchboard::app::serve;
 use switchboard::intake::import_csv;
 
 use crate::helpers::*;
-
-async fn server(app: &TestApp) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve(
-        app.desk.clone(),
-        listener,
-        Default::default(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    (base, stop)
-}
 
 async fn post(base: &str, token: Option<&str>, body: &str) -> (u16, Value) {
     let mut req = reqwest::Client::new()
@@ -44,7 +28,7 @@ async fn stored(app: &TestApp) -> usize {
 }
 
 async fn the_metrics_api_checks_the_token_and_takes_a_batch_whole(app: TestApp) {
-    let (base, _stop) = server(&app).await;
+    let (base, _stop) = serve_http(&app).await;
     let good = r#"{"name": "nps", "value": 9}"#;
     assert_eq!(post(&base, None, good).await.0, 401, "no token");
     assert_eq!(post(&base, Some("wrong"), good).await.0, 401, "wrong token");
@@ -150,7 +134,7 @@ async fn the_csv_import_keeps_good_rows_and_reports_bad_ones_by_line(app: TestAp
 }
 
 async fn the_bearer_scheme_is_case_insensitive_and_times_have_bounds(app: TestApp) {
-    let (base, _stop) = server(&app).await;
+    let (base, _stop) = serve_http(&app).await;
     let good = r#"{"name": "nps", "value": 9}"#;
     for scheme in ["bearer", "BEARER", "Bearer"] {
         let r = reqwest::Client::new()

@@ -16,7 +16,6 @@ use switchboard::config::Secret;
 use switchboard::core::types::TicketRef;
 use switchboard::inbox::{InboxSettings, InboxWorker};
 use switchboard::outbox::OutboxWorker;
-use switchboard::store::TicketFilter;
 
 use crate::helpers::*;
 
@@ -111,15 +110,6 @@ impl Rig {
     }
 }
 
-async fn tickets(app: &TestApp) -> usize {
-    app.desk
-        .store
-        .list_tickets(&TicketFilter::default())
-        .await
-        .unwrap()
-        .len()
-}
-
 async fn a_reaction_becomes_a_ticket_a_thread_reply_and_an_alert(app: TestApp) {
     let r = rig(&app).await;
     r.fake.seed_message(
@@ -186,7 +176,7 @@ async fn a_reaction_becomes_a_ticket_a_thread_reply_and_an_alert(app: TestApp) {
         200
     );
     r.work().await;
-    assert_eq!(tickets(&app).await, 1);
+    assert_eq!(ticket_count(&app).await, 1);
     assert_eq!(r.fake.bot_messages().len(), 2);
     // Another message by the same author: their name comes from the cache.
     r.fake.seed_message(
@@ -202,7 +192,7 @@ async fn a_reaction_becomes_a_ticket_a_thread_reply_and_an_alert(app: TestApp) {
     )
     .await;
     r.work().await;
-    assert_eq!(tickets(&app).await, 2);
+    assert_eq!(ticket_count(&app).await, 2);
     assert_eq!(
         r.fake.calls().iter().filter(|c| *c == "users.info").count(),
         1,
@@ -271,7 +261,7 @@ async fn flags_by_strangers_other_emojis_and_the_bot_make_no_ticket(app: TestApp
     )
     .await;
     r.work().await;
-    assert_eq!(tickets(&app).await, 0);
+    assert_eq!(ticket_count(&app).await, 0);
     let rows = app.desk.store.inbox(None, 0).await.unwrap();
     assert_eq!(rows.len(), 3);
     assert!(rows.iter().all(|r| r.status == "done"), "{rows:#?}");
@@ -298,7 +288,7 @@ async fn a_reaction_past_the_flag_limit_makes_no_ticket(app: TestApp) {
     )
     .await;
     r.work().await;
-    assert_eq!(tickets(&app).await, 1);
+    assert_eq!(ticket_count(&app).await, 1);
     crate::flag_limit::use_up_flags(&app, &bob(), "slack:CELSEWHERE", "s", 29).await;
     let posted = r.fake.bot_messages().len();
     r.deliver(
@@ -312,7 +302,7 @@ async fn a_reaction_past_the_flag_limit_makes_no_ticket(app: TestApp) {
     )
     .await;
     while r.inbox.round().await.unwrap() > 0 {}
-    assert_eq!(tickets(&app).await, 30);
+    assert_eq!(ticket_count(&app).await, 30);
     let rows = app.desk.store.inbox(None, 0).await.unwrap();
     let row = |key: &str| rows.iter().find(|r| r.key == key).unwrap();
     assert_eq!(row("slack:event:Ev2").status, "done");
@@ -348,21 +338,21 @@ async fn a_rate_limited_history_call_is_retried_and_the_flag_is_not_lost(app: Te
     )
     .await;
     r.work().await;
-    assert_eq!(tickets(&app).await, 0);
+    assert_eq!(ticket_count(&app).await, 0);
     // Due again by the worker's clock, but Slack's three seconds have not passed: no call.
     app.clock.advance(chrono::Duration::seconds(3));
     r.work().await;
-    assert_eq!(tickets(&app).await, 0);
+    assert_eq!(ticket_count(&app).await, 0);
     assert_eq!(fetches(&r.fake), 1, "the method waits its Retry-After");
     tokio::time::sleep(std::time::Duration::from_millis(3050)).await;
     app.clock.advance(chrono::Duration::seconds(3));
     r.work().await;
-    assert_eq!(tickets(&app).await, 0, "rate limited again");
+    assert_eq!(ticket_count(&app).await, 0, "rate limited again");
     assert_eq!(fetches(&r.fake), 2);
     tokio::time::sleep(std::time::Duration::from_millis(3050)).await;
     app.clock.advance(chrono::Duration::seconds(3));
     r.work().await;
-    assert_eq!(tickets(&app).await, 1);
+    assert_eq!(ticket_count(&app).await, 1);
     assert_eq!(r.fake.bot_messages().len(), 2);
     assert_eq!(fetches(&r.fake), 3);
 }
@@ -493,7 +483,7 @@ async fn a_restart_between_the_ack_and_the_ticket_loses_no_flag(app: TestApp) {
     // The process dies after acknowledging: no worker ever ran.
     let fake = first.fake.clone();
     drop(first);
-    assert_eq!(tickets(&app).await, 0);
+    assert_eq!(ticket_count(&app).await, 0);
     // A new process (new workers, new pool) on the same database picks the event up.
     let desk = switchboard::desk::Desk {
         store: app.second_store().await,
@@ -507,7 +497,7 @@ async fn a_restart_between_the_ack_and_the_ticket_loses_no_flag(app: TestApp) {
         InboxSettings::default(),
     );
     while inbox.round().await.unwrap() > 0 {}
-    assert_eq!(tickets(&app).await, 1);
+    assert_eq!(ticket_count(&app).await, 1);
     assert_eq!(
         app.desk.store.inbox(Some("done"), 0).await.unwrap().len(),
         1
@@ -543,7 +533,7 @@ async fn a_slack_user_group_member_may_flag(app: TestApp) {
     )
     .await;
     r.work().await;
-    assert_eq!(tickets(&app).await, 2);
+    assert_eq!(ticket_count(&app).await, 2);
     assert_eq!(
         r.fake
             .calls()

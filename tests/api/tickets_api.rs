@@ -2,11 +2,9 @@
 //! the caller's external id, follow-ups, and every problem of a bad body in one 400.
 
 use serde_json::{json, Value};
-use switchboard::app::serve;
 use switchboard::core::message::Target;
 use switchboard::core::ticket::EventKind;
 use switchboard::core::types::{Status, TicketRef};
-use switchboard::store::TicketFilter;
 
 use crate::helpers::*;
 
@@ -57,21 +55,6 @@ fn shop() -> String {
     test_token("SWITCHBOARD_TEST_TOKEN_SHOP")
 }
 
-async fn server(app: &TestApp) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve(
-        app.desk.clone(),
-        listener,
-        Default::default(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    (base, stop)
-}
-
 /// Sends `body` to `path` with `token`; the status, the JSON answer and the Location header.
 async fn call(
     base: &str,
@@ -102,17 +85,8 @@ async fn call(
     (status, r.json().await.unwrap_or(Value::Null), location)
 }
 
-async fn tickets(app: &TestApp) -> usize {
-    app.desk
-        .store
-        .list_tickets(&TicketFilter::default())
-        .await
-        .unwrap()
-        .len()
-}
-
 async fn tokens_scopes_labels_and_repeats(app: TestApp) {
-    let (base, _stop) = server(&app).await;
+    let (base, _stop) = serve_http(&app).await;
     let alert = json!({
         "title": "Card payments failing",
         "body": "Error rate 12% on /checkout",
@@ -136,7 +110,7 @@ async fn tokens_scopes_labels_and_repeats(app: TestApp) {
         body["error"].as_str().unwrap().contains("tickets"),
         "{body}"
     );
-    assert_eq!(tickets(&app).await, 0);
+    assert_eq!(ticket_count(&app).await, 0);
 
     // Labels route it: billing, urgent, with the rule's reasons in its history.
     let (status, body, location) = post(Some(monitoring()), alert.clone()).await;
@@ -159,12 +133,12 @@ async fn tokens_scopes_labels_and_repeats(app: TestApp) {
     // The same external id again: the same ticket, 200, nothing new.
     let (status, body, _) = post(Some(monitoring()), alert.clone()).await;
     assert_eq!((status, body["ticket"].as_str()), (200, Some("T-1")));
-    assert_eq!(tickets(&app).await, 1);
+    assert_eq!(ticket_count(&app).await, 1);
     // With a changed body: still the same ticket, the new body in its history.
     let changed = alert.replace("12%", "40%");
     let (status, _, _) = post(Some(monitoring()), changed).await;
     assert_eq!(status, 200);
-    assert_eq!(tickets(&app).await, 1);
+    assert_eq!(ticket_count(&app).await, 1);
     let events = app.desk.store.events(TicketRef(1)).await.unwrap();
     assert!(
         events
@@ -221,7 +195,7 @@ async fn tokens_scopes_labels_and_repeats(app: TestApp) {
 }
 
 async fn a_bad_body_lists_every_problem(app: TestApp) {
-    let (base, _stop) = server(&app).await;
+    let (base, _stop) = serve_http(&app).await;
     let bad = json!({
         "title": 5,
         "priority": "asap",
@@ -283,11 +257,11 @@ async fn a_bad_body_lists_every_problem(app: TestApp) {
     )
     .await;
     assert_eq!(status, 400);
-    assert_eq!(tickets(&app).await, 0, "nothing was opened");
+    assert_eq!(ticket_count(&app).await, 0, "nothing was opened");
 }
 
 async fn follow_ups_note_and_resolve_without_asking_for_a_rating(app: TestApp) {
-    let (base, _stop) = server(&app).await;
+    let (base, _stop) = serve_http(&app).await;
     let open = json!({ "title": "Backups failed", "body": "nightly job exited 2" }).to_string();
     let (status, body, _) = call(
         &base,
@@ -364,7 +338,7 @@ async fn follow_ups_note_and_resolve_without_asking_for_a_rating(app: TestApp) {
 }
 
 async fn concurrent_repeats_open_one_ticket(app: TestApp) {
-    let (base, _stop) = server(&app).await;
+    let (base, _stop) = serve_http(&app).await;
     let body = json!({ "title": "Queue depth high", "external_id": "alert-7" }).to_string();
     let mut calls = Vec::new();
     for _ in 0..12 {
@@ -393,7 +367,7 @@ async fn concurrent_repeats_open_one_ticket(app: TestApp) {
         1,
         "{statuses:?}"
     );
-    assert_eq!(tickets(&app).await, 1);
+    assert_eq!(ticket_count(&app).await, 1);
 }
 
 crate::on_both_backends_with!(

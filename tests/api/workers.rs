@@ -15,7 +15,7 @@ use switchboard::core::types::{ChannelRef, Platform, TicketRef, UserRef};
 use switchboard::desk::{FlagRequest, TicketOverrides};
 use switchboard::inbox::{InboxResult, InboxSettings, InboxWorker};
 use switchboard::outbox::{OutboxSettings, OutboxWorker};
-use switchboard::store::{DynStore, TicketFilter};
+use switchboard::store::DynStore;
 
 use crate::helpers::*;
 
@@ -488,15 +488,6 @@ fn event(ts: &str, emoji: &str, flagger: &str) -> serde_json::Value {
     json!({"channel": "slack:CHELP", "ts": ts, "text": "I was charged twice", "emoji": emoji, "flagger": flagger})
 }
 
-async fn tickets(app: &TestApp) -> usize {
-    app.desk
-        .store
-        .list_tickets(&TicketFilter::default())
-        .await
-        .unwrap()
-        .len()
-}
-
 async fn an_inbox_event_becomes_a_ticket_and_its_row_is_done_with_it(app: TestApp) {
     let store = &app.desk.store;
     let now = app.desk.now();
@@ -525,7 +516,7 @@ async fn an_inbox_event_becomes_a_ticket_and_its_row_is_done_with_it(app: TestAp
     );
     let w = inbox_worker(&app, FakeSource::new([]));
     assert_eq!(w.round().await.unwrap(), 1);
-    assert_eq!(tickets(&app).await, 1);
+    assert_eq!(ticket_count(&app).await, 1);
     let t = app.desk.ticket(TicketRef(1)).await.unwrap();
     assert_eq!(t.department, "billing");
     let rows = store.inbox(None, 0).await.unwrap();
@@ -542,7 +533,7 @@ async fn an_inbox_event_becomes_a_ticket_and_its_row_is_done_with_it(app: TestAp
         .await
         .unwrap();
     w.round().await.unwrap();
-    assert_eq!(tickets(&app).await, 1);
+    assert_eq!(ticket_count(&app).await, 1);
     assert_eq!(store.inbox(Some("done"), 0).await.unwrap().len(), 2);
 }
 
@@ -564,7 +555,7 @@ async fn rate_limited_and_failing_fetches_are_retried_never_lost(app: TestApp) {
     ]);
     let w = inbox_worker(&app, source.clone());
     assert_eq!(w.round().await.unwrap(), 1);
-    assert_eq!(tickets(&app).await, 0);
+    assert_eq!(ticket_count(&app).await, 0);
     assert_eq!(
         w.round().await.unwrap(),
         0,
@@ -579,7 +570,7 @@ async fn rate_limited_and_failing_fetches_are_retried_never_lost(app: TestApp) {
     );
     app.clock.advance(chrono::Duration::seconds(2));
     w.round().await.unwrap();
-    assert_eq!(tickets(&app).await, 1);
+    assert_eq!(ticket_count(&app).await, 1);
     assert_eq!(source.calls.load(Ordering::SeqCst), 3);
     assert_eq!(store.inbox(None, 0).await.unwrap()[0].status, "done");
 }
@@ -650,7 +641,7 @@ async fn refused_ignored_and_impossible_events_end_with_their_reason(app: TestAp
         ["done", "done", "failed"]
     );
     assert_eq!(rows[2].last_error.as_deref(), Some("message_not_found"));
-    assert_eq!(tickets(&app).await, 0);
+    assert_eq!(ticket_count(&app).await, 0);
 }
 
 /// Idle workers sleep an hour between empty rounds here, yet new rows stored in this process
