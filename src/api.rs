@@ -132,6 +132,13 @@ impl IntoResponse for ApiError {
             }
             ApiError::Desk(e) => match *e {
                 DeskError::Access(a) => problem(StatusCode::FORBIDDEN, &a.to_string(), vec![]),
+                // Alertmanager and Grafana send again after a 5xx; Retry-After says when.
+                DeskError::Busy(why) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "1")],
+                    Json(json!({ "error": why, "details": [] })),
+                )
+                    .into_response(),
                 e if e.is_user_error() => problem(StatusCode::BAD_REQUEST, &e.to_string(), vec![]),
                 e => problem(StatusCode::INTERNAL_SERVER_ERROR, &e.chat_message(), vec![]),
             },

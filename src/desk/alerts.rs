@@ -159,8 +159,8 @@ impl Desk {
                 }
             }
         }
-        Err(DeskError::User(format!(
-            "another notification is still opening the ticket of alert {}; it will be sent again",
+        Err(DeskError::Busy(format!(
+            "another notification is still opening the ticket of alert {}; send it again in a moment",
             alert.fingerprint
         )))
     }
@@ -289,7 +289,12 @@ impl Desk {
         let now = self.now();
         let known = match self
             .store
-            .external_claim(&token.name, &alert.key(), now, now)
+            .external_claim(
+                &token.name,
+                &alert.key(),
+                now,
+                now - chrono::Duration::seconds(30),
+            )
             .await?
         {
             ExternalClaim::Ticket(t) => t,
@@ -305,8 +310,8 @@ impl Desk {
                 });
             }
             ExternalClaim::Busy => {
-                return Err(DeskError::User(format!(
-                    "the ticket of alert {} is still being opened; send the resolution again",
+                return Err(DeskError::Busy(format!(
+                    "the ticket of alert {} is still being opened; send the resolution again in a moment",
                     alert.fingerprint
                 )))
             }
@@ -436,8 +441,9 @@ impl Desk {
         {
             ExternalClaim::Claimed => Ok(None),
             ExternalClaim::Ticket(t) => Ok(Some(self.ticket(t.id).await?)),
-            ExternalClaim::Busy => Err(DeskError::User(
-                "another notification is opening this group's ticket; it will be sent again".into(),
+            ExternalClaim::Busy => Err(DeskError::Busy(
+                "another notification is opening this group's ticket; send it again in a moment"
+                    .into(),
             )),
         }
     }

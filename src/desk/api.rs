@@ -216,7 +216,7 @@ impl Desk {
                 }
             }
         }
-        Err(DeskError::User(
+        Err(DeskError::Busy(
             "another request with this external_id is still opening its ticket; send it again in a moment".into(),
         ))
     }
@@ -252,7 +252,7 @@ impl Desk {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(DeskError::User(format!(
+        Err(DeskError::Busy(format!(
             "{} is being changed by several people at once; please try again.",
             ticket.id
         )))

@@ -59,6 +59,10 @@ pub enum DeskError {
         /// When one of their flags leaves the window, e.g. "4 minutes".
         retry: String,
     },
+    /// Another request is doing the same thing at this moment (opening the ticket of the
+    /// same external id or alert); the same request a moment later will work.
+    #[error("{0}")]
+    Busy(String),
     /// A failure that is not the user's fault.
     #[error("internal error: {0}")]
     Internal(#[from] StoreError),

@@ -368,6 +368,30 @@ async fn concurrent_repeats_open_one_ticket(app: TestApp) {
         "{statuses:?}"
     );
     assert_eq!(ticket_count(&app).await, 1);
+    // Another request holds an external id's claim (it is opening that ticket right now): after
+    // a moment's wait the answer is a retryable 503, and nothing is opened twice.
+    let now = app.desk.now();
+    app.desk
+        .store
+        .external_claim(
+            "monitoring",
+            "id:held",
+            now,
+            now - chrono::Duration::seconds(30),
+        )
+        .await
+        .unwrap();
+    let held = json!({ "title": "Held", "external_id": "held" }).to_string();
+    let (status, answer, _) = call(
+        &base,
+        "POST",
+        "/api/tickets",
+        Some(&monitoring()),
+        Some(&held),
+    )
+    .await;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(ticket_count(&app).await, 1);
 }
 
 crate::on_both_backends_with!(
