@@ -118,13 +118,7 @@ async fn run(label: &str, store: DynStore) {
         .with_limits(desk.config.slack.limits, Default::default());
     let adapters = Adapters {
         deliveries: vec![Arc::new(api)],
-        sources: vec![],
-        slack_socket: None,
-        slack_interactions: None,
-        discord_gateway: None,
-        discord_endpoint: None,
-        slack_api: None,
-        discord_api: None,
+        ..Default::default()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -23,7 +23,7 @@ use serde_json::{json, Map, Value};
 use crate::config::{ApiEndpoint, ApiToken, Secret};
 use chrono::Datelike;
 
-use crate::core::ticket::{Change, EventKind, Link, Origin, Ticket};
+use crate::core::ticket::{Change, Link, Origin, Ticket};
 use crate::core::types::{Priority, Status, TicketRef};
 use crate::desk::{ApiOpened, ApiTicket, Desk, DeskError, MonitoringAlert, Notification};
 
@@ -493,14 +493,7 @@ fn ticket_url(id: TicketRef) -> String {
 
 /// A ticket as the API shows it, with its links and its history.
 fn ticket_json(desk: &Desk, t: &Ticket, events: &[crate::core::ticket::TicketEvent]) -> Value {
-    let links: Vec<&Link> = events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Linked { links } => Some(links.iter()),
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    let links: Vec<&Link> = crate::core::ticket::links(events).collect();
     json!({
         "ticket": t.id.to_string(),
         "url": ticket_url(t.id),
@@ -576,15 +569,9 @@ async fn visible(s: &ApiState, token: &ApiToken, id: TicketRef) -> Result<Ticket
 }
 
 /// The ticket with its history, as the API shows it.
-async fn answer(s: &ApiState, id: TicketRef) -> Result<Response, ApiError> {
-    let t = s
-        .desk
-        .store
-        .ticket(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("there is no ticket {id}")))?;
-    let events = s.desk.store.events(id).await?;
-    Ok(Json(ticket_json(&s.desk, &t, &events)).into_response())
+async fn answer(s: &ApiState, t: &Ticket) -> Result<Response, ApiError> {
+    let events = s.desk.store.events(t.id).await?;
+    Ok(Json(ticket_json(&s.desk, t, &events)).into_response())
 }
 
 /// `GET /api/tickets/T-42`.
@@ -595,8 +582,8 @@ async fn show(
 ) -> Result<Response, ApiError> {
     let token = authenticate(&s.tokens, &headers, ApiEndpoint::Tickets)?;
     let id = ticket_ref(&id)?;
-    visible(&s, token, id).await?;
-    answer(&s, id).await
+    let t = visible(&s, token, id).await?;
+    answer(&s, &t).await
 }
 
 /// `POST /api/tickets/T-42/events`: `{"note": "…"}`, `{"status": "resolved", "reason": "…"}`
@@ -640,7 +627,7 @@ async fn follow_up(
             p.0,
         ));
     }
-    let t = visible(&s, token, id).await?;
+    let mut t = visible(&s, token, id).await?;
     let mut changes = Vec::new();
     if let Some(n) = note {
         changes.push(Change::Note(n.trim().to_string()));
@@ -654,9 +641,9 @@ async fn follow_up(
         });
     }
     for change in changes {
-        s.desk.change_from_api(token, id, change).await?;
+        t = s.desk.change_from_api(token, &t, change).await?.0;
     }
-    answer(&s, id).await
+    answer(&s, &t).await
 }
 
 /// Most alerts read from one notification.

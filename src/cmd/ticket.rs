@@ -356,13 +356,7 @@ fn show(desk: &Desk, t: &Ticket, events: &[crate::core::ticket::TicketEvent]) ->
             value: t.tags.join(", "),
         });
     }
-    let links: Vec<String> = events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Linked { links } => Some(links.iter()),
-            _ => None,
-        })
-        .flatten()
+    let links: Vec<String> = crate::core::ticket::links(events)
         .map(|l| format!("{} <{}>", neutralize_mentions(&l.title), l.url))
         .collect();
     if !links.is_empty() {

@@ -288,6 +288,17 @@ pub enum EventKind {
     },
 }
 
+/// The links a ticket's history holds ([`EventKind::Linked`]), in order.
+pub fn links(events: &[TicketEvent]) -> impl Iterator<Item = &Link> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Linked { links } => Some(links.iter()),
+            _ => None,
+        })
+        .flatten()
+}
+
 /// A link attached to a ticket by the system that opened it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
@@ -385,6 +396,9 @@ pub enum Change {
     Responded,
     /// The flagged message changed on the platform: its new text, or `None` when deleted.
     SourceChanged(Option<String>),
+    /// The system that opened the ticket sent it again with this body (recorded whatever the
+    /// ticket's status).
+    Resent(String),
 }
 
 /// Who is making a change, as far as ticket rules care.
@@ -504,6 +518,7 @@ impl Ticket {
                     None => EventKind::SourceDeleted,
                 });
             }
+            Change::Resent(body) => events.push(EventKind::Resent { body }),
             Change::Responded => {
                 if self.first_response_at.is_some() || !actor.is_staff {
                     return Err(TicketError::NoChange(format!(

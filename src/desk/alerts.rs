@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::api::{ApiOpened, ApiTicket};
+use super::api::{ApiOpened, ApiTicket, CLAIM_STALE};
 use super::{Desk, DeskError};
 use crate::config::ApiToken;
 use crate::core::ticket::{Change, Link, Origin, Ticket};
@@ -63,6 +63,15 @@ impl MonitoringAlert {
 
     fn key(&self) -> String {
         format!("alert:{}", self.fingerprint)
+    }
+
+    /// Its labels as `name=value, …`.
+    fn label_list(&self) -> String {
+        self.labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -140,29 +149,13 @@ impl Desk {
         token: &ApiToken,
         alert: &MonitoringAlert,
     ) -> Result<Option<ExternalTicket>, DeskError> {
-        for _ in 0..40 {
-            let now = self.now();
-            match self
-                .store
-                .external_claim(
-                    &token.name,
-                    &alert.key(),
-                    now,
-                    now - chrono::Duration::seconds(30),
-                )
-                .await?
-            {
-                ExternalClaim::Claimed => return Ok(None),
-                ExternalClaim::Ticket(t) => return Ok(Some(t)),
-                ExternalClaim::Busy => {
-                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-                }
-            }
-        }
-        Err(DeskError::Busy(format!(
-            "another notification is still opening the ticket of alert {}; send it again in a moment",
-            alert.fingerprint
-        )))
+        let busy = || {
+            format!(
+                "another notification is still opening the ticket of alert {}; send it again in a moment",
+                alert.fingerprint
+            )
+        };
+        self.claim_external(&token.name, &alert.key(), busy).await
     }
 
     /// The ticket request for one alert.
@@ -171,16 +164,11 @@ impl Desk {
             .annotation("description")
             .unwrap_or_default()
             .to_string();
-        let labels: Vec<String> = alert
-            .labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        if !labels.is_empty() {
+        if !alert.labels.is_empty() {
             if !body.is_empty() {
                 body.push_str("\n\n");
             }
-            body.push_str(&format!("Labels: {}", labels.join(", ")));
+            body.push_str(&format!("Labels: {}", alert.label_list()));
         }
         if let Some(at) = alert.starts_at {
             body.push_str(&format!(
@@ -260,7 +248,7 @@ impl Desk {
         if matches!(t.status, Status::Resolved | Status::Closed) {
             self.change_from_api(
                 token,
-                t.id,
+                &t,
                 Change::Reopen {
                     reason: Some(format!("the alert {} fired again", alert.name())),
                 },
@@ -269,7 +257,7 @@ impl Desk {
         } else {
             self.change_from_api(
                 token,
-                t.id,
+                &t,
                 Change::Note(format!("The alert {} fired again.", alert.name())),
             )
             .await?;
@@ -293,7 +281,7 @@ impl Desk {
                 &token.name,
                 &alert.key(),
                 now,
-                now - chrono::Duration::seconds(30),
+                now - CLAIM_STALE,
             )
             .await?
         {
@@ -339,7 +327,7 @@ impl Desk {
         } else {
             Change::Note(format!("The alert {} resolved at {when}.", alert.name()))
         };
-        self.change_from_api(token, t.id, change).await?;
+        self.change_from_api(token, &t, change).await?;
         self.store
             .external_state(&token.name, &[alert.key()], None, true, now)
             .await?;
@@ -358,11 +346,7 @@ impl Desk {
         let mut lines: Vec<String> = fresh
             .iter()
             .take(ROLLUP_LISTED)
-            .map(|a| {
-                let labels: Vec<String> =
-                    a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                format!("• {} ({})", a.name(), labels.join(", "))
-            })
+            .map(|a| format!("• {} ({})", a.name(), a.label_list()))
             .collect();
         if fresh.len() > ROLLUP_LISTED {
             lines.push(format!("…and {} more", fresh.len() - ROLLUP_LISTED));
@@ -397,7 +381,7 @@ impl Desk {
             Some(t) => {
                 self.change_from_api(
                     token,
-                    t.id,
+                    &t,
                     Change::Note(format!(
                         "{} more alerts fired:\n{}",
                         fresh.len(),
@@ -436,7 +420,7 @@ impl Desk {
         let now = self.now();
         match self
             .store
-            .external_claim(source, key, now, now - chrono::Duration::seconds(30))
+            .external_claim(source, key, now, now - CLAIM_STALE)
             .await?
         {
             ExternalClaim::Claimed => Ok(None),

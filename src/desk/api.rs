@@ -11,12 +11,12 @@ use crate::config::ApiToken;
 use crate::core::directory::{AccessError, Actor};
 use crate::core::routing::RouteInput;
 use crate::core::ticket::{Change, ChangeActor, EventKind, Link, NewTicket, Origin, Ticket};
-use crate::core::types::{Platform, Priority, TicketRef, UserRef};
-use crate::store::{Created, ExternalClaim};
+use crate::core::types::{Platform, Priority, UserRef};
+use crate::store::{Created, ExternalClaim, ExternalTicket};
 
-/// How long a claimed external id may wait for its ticket before another request takes it
+/// How long a claimed external key may wait for its ticket before another request takes it
 /// over (the first request's process died between the claim and the ticket).
-const CLAIM_STALE: Duration = Duration::seconds(30);
+pub(super) const CLAIM_STALE: Duration = Duration::seconds(30);
 
 /// How many times a request whose external id another request is opening waits for it.
 const BUSY_RETRIES: u32 = 40;
@@ -199,9 +199,15 @@ impl Desk {
         }
     }
 
-    /// Claims `(source, key)`; `None` when the caller should open the ticket, else the
-    /// ticket it already has (waiting a little while another request is opening it).
-    async fn claim_or_find(&self, source: &str, key: &str) -> Result<Option<Ticket>, DeskError> {
+    /// Claims `(source, key)`: `None` when the caller is to open its ticket, else what the
+    /// key already has. While another request is opening that ticket it waits a little,
+    /// then answers `Busy` saying `busy`.
+    pub(super) async fn claim_external(
+        &self,
+        source: &str,
+        key: &str,
+        busy: impl FnOnce() -> String,
+    ) -> Result<Option<ExternalTicket>, DeskError> {
         for _ in 0..BUSY_RETRIES {
             let now = self.now();
             match self
@@ -210,18 +216,29 @@ impl Desk {
                 .await?
             {
                 ExternalClaim::Claimed => return Ok(None),
-                ExternalClaim::Ticket(t) => return Ok(Some(self.ticket(t.id).await?)),
+                ExternalClaim::Ticket(t) => return Ok(Some(t)),
                 ExternalClaim::Busy => {
                     tokio::time::sleep(std::time::Duration::from_millis(25)).await;
                 }
             }
         }
-        Err(DeskError::Busy(
-            "another request with this external_id is still opening its ticket; send it again in a moment".into(),
-        ))
+        Err(DeskError::Busy(busy()))
     }
 
-    /// Records on `ticket` that its source sent it again with a different body.
+    /// Claims `(source, key)`; `None` when the caller should open the ticket, else the
+    /// ticket it already has.
+    async fn claim_or_find(&self, source: &str, key: &str) -> Result<Option<Ticket>, DeskError> {
+        let busy = || {
+            "another request with this external_id is still opening its ticket; send it again in a moment".to_string()
+        };
+        match self.claim_external(source, key, busy).await? {
+            Some(t) => Ok(Some(self.ticket(t.id).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Records on `ticket` that its source sent it again with a different body, whatever
+    /// department the ticket is in now (the source opened it).
     async fn record_resent(
         &self,
         token: &ApiToken,
@@ -229,42 +246,24 @@ impl Desk {
         body: &str,
     ) -> Result<(), DeskError> {
         let by = self.automation_reporter(token, &ticket.department);
-        let mut current = ticket.clone();
-        for _ in 0..super::CONFLICT_RETRIES {
-            let saved = self
-                .store
-                .update_ticket(
-                    &current,
-                    current.version,
-                    Some(&by),
-                    vec![EventKind::Resent {
-                        body: body.to_string(),
-                    }],
-                    vec![],
-                )
-                .await;
-            match saved {
-                Ok(()) => return Ok(()),
-                // Someone changed the ticket meanwhile: record it against the new version.
-                Err(crate::store::StoreError::Conflict(_)) => {
-                    current = self.ticket(ticket.id).await?;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(DeskError::Busy(format!(
-            "{} is being changed by several people at once; please try again.",
-            ticket.id
-        )))
+        let who = |_: &Ticket| {
+            Ok(ChangeActor {
+                user: by.clone(),
+                is_staff: false,
+            })
+        };
+        self.apply_change(ticket.id, Some(&by), who, Change::Resent(body.to_string()))
+            .await?;
+        Ok(())
     }
 
-    /// Applies `change` to ticket `id` for `token`, which must cover its department, in the
+    /// Applies `change` to `ticket` for `token`, which must cover its department, in the
     /// source's name. The source is the reporter, so nothing it does counts as the first
     /// response.
     pub async fn change_from_api(
         &self,
         token: &ApiToken,
-        id: TicketRef,
+        ticket: &Ticket,
         change: Change,
     ) -> Result<(Ticket, Vec<EventKind>), DeskError> {
         let who = |t: &Ticket| {
@@ -277,7 +276,7 @@ impl Desk {
                 is_staff: false,
             })
         };
-        let by = self.automation_reporter(token, &self.ticket(id).await?.department);
-        self.apply_change(id, Some(&by), who, change).await
+        let by = self.automation_reporter(token, &ticket.department);
+        self.apply_change(ticket.id, Some(&by), who, change).await
     }
 }

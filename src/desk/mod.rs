@@ -578,7 +578,7 @@ impl Desk {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(DeskError::User(format!(
+        Err(DeskError::Busy(format!(
             "{id} is being changed by several people at once; please try again."
         )))
     }

@@ -381,12 +381,7 @@ async fn bad_notifications_and_tokens_are_refused(app: TestApp) {
     .to_string();
     let (status, answer) = send(&base, "/api/alertmanager", Auth::Bearer(&am_token()), &bad).await;
     assert_eq!(status, 400, "{answer}");
-    let details: Vec<&str> = answer["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_str().unwrap())
-        .collect();
+    let details = details(&answer);
     for field in [
         "alerts[0].status:",
         "alerts[1].labels.team:",

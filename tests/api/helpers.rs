@@ -134,6 +134,16 @@ pub async fn serve_http(app: &TestApp) -> (String, tokio::sync::oneshot::Sender<
     (base, stop)
 }
 
+/// The `details` of a JSON problem answer (`{"error": …, "details": ["field: why", …]}`).
+pub fn details(answer: &serde_json::Value) -> Vec<&str> {
+    answer["details"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no details in {answer}"))
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect()
+}
+
 /// How many tickets the store holds.
 pub async fn ticket_count(app: &TestApp) -> usize {
     app.desk

@@ -47,12 +47,7 @@ async fn the_metrics_api_checks_the_token_and_takes_a_batch_whole(app: TestApp) 
     ]});
     let (status, body) = post(&base, Some(TEST_API_TOKEN), &batch.to_string()).await;
     assert_eq!(status, 400);
-    let details: Vec<&str> = body["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_str().unwrap())
-        .collect();
+    let details = details(&body);
     assert_eq!(details.len(), 4, "{details:?}");
     assert!(
         details[0].starts_with("samples[1]: nps is one survey answer"),

@@ -215,12 +215,7 @@ async fn a_bad_body_lists_every_problem(app: TestApp) {
     )
     .await;
     assert_eq!(status, 400, "{body}");
-    let details: Vec<&str> = body["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_str().unwrap())
-        .collect();
+    let details = details(&body);
     for field in [
         "colour:",
         "title:",

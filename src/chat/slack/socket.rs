@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::client::{classify, SlackApi};
-use super::events::{self, Accepted, EventError};
+use super::events::{self, EventError};
 use super::interact::{Interactions, SlashCommand};
 use crate::chat::ChatError;
 use crate::config::Secret;
@@ -336,8 +336,9 @@ impl Shared {
                 )
                 .await
                 {
-                    Ok(Accepted::Stored | Accepted::Duplicate | Accepted::Ignored) => None,
-                    Ok(Accepted::Challenge(_)) => None,
+                    // Stored, already stored, or nothing to act on (a challenge never comes
+                    // over Socket Mode): acknowledged either way.
+                    Ok(_) => None,
                     Err(EventError::Malformed(why)) => {
                         tracing::warn!(why, "dropped a Socket Mode event that is not what Slack sends (acknowledged)");
                         None
