@@ -549,6 +549,7 @@ mod tests {
                     priority: Priority::Normal,
                     tags: vec![],
                     created_at: now,
+                    origin: crate::core::ticket::Origin::Command,
                 }
                 .into_ticket(TicketRef(1));
                 t.status = status;

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::message::{neutralize_mentions, truncate, Field, Message, Section as Part};
 use super::sla::SlaPolicy;
-use super::ticket::Ticket;
+use super::ticket::{Origin, Ticket};
 use super::types::{Priority, Status, TicketRef, UserRef};
 
 /// The metric name whose samples are NPS survey answers (0-10).
@@ -31,8 +31,14 @@ const LIST_LIMIT: usize = 5;
 /// One change in a ticket's history that digest figures follow, read from its audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    /// The status changed to this one.
-    Status(Status),
+    /// The status changed.
+    Status {
+        /// The new status.
+        to: Status,
+        /// Made by another system or a timer, not a person (e.g. resolved because the
+        /// monitoring alert that opened it resolved).
+        automated: bool,
+    },
     /// Moved to another department.
     Department {
         /// Before.
@@ -84,6 +90,8 @@ pub struct DigestTicket {
     pub sla_paused: Duration,
     /// Who it is assigned to now.
     pub assignee: Option<UserRef>,
+    /// How it came to be.
+    pub origin: Origin,
     /// Its changes of status, department, priority and assignee, oldest first. A ticket
     /// without any recorded status change is read from its row's times instead.
     pub history: Vec<(DateTime<Utc>, Step)>,
@@ -122,6 +130,7 @@ impl From<&Ticket> for DigestTicket {
             waiting_since: t.waiting_since,
             sla_paused: t.sla_paused,
             assignee: t.assignee.clone(),
+            origin: t.origin,
             history: vec![],
         }
     }
@@ -339,6 +348,20 @@ pub struct Figures {
     pub csat: CsatFigures,
     /// NPS.
     pub nps: NpsFigures,
+    /// Tickets other systems opened and resolutions automation made.
+    pub automation: AutomationFigures,
+}
+
+/// What other systems (the tickets API, Alertmanager, Grafana) and timers did in a period.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct AutomationFigures {
+    /// Tickets they opened in the period.
+    pub opened: usize,
+    /// The same by origin (`api`, `alertmanager`, `grafana`), each present one listed.
+    pub by_origin: BTreeMap<Origin, usize>,
+    /// Resolutions in the period made by automation rather than a person: a monitoring alert
+    /// resolving with `resolve_when_source_resolves`, or an API client's status change.
+    pub auto_resolved: usize,
 }
 
 /// A ticket named in a digest, with why.
@@ -497,7 +520,8 @@ impl Outcome {
 /// What one change sets.
 #[derive(Debug, Clone, Copy)]
 enum Set<'a> {
-    Status(Status),
+    /// The new status, and whether a person made the change (false) or automation (true).
+    Status(Status, bool),
     Department(&'a str),
     Priority(Priority),
     Assignee(Option<&'a UserRef>),
@@ -510,6 +534,8 @@ struct Life<'a> {
     states: Vec<(DateTime<Utc>, State<'a>)>,
     /// Every moment it was resolved (a reopened ticket can be resolved again).
     resolutions: Vec<DateTime<Utc>>,
+    /// The resolutions another system or a timer made (a subset of `resolutions`).
+    auto_resolutions: Vec<DateTime<Utc>>,
     /// Its promises' outcomes, each decided once.
     outcomes: Vec<Outcome>,
     /// The moments every figure asks about most (the period's end and start) with the index
@@ -542,13 +568,16 @@ impl<'a> Life<'a> {
         // Every change as what it sets, in time order (the log's order, which is time order
         // unless a clock went back). A ticket recorded without status changes is read from
         // its row's times; without recorded waits only their total is known.
-        let recorded = t.history.iter().any(|(_, s)| matches!(s, Step::Status(_)));
+        let recorded = t
+            .history
+            .iter()
+            .any(|(_, s)| matches!(s, Step::Status { .. }));
         let mut changes: Vec<(DateTime<Utc>, Set<'a>)> = t
             .history
             .iter()
             .map(|(at, s)| {
                 let set = match s {
-                    Step::Status(to) => Set::Status(*to),
+                    Step::Status { to, automated } => Set::Status(*to, *automated),
                     Step::Department { to, .. } => Set::Department(to),
                     Step::Priority { to, .. } => Set::Priority(*to),
                     Step::Assignee { to, .. } => Set::Assignee(to.as_ref()),
@@ -561,7 +590,7 @@ impl<'a> Life<'a> {
             changes.extend(
                 t.implied()
                     .into_iter()
-                    .map(|(at, to)| (at, Set::Status(to))),
+                    .map(|(at, to)| (at, Set::Status(to, false))),
             );
         }
         if !changes.is_sorted_by_key(|(at, _)| *at) {
@@ -570,6 +599,7 @@ impl<'a> Life<'a> {
         let mut states = Vec::with_capacity(changes.len() + 1);
         states.push((t.created_at, start));
         let mut resolutions = Vec::new();
+        let mut auto_resolutions = Vec::new();
         for (at, set) in changes {
             let Some((_, prev)) = states.last() else {
                 break;
@@ -579,7 +609,7 @@ impl<'a> Life<'a> {
                 Set::Department(to) => next.department = to,
                 Set::Priority(to) => next.priority = to,
                 Set::Assignee(to) => next.assignee = to,
-                Set::Status(to) => {
+                Set::Status(to, automated) => {
                     // A finished wait adds its clock time, as the desk adds it.
                     if let (Some(since), false) =
                         (prev.waiting_since, to == Status::WaitingOnCustomer)
@@ -592,6 +622,9 @@ impl<'a> Life<'a> {
                     }
                     if to == Status::Resolved {
                         resolutions.push(at);
+                        if automated {
+                            auto_resolutions.push(at);
+                        }
                     }
                     next.status = to;
                 }
@@ -606,6 +639,7 @@ impl<'a> Life<'a> {
             t,
             states,
             resolutions,
+            auto_resolutions,
             outcomes: vec![],
             ends,
         };
@@ -934,11 +968,20 @@ fn figures(
         let t = l.t;
         if w.contains(t.created_at) {
             f.opened += 1;
+            if t.origin.is_automation() {
+                f.automation.opened += 1;
+                *f.automation.by_origin.entry(t.origin).or_default() += 1;
+            }
         }
         for r in l.resolutions.iter().filter(|r| w.contains(**r)) {
             f.resolved += 1;
             resolution.push(*r - t.created_at);
         }
+        f.automation.auto_resolved += l
+            .auto_resolutions
+            .iter()
+            .filter(|r| w.contains(**r))
+            .count();
         if l.open_at(w.to) {
             f.backlog += 1;
         }
@@ -1335,6 +1378,28 @@ fn field(name: &str, value: String) -> Field {
     }
 }
 
+/// What other systems opened and automation resolved, e.g. `12 (alertmanager 9 · api 3), 3
+/// auto-resolved; before 5`; nothing when neither period had any.
+fn automation_line(c: &AutomationFigures, p: &AutomationFigures) -> Option<String> {
+    if c.opened + c.auto_resolved + p.opened + p.auto_resolved == 0 {
+        return None;
+    }
+    let mut line = c.opened.to_string();
+    if !c.by_origin.is_empty() {
+        let parts: Vec<String> = c
+            .by_origin
+            .iter()
+            .map(|(o, n)| format!("{o} {n}"))
+            .collect();
+        line.push_str(&format!(" ({})", parts.join(" · ")));
+    }
+    line.push_str(&format!(
+        ", {} auto-resolved; before {}",
+        c.auto_resolved, p.opened
+    ));
+    Some(line)
+}
+
 /// One department (or the whole organisation) as a titled part: the headline figures as
 /// fields, then custom metrics, tags, breached and oldest tickets as text.
 fn section_part(s: &Section, title: &str) -> Part {
@@ -1347,7 +1412,7 @@ fn section_part(s: &Section, title: &str) -> Part {
             format!("{} ({} of {})", pct(r.rate()), r.met, r.met + r.breached)
         }
     };
-    let fields = vec![
+    let mut fields = vec![
         field("Opened", count_with_change(c.opened, p.opened)),
         field("Resolved", count_with_change(c.resolved, p.resolved)),
         field("Open at the end", count_with_change(c.backlog, p.backlog)),
@@ -1395,6 +1460,9 @@ fn section_part(s: &Section, title: &str) -> Part {
             },
         ),
     ];
+    if let Some(line) = automation_line(&c.automation, &p.automation) {
+        fields.insert(3, field("From monitoring and the API", line));
+    }
     let mut out = String::new();
     if !s.metrics.is_empty() {
         let m: Vec<String> = s
@@ -1644,7 +1712,13 @@ mod tests {
                 let resolved = (next(3) > 0)
                     .then(|| created + Duration::hours(1 + i64::try_from(next(200)).unwrap_or(0)));
                 let department = depts[usize::try_from(next(3)).unwrap_or(0)].clone();
-                let mut history = vec![(first, Step::Status(Status::InProgress))];
+                let mut history = vec![(
+                    first,
+                    Step::Status {
+                        to: Status::InProgress,
+                        automated: false,
+                    },
+                )];
                 if next(4) == 0 {
                     history.push((
                         created + Duration::minutes(10),
@@ -1655,7 +1729,13 @@ mod tests {
                     ));
                 }
                 if let Some(r) = resolved {
-                    history.push((r, Step::Status(Status::Resolved)));
+                    history.push((
+                        r,
+                        Step::Status {
+                            to: Status::Resolved,
+                            automated: false,
+                        },
+                    ));
                 }
                 history.sort_by_key(|(at, _)| *at);
                 DigestTicket {
@@ -1675,6 +1755,7 @@ mod tests {
                     waiting_since: None,
                     sla_paused: Duration::zero(),
                     assignee: agent(next(4)),
+                    origin: Origin::Flag,
                     history,
                 }
             })

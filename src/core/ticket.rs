@@ -78,10 +78,13 @@ pub struct Source {
 }
 
 /// How a ticket came to be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
     /// An emoji reaction on a message.
+    #[default]
     Flag,
     /// The "Create ticket" message action.
     Shortcut,
@@ -93,6 +96,13 @@ pub enum Origin {
     Alertmanager,
     /// A Grafana alerting notification.
     Grafana,
+}
+
+impl Origin {
+    /// Opened by another system (the tickets API or monitoring), not from chat.
+    pub fn is_automation(self) -> bool {
+        matches!(self, Origin::Api | Origin::Alertmanager | Origin::Grafana)
+    }
 }
 
 impl fmt::Display for Origin {
@@ -162,6 +172,9 @@ pub struct Ticket {
     /// Business time the resolution clock was paused in finished waits (seconds in JSON).
     #[serde(with = "seconds", default = "Duration::zero")]
     pub sla_paused: Duration,
+    /// How it came to be: from chat, or opened by another system.
+    #[serde(default)]
+    pub origin: Origin,
 }
 
 /// Everything needed to open a ticket; the store assigns the reference.
@@ -183,6 +196,8 @@ pub struct NewTicket {
     pub tags: Vec<String>,
     /// When it is opened.
     pub created_at: DateTime<Utc>,
+    /// How it comes to be.
+    pub origin: Origin,
 }
 
 impl NewTicket {
@@ -207,6 +222,7 @@ impl NewTicket {
             closed_at: None,
             waiting_since: None,
             sla_paused: Duration::zero(),
+            origin: self.origin,
         }
     }
 }
@@ -626,6 +642,7 @@ mod tests {
             priority: Priority::Normal,
             tags: vec![],
             created_at: at(0),
+            origin: Origin::Command,
         }
         .into_ticket(TicketRef(42))
     }

@@ -170,6 +170,7 @@ impl Desk {
             priority: req.priority.unwrap_or(decision.priority),
             tags,
             created_at: self.now(),
+            origin,
         };
         let mut events = vec![EventKind::Created {
             origin,

@@ -288,6 +288,7 @@ impl Desk {
             priority: o.priority.unwrap_or(decision.priority),
             tags,
             created_at: self.now(),
+            origin: req.origin,
         };
         let created_event = EventKind::Created {
             origin: req.origin,
@@ -438,6 +439,7 @@ impl Desk {
             priority: overrides.priority.unwrap_or(decision.priority),
             tags,
             created_at: self.now(),
+            origin: Origin::Command,
         };
         let event = EventKind::Created {
             origin: Origin::Command,

@@ -276,7 +276,7 @@ impl Backend for PgDb {
             .fetch(
                 sqlx::AssertSqlSafe(format!(
                     "{NEW_TICKET_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-                     $12, $13, $14, $15, $16, $17, $18) \
+                     $12, $13, $14, $15, $16, $17, $18, $19) \
                      ON CONFLICT (source_platform, source_channel, source_message) \
                      WHERE source_message IS NOT NULL DO NOTHING RETURNING id"
                 )),

@@ -31,7 +31,7 @@ macro_rules! select_tickets {
             "SELECT id, version, title, body, source_platform, source_channel, source_message, \
              source_thread, source_permalink, source_text, source_author, source_author_name, reporter, department, \
              priority, tags, assignee, status, created_at, updated_at, first_response_at, \
-             resolved_at, closed_at, waiting_since, sla_paused_seconds FROM tickets ",
+             resolved_at, closed_at, waiting_since, sla_paused_seconds, origin FROM tickets ",
             $rest
         )
     };
@@ -108,13 +108,14 @@ pub(crate) fn ticket_from_row(row: &impl SqlRow) -> Result<Ticket, StoreError> {
         closed_at: row.time("closed_at")?,
         waiting_since: row.time("waiting_since")?,
         sla_paused: chrono::Duration::seconds(row.required_int("sla_paused_seconds")?),
+        origin: enum_from("origin", &row.required_text("origin")?)?,
     })
 }
 
 /// The ticket columns a digest reads (see [`digest_ticket_from_row`]).
 pub(crate) const DIGEST_TICKET_COLUMNS: &str =
     "id, title, department, priority, tags, created_at, \
-    first_response_at, resolved_at, closed_at, waiting_since, sla_paused_seconds, assignee";
+    first_response_at, resolved_at, closed_at, waiting_since, sla_paused_seconds, assignee, origin";
 
 /// Which tickets a digest of `(since, …]` reads: created after `since` or not done by then.
 /// Each OR term has its own index (created_at, or the done-time expression, each also behind
@@ -161,14 +162,25 @@ pub(crate) const DIGEST_ROUTED: &str =
     "id IN (SELECT ticket_id FROM ticket_events WHERE kind = 'routed' AND at > $1)";
 
 /// The entries of `events` a digest follows, in the form of the tickets' `history` column:
-/// `at|kind|from|to;` each (accounts as `platform:id`, an empty field for none). No value
+/// `at|kind|from|to;` each (accounts as `platform:id`, an empty field for none). A status
+/// change has no `from`; its middle field is `automation` when another system or a timer
+/// made it (`actor` an automation), so digests can count what resolved itself. No value
 /// holds `|` or `;`: statuses, priorities, department names and account references are
 /// letters, digits, `-`, `_`, `.` and `:`.
-pub(crate) fn history_steps(events: &[EventKind], at: DateTime<Utc>) -> String {
+pub(crate) fn history_steps(
+    events: &[EventKind],
+    actor: Option<&UserRef>,
+    at: DateTime<Utc>,
+) -> String {
+    let automated = actor
+        .and_then(|a| a.automation_source())
+        .map(|_| AUTOMATED.to_string());
     let mut out = String::new();
     for e in events {
         let (kind, from, to) = match e {
-            EventKind::StatusChanged { to, .. } => ("status_changed", None, Some(enum_text(to))),
+            EventKind::StatusChanged { to, .. } => {
+                ("status_changed", automated.clone(), Some(enum_text(to)))
+            }
             EventKind::Routed { from, to } => ("routed", Some(from.clone()), Some(to.clone())),
             EventKind::PriorityChanged { from, to } => (
                 "priority_changed",
@@ -193,6 +205,9 @@ pub(crate) fn history_steps(events: &[EventKind], at: DateTime<Utc>) -> String {
     out
 }
 
+/// The middle field of a status change another system or a timer made.
+const AUTOMATED: &str = "automation";
+
 /// Reads a ticket's `history` column (see [`history_steps`]): its followed changes in order.
 pub(crate) fn read_history(text: &str) -> Result<Vec<(DateTime<Utc>, Step)>, StoreError> {
     let mut out = Vec::new();
@@ -209,7 +224,10 @@ pub(crate) fn read_history(text: &str) -> Result<Vec<(DateTime<Utc>, Step)>, Sto
         };
         let account = |v: &str| (!v.is_empty()).then(|| parse_user(v)).transpose();
         let change = match kind {
-            "status_changed" => Step::Status(enum_from("status", to)?),
+            "status_changed" => Step::Status {
+                to: enum_from("status", to)?,
+                automated: from == AUTOMATED,
+            },
             "routed" => Step::Department {
                 from: need(from)?,
                 to: need(to)?,
@@ -249,6 +267,7 @@ pub(crate) fn digest_ticket_from_row(row: &impl SqlRow) -> Result<DigestTicket, 
             .as_deref()
             .map(parse_user)
             .transpose()?,
+        origin: enum_from("origin", &row.required_text("origin")?)?,
         history: vec![],
     })
 }
@@ -541,10 +560,10 @@ pub(crate) async fn tickets_by_sources<C: Conn>(
 pub(crate) const NEW_TICKET_COLUMNS: &str = "INSERT INTO tickets (version, title, body, \
     source_platform, source_channel, source_message, source_thread, source_permalink, \
     source_text, source_author, source_author_name, reporter, department, priority, tags, \
-    status, created_at, updated_at)";
+    status, created_at, updated_at, origin)";
 
 /// How many values [`new_ticket_values`] gives.
-pub(crate) const NEW_TICKET_WIDTH: usize = 18;
+pub(crate) const NEW_TICKET_WIDTH: usize = 19;
 
 /// The values of a new ticket's row.
 pub(crate) fn new_ticket_values(
@@ -570,6 +589,7 @@ pub(crate) fn new_ticket_values(
         Arg::from("open"),
         Arg::from(t.created_at),
         Arg::from(t.created_at),
+        Arg::from(enum_text(&t.origin)),
     ])
 }
 
@@ -706,7 +726,7 @@ impl<B: Backend> Store for SqlStore<B> {
     ) -> Result<(), StoreError> {
         let _wake = WakeOnDrop(&self.wake.outbox);
         // The changes digests follow are appended to the ticket's own history as well.
-        let steps = history_steps(&events, t.updated_at);
+        let steps = history_steps(&events, actor, t.updated_at);
         let mut tx = self.db.write().await?;
         let values = vec![
             Arg::from(t.version),

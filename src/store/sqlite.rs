@@ -323,7 +323,7 @@ impl Backend for SqliteDb {
         // `json(tags)` would make SQLite parse and write every ticket's tags again.
         let packed = "SELECT json_group_array(json_array(id, title, department, \
              priority, tags, created_at, first_response_at, resolved_at, closed_at, \
-             waiting_since, sla_paused_seconds, assignee, history)) AS packed \
+             waiting_since, sla_paused_seconds, assignee, origin, history)) AS packed \
              FROM tickets WHERE ";
         let recent = DIGEST_RECENT;
         let (sql, params) = match set {
@@ -371,6 +371,7 @@ type PackedTicket = (
     i64,
     Option<String>,
     String,
+    String,
 );
 
 fn unpack_digest_tickets(json: &str) -> Result<Vec<DigestTicket>, StoreError> {
@@ -395,6 +396,7 @@ fn unpack_digest_tickets(json: &str) -> Result<Vec<DigestTicket>, StoreError> {
                 waiting,
                 paused,
                 assignee,
+                origin,
                 steps,
             )| {
                 let history = read_history(&steps)?;
@@ -411,6 +413,7 @@ fn unpack_digest_tickets(json: &str) -> Result<Vec<DigestTicket>, StoreError> {
                     waiting_since: time(waiting)?,
                     sla_paused: chrono::Duration::seconds(paused),
                     assignee: assignee.as_deref().map(parse_user).transpose()?,
+                    origin: enum_from("origin", &origin)?,
                     history,
                 })
             },

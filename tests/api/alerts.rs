@@ -5,12 +5,19 @@
 
 use chrono::Duration;
 use serde_json::{json, Value};
-use switchboard::core::ticket::EventKind;
+use switchboard::cmd::digest::report;
+use switchboard::config::Period;
+use switchboard::core::digest;
+use switchboard::core::directory::Permission;
+use switchboard::core::ticket::{Change, EventKind};
 use switchboard::core::types::{Priority, Status, TicketRef};
+use switchboard::desk::TicketOverrides;
 
 use crate::helpers::*;
 
 const ALERTS_CONFIG: &str = r#"
+admins = ["slack:UALICE"]
+
 [[departments]]
 name = "ops"
 channels = ["slack:COPS"]
@@ -403,8 +410,84 @@ async fn bad_notifications_and_tokens_are_refused(app: TestApp) {
     assert_eq!(ticket_count(&app).await, 0, "nothing was opened");
 }
 
+/// Tickets monitoring opened count in digests under their own origin, and the resolutions
+/// it made as auto-resolved; a person's resolution and a chat ticket do not.
+async fn monitoring_counts_in_digests_under_its_own_origin(app: TestApp) {
+    let (base, _stop) = serve_http(&app).await;
+    let start = app.desk.now();
+    let am = |body: String| {
+        let base = base.clone();
+        async move { send(&base, "/api/alertmanager", Auth::Bearer(&am_token()), &body).await }
+    };
+    am(fixture("alertmanager-firing.json")).await;
+    app.desk
+        .open_from_command(
+            &slack("UCUSTOMER"),
+            None,
+            "The invoice page is blank",
+            TicketOverrides::default(),
+        )
+        .await
+        .unwrap();
+    app.clock.advance(Duration::minutes(45));
+    // The payments alert resolves (T-1, resolved by monitoring); a person resolves T-2.
+    am(fixture("alertmanager-resolved.json")).await;
+    app.desk
+        .change(
+            &alice(),
+            TicketRef(2),
+            Permission::Admin,
+            "test",
+            Change::SetStatus {
+                to: Status::Resolved,
+                reason: None,
+            },
+        )
+        .await
+        .unwrap();
+    app.clock.advance(Duration::hours(1));
+    let week = |at| report(&app.desk, "weekly", chrono_tz::UTC, Period::Week, &[], at);
+    let r = week(app.desk.now()).await.unwrap();
+    let c = &r.overall.current;
+    assert_eq!((c.opened, c.resolved), (3, 2));
+    assert_eq!((c.automation.opened, c.automation.auto_resolved), (2, 1));
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(
+        json["overall"]["current"]["automation"]["by_origin"],
+        json!({ "alertmanager": 2 })
+    );
+    let billing = r
+        .departments
+        .iter()
+        .find(|d| d.department.as_deref() == Some("billing"))
+        .unwrap();
+    assert_eq!(
+        (
+            billing.current.automation.opened,
+            billing.current.automation.auto_resolved
+        ),
+        (1, 1)
+    );
+    let text = digest::render(&r, chrono_tz::UTC).plain();
+    assert!(
+        text.contains("From monitoring and the API: 2 (alertmanager 2), 1 auto-resolved; before 0"),
+        "{text}"
+    );
+    // A week later: none this week, two the week before; a week with neither says nothing.
+    let next = week(start + Duration::days(8)).await.unwrap();
+    let text = digest::render(&next, chrono_tz::UTC).plain();
+    assert!(
+        text.contains("From monitoring and the API: 0, 0 auto-resolved; before 2"),
+        "{text}"
+    );
+    let quiet = week(start + Duration::days(30)).await.unwrap();
+    let text = digest::render(&quiet, chrono_tz::UTC).plain();
+    assert!(!text.contains("From monitoring"), "{text}");
+}
+
 crate::on_both_backends_with!(
     ALERTS_CONFIG;
+    monitoring_counts_in_digests_under_its_own_origin,
     alertmanager_alerts_open_resolve_reopen_and_open_again,
     grafana_alerts_with_bearer_or_basic_auth,
     a_storm_rolls_up_into_one_ticket,

@@ -887,6 +887,7 @@ fn earned_shout_outs_need_a_minimum_sample() {
             waiting_since: None,
             sla_paused: Duration::zero(),
             assignee: Some(who.clone()),
+            origin: switchboard::core::ticket::Origin::Flag,
             history: vec![],
         }
     };

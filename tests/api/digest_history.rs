@@ -11,9 +11,9 @@ use switchboard::cmd::digest::report;
 use switchboard::config::Period;
 use switchboard::core::digest::{Figures, Report, Step};
 use switchboard::core::directory::Permission;
-use switchboard::core::ticket::{Change, EventKind};
+use switchboard::core::ticket::{Change, EventKind, Origin};
 use switchboard::core::types::{Platform, Priority, Status, TicketRef, UserRef};
-use switchboard::desk::TicketOverrides;
+use switchboard::desk::{ApiOpened, ApiTicket, TicketOverrides};
 use switchboard::store::{NewKudos, NewMetric};
 
 use crate::helpers::*;
@@ -51,6 +51,13 @@ resolution = { urgent = "4h", high = "1d", normal = "3d" }
 
 [routing]
 fallback = "billing"
+
+[api]
+
+[[api.tokens]]
+name = "probe"
+secret_env = "SWITCHBOARD_TEST_TOKEN_PROBE"
+endpoints = ["tickets"]
 "#;
 
 fn utc(s: &str) -> DateTime<Utc> {
@@ -75,6 +82,45 @@ async fn open(app: &TestApp, at: DateTime<Utc>, dept: &str, priority: Priority) 
         .await
         .unwrap();
     t.id
+}
+
+/// The API token the generated history's other system uses.
+fn probe(app: &TestApp) -> &switchboard::config::ApiToken {
+    app.desk
+        .config
+        .api_tokens
+        .iter()
+        .find(|t| t.name == "probe")
+        .unwrap()
+}
+
+/// Opens a ticket as another system does, through the tickets API's desk call.
+async fn open_by_api(
+    app: &TestApp,
+    at: DateTime<Utc>,
+    dept: &str,
+    priority: Priority,
+) -> TicketRef {
+    app.clock.set(at);
+    let token = probe(app);
+    let req = ApiTicket {
+        title: "probe failing".into(),
+        body: "the checkout probe fails".into(),
+        department: Some(dept.into()),
+        priority: Some(priority),
+        ..ApiTicket::default()
+    };
+    match app.desk.open_from_api(token, req).await.unwrap() {
+        ApiOpened::New(t) | ApiOpened::Existing(t) => t.id,
+    }
+}
+
+/// A change made by the system that opened the ticket (an automation, not a person).
+async fn try_api_change(app: &TestApp, at: DateTime<Utc>, id: TicketRef, c: Change) -> bool {
+    app.clock.set(at);
+    let token = probe(app);
+    let t = app.desk.ticket(id).await.unwrap();
+    app.desk.change_from_api(token, &t, c).await.is_ok()
 }
 
 async fn try_change(app: &TestApp, at: DateTime<Utc>, id: TicketRef, c: Change) -> bool {
@@ -381,7 +427,11 @@ async fn generate(app: &TestApp, seed: u64, start: &str, days: i64, ends: &mut V
             0..=24 => {
                 let d = depts[rng.usize(0..2)];
                 let p = prios[rng.usize(0..4)];
-                tickets.push(open(app, t, d, p).await);
+                if rng.u32(0..4) == 0 {
+                    tickets.push(open_by_api(app, t, d, p).await);
+                } else {
+                    tickets.push(open(app, t, d, p).await);
+                }
             }
             _ if tickets.is_empty() => {}
             25..=39 => {
@@ -397,7 +447,14 @@ async fn generate(app: &TestApp, seed: u64, start: &str, days: i64, ends: &mut V
             }
             56..=67 => {
                 let c = status(Status::Resolved);
-                try_change(app, t, pick(&mut rng, &tickets), c).await;
+                let id = pick(&mut rng, &tickets);
+                let reporter = store.ticket(id).await.unwrap().unwrap().reporter;
+                // Half of what other systems opened, they resolve themselves.
+                if reporter.automation_source().is_some() && rng.bool() {
+                    try_api_change(app, t, id, c).await;
+                } else {
+                    try_change(app, t, id, c).await;
+                }
             }
             68..=70 => {
                 let c = status(Status::Closed);
@@ -537,6 +594,12 @@ fn additive(r: &Value) -> Vec<(String, f64)> {
             "resolution breached".into(),
             n(&c["sla_resolution"]["breached"]),
         ),
+        ("from other systems".into(), n(&c["automation"]["opened"])),
+        (
+            "opened by the api".into(),
+            n(&c["automation"]["by_origin"]["api"]),
+        ),
+        ("auto-resolved".into(), n(&c["automation"]["auto_resolved"])),
         ("csat answers".into(), n(&c["csat"]["count"])),
         ("csat points".into(), (csat_sum * 1000.0).round() / 1000.0),
         (
@@ -641,7 +704,13 @@ async fn the_history_digests_read_is_the_audit_logs(app: TestApp) {
             .into_iter()
             .filter_map(|e| {
                 let step = match e.kind {
-                    EventKind::StatusChanged { to, .. } => Step::Status(to),
+                    EventKind::StatusChanged { to, .. } => Step::Status {
+                        to,
+                        automated: e
+                            .actor
+                            .as_ref()
+                            .is_some_and(|a| a.automation_source().is_some()),
+                    },
                     EventKind::Routed { from, to } => Step::Department { from, to },
                     EventKind::PriorityChanged { from, to } => Step::Priority { from, to },
                     EventKind::Assigned { from, to } => Step::Assignee { from, to },
@@ -654,18 +723,40 @@ async fn the_history_digests_read_is_the_audit_logs(app: TestApp) {
         steps += logged.len();
     }
     assert!(steps > tickets.len(), "the week changed tickets");
-    // Empty every ticket's history and fill it as the migration does.
-    let (file, clear) = match &app.schema {
+    assert!(
+        tickets.iter().any(|t| t.origin != Origin::Flag),
+        "the week has tickets of more than one origin"
+    );
+    assert!(
+        tickets
+            .iter()
+            .any(|t| t.history.iter().any(|(_, s)| matches!(
+                s,
+                Step::Status {
+                    automated: true,
+                    ..
+                }
+            ))),
+        "the week has status changes another system made"
+    );
+    // Empty every ticket's history and origin and fill them as the migrations do (the later
+    // one marking the status changes other systems made).
+    let (history, origin) = match &app.schema {
         None => (
             include_str!("../../migrations/sqlite/20261202000002_ticket_history.sql"),
-            "UPDATE tickets SET history = ''",
+            include_str!("../../migrations/sqlite/20261205000001_ticket_origin.sql"),
         ),
         Some(_) => (
             include_str!("../../migrations/postgres/20261202000002_ticket_history.sql"),
-            "UPDATE tickets SET history = ''",
+            include_str!("../../migrations/postgres/20261205000001_ticket_origin.sql"),
         ),
     };
-    let fill = &file[file.find("UPDATE tickets").unwrap()..];
+    let clear = "UPDATE tickets SET history = '', origin = 'flag'";
+    let fill = format!(
+        "{}; {}",
+        &history[history.find("UPDATE tickets").unwrap()..],
+        &origin[origin.find("UPDATE tickets").unwrap()..]
+    );
     match &app.schema {
         None => {
             let pool = sqlx::SqlitePool::connect(&app.url).await.unwrap();

@@ -238,6 +238,7 @@ async fn one_bad_ticket_in_a_group_fails_alone(app: TestApp) {
                     priority: Priority::Normal,
                     tags: vec![],
                     created_at: now,
+                    origin: Origin::Flag,
                 },
                 actor: customer(),
                 events: vec![EventKind::Created {
