@@ -12,7 +12,7 @@ use crate::core::directory::{AccessError, Actor};
 use crate::core::routing::RouteInput;
 use crate::core::ticket::{Change, ChangeActor, EventKind, Link, NewTicket, Origin, Ticket};
 use crate::core::types::{Platform, Priority, UserRef};
-use crate::store::{Created, ExternalClaim, ExternalTicket};
+use crate::store::{Created, ExternalClaim, ExternalKey, ExternalTicket};
 
 /// How long a claimed external key may wait for its ticket before another request takes it
 /// over (the first request's process died between the claim and the ticket).
@@ -52,6 +52,21 @@ pub enum ApiOpened {
     Existing(Ticket),
 }
 
+impl ApiOpened {
+    /// What the store's answer means to a caller of the API.
+    fn from_created(c: Created) -> Result<ApiOpened, DeskError> {
+        match c {
+            Created::New(t) => Ok(ApiOpened::New(t)),
+            Created::Existing(t) => Ok(ApiOpened::Existing(t)),
+            Created::OverQuota(_) | Created::Taken => {
+                Err(DeskError::Internal(crate::store::StoreError::Corrupt(
+                    "an API ticket was refused by a flag quota or a key it does not have".into(),
+                )))
+            }
+        }
+    }
+}
+
 /// The refusal of a token outside its departments (answered 403).
 pub fn out_of_scope(token: &ApiToken, department: &str, chosen: bool) -> AccessError {
     AccessError::Denied {
@@ -89,19 +104,35 @@ impl Desk {
         token: &ApiToken,
         req: ApiTicket,
     ) -> Result<ApiOpened, DeskError> {
-        let external = req
-            .external_id
-            .as_ref()
-            .map(|id| (token.name.clone(), format!("id:{id}")));
-        if let Some((source, key)) = &external {
-            if let Some(t) = self.claim_or_find(source, key).await? {
-                if t.body != req.body.trim() && !req.body.trim().is_empty() {
-                    self.record_resent(token, &t, req.body.trim()).await?;
+        let Some(id) = &req.external_id else {
+            let created = self.open_routed(token, Origin::Api, req, None).await?;
+            return ApiOpened::from_created(created);
+        };
+        let key = format!("id:{id}");
+        // The key is claimed with the ticket, in one write; a key taken meanwhile is waited
+        // for (or taken over when its claim is stale) as alerts' keys are.
+        let ext = ExternalKey::unclaimed(&token.name, &key);
+        let found = match self
+            .open_routed(token, Origin::Api, req.clone(), Some(ext))
+            .await?
+        {
+            Created::New(t) => return Ok(ApiOpened::New(t)),
+            Created::Existing(t) => t,
+            Created::Taken => match self.claim_or_find(&token.name, &key).await? {
+                Some(t) => t,
+                None => {
+                    let claimed = (token.name.clone(), key);
+                    return self
+                        .open_claimed(token, Origin::Api, req, Some(claimed))
+                        .await;
                 }
-                return Ok(ApiOpened::Existing(t));
-            }
+            },
+            refused @ Created::OverQuota(_) => return ApiOpened::from_created(refused),
+        };
+        if found.body != req.body.trim() && !req.body.trim().is_empty() {
+            self.record_resent(token, &found, req.body.trim()).await?;
         }
-        self.open_claimed(token, Origin::Api, req, external).await
+        Ok(ApiOpened::Existing(found))
     }
 
     /// Opens a ticket for `token` with `origin`, routed on title, body and labels (or in the
@@ -114,7 +145,15 @@ impl Desk {
         req: ApiTicket,
         external: Option<(String, String)>,
     ) -> Result<ApiOpened, DeskError> {
-        let opened = self.open_routed(token, origin, req, external.clone()).await;
+        let key = external.as_ref().map(|(source, key)| ExternalKey {
+            source: source.clone(),
+            key: key.clone(),
+            claimed: true,
+        });
+        let opened = self
+            .open_routed(token, origin, req, key)
+            .await
+            .and_then(ApiOpened::from_created);
         if opened.is_err() {
             if let Some((source, key)) = &external {
                 if let Err(release) = self.store.external_release(source, key).await {
@@ -125,13 +164,15 @@ impl Desk {
         opened
     }
 
+    /// Opens a ticket for `token`: `Created::Taken` when an unclaimed `external` key is held
+    /// by another request.
     async fn open_routed(
         &self,
         token: &ApiToken,
         origin: Origin,
         req: ApiTicket,
-        external: Option<(String, String)>,
-    ) -> Result<ApiOpened, DeskError> {
+        external: Option<ExternalKey>,
+    ) -> Result<Created, DeskError> {
         let text = format!("{}\n{}", req.title, req.body);
         let decision = self.config.router.route(&RouteInput {
             platform: Platform::Slack,
@@ -191,13 +232,7 @@ impl Desk {
             events.push(EventKind::Linked { links: req.links });
         }
         let actor = Actor::user(reporter);
-        match self.open(new, &actor, events, None, None, external).await? {
-            Created::New(t) => Ok(ApiOpened::New(t)),
-            Created::Existing(t) => Ok(ApiOpened::Existing(t)),
-            Created::OverQuota(_) => Err(DeskError::Internal(crate::store::StoreError::Corrupt(
-                "an API ticket was refused by a flag quota it does not have".into(),
-            ))),
-        }
+        self.open(new, &actor, events, None, None, external).await
     }
 
     /// Claims `(source, key)`: `None` when the caller is to open its ticket, else what the

@@ -25,7 +25,7 @@ use crate::core::ticket::{
     Change, ChangeActor, EventKind, NewTicket, Origin, Source, Ticket, TicketError,
 };
 use crate::core::types::{ChannelRef, Priority, RoleRef, Status, TicketRef, UserRef};
-use crate::store::{CreateTicket, Created, DynStore, StoreError};
+use crate::store::{CreateTicket, Created, DynStore, ExternalKey, StoreError};
 use crate::telemetry::Telemetry;
 pub use accounts::{AccountKind, AccountLookup, Accounts, LookupError};
 pub use alerts::{AlertOutcome, MonitoringAlert, Notification};
@@ -327,6 +327,9 @@ impl Desk {
                 created: false,
                 decision,
             }),
+            Created::Taken => Err(DeskError::Internal(StoreError::Corrupt(
+                "a flag's ticket was refused for an external key it does not have".into(),
+            ))),
             Created::OverQuota(counted) => {
                 let refusal = self.over_limit(&counted);
                 tracing::info!(
@@ -347,7 +350,7 @@ impl Desk {
         events: Vec<EventKind>,
         inbox_key: Option<String>,
         quota: Option<crate::store::FlagQuota>,
-        external: Option<(String, String)>,
+        external: Option<ExternalKey>,
     ) -> Result<Created, DeskError> {
         let origin = match events.first() {
             Some(EventKind::Created { origin, .. }) => origin.to_string(),
@@ -459,9 +462,11 @@ impl Desk {
         // Not counted against the flag limit (see `limit`): no quota.
         match self.open(new, actor, vec![event], None, None, None).await? {
             Created::New(t) | Created::Existing(t) => Ok((t, decision)),
-            Created::OverQuota(_) => Err(DeskError::Internal(StoreError::Corrupt(
-                "a command's ticket was refused by a flag quota it does not have".into(),
-            ))),
+            Created::OverQuota(_) | Created::Taken => {
+                Err(DeskError::Internal(StoreError::Corrupt(
+                    "a command's ticket was refused by a flag quota or key it does not have".into(),
+                )))
+            }
         }
     }
 

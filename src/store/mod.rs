@@ -184,9 +184,34 @@ pub struct CreateTicket {
     /// Checked in the transaction that would write the ticket, against what is stored; a
     /// message that already has a ticket is not counted (nor refused).
     pub quota: Option<FlagQuota>,
-    /// For a ticket opened through the API: its claimed (source, key)
-    /// ([`Store::external_claim`]), pointed at the ticket in the same transaction.
-    pub external: Option<(String, String)>,
+    /// For a ticket opened through the API or by monitoring: the other system's key for it,
+    /// pointed at the ticket in the same transaction.
+    pub external: Option<ExternalKey>,
+}
+
+/// Another system's key for a ticket (see [`CreateTicket::external`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalKey {
+    /// Who keys it: the API token's name.
+    pub source: String,
+    /// Its key, e.g. `id:…` or `alert:FINGERPRINT`.
+    pub key: String,
+    /// Already claimed by this caller ([`Store::external_claim`]). Otherwise it is claimed in
+    /// the ticket's own transaction, one write instead of two: a key that already has a
+    /// ticket answers [`Created::Existing`] and one another request holds [`Created::Taken`],
+    /// writing nothing.
+    pub claimed: bool,
+}
+
+impl ExternalKey {
+    /// `(source, key)`, to be claimed with the ticket.
+    pub fn unclaimed(source: &str, key: &str) -> ExternalKey {
+        ExternalKey {
+            source: source.into(),
+            key: key.into(),
+            claimed: false,
+        }
+    }
 }
 
 impl std::fmt::Debug for CreateTicket {
@@ -227,6 +252,9 @@ pub enum Created {
     /// The flagger's [`FlagQuota`] is used up; nothing was written (nor the inbox row marked
     /// done). Holds when they opened the tickets counted in the window, oldest first.
     OverQuota(Vec<DateTime<Utc>>),
+    /// The unclaimed [`CreateTicket::external`] key is held by another request still opening
+    /// its ticket; nothing was written.
+    Taken,
 }
 
 /// Result of [`Store::external_claim`].

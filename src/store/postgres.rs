@@ -22,10 +22,10 @@ use sqlx::{PgPool, Postgres, Row, SqlSafeStr, Transaction, TypeInfo, ValueRef};
 
 use super::dialect::{args, Arg, Backend, Conn, DigestSet, SqlRow, WriteTx};
 use super::sql::{
-    digest_part, digest_ticket_from_row, inbox_from_row, insert_events, insert_outbox,
-    link_external, mark_inbox_done, new_ticket_values, off_thread, outbox_from_row, read_history,
-    recent_flags_in, source_key, tickets_by_sources, SqlStore, DIGEST_RECENT, DIGEST_ROUTED,
-    DIGEST_TICKET_COLUMNS, INBOX_COLUMNS, NEW_TICKET_COLUMNS, OUTBOX_COLUMNS,
+    digest_part, digest_ticket_from_row, held_external_keys, inbox_from_row, insert_events,
+    insert_outbox, link_external, mark_inbox_done, new_ticket_values, off_thread, outbox_from_row,
+    read_history, recent_flags_in, source_key, tickets_by_sources, SqlStore, DIGEST_RECENT,
+    DIGEST_ROUTED, DIGEST_TICKET_COLUMNS, INBOX_COLUMNS, NEW_TICKET_COLUMNS, OUTBOX_COLUMNS,
 };
 use super::{corrupt, CreateTicket, Created, InboxRow, OutboxRow, StoreError};
 use crate::core::digest::DigestTicket;
@@ -271,6 +271,28 @@ impl Backend for PgDb {
                 }
             }
         }
+        // Another system's key is claimed first: a concurrent claim of it waits here for the
+        // first one's commit, then finds its ticket (or that it is still being opened).
+        let mut external = req.external.clone();
+        if let Some(e) = external.as_mut().filter(|e| !e.claimed) {
+            let claimed = tx
+                .exec(
+                    "INSERT INTO external_keys (source, key, ticket_id, claimed_at) \
+                     VALUES ($1, $2, NULL, $3) ON CONFLICT (source, key) DO NOTHING",
+                    args![e.source.as_str(), e.key.as_str(), at],
+                )
+                .await?;
+            if claimed == 0 {
+                let mut held =
+                    held_external_keys(&mut tx, &[(e.source.as_str(), e.key.as_str())]).await?;
+                WriteTx::rollback(tx).await?;
+                return Ok(match held.drain().next() {
+                    Some((_, Some(t))) => Created::Existing(t),
+                    _ => Created::Taken,
+                });
+            }
+            e.claimed = true;
+        }
         // ON CONFLICT makes a second flag of one message, by any instance, find the first ticket.
         let inserted = tx
             .fetch(
@@ -308,8 +330,8 @@ impl Backend for PgDb {
             .map(|e| (ticket.id, Some(&req.actor), e, at))
             .collect();
         insert_events(&mut tx, &events).await?;
-        if let Some(ext) = &req.external {
-            link_external(&mut tx, ticket.id, ext).await?;
+        if let Some(ext) = &external {
+            link_external(&mut tx, ticket.id, ext, at).await?;
         }
         insert_outbox(&mut tx, Some(ticket.id), (req.outbox)(&ticket), at).await?;
         mark_inbox_done::<_, PgDb>(&mut tx, inbox_keys, at).await?;

@@ -6,6 +6,7 @@
 //! marked done) that each backend's `create_ticket` calls. What really differs (claiming work,
 //! the group commit, the digest's bulk read, backups) is the backend's.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -15,8 +16,8 @@ use chrono::{DateTime, Utc};
 use super::dialect::{args, json, Arg, Backend, Conn, DigestPart, DigestSet, SqlRow, WriteTx};
 use super::{
     corrupt, enum_from, enum_text, parse_user, CreateTicket, Created, Csat, ExternalClaim,
-    ExternalTicket, InboxOutcome, InboxRow, Kudos, MetricSample, NewKudos, NewMetric, OutboxRow,
-    Prunable, Store, StoreError, TicketFilter, Wake, WakeOnDrop,
+    ExternalKey, ExternalTicket, InboxOutcome, InboxRow, Kudos, MetricSample, NewKudos, NewMetric,
+    OutboxRow, Prunable, Store, StoreError, TicketFilter, Wake, WakeOnDrop,
 };
 use crate::core::digest::{CsatSample, DigestInput, DigestTicket, MetricPoint, Step};
 use crate::core::directory::Person;
@@ -384,15 +385,26 @@ pub(crate) async fn insert_events<C: Conn>(
 pub(crate) async fn link_external<C: Conn>(
     conn: &mut C,
     ticket: TicketRef,
-    (source, key): &(String, String),
+    ext: &ExternalKey,
+    at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let linked = conn
-        .exec(
+    let (source, key) = (ext.source.as_str(), ext.key.as_str());
+    let linked = if ext.claimed {
+        conn.exec(
             "UPDATE external_keys SET ticket_id = $1 WHERE source = $2 AND key = $3 \
              AND ticket_id IS NULL",
-            args![ticket.0, source.as_str(), key.as_str()],
+            args![ticket.0, source, key],
         )
-        .await?;
+        .await?
+    } else {
+        // The caller found the key free in this transaction (see `held_external_keys`).
+        conn.exec(
+            "INSERT INTO external_keys (source, key, ticket_id, claimed_at) \
+             VALUES ($1, $2, $3, $4)",
+            args![source, key, ticket.0, at],
+        )
+        .await?
+    };
     if linked == 1 {
         Ok(())
     } else {
@@ -400,6 +412,73 @@ pub(crate) async fn link_external<C: Conn>(
         // second one for the key.
         Err(StoreError::Conflict(ticket))
     }
+}
+
+/// What the external keys `keys` (source, key) already hold, read in the transaction that
+/// would claim them: the ticket of each key that has one, `None` for a key another request
+/// holds while it opens its ticket; a free key is absent.
+pub(crate) async fn held_external_keys<C: Conn>(
+    conn: &mut C,
+    keys: &[(&str, &str)],
+) -> Result<HashMap<(String, String), Option<Ticket>>, StoreError> {
+    let mut out = HashMap::new();
+    if keys.is_empty() {
+        return Ok(out);
+    }
+    let mut args = Vec::with_capacity(keys.len() * 2);
+    let mut terms = Vec::with_capacity(keys.len());
+    for (source, key) in keys {
+        terms.push(format!(
+            "(source = ${} AND key = ${})",
+            args.len() + 1,
+            args.len() + 2
+        ));
+        args.push(Arg::from(*source));
+        args.push(Arg::from(*key));
+    }
+    let rows = conn
+        .fetch(
+            sqlx::AssertSqlSafe(format!(
+                "SELECT source, key, ticket_id FROM external_keys WHERE {}",
+                terms.join(" OR ")
+            )),
+            args,
+        )
+        .await?;
+    let mut ids = Vec::new();
+    for r in &rows {
+        let k = (r.required_text("source")?, r.required_text("key")?);
+        let id = r.int("ticket_id")?;
+        if let Some(id) = id {
+            ids.push((k.clone(), id));
+        }
+        out.insert(k, None);
+    }
+    if !ids.is_empty() {
+        let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let rows = conn
+            .fetch(
+                sqlx::AssertSqlSafe(format!(
+                    "{}WHERE id IN ({})",
+                    select_tickets!(""),
+                    list.join(", ")
+                )),
+                ids.iter().map(|(_, id)| Arg::from(*id)).collect(),
+            )
+            .await?;
+        let mut tickets: HashMap<i64, Ticket> = HashMap::new();
+        for r in &rows {
+            let t = ticket_from_row(r)?;
+            tickets.insert(t.id.0, t);
+        }
+        for (k, id) in ids {
+            let t = tickets
+                .remove(&id)
+                .ok_or_else(|| corrupt("external key", "a key of a ticket not stored"))?;
+            out.insert(k, Some(t));
+        }
+    }
+    Ok(out)
 }
 
 /// Queues outgoing messages at `at`; a message without a ticket takes `ticket`. Messages

@@ -10,7 +10,7 @@
 //! array. Migrations come from `migrations/sqlite/`, embedded in the binary. The operations
 //! themselves are written once, in [`super::sql`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -27,11 +27,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::dialect::{args, Arg, Backend, Conn, DigestSet, SqlRow, WriteTx};
 use super::sql::{
-    digest_part, inbox_from_row, insert_events, insert_rows, key_of, link_external,
-    mark_inbox_done, new_ticket_values, off_thread, outbox_from_row, outbox_values, read_history,
-    recent_flags_in, source_key, tickets_by_sources, EventRow, SourceKey, SqlStore, DIGEST_RECENT,
-    DIGEST_ROUTED, INBOX_COLUMNS, INSERT_OUTBOX, NEW_TICKET_COLUMNS, NEW_TICKET_WIDTH,
-    OUTBOX_COLUMNS, OUTBOX_WIDTH,
+    digest_part, held_external_keys, inbox_from_row, insert_events, insert_rows, key_of,
+    link_external, mark_inbox_done, new_ticket_values, off_thread, outbox_from_row, outbox_values,
+    read_history, recent_flags_in, source_key, tickets_by_sources, EventRow, SourceKey, SqlStore,
+    DIGEST_RECENT, DIGEST_ROUTED, INBOX_COLUMNS, INSERT_OUTBOX, NEW_TICKET_COLUMNS,
+    NEW_TICKET_WIDTH, OUTBOX_COLUMNS, OUTBOX_WIDTH,
 };
 use super::{
     corrupt, enum_from, parse_ts, parse_user, ts, CreateTicket, Created, InboxRow, OutboxRow,
@@ -592,6 +592,33 @@ async fn write_group(
             stored.insert(k, t);
         }
     }
+    // Keys of other systems claimed with their tickets, read under the writer's lock: a key
+    // with a ticket finds it, one held (or first taken within the group) writes nothing.
+    let unclaimed: Vec<(&str, &str)> = reqs
+        .iter()
+        .filter_map(|r| r.external.as_ref().filter(|e| !e.claimed))
+        .map(|e| (e.source.as_str(), e.key.as_str()))
+        .collect();
+    let held = held_external_keys(tx, &unclaimed).await?;
+    let mut keyed: HashSet<(&str, &str)> = HashSet::new();
+    let mut settled: HashMap<usize, Created> = HashMap::new();
+    for (i, r) in reqs.iter().enumerate() {
+        let Some(e) = r.external.as_ref().filter(|e| !e.claimed) else {
+            continue;
+        };
+        match held.get(&(e.source.clone(), e.key.clone())) {
+            Some(Some(t)) => {
+                settled.insert(i, Created::Existing(t.clone()));
+            }
+            Some(None) => {
+                settled.insert(i, Created::Taken);
+            }
+            None if !keyed.insert((e.source.as_str(), e.key.as_str())) => {
+                settled.insert(i, Created::Taken);
+            }
+            None => {}
+        }
+    }
     // Quotas are counted here, under the writer's lock and request by request, so a burst of
     // one person's flags written together cannot all pass a count taken before any of them.
     let mut recent = recent_flags_of(tx, reqs).await?;
@@ -602,6 +629,9 @@ async fn write_group(
     let mut fresh: Vec<usize> = Vec::new();
     let mut over: HashMap<usize, Vec<DateTime<Utc>>> = HashMap::new();
     for (i, r) in reqs.iter().enumerate() {
+        if settled.contains_key(&i) {
+            continue;
+        }
         let key = source_key(&r.ticket);
         if key
             .as_ref()
@@ -663,6 +693,13 @@ async fn write_group(
             results.push(Created::OverQuota(counted));
             continue;
         }
+        if let Some(done) = settled.remove(&i) {
+            if let (Created::Existing(_), Some(k)) = (&done, &r.inbox_key) {
+                inbox_keys.push(k.clone());
+            }
+            results.push(done);
+            continue;
+        }
         let at = r.ticket.created_at;
         let result = match created.get(&i) {
             Some(t) => {
@@ -691,7 +728,7 @@ async fn write_group(
     insert_events(tx, &events).await?;
     for (i, t) in &created {
         if let Some(ext) = &reqs[*i].external {
-            link_external(tx, t.id, ext).await?;
+            link_external(tx, t.id, ext, t.created_at).await?;
         }
     }
     insert_rows(tx, INSERT_OUTBOX, OUTBOX_WIDTH, outbox, "").await?;

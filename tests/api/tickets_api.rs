@@ -387,6 +387,31 @@ async fn concurrent_repeats_open_one_ticket(app: TestApp) {
     .await;
     assert_eq!(status, 503, "{answer}");
     assert_eq!(ticket_count(&app).await, 1);
+    // A claim left by a request that died (older than 30 s) is taken over: the ticket opens.
+    app.clock.advance(chrono::Duration::seconds(31));
+    let (status, answer, _) = call(
+        &base,
+        "POST",
+        "/api/tickets",
+        Some(&monitoring()),
+        Some(&held),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["ticket"].as_str()),
+        (201, Some("T-2")),
+        "{answer}"
+    );
+    let (status, _, _) = call(
+        &base,
+        "POST",
+        "/api/tickets",
+        Some(&monitoring()),
+        Some(&held),
+    )
+    .await;
+    assert_eq!(status, 200, "the repeat finds it");
+    assert_eq!(ticket_count(&app).await, 2);
 }
 
 crate::on_both_backends_with!(
