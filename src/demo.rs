@@ -863,6 +863,33 @@ pub async fn run(
     s.slack_command("Bob", "UBOB", "CBILLING", "/ticket assign T-1")
         .await?;
 
+    s.step(
+        2,
+        "Billing keeps one good answer for double charges; Bob sends it",
+    )?;
+    s.slack_command(
+        "Alice",
+        "UALICE",
+        "CBILLING",
+        "/reply add double-charge department:billing Hi {reporter}, sorry about the double charge on {ticket}: the second payment is refunded within 5 working days. {assignee} will confirm here.",
+    )
+    .await?;
+    s.slack_command("Bob", "UBOB", "CBILLING", "/reply T-1 double-charge")
+        .await?;
+    s.deliver().await?;
+    let posted = s
+        .slack
+        .bot_messages()
+        .into_iter()
+        .rev()
+        .find(|m| m.text.contains("from the saved reply"));
+    if let Some(m) = posted {
+        s.say(&format!(
+            "  In the thread of the flagged message: {}",
+            unescape(&m.text).replace('\n', " ")
+        ))?;
+    }
+
     s.step(3, "Bob works the ticket")?;
     s.slack_command(
         "Bob",

@@ -57,7 +57,9 @@ fn discord_option(o: &OptionSpec) -> Value {
                     .collect(),
             );
         }
-        OptionKind::Ticket | OptionKind::Department => v["autocomplete"] = json!(true),
+        OptionKind::Ticket | OptionKind::Department | OptionKind::SavedReply => {
+            v["autocomplete"] = json!(true)
+        }
         OptionKind::Text => v["max_length"] = json!(4000),
         OptionKind::Word | OptionKind::Tags => v["max_length"] = json!(200),
         OptionKind::Integer => {
@@ -272,7 +274,14 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["ticket", "kudos", "digest", "metric", "Create ticket"]
+            [
+                "ticket",
+                "kudos",
+                "digest",
+                "metric",
+                "reply",
+                "Create ticket"
+            ]
         );
         let ticket = &v[0];
         let assign = ticket["options"]

@@ -336,9 +336,31 @@ impl OutboxWorker {
                     )),
                 }
             }
-            (OutKind::AlertUpdate, Target::User { .. }) => Err(ChatError::Permanent(
-                "alerts live in channels, not DMs".into(),
-            )),
+            (OutKind::AlertReply, Target::Channel { channel, .. }) => {
+                let alert_target = Target::Channel {
+                    channel: channel.clone(),
+                    thread: None,
+                };
+                let posted = match row.outgoing.ticket {
+                    Some(t) => self.store.alert_message_id(t, &alert_target).await?,
+                    None => None,
+                };
+                match posted {
+                    Some(id) => {
+                        let target = Target::Channel {
+                            channel: channel.clone(),
+                            thread: Some(id),
+                        };
+                        delivery.post(&target, &row.outgoing.message, key).await
+                    }
+                    None => Err(ChatError::Permanent(
+                        "the alert this replies to was never posted".into(),
+                    )),
+                }
+            }
+            (OutKind::AlertUpdate | OutKind::AlertReply, Target::User { .. }) => Err(
+                ChatError::Permanent("alerts live in channels, not DMs".into()),
+            ),
             (OutKind::Alert | OutKind::Post, target) => {
                 delivery.post(target, &row.outgoing.message, key).await
             }

@@ -9,6 +9,7 @@
 pub mod digest;
 pub mod kudos;
 pub mod metric;
+pub mod reply;
 pub mod ticket;
 
 use crate::core::command::{Args, CommandSet, Invocation, UsageError};
@@ -24,6 +25,7 @@ pub const HANDLERS: &[(&str, &[&str])] = &[
     (kudos::NAME, kudos::SUBCOMMANDS),
     (digest::NAME, digest::SUBCOMMANDS),
     (metric::NAME, metric::SUBCOMMANDS),
+    (reply::NAME, reply::SUBCOMMANDS),
 ];
 
 /// Who runs a command, where, and the standing its spec requires.
@@ -48,6 +50,8 @@ pub enum Command {
     Digest(digest::DigestCmd),
     /// `/metric …`
     Metric(metric::MetricCmd),
+    /// `/reply …`
+    Reply(reply::ReplyCmd),
 }
 
 /// Parses a checked invocation into a typed command.
@@ -67,6 +71,7 @@ pub fn parse_reporting_unread(
         kudos::NAME => Command::Kudos(kudos::KudosCmd::parse(&args)?),
         digest::NAME => Command::Digest(digest::DigestCmd::parse(&args)?),
         metric::NAME => Command::Metric(metric::MetricCmd::parse(&args)?),
+        reply::NAME => Command::Reply(reply::ReplyCmd::parse(&args)?),
         other => return Err(UsageError::UnknownCommand(other.to_string())),
     };
     Ok((cmd, args.unread()))
@@ -80,6 +85,7 @@ impl Command {
             Command::Kudos(c) => c.run(desk, ctx).await,
             Command::Digest(c) => c.run(desk, ctx).await,
             Command::Metric(c) => c.run(desk, ctx).await,
+            Command::Reply(c) => c.run(desk, ctx).await,
         }
     }
 }

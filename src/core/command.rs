@@ -20,6 +20,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("kudos.toml", include_str!("../../commands/kudos.toml")),
     ("digest.toml", include_str!("../../commands/digest.toml")),
     ("metric.toml", include_str!("../../commands/metric.toml")),
+    ("reply.toml", include_str!("../../commands/reply.toml")),
     (
         "create-ticket.toml",
         include_str!("../../commands/create-ticket.toml"),
@@ -61,6 +62,8 @@ pub enum OptionKind {
     Number,
     /// A whole number.
     Integer,
+    /// A saved reply's name (`/reply`): one word, offered by autocomplete on Discord.
+    SavedReply,
 }
 
 impl OptionKind {
@@ -76,6 +79,7 @@ impl OptionKind {
             OptionKind::Tags => "tag1,tag2",
             OptionKind::Number => "1.5",
             OptionKind::Integer => "7",
+            OptionKind::SavedReply => "reply-name",
         }
     }
 }
@@ -510,6 +514,20 @@ impl CommandSet {
 }
 
 /// Whether `w` looks like a subcommand name rather than a value.
+/// A one-word value: letters, digits, `_` or `-` (at most 64), lowercased.
+fn one_word(v: &str) -> Result<String, String> {
+    if v.len() <= 64
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        Ok(v.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "`{v}` must be one word of letters, digits, _ or - (at most 64)"
+        ))
+    }
+}
+
 fn is_bare_word(w: &str) -> bool {
     !w.is_empty()
         && w.chars()
@@ -849,18 +867,13 @@ impl<'a> Args<'a> {
 
     /// An optional one-word option: letters, digits, `_` or `-`, lowercased.
     pub fn opt_word(&self, name: &str) -> Result<Option<String>, UsageError> {
-        self.parsed(name, OptionKind::Word, |v| {
-            if v.len() <= 64
-                && v.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
-                Ok(v.to_ascii_lowercase())
-            } else {
-                Err(format!(
-                    "`{v}` must be one word of letters, digits, _ or - (at most 64)"
-                ))
-            }
-        })
+        self.parsed(name, OptionKind::Word, one_word)
+    }
+
+    /// A required saved reply's name: one word, lowercased.
+    pub fn saved_reply(&self, name: &str) -> Result<String, UsageError> {
+        let v = self.parsed(name, OptionKind::SavedReply, one_word)?;
+        self.required(name, v)
     }
 
     /// A required one-word option.

@@ -364,6 +364,9 @@ pub enum OutKind {
     Alert,
     /// An edit of a ticket's alert in the same channel (waits for the alert to be posted).
     AlertUpdate,
+    /// A post in the thread of the ticket's alert in the same channel (delivered after the
+    /// alert, whose message it answers).
+    AlertReply,
     /// Any other post: confirmations, DMs, digests.
     Post,
 }

@@ -285,6 +285,13 @@ pub enum EventKind {
     },
     /// Staff answered the reporter where they could see it (e.g. a thread reply).
     Responded,
+    /// A saved reply was posted in the ticket's thread in the actor's name.
+    SavedReplySent {
+        /// The saved reply's name.
+        name: String,
+        /// What was posted, filled in.
+        text: String,
+    },
     /// The flagged message was edited on the platform.
     SourceEdited {
         /// Its new text (the ticket keeps the text as flagged).
@@ -366,6 +373,9 @@ impl EventKind {
                     .join(", ")
             ),
             EventKind::Resent { body } => format!("sent again with a new body: {body}"),
+            EventKind::SavedReplySent { name, text } => {
+                format!("posted the saved reply `{name}`: {text}")
+            }
         }
     }
 }
@@ -415,6 +425,13 @@ pub enum Change {
     /// The system that opened the ticket sent it again with this body (recorded whatever the
     /// ticket's status).
     Resent(String),
+    /// Post the saved reply `name`, already filled in as `text`, in the ticket's thread.
+    SavedReply {
+        /// The saved reply's name.
+        name: String,
+        /// The text to post.
+        text: String,
+    },
 }
 
 /// Who is making a change, as far as ticket rules care.
@@ -535,6 +552,13 @@ impl Ticket {
                 });
             }
             Change::Resent(body) => events.push(EventKind::Resent { body }),
+            Change::SavedReply { name, text } => {
+                if text.trim().is_empty() {
+                    return Err(TicketError::EmptyNote);
+                }
+                events.push(EventKind::SavedReplySent { name, text });
+                visible_to_reporter = true;
+            }
             Change::Responded => {
                 if self.first_response_at.is_some() || !actor.is_staff {
                     return Err(TicketError::NoChange(format!(

@@ -548,6 +548,7 @@ impl Desk {
                         | EventKind::SourceDeleted
                         | EventKind::Linked { .. }
                         | EventKind::Resent { .. }
+                        | EventKind::SavedReplySent { .. }
                 )
             });
             let mut outbox = if alert_changed {
@@ -571,6 +572,7 @@ impl Desk {
             if let Some(ask) = self.csat_request(&ticket, &actor, &events).await? {
                 outbox.push(ask);
             }
+            outbox.extend(self.thread_posts(&ticket, &actor, &events));
             match self
                 .store
                 .update_ticket(&ticket, version, by, events.clone(), outbox)
@@ -588,6 +590,29 @@ impl Desk {
         Err(DeskError::Busy(format!(
             "{id} is being changed by several people at once; please try again."
         )))
+    }
+
+    /// The posts in the ticket's thread that `events` call for: a saved reply, in its
+    /// sender's name.
+    fn thread_posts(
+        &self,
+        ticket: &Ticket,
+        actor: &ChangeActor,
+        events: &[EventKind],
+    ) -> Vec<Outgoing> {
+        let dir = &self.config.directory;
+        events
+            .iter()
+            .filter_map(|e| match e {
+                EventKind::SavedReplySent { name, text } => {
+                    let sender = message::neutralize_mentions(&dir.display_name(&actor.user));
+                    let msg =
+                        Message::text(format!("{sender}, from the saved reply {name}:\n{text}"));
+                    thread_post(dir, ticket, msg)
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// The CSAT question for the reporter when `events` resolve the ticket: asked once per
@@ -810,6 +835,42 @@ impl Desk {
 }
 
 /// The alert for every channel of `dept`.
+/// A post in the ticket's thread: under the flagged message (in its thread, if it was in one),
+/// else under the ticket's alert in its department's first channel. `None` for a department
+/// without channels.
+pub fn thread_post(dir: &Directory, ticket: &Ticket, message: Message) -> Option<Outgoing> {
+    let (kind, target) = match &ticket.source {
+        Some(src) => (
+            OutKind::Post,
+            Target::Channel {
+                channel: src.channel.clone(),
+                thread: Some(
+                    src.thread_id
+                        .clone()
+                        .unwrap_or_else(|| src.message_id.clone()),
+                ),
+            },
+        ),
+        None => (
+            OutKind::AlertReply,
+            Target::Channel {
+                channel: dir
+                    .department(&ticket.department)?
+                    .channels
+                    .first()?
+                    .clone(),
+                thread: None,
+            },
+        ),
+    };
+    Some(Outgoing {
+        kind,
+        target,
+        ticket: Some(ticket.id),
+        message,
+    })
+}
+
 fn alerts(dir: &Directory, kind: OutKind, ticket: &Ticket, dept: &str) -> Vec<Outgoing> {
     let Some(d) = dir.department(dept) else {
         return vec![];

@@ -402,6 +402,21 @@ pub struct Kudos {
     pub created_at: DateTime<Utc>,
 }
 
+/// A saved reply (`/reply`): a shared answer by name, for one department or all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SavedReply {
+    /// Its name, one lowercase word.
+    pub name: String,
+    /// The department it belongs to; `None`: every department's.
+    pub department: Option<String>,
+    /// The text, with `{reporter}`, `{ticket}`, `{department}` and `{assignee}` to fill in.
+    pub text: String,
+    /// Who saved it last.
+    pub updated_by: UserRef,
+    /// When.
+    pub updated_at: DateTime<Utc>,
+}
+
 /// A metric value to record.
 #[derive(Debug, Clone)]
 pub struct NewMetric {
@@ -639,6 +654,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         since: DateTime<Utc>,
         receiver_key: Option<&str>,
     ) -> Result<Vec<Kudos>, StoreError>;
+    /// Saves `reply`, replacing the text of the one with its name and department; true when
+    /// it replaced one.
+    async fn put_saved_reply(&self, reply: &SavedReply) -> Result<bool, StoreError>;
+    /// Every saved reply, by name, a department's before the global one of the same name.
+    async fn saved_replies(&self) -> Result<Vec<SavedReply>, StoreError>;
+    /// Removes the saved reply `name` of `department` (`None`: the global one); false when
+    /// there was none.
+    async fn remove_saved_reply(
+        &self,
+        name: &str,
+        department: Option<&str>,
+    ) -> Result<bool, StoreError>;
     /// Records a metric value.
     async fn add_metric(&self, m: NewMetric) -> Result<MetricSample, StoreError>;
     /// Records several metric values in one transaction: all or none.

@@ -17,7 +17,7 @@ use super::dialect::{args, json, Arg, Backend, Conn, DigestPart, DigestSet, SqlR
 use super::{
     corrupt, enum_from, enum_text, parse_user, CreateTicket, Created, Csat, ExternalClaim,
     ExternalKey, ExternalTicket, InboxOutcome, InboxRow, Kudos, MetricSample, NewKudos, NewMetric,
-    OutboxRow, Prunable, Store, StoreError, TicketFilter, Wake, WakeOnDrop,
+    OutboxRow, Prunable, SavedReply, Store, StoreError, TicketFilter, Wake, WakeOnDrop,
 };
 use crate::core::digest::{CsatSample, DigestInput, DigestTicket, MetricPoint, Step};
 use crate::core::directory::Person;
@@ -1324,6 +1324,76 @@ impl<B: Backend> Store for SqlStore<B> {
         insert_outbox(&mut tx, None, outbox, at).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn put_saved_reply(&self, r: &SavedReply) -> Result<bool, StoreError> {
+        let department = r.department.as_deref().unwrap_or("");
+        let mut tx = self.db.write().await?;
+        let values = || {
+            args![
+                r.name.as_str(),
+                department,
+                r.text.as_str(),
+                r.updated_by.to_string(),
+                r.updated_at,
+            ]
+        };
+        let replaced = tx
+            .exec(
+                "UPDATE saved_replies SET text = $3, updated_by = $4, updated_at = $5 \
+                 WHERE name = $1 AND department = $2",
+                values(),
+            )
+            .await?;
+        if replaced == 0 {
+            // Two instances saving the same new name at once: the later one's text wins.
+            tx.exec(
+                "INSERT INTO saved_replies (name, department, text, updated_by, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name, department) DO UPDATE \
+                 SET text = $3, updated_by = $4, updated_at = $5",
+                values(),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(replaced > 0)
+    }
+
+    async fn saved_replies(&self) -> Result<Vec<SavedReply>, StoreError> {
+        let rows = self
+            .db
+            .read(
+                "SELECT name, department, text, updated_by, updated_at FROM saved_replies \
+                 ORDER BY name, department = '', department",
+                vec![],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SavedReply {
+                    name: r.required_text("name")?,
+                    department: Some(r.required_text("department")?).filter(|d| !d.is_empty()),
+                    text: r.required_text("text")?,
+                    updated_by: parse_user(&r.required_text("updated_by")?)?,
+                    updated_at: r.required_time("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn remove_saved_reply(
+        &self,
+        name: &str,
+        department: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let removed = self
+            .db
+            .run(
+                "DELETE FROM saved_replies WHERE name = $1 AND department = $2",
+                args![name, department.unwrap_or("")],
+            )
+            .await?;
+        Ok(removed > 0)
     }
 
     async fn add_kudos(&self, k: NewKudos) -> Result<Kudos, StoreError> {

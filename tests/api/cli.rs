@@ -161,10 +161,10 @@ fn commands_export_prints_both_formats() {
     let out = switchboard(&["commands", "export", "--format", "discord"], None);
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v.as_array().unwrap().len(), 5);
+    assert_eq!(v.as_array().unwrap().len(), 6);
     let out = switchboard(&["commands", "export", "--format", "slack-manifest"], None);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["features"]["slash_commands"].as_array().unwrap().len(), 4);
+    assert_eq!(v["features"]["slash_commands"].as_array().unwrap().len(), 5);
     assert_eq!(v["settings"]["socket_mode_enabled"], true);
     let out = switchboard(
         &[
@@ -220,7 +220,7 @@ fn the_demo_runs_without_tokens_or_config_and_tells_the_story() {
         "✔ T-1 opened",
         "✔ T-1 opened from Slack (text and permalink fetched from Slack)",
         "rule `refunds` matched (text mentions \"charged twice\") → department billing",
-        "Slack received 88 message(s)",
+        "Slack received 89 message(s)",
         "the 81 for the loaded history are left out",
         "#CHELP in the thread of 1772442000.000100: Thanks! This is now ticket T-1 with billing",
         "[edited 3×]",
@@ -253,7 +253,8 @@ fn the_demo_runs_without_tokens_or_config_and_tells_the_story() {
         "Discord received 45 message(s) through serenity",
         "#eng-alerts: T-2 Export keeps failing with E502 since this morning @\u{200B}everyone (pings nobody)",
         "#bugs replying to ",
-        "Outbox: 273 row(s), each sent once",
+        "Outbox: 274 row(s), each sent once",
+        "In the thread of the flagged message: Bob (billing), from the saved reply double-charge: Hi Casey, sorry about the double charge on T-1",
     ] {
         assert!(t.contains(want), "demo transcript lacks `{want}`:\n{t}");
     }

@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 use switchboard::cmd::{
-    self, digest::DigestCmd, kudos::KudosCmd, metric::MetricCmd, ticket::TicketCmd, Command,
+    self, digest::DigestCmd, kudos::KudosCmd, metric::MetricCmd, reply::ReplyCmd,
+    ticket::TicketCmd, Command,
 };
 use switchboard::core::command::{CommandSet, OptionKind};
 use switchboard::core::types::{Platform, Priority, Status, TicketRef, UserRef};
@@ -27,6 +28,7 @@ fn sample(kind: OptionKind) -> &'static str {
         OptionKind::Tags => "a,b",
         OptionKind::Number => "4",
         OptionKind::Integer => "7",
+        OptionKind::SavedReply => "refund-policy",
     }
 }
 
@@ -237,6 +239,32 @@ fn every_subcommand_parses_good_input() {
                 days: None,
             }),
         ),
+        (
+            "/reply T-1 Refund-Policy",
+            Command::Reply(ReplyCmd::Send {
+                ticket: t1,
+                name: "refund-policy".into(),
+            }),
+        ),
+        (
+            "/reply add refund department:billing Hi {reporter}, refunds take 5 days.",
+            Command::Reply(ReplyCmd::Add {
+                name: "refund".into(),
+                text: "Hi {reporter}, refunds take 5 days.".into(),
+                department: Some("billing".into()),
+            }),
+        ),
+        (
+            "/reply list",
+            Command::Reply(ReplyCmd::List { department: None }),
+        ),
+        (
+            "/reply remove refund billing",
+            Command::Reply(ReplyCmd::Remove {
+                name: "refund".into(),
+                department: Some("billing".into()),
+            }),
+        ),
     ];
     for (line, want) in cases {
         assert_eq!(
@@ -301,6 +329,13 @@ fn every_subcommand_refuses_bad_input_saying_how_to_fix_it() {
         ("/metric record nps NaN", "is not a number"),
         ("/metric list days:x", "whole number"),
         ("/ticket new \"open quote", "quote is not closed"),
+        ("/reply T-1", "`name` is missing"),
+        ("/reply T-1 refund/policy", "one word"),
+        ("/reply add refund", "`text` is missing"),
+        (
+            "/reply refund",
+            "no `refund` subcommand; use one of: send, add, list, remove",
+        ),
     ];
     for (line, want) in cases {
         let err = parse(line).expect_err(line);

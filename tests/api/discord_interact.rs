@@ -360,6 +360,32 @@ const GOOD: &[Case] = &[
         "nps",
     ),
     (ALICE, "metric", "list", &[("name", "nps")], "9"),
+    (
+        ALICE,
+        "reply",
+        "add",
+        &[
+            ("name", "refund"),
+            ("text", "Hi {reporter}, refunds take 5 days."),
+            ("department", "billing"),
+        ],
+        "Saved",
+    ),
+    (BOB, "reply", "list", &[], "refund"),
+    (
+        BOB,
+        "reply",
+        "send",
+        &[("ticket", "T-2"), ("name", "refund")],
+        "Posted the saved reply",
+    ),
+    (
+        ALICE,
+        "reply",
+        "remove",
+        &[("name", "refund"), ("department", "billing")],
+        "Removed",
+    ),
 ];
 
 /// Bad input (or a refusal) for every subcommand, with a piece of the answer that says how
@@ -462,6 +488,28 @@ const BAD: &[Case] = &[
         &[("name", "nps"), ("days", "0")],
         "days",
     ),
+    (
+        ALICE,
+        "reply",
+        "add",
+        &[("name", "send"), ("text", "Hi")],
+        "own words",
+    ),
+    (
+        BOB,
+        "reply",
+        "send",
+        &[("ticket", "T-2"), ("name", "nosuch")],
+        "no saved reply `nosuch`",
+    ),
+    (CUSTOMER, "reply", "list", &[], "a member of a department"),
+    (
+        BOB,
+        "reply",
+        "remove",
+        &[("name", "refund")],
+        "a department lead",
+    ),
     // A permission refusal: Casey is no department's member.
     (
         CUSTOMER,
@@ -483,7 +531,14 @@ async fn every_subcommand_with_good_and_bad_input(app: TestApp) {
     let names: BTreeSet<&str> = global.iter().filter_map(|c| c["name"].as_str()).collect();
     assert_eq!(
         names,
-        BTreeSet::from(["Create ticket", "digest", "kudos", "metric", "ticket"])
+        BTreeSet::from([
+            "Create ticket",
+            "digest",
+            "kudos",
+            "metric",
+            "reply",
+            "ticket"
+        ])
     );
     let mut covered = BTreeSet::new();
     for (user, command, sub, opts, want) in GOOD {
@@ -550,7 +605,91 @@ async fn autocomplete_offers_departments_and_open_tickets(app: TestApp) {
     r.stop().await;
 }
 
+/// Saved replies on Discord: autocomplete offers the names the chosen ticket's department
+/// and everyone may use (to a member of it; others only the global ones), and `/reply send`
+/// posts the reply as a reply to the ticket's alert, its mentions neutralised.
+async fn saved_replies_are_offered_and_posted_under_the_alert(app: TestApp) {
+    let r = rig(&app).await;
+    app.ok(
+        &alice(),
+        "/reply add printer department:it Hi {reporter}, a technician is on the way. <@&3001>",
+    )
+    .await;
+    app.ok(
+        &alice(),
+        "/reply add hello Hi {reporter}, we are looking at it.",
+    )
+    .await;
+    app.ok(&alice(), "/ticket new printer jam department:it")
+        .await;
+    r.work().await;
+    let alert = r
+        .fake
+        .sent()
+        .into_iter()
+        .find(|m| m.channel_id == "2002")
+        .expect("the alert is in it-alerts");
+    assert_eq!(r.reply_names(DANA).await, ["hello", "printer"]);
+    assert_eq!(
+        r.reply_names(BOB).await,
+        ["hello"],
+        "not another department's"
+    );
+
+    let data = r.command_data(
+        "reply",
+        "send",
+        &[("ticket", "T-1"), ("name", "printer")],
+        None,
+    );
+    let token = r.fake.interact(2, DANA, HELP, data, None);
+    let answer = r.answer(&token).await;
+    assert!(
+        answer
+            .to_string()
+            .contains("Posted the saved reply `printer` in T-1's thread"),
+        "{answer}"
+    );
+    r.work().await;
+    let reply = r
+        .fake
+        .sent()
+        .into_iter()
+        .find(|m| m.reply_to.as_deref() == Some(alert.id.as_str()))
+        .expect("a reply to the alert");
+    assert_eq!(reply.channel_id, "2002");
+    assert!(
+        reply.content.contains("from the saved reply printer:")
+            && reply.content.contains("a technician is on the way"),
+        "{}",
+        reply.content
+    );
+    assert!(!reply.content.contains("<@&3001>"), "{}", reply.content);
+    crate::discord_flow::assert_bodies_match_discords_schema(&r.fake);
+    r.stop().await;
+}
+
 impl Rig {
+    /// The saved replies autocomplete offers `user` for `/reply send T-1`, sorted.
+    async fn reply_names(&self, user: &str) -> Vec<String> {
+        let data = self.command_data(
+            "reply",
+            "send",
+            &[("ticket", "T-1"), ("name", "")],
+            Some("name"),
+        );
+        let token = self.fake.interact(4, user, HELP, data, None);
+        let answer = self.answer(&token).await;
+        let mut names: Vec<String> = answer["data"]["choices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["value"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// The values and names an autocomplete of `/command sub`'s `ticket` option offers `user`
     /// who typed `typed`.
     async fn offered(
@@ -1050,6 +1189,7 @@ crate::on_both_backends!(
     every_subcommand_with_good_and_bad_input,
     autocomplete_offers_departments_and_open_tickets,
     autocomplete_offers_only_what_the_command_allows,
+    saved_replies_are_offered_and_posted_under_the_alert,
     the_context_menu_and_its_form_refuse_a_flag_past_the_limit,
     the_context_menu_opens_a_modal_and_bad_input_can_be_fixed,
     claim_and_resolve_edit_the_alert_and_csat_is_stored_once,

@@ -20,6 +20,7 @@ mod intake;
 mod layers;
 mod props;
 mod rate_limits;
+mod replies;
 mod retention;
 mod serving;
 mod sla;

@@ -177,6 +177,39 @@ async fn a_429_pauses_only_its_channel_for_retry_after_and_a_5xx_backs_off_and_e
     );
 }
 
+/// A saved reply on a ticket opened by command (no flagged message) is posted in the thread
+/// of the ticket's alert, after the alert, with the alert's timestamp as Slack's `thread_ts`.
+#[tokio::test]
+async fn a_saved_reply_goes_into_the_alerts_thread() {
+    let app = spawn_app().await;
+    let fake_slack = fake().await;
+    let w = worker(&app, &fake_slack);
+    app.ok(
+        &alice(),
+        "/reply add vpn Hi {reporter}, restart the VPN client please.",
+    )
+    .await;
+    app.ok(&alice(), "/ticket new The VPN drops every hour")
+        .await;
+    app.ok(&alice(), "/reply T-1 vpn").await;
+    drain(&w).await;
+    let posted = fake_slack.bot_messages();
+    assert_eq!(posted.len(), 2, "{posted:#?}");
+    let (alert, reply) = (&posted[0], &posted[1]);
+    assert_eq!(
+        (alert.channel.as_str(), alert.thread_ts.as_deref()),
+        ("CSUPPORT", None)
+    );
+    assert_eq!(reply.channel, "CSUPPORT");
+    assert_eq!(reply.thread_ts.as_deref(), Some(alert.ts.as_str()));
+    assert!(
+        reply.text.contains("Alice, from the saved reply vpn:")
+            && reply.text.contains("restart the VPN client"),
+        "{}",
+        reply.text
+    );
+}
+
 #[tokio::test]
 async fn a_channel_the_bot_is_not_in_dead_letters_the_alert_with_slacks_reason() {
     let app = spawn_app().await;

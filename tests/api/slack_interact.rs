@@ -274,6 +274,18 @@ const GOOD: &[(&str, &str, &str)] = &[
     ("UALICE", "/digest now weekly", "weekly"),
     ("UCAROL", "/metric record nps 9", "nps"),
     ("UCAROL", "/metric list nps", "9"),
+    (
+        "UCAROL",
+        "/reply add refund department:billing Hi {reporter}, refunds take 5 days.",
+        "Saved",
+    ),
+    ("UBOB", "/reply list", "refund"),
+    ("UBOB", "/reply send T-2 refund", "Posted the saved reply"),
+    (
+        "UCAROL",
+        "/reply remove refund department:billing",
+        "Removed",
+    ),
 ];
 
 /// Bad input for every subcommand (run after `GOOD`), with a piece of the answer that says
@@ -318,6 +330,10 @@ const BAD: &[(&str, &str, &str)] = &[
     ("UALICE", "/digest now", "schedule"),
     ("UCAROL", "/metric record nps lots", "not a number"),
     ("UCAROL", "/metric list nps days:0", "days"),
+    ("UCAROL", "/reply add send Hi", "own words"),
+    ("UBOB", "/reply send T-2 nosuch", "no saved reply `nosuch`"),
+    ("UBOB", "/reply list department:nowhere", "nowhere"),
+    ("UBOB", "/reply remove refund", "a department lead"),
     ("UALICE", "/ticket frobnicate T-1", "claim"),
 ];
 

@@ -668,6 +668,36 @@ impl DiscordInteractions {
                     })
                     .collect()
             }
+            Some(OptionKind::SavedReply) => {
+                // The replies of the ticket already chosen (its department's and the global
+                // ones), else of every department this person may send in.
+                let actor = actor(payload)?;
+                let ticket = sub["options"]
+                    .as_array()
+                    .and_then(|o| o.iter().find(|x| x["name"] == "ticket"))
+                    .and_then(|x| x["value"].as_str())
+                    .and_then(|v| v.parse().ok());
+                let replies =
+                    crate::cmd::reply::choices(&self.desk, &actor, ticket, &typed, MAX_CHOICES)
+                        .await;
+                match replies {
+                    Ok(replies) => replies
+                        .iter()
+                        .map(|r| {
+                            let scope = r.department.as_deref().unwrap_or("all");
+                            let text = message::neutralize_mentions(&r.text);
+                            json!({
+                                "name": choice_name(&format!("{} ({scope}): {text}", r.name)),
+                                "value": r.name
+                            })
+                        })
+                        .collect(),
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not read saved replies for autocomplete");
+                        vec![]
+                    }
+                }
+            }
             _ => vec![],
         };
         Ok(json!({ "type": callback::AUTOCOMPLETE, "data": { "choices": choices } }))
