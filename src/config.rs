@@ -410,6 +410,8 @@ pub struct Config {
     pub api_tokens: Vec<ApiToken>,
     /// How tickets from monitoring follow their alerts (`[automation]`).
     pub automation: AutomationSettings,
+    /// Reminders, auto-close and nudges (`[followups]`, per department `followups`).
+    pub followups: FollowupSettings,
     /// Secrets from the environment.
     pub secrets: Secrets,
 }
@@ -443,6 +445,69 @@ impl ApiEndpoint {
             ApiEndpoint::Metrics => "metrics",
             ApiEndpoint::Alertmanager => "alertmanager",
             ApiEndpoint::Grafana => "grafana",
+        }
+    }
+}
+
+/// When waiting and idle tickets are followed up: one department's settings (see
+/// [`FollowupSettings`]). Durations are SLA targets (`2d`, `4h`): on the department's business
+/// hours when it has them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Followups {
+    /// Waiting on the customer this long → one reminder in the ticket's thread, mentioning
+    /// the reporter (`remind_after`; none: never).
+    pub remind_after: Option<sla::Target>,
+    /// Waiting on the customer this long, counted from the start of the wait → resolved
+    /// "after no reply" (`close_after`; none: never).
+    pub close_after: Option<sla::Target>,
+    /// Open or in progress with no change this long → a nudge to the assignee, or to the
+    /// department's channels when unassigned, once per idle spell (`nudge_after`; none:
+    /// never).
+    pub nudge_after: Option<sla::Target>,
+    /// Whether a ticket resolved after no reply asks its reporter for a rating (`ask_csat`,
+    /// default false).
+    pub ask_csat: bool,
+}
+
+/// `[followups]` and each department's `followups = { … }` over it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FollowupSettings {
+    /// `[followups]`.
+    pub default: Followups,
+    /// Departments that override some of it, with the result.
+    pub departments: BTreeMap<String, Followups>,
+}
+
+impl FollowupSettings {
+    /// The follow-ups of `department`.
+    pub fn of(&self, department: &str) -> &Followups {
+        self.departments.get(department).unwrap_or(&self.default)
+    }
+
+    /// Whether any department follows anything up.
+    pub fn any(&self) -> bool {
+        std::iter::once(&self.default)
+            .chain(self.departments.values())
+            .any(|f| f.remind_after.is_some() || f.close_after.is_some() || f.nudge_after.is_some())
+    }
+}
+
+/// What a `followups` table sets; unset keys keep the defaults under it.
+#[derive(Debug, Clone, Copy, Default)]
+struct FollowupsOver {
+    remind_after: Option<Option<sla::Target>>,
+    close_after: Option<Option<sla::Target>>,
+    nudge_after: Option<Option<sla::Target>>,
+    ask_csat: Option<bool>,
+}
+
+impl FollowupsOver {
+    fn over(&self, base: &Followups) -> Followups {
+        Followups {
+            remind_after: self.remind_after.unwrap_or(base.remind_after),
+            close_after: self.close_after.unwrap_or(base.close_after),
+            nudge_after: self.nudge_after.unwrap_or(base.nudge_after),
+            ask_csat: self.ask_csat.unwrap_or(base.ask_csat),
         }
     }
 }
@@ -1228,6 +1293,7 @@ fn build(
     let mut departments: Vec<Department> = Vec::new();
     let mut dept_sla: BTreeMap<String, Targets> = BTreeMap::new();
     let mut dept_warn: BTreeSet<String> = BTreeSet::new();
+    let mut dept_followups: BTreeMap<String, FollowupsOver> = BTreeMap::new();
     let mut dept_hours: BTreeMap<String, (BusinessHours, BTreeSet<chrono::NaiveDate>)> =
         BTreeMap::new();
     for mut d in root.tables(p, "departments") {
@@ -1268,6 +1334,10 @@ fn build(
         }
         let hours = d.table(p, "hours").and_then(|t| read_hours(p, t));
         let own_holidays = read_dates(p, &mut d, "holidays");
+        let own_followups = d.table(p, "followups").map(|t| read_followups(p, t));
+        if let (Some(n), Some(f)) = (&name, own_followups) {
+            dept_followups.insert(n.clone(), f);
+        }
         if let (Some(n), Some(h)) = (&name, hours) {
             dept_hours.insert(n.clone(), (h, own_holidays));
         }
@@ -1438,6 +1508,35 @@ fn build(
 
     let api_tokens = build_api(&mut root, p, &check_dept, &secrets, env);
     let automation = build_automation(&mut root, p);
+    let followups = {
+        let default = root
+            .table(p, "followups")
+            .map(|t| read_followups(p, t))
+            .unwrap_or_default()
+            .over(&Followups::default());
+        let mut out = FollowupSettings {
+            default,
+            departments: BTreeMap::new(),
+        };
+        for (name, over) in dept_followups {
+            out.departments.insert(name, over.over(&default));
+        }
+        for (scope, f) in std::iter::once(("[followups]".to_string(), &out.default)).chain(
+            out.departments
+                .iter()
+                .map(|(d, f)| (format!("department `{d}`'s followups"), f)),
+        ) {
+            if let (Some(r), Some(c)) = (f.remind_after, f.close_after) {
+                if c.wall() <= r.wall() {
+                    p.add(
+                        scope,
+                        "close_after must be longer than remind_after: both count from the start of the wait, and the reminder comes first".to_string(),
+                    );
+                }
+            }
+        }
+        out
+    };
     let digests = build_digests(&mut root, p, &check_dept);
     let graces: Vec<(String, chrono::Duration)> =
         digests.iter().map(|d| (d.name.clone(), d.grace)).collect();
@@ -1496,8 +1595,43 @@ fn build(
         retention,
         api_tokens,
         automation,
+        followups,
         secrets,
     }
+}
+
+/// Reads a `followups` table: durations, or "off" to follow nothing up that way.
+fn read_followups(p: &mut Problems, mut t: Node<'_>) -> FollowupsOver {
+    let mut out = FollowupsOver::default();
+    for key in ["remind_after", "close_after", "nudge_after"] {
+        let Some(v) = t.string(p, key) else { continue };
+        let parsed = if v.trim().eq_ignore_ascii_case("off") {
+            Some(None)
+        } else {
+            match sla::parse_target(&v) {
+                Ok(d) => Some(Some(d)),
+                Err(e) => {
+                    p.add(t.key(key), format!("{e}, or \"off\""));
+                    None
+                }
+            }
+        };
+        match key {
+            "remind_after" => out.remind_after = parsed,
+            "close_after" => out.close_after = parsed,
+            _ => out.nudge_after = parsed,
+        }
+    }
+    match t.get("ask_csat") {
+        None => {}
+        Some(Value::Boolean(b)) => out.ask_csat = Some(*b),
+        Some(other) => p.add(
+            t.key("ask_csat"),
+            format!("must be true or false, found {}", type_name(other)),
+        ),
+    }
+    t.finish(p);
+    out
 }
 
 /// Reads `[automation]`.

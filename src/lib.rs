@@ -45,6 +45,7 @@ pub mod core;
 pub mod demo;
 pub mod desk;
 pub mod export;
+pub mod followups;
 pub mod http;
 pub mod inbox;
 pub mod intake;

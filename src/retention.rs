@@ -191,8 +191,13 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
         let s = RetentionSettings::default();
         let plan = plan(&s, now);
-        assert_eq!(plan.len(), 4);
+        assert_eq!(plan.len(), 5);
         assert_eq!(plan[0], (Prunable::InboxDone, now - Duration::days(30)));
         assert_eq!(plan[2], (Prunable::Fires, now - Duration::days(90)));
+        assert_eq!(
+            plan[4],
+            (Prunable::FollowupClaims, now - Duration::days(90)),
+            "follow-up claims keep as long as SLA claims"
+        );
     }
 }

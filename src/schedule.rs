@@ -6,7 +6,8 @@
 //! backlog of them).
 //!
 //! The SLA check runs on the same tick: every active ticket's clocks, with each breach (and
-//! optional 80% warning) claimed in the store with its post, so it is escalated once.
+//! optional 80% warning) claimed in the store with its post, so it is escalated once. So do
+//! the follow-ups (`crate::followups`: reminders, auto-close, nudges) and retention.
 //!
 //! Between ticks the scheduler sleeps until the next tick or the next digest fire, whichever
 //! comes first, so a digest is posted at its time rather than up to a tick later. (Schedules
@@ -108,6 +109,8 @@ pub struct Scheduler {
     /// Escalations this process already settled (`ticket:clock:level`): a shortcut only (the
     /// store's claim is the record), so it is bounded ([`SETTLED_ESCALATIONS`] for a day).
     escalated: Bounded<String, ()>,
+    /// Follow-ups this process already claimed (a shortcut, as `escalated`).
+    followed: Bounded<String, ()>,
     /// When this process next looks at retention.
     next_prune: Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
@@ -120,6 +123,7 @@ impl Scheduler {
             settings,
             settled: Mutex::new(HashMap::new()),
             escalated: Bounded::new(SETTLED_ESCALATIONS, Duration::from_secs(24 * 3600)),
+            followed: Bounded::new(SETTLED_ESCALATIONS, Duration::from_secs(24 * 3600)),
             next_prune: Mutex::new(None),
         }
     }
@@ -137,6 +141,7 @@ impl Scheduler {
             || async {
                 self.tick().await?;
                 self.sla_tick().await?;
+                self.followup_tick().await?;
                 self.retention_tick().await.map(|_| 0)
             },
         )
@@ -231,6 +236,17 @@ impl Scheduler {
             }
         }
         Ok(out)
+    }
+
+    /// Sends the reminders and nudges that are due and closes tickets left waiting past
+    /// `close_after` (see [`crate::followups`]).
+    pub async fn followup_tick(&self) -> Result<Vec<crate::followups::FollowUp>, StoreError> {
+        crate::followups::tick(&self.desk, &self.settings.owner, &self.followed)
+            .await
+            .map_err(|e| match e {
+                DeskError::Internal(e) => e,
+                other => StoreError::Unsupported(format!("follow-ups: {other}")),
+            })
     }
 
     /// Prunes what `[retention]` allows, at most once per `every` across all instances (the

@@ -123,7 +123,7 @@ pub struct PacedLabels {
 /// Labels of the retention counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PrunedLabels {
-    /// Which rows: inbox_done, outbox_sent, schedule_fires, sla_claims, inbox_failed or
+    /// Which rows: inbox_done, outbox_sent, schedule_fires, sla_claims, followup_claims, inbox_failed or
     /// outbox_failed.
     pub rows: String,
 }

@@ -285,6 +285,14 @@ pub enum EventKind {
     },
     /// Staff answered the reporter where they could see it (e.g. a thread reply).
     Responded,
+    /// The reporter was reminded that the ticket waits on them (`[followups] remind_after`).
+    Reminded,
+    /// Nobody had changed the ticket for a while: its assignee (or, unassigned, its
+    /// department) was nudged (`[followups] nudge_after`).
+    Nudged {
+        /// The assignee nudged; none: the department's channels.
+        assignee: Option<UserRef>,
+    },
     /// A saved reply was posted in the ticket's thread in the actor's name.
     SavedReplySent {
         /// The saved reply's name.
@@ -373,6 +381,14 @@ impl EventKind {
                     .join(", ")
             ),
             EventKind::Resent { body } => format!("sent again with a new body: {body}"),
+            EventKind::Reminded => "the reporter was reminded that it waits on them".to_string(),
+            EventKind::Nudged { assignee } => match assignee {
+                Some(a) => format!(
+                    "{} was nudged: no change for a while",
+                    user(&Some(a.clone()))
+                ),
+                None => "the department was nudged: no change for a while".to_string(),
+            },
             EventKind::SavedReplySent { name, text } => {
                 format!("posted the saved reply `{name}`: {text}")
             }

@@ -31,6 +31,9 @@ pub use accounts::{AccountKind, AccountLookup, Accounts, LookupError};
 pub use alerts::{AlertOutcome, MonitoringAlert, Notification};
 pub use api::{out_of_scope, ApiOpened, ApiTicket};
 
+/// The automation name of follow-ups (reminders, auto-close, nudges) in tickets' histories.
+pub const FOLLOWUPS: &str = "followups";
+
 /// Why a request failed. User kinds are shown in chat as they are; `Internal` is logged with
 /// a reference and answered with a short apology.
 #[derive(Debug, thiserror::Error)]
@@ -633,7 +636,11 @@ impl Desk {
                 }
             )
         });
+        // A ticket closed after no reply asks only where the department wants it to.
+        let unanswered = actor.user.automation_source() == Some(FOLLOWUPS)
+            && !self.config.followups.of(&ticket.department).ask_csat;
         if !resolved
+            || unanswered
             || !ticket.reporter.is_person_account()
             || self
                 .config
@@ -778,6 +785,51 @@ impl Desk {
         {
             Ok((t, _)) => Ok(Some(t)),
             // Another reply got there first; nothing is lost.
+            Err(DeskError::Ticket(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Resolves `id` after its reporter left it waiting since `waiting_since` past its
+    /// department's `close_after`, in the name of the follow-ups' automation (so it counts as
+    /// auto-resolved and is no staff response). `Ok(None)` when it no longer waits from then:
+    /// the customer replied, someone changed it, or another instance closed it first.
+    pub async fn close_unanswered(
+        &self,
+        id: TicketRef,
+        waiting_since: DateTime<Utc>,
+    ) -> Result<Option<Ticket>, DeskError> {
+        let platform = |t: &Ticket| {
+            self.config
+                .directory
+                .department(&t.department)
+                .and_then(|d| d.channels.first())
+                .map_or(t.reporter.platform, |c| c.platform)
+        };
+        let who = |t: &Ticket| {
+            if t.status != Status::WaitingOnCustomer || t.waiting_since != Some(waiting_since) {
+                return Err(DeskError::Ticket(
+                    crate::core::ticket::TicketError::NoChange(format!(
+                        "{} no longer waits on its reporter",
+                        t.id
+                    )),
+                ));
+            }
+            Ok(ChangeActor {
+                user: UserRef::automation(platform(t), FOLLOWUPS),
+                is_staff: false,
+            })
+        };
+        let by = match self.store.ticket(id).await? {
+            Some(t) => UserRef::automation(platform(&t), FOLLOWUPS),
+            None => return Ok(None),
+        };
+        let change = Change::SetStatus {
+            to: Status::Resolved,
+            reason: Some("resolved after no reply".into()),
+        };
+        match self.apply_change(id, Some(&by), who, change).await {
+            Ok((t, _)) => Ok(Some(t)),
             Err(DeskError::Ticket(_)) => Ok(None),
             Err(e) => Err(e),
         }

@@ -726,6 +726,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         at: DateTime<Utc>,
         outbox: Vec<Outgoing>,
     ) -> Result<bool, StoreError>;
+    /// Claims one follow-up of a ticket (`kind` `remind` or `nudge`) for the wait or idle
+    /// spell that began at `since`, recording `event` by `actor` in its history and queueing
+    /// `outbox` in the same transaction; `false` (and nothing written) if it was claimed
+    /// before, by any instance.
+    #[allow(clippy::too_many_arguments)]
+    async fn claim_followup(
+        &self,
+        ticket: TicketRef,
+        kind: &str,
+        since: DateTime<Utc>,
+        owner: &str,
+        actor: &UserRef,
+        event: EventKind,
+        at: DateTime<Utc>,
+        outbox: Vec<Outgoing>,
+    ) -> Result<bool, StoreError>;
     /// Makes the people table match the configuration.
     async fn sync_people(&self, people: &[Person], at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Writes a consistent copy of the database to `path` while it is in use: SQLite's file

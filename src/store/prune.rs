@@ -2,8 +2,8 @@
 //! databases: which rows are finished and old enough, and how they are deleted in batches.
 //!
 //! Owns the rule that no row still in use is ever a candidate: a pending inbox or outbox row,
-//! the newest sent alert of a ticket in a channel (edits of the alert find it), the SLA claims
-//! of a ticket not done. Must not decide when or how often to prune (the retention job and the
+//! the newest sent alert of a ticket in a channel (edits of the alert find it), the SLA and
+//! follow-up claims of a ticket not done. Must not decide when or how often to prune (the retention job and the
 //! `prune` command do) and never touches tickets, their history, CSAT, metrics or kudos.
 
 use serde::Serialize;
@@ -23,6 +23,9 @@ pub enum Prunable {
     /// SLA escalation claims of tickets resolved or closed, by when they were claimed and
     /// only once the ticket has not changed since the cutoff either.
     Claims,
+    /// Follow-up claims (reminders, nudges) of tickets resolved or closed, by the same rule
+    /// as [`Prunable::Claims`] (`claims` in `[retention]`).
+    FollowupClaims,
     /// Inbox rows that failed, by when they failed: removed only by hand.
     InboxFailed,
     /// Outbox dead letters, by when they failed: removed only by hand.
@@ -31,11 +34,12 @@ pub enum Prunable {
 
 impl Prunable {
     /// The kinds the retention job prunes on its own, in the order it does.
-    pub const SCHEDULED: [Prunable; 4] = [
+    pub const SCHEDULED: [Prunable; 5] = [
         Prunable::InboxDone,
         Prunable::OutboxSent,
         Prunable::Fires,
         Prunable::Claims,
+        Prunable::FollowupClaims,
     ];
 
     /// The table it is in.
@@ -45,6 +49,7 @@ impl Prunable {
             Prunable::OutboxSent | Prunable::OutboxFailed => "outbox",
             Prunable::Fires => "schedule_fires",
             Prunable::Claims => "sla_escalations",
+            Prunable::FollowupClaims => "followup_claims",
         }
     }
 
@@ -55,6 +60,7 @@ impl Prunable {
             Prunable::OutboxSent => "outbox_sent",
             Prunable::Fires => "schedule_fires",
             Prunable::Claims => "sla_claims",
+            Prunable::FollowupClaims => "followup_claims",
             Prunable::InboxFailed => "inbox_failed",
             Prunable::OutboxFailed => "outbox_failed",
         }
@@ -75,7 +81,7 @@ impl Prunable {
                 "r.status = 'failed' AND COALESCE(r.failed_at, r.created_at) < $1"
             }
             Prunable::Fires => "r.claimed_at < $1",
-            Prunable::Claims => {
+            Prunable::Claims | Prunable::FollowupClaims => {
                 "r.claimed_at < $1 AND EXISTS (SELECT 1 FROM tickets t \
                  WHERE t.id = r.ticket_id AND t.status IN ('resolved', 'closed') \
                  AND t.updated_at < $1)"
@@ -88,6 +94,7 @@ impl Prunable {
         match self.table() {
             "schedule_fires" => "schedule, fire_local",
             "sla_escalations" => "ticket_id, clock, level",
+            "followup_claims" => "ticket_id, kind, since",
             _ => "id",
         }
     }

@@ -1713,6 +1713,32 @@ impl<B: Backend> Store for SqlStore<B> {
         queue_if_claimed(tx, claimed, Some(ticket), outbox, at).await
     }
 
+    async fn claim_followup(
+        &self,
+        ticket: TicketRef,
+        kind: &str,
+        since: DateTime<Utc>,
+        owner: &str,
+        actor: &UserRef,
+        event: EventKind,
+        at: DateTime<Utc>,
+        outbox: Vec<Outgoing>,
+    ) -> Result<bool, StoreError> {
+        let _wake = WakeOnDrop(&self.wake.outbox);
+        let mut tx = self.db.write().await?;
+        let claimed = tx
+            .exec(
+                "INSERT INTO followup_claims (ticket_id, kind, since, claimed_by, claimed_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ticket_id, kind, since) DO NOTHING",
+                args![ticket.0, kind, since, owner, at],
+            )
+            .await?;
+        if claimed == 1 {
+            insert_events(&mut tx, &[(ticket, Some(actor), &event, at)]).await?;
+        }
+        queue_if_claimed(tx, claimed, Some(ticket), outbox, at).await
+    }
+
     async fn prunable(&self, what: Prunable, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let rows = self
             .db

@@ -15,6 +15,7 @@ mod discord_flow;
 mod discord_interact;
 mod discord_setup;
 mod flag_limit;
+mod followups;
 mod http;
 mod intake;
 mod layers;

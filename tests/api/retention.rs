@@ -5,6 +5,7 @@
 use chrono::Duration;
 use switchboard::config::RetentionSettings;
 use switchboard::core::message::{Message, OutKind, Outgoing, Target};
+use switchboard::core::ticket::EventKind;
 use switchboard::core::types::{Platform, TicketRef};
 use switchboard::retention;
 use switchboard::schedule::{Scheduler, SchedulerSettings};
@@ -108,6 +109,20 @@ async fn prune_removes_exactly_what_the_dry_run_listed_and_nothing_in_use(app: T
             .claim_escalation(t, "first_response", "breach", "w", now, vec![])
             .await
             .unwrap());
+        let by = switchboard::core::types::UserRef::automation(Platform::Slack, "followups");
+        assert!(store
+            .claim_followup(
+                t,
+                "nudge",
+                now,
+                "w",
+                &by,
+                EventKind::Nudged { assignee: None },
+                now,
+                vec![]
+            )
+            .await
+            .unwrap());
     }
     assert!(store
         .claim_fire("weekly", "2026-03-02T09:00", "w", now, vec![])
@@ -163,6 +178,11 @@ async fn prune_removes_exactly_what_the_dry_run_listed_and_nothing_in_use(app: T
             .await
             .unwrap(),
         0
+    );
+    assert_eq!(
+        count(&removed, Prunable::FollowupClaims),
+        1,
+        "only the done ticket's follow-up claim"
     );
     // What stays: the pending rows, the failed ones, the newest alerts.
     let inbox = store.inbox(None, 0).await.unwrap();
