@@ -59,6 +59,7 @@ name = "billing"
 channels = ["slack:CBILLING"]
 members = ["person:bob"]
 leads = ["person:alice"]
+followups = { remind_after = "2d", close_after = "5d" }
 
 [[departments]]
 name = "engineering"
@@ -1146,11 +1147,81 @@ pub async fn run(
     if let Some(dir) = save_digest {
         s.save_digest(dir, &rows)?;
     }
+    followups(&mut s).await?;
     s.socket.shutdown().await;
     if let Some(g) = s.gateway.take() {
         g.shutdown().await;
     }
     s.say("\nDemo finished. `switchboard check-config switchboard.example.toml` and the README show how to run it for real.")?;
+    Ok(())
+}
+
+/// Billing asks T-4's customer a question; two days of silence bring one reminder in the
+/// flagged message's thread, three more resolve it after no reply (`[followups]` in billing).
+async fn followups<W: Write>(s: &mut Script<'_, W>) -> Result<(), DemoError> {
+    s.step(
+        1,
+        "Bob asks T-4's customer for the invoice number and waits",
+    )?;
+    s.slack_command("Bob", "UBOB", "CBILLING", "/ticket status T-4 waiting")
+        .await?;
+    s.deliver().await?;
+    let scheduler = crate::schedule::Scheduler::new(
+        s.desk.clone(),
+        crate::schedule::SchedulerSettings::default(),
+    );
+    let seen = s.slack.bot_messages().len();
+    s.clock.advance(Duration::days(2));
+    s.step(0, "Two days later, no answer: one reminder in the thread")?;
+    let done = scheduler.followup_tick().await.map_err(DeskError::from)?;
+    s.deliver().await?;
+    let reminder = s.slack.bot_messages()[seen..]
+        .iter()
+        .find(|m| m.text.contains("T-4") && m.text.contains("waiting for your reply"))
+        .cloned();
+    if let Some(m) = reminder {
+        s.say(&format!(
+            "  #{} in the thread of {}: {}",
+            m.channel,
+            m.thread_ts.as_deref().unwrap_or("-"),
+            unescape(&m.text).replace('\n', " ")
+        ))?;
+    }
+    let others = done.iter().filter(|f| f.ticket != TicketRef(4)).count();
+    if others > 0 {
+        s.say(&format!(
+            "  ({others} more follow-up(s) for the loaded history's billing tickets)"
+        ))?;
+    }
+    s.clock.advance(Duration::days(3));
+    s.step(
+        0,
+        "Three days after that, still silent: T-4 is resolved after no reply",
+    )?;
+    scheduler.followup_tick().await.map_err(DeskError::from)?;
+    s.deliver().await?;
+    let t = s.desk.ticket(TicketRef(4)).await?;
+    s.say(&format!(
+        "  T-4 is {} (no rating asked; digests count it as auto-resolved)",
+        t.status.label()
+    ))?;
+    let events = s
+        .desk
+        .store
+        .events(TicketRef(4))
+        .await
+        .map_err(DeskError::from)?;
+    if let Some(e) = events.last() {
+        s.say(&format!(
+            "  its history ends: {} by {}",
+            e.kind.describe(),
+            e.actor.as_ref().map_or("Switchboard".to_string(), |a| s
+                .desk
+                .config
+                .directory
+                .display_name(a))
+        ))?;
+    }
     Ok(())
 }
 

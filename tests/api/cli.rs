@@ -254,6 +254,9 @@ fn the_demo_runs_without_tokens_or_config_and_tells_the_story() {
         "#eng-alerts: T-2 Export keeps failing with E502 since this morning @\u{200B}everyone (pings nobody)",
         "#bugs replying to ",
         "Outbox: 274 row(s), each sent once",
+        "#CHELP in the thread of 1772442900.000100: <@UCUSTOMER2> T-4 \"Wrong VAT number on invoice PDF\" is waiting for your reply",
+        "T-4 is resolved (no rating asked; digests count it as auto-resolved)",
+        "(resolved after no reply) by followups (automation)",
         "In the thread of the flagged message: Bob (billing), from the saved reply double-charge: Hi Casey, sorry about the double charge on T-1",
     ] {
         assert!(t.contains(want), "demo transcript lacks `{want}`:\n{t}");

@@ -7,14 +7,21 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use sandbox::discord::FakeDiscord;
+use sandbox::slack::FakeSlack;
 use switchboard::app::build_desk_with_store;
+use switchboard::chat::discord::client::DiscordApi;
+use switchboard::chat::slack::client::SlackApi;
+use switchboard::chat::Delivery;
 use switchboard::cmd::digest::report;
+use switchboard::config::Secret;
 use switchboard::config::{Config, Period};
 use switchboard::core::directory::Actor;
 use switchboard::core::message::{OutKind, Target};
 use switchboard::core::ticket::EventKind;
 use switchboard::core::types::{ChannelRef, Mention, Status, TicketRef};
 use switchboard::followups::FollowUp;
+use switchboard::outbox::{OutboxSettings, OutboxWorker};
 use switchboard::schedule::{Scheduler, SchedulerSettings};
 
 use crate::helpers::*;
@@ -67,14 +74,17 @@ fn scheduler(app: &TestApp, owner: &str) -> Scheduler {
     )
 }
 
-/// `(ticket, kind, done)` of a tick.
+/// `(ticket, kind, done)` of a tick, by ticket.
 async fn tick(s: &Scheduler) -> Vec<(i64, &'static str, bool)> {
-    s.followup_tick()
+    let mut out: Vec<_> = s
+        .followup_tick()
         .await
         .unwrap()
         .into_iter()
         .map(|FollowUp { ticket, kind, done }| (ticket.0, kind, done))
-        .collect()
+        .collect();
+    out.sort();
+    out
 }
 
 /// The queued posts of a ticket that are not alerts or alert edits.
@@ -372,6 +382,82 @@ async fn idle_tickets_are_nudged_once_per_idle_spell(app: TestApp) {
     assert!(!tick(&s).await.iter().any(|(t, _, _)| *t == 2));
 }
 
+fn outbox_worker(app: &TestApp, delivery: Arc<dyn Delivery>) -> OutboxWorker {
+    OutboxWorker::new(
+        app.desk.store.clone(),
+        vec![delivery],
+        Arc::new(app.clock.clone()),
+        app.desk.telemetry.clone(),
+        OutboxSettings {
+            owner: "followups-test".into(),
+            idle: std::time::Duration::from_millis(5),
+            ..OutboxSettings::default()
+        },
+    )
+}
+
+/// The reminder through the real clients: on Slack a reply in the flagged message's thread
+/// that pings the reporter; on Discord a reply to the flagged message whose
+/// `allowed_mentions` lets it ping the reporter and nobody else.
+async fn reminders_reach_the_reporter_on_both_platforms(app: TestApp) {
+    const TOKEN: &str = "followups-token";
+    let slack = FakeSlack::start("xoxb-followups").await.unwrap();
+    slack.add_channel("CHELP", "help", true);
+    let discord = FakeDiscord::start(TOKEN).await.unwrap();
+    discord.add_channel("2100", "help");
+    discord.add_member("1099", "Casey", &[]);
+    app.clock.set(utc("2026-03-02T09:00:00Z"));
+    app.flag(
+        &bob(),
+        "ticket",
+        source("slack:CHELP", "5.1", "my invoice is wrong"),
+    )
+    .await
+    .unwrap();
+    let said = discord.say("2100", "1099", "my refund is late");
+    let mut src = source("discord:2100", &said, "my refund is late");
+    src.author =
+        switchboard::core::types::UserRef::new(switchboard::core::types::Platform::Discord, "1099");
+    src.permalink = None;
+    app.flag(&bob(), "ticket", src).await.unwrap();
+    for t in ["T-1", "T-2"] {
+        app.ok(&bob(), &format!("/ticket status {t} waiting")).await;
+    }
+    app.clock.set(utc("2026-03-03T09:00:00Z"));
+    assert_eq!(
+        tick(&scheduler(&app, "a")).await,
+        [(1, "remind", true), (2, "remind", true)]
+    );
+    let slack_api = SlackApi::new(&slack.api_url, &Secret::new("xoxb-followups")).unwrap();
+    let w = outbox_worker(&app, Arc::new(slack_api));
+    while w.round().await.unwrap() > 0 {}
+    let reminder = slack
+        .bot_messages()
+        .into_iter()
+        .find(|m| m.text.contains("is waiting for your reply"))
+        .expect("the reminder reached Slack");
+    assert_eq!(
+        (reminder.channel.as_str(), reminder.thread_ts.as_deref()),
+        ("CHELP", Some("5.1"))
+    );
+    assert!(reminder.text.contains("<@UCUSTOMER>"), "{}", reminder.text);
+    let discord_api = DiscordApi::new(&discord.base_url, &Secret::new(TOKEN)).unwrap();
+    let w = outbox_worker(&app, Arc::new(discord_api));
+    while w.round().await.unwrap() > 0 {}
+    let reminder = discord
+        .sent()
+        .into_iter()
+        .find(|m| m.content.contains("is waiting for your reply"))
+        .expect("the reminder reached Discord");
+    assert_eq!(reminder.channel_id, "2100");
+    assert_eq!(reminder.reply_to.as_deref(), Some(said.as_str()));
+    assert!(reminder.content.contains("<@1099>"), "{}", reminder.content);
+    let allowed = reminder.allowed_mentions.unwrap();
+    assert_eq!(allowed["parse"], serde_json::json!([]));
+    assert_eq!(allowed["users"], serde_json::json!(["1099"]));
+    crate::discord_flow::assert_bodies_match_discords_schema(&discord);
+}
+
 #[test]
 fn close_after_must_come_after_remind_after() {
     let config = FOLLOWUPS_CONFIG.replace("close_after = \"3d\"", "close_after = \"12h\"");
@@ -395,4 +481,5 @@ crate::on_both_backends_with!(
     a_customer_reply_cancels_the_reminder_and_the_close,
     business_hours_count_and_a_ticket_without_a_message_is_reminded_under_its_alert,
     idle_tickets_are_nudged_once_per_idle_spell,
+    reminders_reach_the_reporter_on_both_platforms,
 );
