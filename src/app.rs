@@ -77,7 +77,7 @@ pub async fn build_desk_with_store(
     store
         .sync_people(&config.directory.people, clock.now())
         .await?;
-    Ok(Desk {
+    let desk = Desk {
         config: Arc::new(config),
         store,
         clock,
@@ -85,7 +85,12 @@ pub async fn build_desk_with_store(
         telemetry: Arc::new(Telemetry::default()),
         accounts: Arc::default(),
         tasks: tokio_util::task::TaskTracker::new(),
-    })
+    };
+    // Names other instances (or an earlier run) learned from the platforms.
+    for (user, name) in desk.store.account_names().await? {
+        desk.config.directory.names.learn(&user, &name);
+    }
+    Ok(desk)
 }
 
 /// The platform connections the workers use; empty until adapters are configured.

@@ -1583,6 +1583,7 @@ fn build(
             departments,
             admins,
             flag_policy,
+            names: Default::default(),
         },
         router: Router { rules, fallback },
         flag_emojis,

@@ -187,6 +187,8 @@ pub async fn report(
         .store
         .digest_input(window.previous().from, window.to, departments)
         .await?;
+    // Shout-outs name people: by the names any instance learned from the platforms.
+    desk.load_names().await?;
     let dir = &desk.config.directory;
     let shout_outs: Vec<ShoutOut> = desk
         .store

@@ -143,6 +143,8 @@ async fn send(
             )
         }));
     };
+    let named = ticket.assignee.iter().chain([&ctx.actor.user]).cloned();
+    desk.learn_names(named.collect()).await;
     let text = fill(&reply.text, &ticket, dir);
     let change = Change::SavedReply {
         name: reply.name.clone(),

@@ -148,6 +148,16 @@ impl TicketCmd {
                     desk.authorize(actor, perm, dept, &format!("see {id}"))?;
                 }
                 let events = desk.store.events(id).await?;
+                // Everyone the ticket names, by the names their platforms show.
+                let mut named: Vec<UserRef> = vec![t.reporter.clone()];
+                named.extend(t.assignee.clone());
+                for e in &events {
+                    named.extend(e.actor.clone());
+                    if let EventKind::Assigned { from, to } = &e.kind {
+                        named.extend(from.iter().chain(to).cloned());
+                    }
+                }
+                desk.learn_names(named).await;
                 Ok(Reply::ephemeral(show(desk, &t, &events)))
             }
             TicketCmd::List {

@@ -188,6 +188,71 @@ pub struct Directory {
     pub admins: Vec<MemberRef>,
     /// Who may flag.
     pub flag_policy: FlagPolicy,
+    /// The names the platforms gave for accounts not under `[[people]]`.
+    #[serde(skip)]
+    pub names: Names,
+}
+
+/// How many platform names a process keeps; past it, the oldest learned go first.
+const MAX_NAMES: usize = 100_000;
+
+/// The names the platforms gave for accounts not listed under `[[people]]` (a flagged
+/// message's author, someone who claimed a ticket), shared by every clone of the directory
+/// and filled by the desk, so everything that names a person shows a name people can read
+/// instead of `slack:U0AGENT`. Configuration never holds them (it compares equal without).
+#[derive(Clone, Default)]
+pub struct Names(std::sync::Arc<std::sync::RwLock<std::collections::HashMap<UserRef, String>>>);
+
+impl Names {
+    /// The learned name of `user`.
+    pub fn get(&self, user: &UserRef) -> Option<String> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(user)
+            .cloned()
+    }
+
+    /// Remembers `name` for `user`; true when it was new or changed. Blank names are ignored.
+    pub fn learn(&self, user: &UserRef, name: &str) -> bool {
+        let name = name.trim();
+        if name.is_empty() {
+            return false;
+        }
+        let mut all = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if all.get(user).map(String::as_str) == Some(name) {
+            return false;
+        }
+        if all.len() >= MAX_NAMES {
+            all.clear();
+        }
+        all.insert(user.clone(), name.to_string());
+        true
+    }
+
+    /// How many names are known.
+    pub fn len(&self) -> usize {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::fmt::Debug for Names {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Names({} learned)", self.len())
+    }
+}
+
+impl PartialEq for Names {
+    /// Learned names are not configuration: two directories with the same configuration are
+    /// equal whatever they learned.
+    fn eq(&self, _: &Names) -> bool {
+        true
+    }
 }
 
 impl Directory {
@@ -223,15 +288,27 @@ impl Directory {
         }
     }
 
-    /// A display name: the person's name when linked, else the account.
+    /// A display name: the person's name when linked, else the name their platform gave
+    /// (mentions neutralised), else the account.
     pub fn display_name(&self, user: &UserRef) -> String {
         if let Some(source) = user.automation_source() {
             return format!("{source} (automation)");
         }
         match self.person_of(user) {
             Some(p) => p.name.clone(),
-            None => user.to_string(),
+            None => match self.names.get(user) {
+                Some(name) => super::message::neutralize_mentions(&name),
+                None => user.to_string(),
+            },
         }
+    }
+
+    /// Whether `display_name` would show `user` by its account reference for want of a
+    /// name (not a configured person, not an automation, no name learned).
+    pub fn lacks_name(&self, user: &UserRef) -> bool {
+        user.automation_source().is_none()
+            && self.person_of(user).is_none()
+            && self.names.get(user).is_none()
     }
 
     /// The department called `name` (case-insensitive).
@@ -389,6 +466,7 @@ pub(crate) mod tests {
             ],
             admins: vec!["person:alice".parse().unwrap()],
             flag_policy: FlagPolicy::Members,
+            names: Names::default(),
         }
     }
 

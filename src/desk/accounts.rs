@@ -31,6 +31,10 @@ pub trait AccountLookup: Send + Sync {
 
     /// What account `id` is.
     async fn kind(&self, id: &str) -> Result<AccountKind, LookupError>;
+
+    /// The name the platform shows for account `id` (its display name); `None` when the
+    /// platform does not know the id or gives no name.
+    async fn name(&self, id: &str) -> Result<Option<String>, LookupError>;
 }
 
 /// The account lookups of the connected platforms, shared by every clone of the desk;
@@ -61,6 +65,22 @@ impl Accounts {
         let mut all = self.lookups.write().unwrap_or_else(|e| e.into_inner());
         all.retain(|l| l.platform() != lookup.platform());
         all.push(lookup);
+    }
+
+    /// The name `user`'s platform shows for them, or `None` when it gives none or no
+    /// connected adapter can tell.
+    pub async fn name(&self, user: &UserRef) -> Result<Option<String>, LookupError> {
+        let lookup = self
+            .lookups
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|l| l.platform() == user.platform)
+            .cloned();
+        match lookup {
+            Some(l) => l.name(&user.id).await,
+            None => Ok(None),
+        }
     }
 
     /// What `user` is, or `None` when no connected adapter can tell (its platform is not

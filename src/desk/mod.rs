@@ -223,9 +223,54 @@ impl Desk {
         }
     }
 
+    /// Learns the names their platforms show for `users` that have none yet (not configured
+    /// people, not automations), asking the connected adapters (which cache them) and
+    /// storing what they said for the other instances and the next start. A platform that
+    /// cannot answer now leaves the account shown by its reference; nothing fails for it.
+    pub async fn learn_names(&self, mut users: Vec<UserRef>) {
+        let dir = &self.config.directory;
+        users.retain(|u| dir.lacks_name(u));
+        users.sort();
+        users.dedup();
+        let mut learned = Vec::new();
+        for user in users {
+            match self.accounts.name(&user).await {
+                Ok(Some(name)) => {
+                    if dir.names.learn(&user, &name) {
+                        learned.push((user, name));
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(account = %user, error = %e, "no name for an account yet")
+                }
+            }
+        }
+        if learned.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.remember_names(&learned, self.now()).await {
+            tracing::warn!(error = %e, "could not store learned account names");
+        }
+    }
+
+    /// Loads the account names stored by any instance (see [`Desk::learn_names`]).
+    pub async fn load_names(&self) -> Result<usize, DeskError> {
+        let names = self.store.account_names().await?;
+        for (user, name) in &names {
+            self.config.directory.names.learn(user, name);
+        }
+        Ok(names.len())
+    }
+
     /// Turns a message into a ticket (or points to the one it already has).
     pub async fn flag(&self, req: FlagRequest) -> Result<FlagOutcome, DeskError> {
         let dir = &self.config.directory;
+        // The platform named the author with the message: remembered here (in memory only;
+        // the ticket keeps it for its reporter) for everything else that names them.
+        if let Some(name) = &req.source.author_name {
+            dir.names.learn(&req.source.author, name);
+        }
         if req.origin == Origin::Flag {
             let emoji = req
                 .emoji
@@ -528,6 +573,14 @@ impl Desk {
         who: impl Fn(&Ticket) -> Result<ChangeActor, DeskError>,
         change: Change,
     ) -> Result<(Ticket, Vec<EventKind>), DeskError> {
+        // Whoever acts, and whoever a ticket is given to, are named on the alert and in the
+        // history: their names are learned before anything is rendered.
+        let assignee = match &change {
+            Change::Assign(to) => to.as_ref(),
+            _ => None,
+        };
+        self.learn_names(by.into_iter().chain(assignee).cloned().collect())
+            .await;
         for _ in 0..CONFLICT_RETRIES {
             let mut ticket = self.ticket(id).await?;
             let actor = who(&ticket)?;

@@ -742,6 +742,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         at: DateTime<Utc>,
         outbox: Vec<Outgoing>,
     ) -> Result<bool, StoreError>;
+    /// Stores the names platforms gave for accounts (replacing older ones).
+    async fn remember_names(
+        &self,
+        names: &[(UserRef, String)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Every stored account name.
+    async fn account_names(&self) -> Result<Vec<(UserRef, String)>, StoreError>;
     /// Makes the people table match the configuration.
     async fn sync_people(&self, people: &[Person], at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Writes a consistent copy of the database to `path` while it is in use: SQLite's file

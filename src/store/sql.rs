@@ -1713,6 +1713,42 @@ impl<B: Backend> Store for SqlStore<B> {
         queue_if_claimed(tx, claimed, Some(ticket), outbox, at).await
     }
 
+    async fn remember_names(
+        &self,
+        names: &[(UserRef, String)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.write().await?;
+        for (user, name) in names {
+            tx.exec(
+                "INSERT INTO account_names (account, name, learned_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (account) DO UPDATE SET name = $2, learned_at = $3",
+                args![user.to_string(), name.as_str(), at],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn account_names(&self) -> Result<Vec<(UserRef, String)>, StoreError> {
+        let rows = self
+            .db
+            .read("SELECT account, name FROM account_names", vec![])
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    parse_user(&r.required_text("account")?)?,
+                    r.required_text("name")?,
+                ))
+            })
+            .collect()
+    }
+
     async fn claim_followup(
         &self,
         ticket: TicketRef,

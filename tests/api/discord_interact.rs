@@ -659,7 +659,9 @@ async fn saved_replies_are_offered_and_posted_under_the_alert(app: TestApp) {
         .expect("a reply to the alert");
     assert_eq!(reply.channel_id, "2002");
     assert!(
-        reply.content.contains("from the saved reply printer:")
+        reply
+            .content
+            .starts_with("Dana, from the saved reply printer:")
             && reply.content.contains("a technician is on the way"),
         "{}",
         reply.content

@@ -19,6 +19,7 @@ mod followups;
 mod http;
 mod intake;
 mod layers;
+mod names;
 mod props;
 mod rate_limits;
 mod replies;

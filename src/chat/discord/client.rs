@@ -60,6 +60,8 @@ pub struct DiscordApi {
     dms: Arc<Bounded<String, String>>,
     /// Person or bot by user id (bounded likewise).
     kinds: Arc<Bounded<String, AccountKind>>,
+    /// Display names by user id, from the same answers (bounded likewise).
+    names: Arc<Bounded<String, String>>,
     /// Buckets, the global pace and the invalid-request count.
     limits: Arc<Limits>,
 }
@@ -133,6 +135,7 @@ impl DiscordApi {
             proxy,
             dms: Arc::new(Bounded::new(PEOPLE_CACHED, PEOPLE_FOR)),
             kinds: Arc::new(Bounded::new(PEOPLE_CACHED, PEOPLE_FOR)),
+            names: Arc::new(Bounded::new(PEOPLE_CACHED, PEOPLE_FOR)),
             limits: Arc::new(Limits::new(DiscordLimits::default())),
         }
     }
@@ -485,18 +488,46 @@ impl DiscordApi {
         if let Some(k) = self.kinds.get(id) {
             return Ok(k);
         }
+        Ok(self.user(id).await?.0)
+    }
+
+    /// The name Discord shows for user `id` (their display name, else their username;
+    /// `GET /users/{id}`, cached); `None` for an unknown user.
+    pub async fn user_name(&self, id: &str) -> Result<Option<String>, ChatError> {
+        if let Some(name) = self.names.get(id) {
+            return Ok(Some(name));
+        }
+        Ok(self.user(id).await?.1)
+    }
+
+    /// One `GET /users/{id}`, caching the kind and name it tells.
+    async fn user(&self, id: &str) -> Result<(AccountKind, Option<String>), ChatError> {
         let user_id = UserId::from(snowflake(id)?);
-        let kind = match self
+        let (kind, name) = match self
             .call(Request::new(Route::User { user_id }, LightMethod::Get))
             .await
         {
-            Ok(u) if u["bot"] == true => AccountKind::Bot,
-            Ok(_) => AccountKind::Person,
-            Err(ChatError::Permanent(e)) if e.contains("(10013)") => AccountKind::Unknown,
+            Ok(u) => {
+                let kind = if u["bot"] == true {
+                    AccountKind::Bot
+                } else {
+                    AccountKind::Person
+                };
+                let name = u["global_name"]
+                    .as_str()
+                    .filter(|n| !n.is_empty())
+                    .or(u["username"].as_str())
+                    .map(str::to_string);
+                (kind, name)
+            }
+            Err(ChatError::Permanent(e)) if e.contains("(10013)") => (AccountKind::Unknown, None),
             Err(e) => return Err(e),
         };
         self.kinds.insert(id.to_string(), kind);
-        Ok(kind)
+        if let Some(n) = &name {
+            self.names.insert(id.to_string(), n.clone());
+        }
+        Ok((kind, name))
     }
 
     /// Remembers what a user is, from a payload that said (a reaction's member, a message's
@@ -631,6 +662,15 @@ impl AccountLookup for DiscordApi {
             return Ok(AccountKind::Unknown);
         }
         self.account_kind(id)
+            .await
+            .map_err(|e| LookupError(e.to_string()))
+    }
+
+    async fn name(&self, id: &str) -> Result<Option<String>, LookupError> {
+        if snowflake(id).is_err() {
+            return Ok(None);
+        }
+        self.user_name(id)
             .await
             .map_err(|e| LookupError(e.to_string()))
     }

@@ -940,6 +940,12 @@ impl AccountLookup for SlackApi {
             .await
             .map_err(|e| LookupError(e.to_string()))
     }
+
+    async fn name(&self, id: &str) -> Result<Option<String>, LookupError> {
+        self.user_name(id)
+            .await
+            .map_err(|e| LookupError(e.to_string()))
+    }
 }
 
 #[cfg(test)]
