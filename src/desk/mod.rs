@@ -792,18 +792,24 @@ impl Desk {
         Ok(self.store.csat(id).await?.unwrap_or(existing))
     }
 
-    /// Records that `by` replied in the thread of the flagged message `message_id` in
-    /// `channel`: a staff reply the reporter can see is the first response, and the reporter
-    /// replying to a ticket waiting on them ends the wait. `Ok(None)` when the message has no
-    /// ticket or the reply changes nothing.
+    /// Records that `by` replied in the thread of message `message_id` in `channel`, a
+    /// ticket's flagged message or (for a ticket without one) its alert: the reporter replying
+    /// to a ticket waiting on them ends the wait (and so its follow-ups), and a staff reply
+    /// under the flagged message, where the reporter sees it, is the first response.
+    /// `Ok(None)` when the message has no ticket or the reply changes nothing.
     pub async fn record_reply(
         &self,
         channel: &ChannelRef,
         message_id: &str,
         by: &Actor,
     ) -> Result<Option<Ticket>, DeskError> {
-        let Some(ticket) = self.store.ticket_by_source(channel, message_id).await? else {
-            return Ok(None);
+        let (ticket, under_alert) = match self.store.ticket_by_source(channel, message_id).await? {
+            Some(t) => (t, false),
+            // A ticket without a flagged message has its thread under its alert.
+            None => match self.store.ticket_by_alert(channel, message_id).await? {
+                Some(t) => (t, true),
+                None => return Ok(None),
+            },
         };
         let dir = &self.config.directory;
         // The customer answering a question ends the wait and restarts the resolution clock.
@@ -828,7 +834,11 @@ impl Desk {
                 Err(e) => Err(e),
             };
         }
-        if ticket.first_response_at.is_some() || !self.change_actor(by, &ticket).is_staff {
+        // Staff talking under the department's alert is not an answer the reporter sees.
+        if under_alert
+            || ticket.first_response_at.is_some()
+            || !self.change_actor(by, &ticket).is_staff
+        {
             return Ok(None);
         }
         let who = |t: &Ticket| Ok(self.change_actor(by, t));

@@ -750,6 +750,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
     /// Every stored account name.
     async fn account_names(&self) -> Result<Vec<(UserRef, String)>, StoreError>;
+    /// The ticket whose alert was posted in `channel` as message `message_id`.
+    async fn ticket_by_alert(
+        &self,
+        channel: &ChannelRef,
+        message_id: &str,
+    ) -> Result<Option<Ticket>, StoreError>;
     /// Makes the people table match the configuration.
     async fn sync_people(&self, people: &[Person], at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Writes a consistent copy of the database to `path` while it is in use: SQLite's file

@@ -874,6 +874,35 @@ impl<B: Backend> Store for SqlStore<B> {
         rows.first().map(ticket_from_row).transpose()
     }
 
+    async fn ticket_by_alert(
+        &self,
+        channel: &ChannelRef,
+        message_id: &str,
+    ) -> Result<Option<Ticket>, StoreError> {
+        let target = Target::Channel {
+            channel: channel.clone(),
+            thread: None,
+        };
+        let target = serde_json::to_string(&target).map_err(|e| corrupt("target", e))?;
+        let rows = self
+            .db
+            .read(
+                "SELECT ticket_id FROM outbox WHERE platform_message_id = $1 AND kind = 'alert' \
+                 AND target = $2 AND ticket_id IS NOT NULL ORDER BY id DESC LIMIT 1",
+                args![message_id, target],
+            )
+            .await?;
+        match rows
+            .first()
+            .map(|r| r.int("ticket_id"))
+            .transpose()?
+            .flatten()
+        {
+            Some(id) => self.ticket(TicketRef(id)).await,
+            None => Ok(None),
+        }
+    }
+
     async fn recent_flags(
         &self,
         accounts: &[UserRef],

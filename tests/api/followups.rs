@@ -458,6 +458,49 @@ async fn reminders_reach_the_reporter_on_both_platforms(app: TestApp) {
     crate::discord_flow::assert_bodies_match_discords_schema(&discord);
 }
 
+/// A ticket without a flagged message has its thread under its alert: the customer replying
+/// there ends the wait (so no reminder comes), and staff talking there is no first response.
+async fn a_reply_under_the_alert_ends_the_wait(app: TestApp) {
+    let fake = FakeSlack::start("xoxb-alert-thread").await.unwrap();
+    fake.add_channel("CBILLING", "billing", true);
+    let api = SlackApi::new(&fake.api_url, &Secret::new("xoxb-alert-thread")).unwrap();
+    let w = outbox_worker(&app, Arc::new(api));
+    app.clock.set(utc("2026-03-02T09:00:00Z"));
+    app.ok(&slack("UCUSTOMER"), "/ticket new Refund missing")
+        .await;
+    while w.round().await.unwrap() > 0 {}
+    let alert = fake.bot_messages().remove(0);
+    assert_eq!(alert.channel, "CBILLING");
+    let channel: ChannelRef = "slack:CBILLING".parse().unwrap();
+    // Bob talks it over under the alert: not an answer the customer sees.
+    let said = app
+        .desk
+        .record_reply(&channel, &alert.ts, &bob())
+        .await
+        .unwrap();
+    assert!(said.is_none());
+    assert_eq!(
+        app.desk
+            .ticket(TicketRef(1))
+            .await
+            .unwrap()
+            .first_response_at,
+        None
+    );
+    app.ok(&bob(), "/ticket status T-1 waiting").await;
+    app.clock.set(utc("2026-03-02T15:00:00Z"));
+    let t = app
+        .desk
+        .record_reply(&channel, &alert.ts, &Actor::user(customer()))
+        .await
+        .unwrap()
+        .expect("the customer's reply under the alert ends the wait");
+    assert_eq!(t.status, Status::InProgress);
+    app.clock.set(utc("2026-03-03T09:00:00Z"));
+    let done = tick(&scheduler(&app, "a")).await;
+    assert!(!done.iter().any(|(_, k, _)| *k == "remind"), "{done:?}");
+}
+
 #[test]
 fn close_after_must_come_after_remind_after() {
     let config = FOLLOWUPS_CONFIG.replace("close_after = \"3d\"", "close_after = \"12h\"");
@@ -482,4 +525,5 @@ crate::on_both_backends_with!(
     business_hours_count_and_a_ticket_without_a_message_is_reminded_under_its_alert,
     idle_tickets_are_nudged_once_per_idle_spell,
     reminders_reach_the_reporter_on_both_platforms,
+    a_reply_under_the_alert_ends_the_wait,
 );
