@@ -44,13 +44,7 @@ pub async fn tick(
         return Ok(vec![]);
     }
     let now = desk.now();
-    let active = desk
-        .store
-        .list_tickets(&TicketFilter {
-            statuses: Status::ALL.into_iter().filter(|s| s.is_active()).collect(),
-            ..TicketFilter::default()
-        })
-        .await?;
+    let active = desk.store.list_tickets(&TicketFilter::active()).await?;
     let mut out = Vec::new();
     for t in &active {
         let f = settings.of(&t.department);

@@ -27,7 +27,7 @@ use crate::core::cache::Bounded;
 use crate::core::cronexpr::{latest_fire, next_fire};
 use crate::core::message::{escalation, Outgoing, SlaClockKind};
 use crate::core::sla::{describe, Clock};
-use crate::core::types::{Status, TicketRef};
+use crate::core::types::TicketRef;
 use crate::desk::{Desk, DeskError};
 use crate::retention;
 use crate::store::{StoreError, TicketFilter};
@@ -172,13 +172,7 @@ impl Scheduler {
             return Ok(vec![]);
         }
         let now = desk.now();
-        let active = desk
-            .store
-            .list_tickets(&TicketFilter {
-                statuses: Status::ALL.into_iter().filter(|s| s.is_active()).collect(),
-                ..TicketFilter::default()
-            })
-            .await?;
+        let active = desk.store.list_tickets(&TicketFilter::active()).await?;
         let mut out = Vec::new();
         for t in &active {
             let (first, resolution) = policy.clocks(

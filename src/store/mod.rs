@@ -302,6 +302,17 @@ pub struct TicketFilter {
     pub limit: i64,
 }
 
+impl TicketFilter {
+    /// Every active ticket (open, in progress, waiting on the customer), as the scheduler's
+    /// SLA check and follow-ups read them.
+    pub fn active() -> TicketFilter {
+        TicketFilter {
+            statuses: Status::ALL.into_iter().filter(|s| s.is_active()).collect(),
+            ..TicketFilter::default()
+        }
+    }
+}
+
 /// Whose tickets a listing may include: those of `departments`, and those `reporters`
 /// reported. Both empty: none.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -87,27 +87,6 @@ async fn tick(s: &Scheduler) -> Vec<(i64, &'static str, bool)> {
     out
 }
 
-/// The queued posts of a ticket that are not alerts or alert edits.
-async fn posts(app: &TestApp, id: TicketRef) -> Vec<(OutKind, Target, String, Vec<Mention>)> {
-    app.desk
-        .store
-        .outbox(None, 0)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.outgoing.ticket == Some(id))
-        .filter(|r| matches!(r.outgoing.kind, OutKind::Post | OutKind::AlertReply))
-        .map(|r| {
-            (
-                r.outgoing.kind,
-                r.outgoing.target,
-                r.outgoing.message.plain(),
-                r.outgoing.message.mentions,
-            )
-        })
-        .collect()
-}
-
 async fn kinds(app: &TestApp, id: TicketRef) -> Vec<EventKind> {
     app.desk
         .store
@@ -164,7 +143,7 @@ async fn a_silent_reporter_is_reminded_once_then_the_ticket_closes(app: TestApp)
         },
     );
     assert_eq!(tick(&b).await, [(1, "remind", false)]);
-    let reminders: Vec<_> = posts(&app, t1)
+    let reminders: Vec<_> = ticket_posts(&app, t1)
         .await
         .into_iter()
         .filter(|p| p.2.contains("is waiting for your reply"))
@@ -301,7 +280,7 @@ async fn business_hours_count_and_a_ticket_without_a_message_is_reminded_under_i
         app.clock.set(utc(at));
         assert_eq!(tick(&s).await, want, "at {at}");
     }
-    let reminder = posts(&app, TicketRef(1))
+    let reminder = ticket_posts(&app, TicketRef(1))
         .await
         .into_iter()
         .find(|p| p.2.contains("is waiting for your reply"))
@@ -340,7 +319,7 @@ async fn idle_tickets_are_nudged_once_per_idle_spell(app: TestApp) {
     assert_eq!(tick(&s).await, [(1, "nudge", true)]);
     app.clock.set(utc("2026-03-02T20:00:00Z"));
     assert_eq!(tick(&s).await, [], "once per idle spell");
-    let nudges = posts(&app, TicketRef(1)).await;
+    let nudges = ticket_posts(&app, TicketRef(1)).await;
     assert_eq!(nudges.len(), 1, "{nudges:#?}");
     assert_eq!(
         nudges[0].1,
@@ -359,7 +338,7 @@ async fn idle_tickets_are_nudged_once_per_idle_spell(app: TestApp) {
     app.ok(&bob(), "/ticket claim T-1").await;
     app.clock.set(utc("2026-03-03T00:00:01Z"));
     assert_eq!(tick(&s).await, [(1, "nudge", true)]);
-    let nudges = posts(&app, TicketRef(1)).await;
+    let nudges = ticket_posts(&app, TicketRef(1)).await;
     assert_eq!(nudges.last().unwrap().1, Target::User { user: bob().user });
     assert!(nudges.last().unwrap().2.contains("is yours"));
     let nudged: Vec<EventKind> = kinds(&app, TicketRef(1))

@@ -471,3 +471,34 @@ pub fn workers(
     );
     (inbox, outbox)
 }
+
+/// A ticket's queued posts other than its alerts and their edits (thread posts, DMs,
+/// follow-ups): kind, target, plain text and who it pings, oldest first.
+pub async fn ticket_posts(
+    app: &TestApp,
+    id: switchboard::core::types::TicketRef,
+) -> Vec<(
+    switchboard::core::message::OutKind,
+    switchboard::core::message::Target,
+    String,
+    Vec<switchboard::core::types::Mention>,
+)> {
+    use switchboard::core::message::OutKind;
+    app.desk
+        .store
+        .outbox(None, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.outgoing.ticket == Some(id))
+        .filter(|r| matches!(r.outgoing.kind, OutKind::Post | OutKind::AlertReply))
+        .map(|r| {
+            (
+                r.outgoing.kind,
+                r.outgoing.target,
+                r.outgoing.message.plain(),
+                r.outgoing.message.mentions,
+            )
+        })
+        .collect()
+}

@@ -10,23 +10,12 @@ use switchboard::core::types::TicketRef;
 
 use crate::helpers::*;
 
-/// The ticket's queued posts that are not alerts or alert edits.
+/// The ticket's thread posts: kind, target and text.
 async fn thread_posts(app: &TestApp, id: TicketRef) -> Vec<(OutKind, Target, String)> {
-    app.desk
-        .store
-        .outbox(None, 0)
+    ticket_posts(app, id)
         .await
-        .unwrap()
         .into_iter()
-        .filter(|r| r.outgoing.ticket == Some(id))
-        .filter(|r| matches!(r.outgoing.kind, OutKind::Post | OutKind::AlertReply))
-        .map(|r| {
-            (
-                r.outgoing.kind,
-                r.outgoing.target,
-                r.outgoing.message.plain(),
-            )
-        })
+        .map(|(kind, target, text, _)| (kind, target, text))
         .collect()
 }
 
