@@ -30,6 +30,7 @@ use crate::core::types::Platform;
 use crate::desk::Desk;
 use crate::http::{self, AppState};
 use crate::inbox::{InboxSettings, InboxWorker};
+use crate::knowledge::KnowledgeBase;
 use crate::outbox::{OutboxSettings, OutboxWorker};
 use crate::schedule::{Scheduler, SchedulerSettings};
 use crate::serve::ServeSettings;
@@ -59,6 +60,9 @@ pub enum AppError {
     /// Discord refused the token or could not be reached at start.
     #[error("Discord: {0}")]
     Discord(String),
+    /// The knowledge base's folder could not be read.
+    #[error("{0}")]
+    Knowledge(String),
 }
 
 /// Opens and migrates the store the config names, syncs people, and builds the desk.
@@ -77,6 +81,7 @@ pub async fn build_desk_with_store(
     store
         .sync_people(&config.directory.people, clock.now())
         .await?;
+    let config_dir = config.knowledge_dir.clone();
     let desk = Desk {
         config: Arc::new(config),
         store,
@@ -84,6 +89,12 @@ pub async fn build_desk_with_store(
         commands: Arc::new(CommandSet::builtin()?),
         telemetry: Arc::new(Telemetry::default()),
         accounts: Arc::default(),
+        knowledge: Arc::new(match &config_dir {
+            Some(dir) => {
+                KnowledgeBase::open(dir).map_err(|e| AppError::Knowledge(e.to_string()))?
+            }
+            None => KnowledgeBase::none(),
+        }),
         tasks: tokio_util::task::TaskTracker::new(),
     };
     // Names other instances (or an earlier run) learned from the platforms.
@@ -91,6 +102,29 @@ pub async fn build_desk_with_store(
         desk.config.directory.names.learn(&user, &name);
     }
     Ok(desk)
+}
+
+/// How often the knowledge base's folder is looked at for changed articles.
+const KNOWLEDGE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Re-indexes the knowledge base when its folder changes, until `stopped`.
+async fn watch_knowledge(kb: Arc<KnowledgeBase>, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    if kb.dir().is_none() {
+        return;
+    }
+    while !*stopped.borrow() {
+        tokio::select! {
+            _ = tokio::time::sleep(KNOWLEDGE_EVERY) => {}
+            _ = stopped.changed() => break,
+        }
+        let kb = kb.clone();
+        // Reading files and indexing are blocking work.
+        match tokio::task::spawn_blocking(move || kb.reload_if_changed()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not re-read the knowledge base"),
+            Err(e) => tracing::warn!(error = %e, "knowledge base reload stopped"),
+        }
+    }
 }
 
 /// The platform connections the workers use; empty until adapters are configured.
@@ -348,6 +382,7 @@ pub async fn serve(
     let workers = [
         tokio::spawn(outbox.run(stopped.clone())),
         tokio::spawn(inbox.run(stopped.clone())),
+        tokio::spawn(watch_knowledge(desk.knowledge.clone(), stopped.clone())),
         tokio::spawn(scheduler.run(stopped)),
         probes,
     ];

@@ -412,6 +412,9 @@ pub struct Config {
     pub automation: AutomationSettings,
     /// Reminders, auto-close and nudges (`[followups]`, per department `followups`).
     pub followups: FollowupSettings,
+    /// The knowledge base's folder of Markdown articles (`[knowledge] dir`; none: no
+    /// knowledge base). A relative path is read from the working directory.
+    pub knowledge_dir: Option<std::path::PathBuf>,
     /// Secrets from the environment.
     pub secrets: Secrets,
 }
@@ -1508,6 +1511,28 @@ fn build(
 
     let api_tokens = build_api(&mut root, p, &check_dept, &secrets, env);
     let automation = build_automation(&mut root, p);
+    let knowledge_dir = root.table(p, "knowledge").and_then(|mut t| {
+        let key = t.key("dir");
+        let dir = t.string(p, "dir").map(std::path::PathBuf::from);
+        t.finish(p);
+        match dir {
+            Some(d) if !d.is_dir() => {
+                p.add(
+                    key,
+                    format!(
+                        "no folder at `{}`: create it with your Markdown articles, or remove [knowledge]",
+                        d.display()
+                    ),
+                );
+                None
+            }
+            Some(d) => Some(d),
+            None => {
+                p.add(key, "is required in [knowledge]: the folder of articles, e.g. dir = \"kb\"".to_string());
+                None
+            }
+        }
+    });
     let followups = {
         let default = root
             .table(p, "followups")
@@ -1597,6 +1622,7 @@ fn build(
         api_tokens,
         automation,
         followups,
+        knowledge_dir,
         secrets,
     }
 }

@@ -280,6 +280,7 @@ mod tests {
                 "digest",
                 "metric",
                 "reply",
+                "kb",
                 "Create ticket"
             ]
         );

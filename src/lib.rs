@@ -49,6 +49,7 @@ pub mod followups;
 pub mod http;
 pub mod inbox;
 pub mod intake;
+pub mod knowledge;
 pub mod logs;
 pub mod outbox;
 pub mod retention;

@@ -100,6 +100,11 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// The knowledge base.
+    Kb {
+        #[command(subcommand)]
+        action: KbAction,
+    },
     /// Ask a running bot's /healthz (exit 0 when it answers 2xx within 5 s, else 1); for
     /// container health checks, where there is no curl.
     Healthcheck {
@@ -107,6 +112,16 @@ enum Command {
         /// when it listens on all addresses).
         #[arg(long)]
         url: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KbAction {
+    /// Check every article's front matter, departments and relative links; list each problem
+    /// with its file and line (exit 1 if any).
+    Check {
+        /// The folder (default: `[knowledge] dir` of the config).
+        dir: Option<PathBuf>,
     },
 }
 
@@ -267,6 +282,40 @@ fn init_logging(default: &str) {
     switchboard::logs::init(default);
 }
 
+/// `switchboard kb check`: the folder given, else the config's; departments from the config
+/// when it loads.
+fn kb_check(config: Option<&std::path::Path>, dir: Option<PathBuf>) -> ExitCode {
+    let cfg = Config::load(config).ok();
+    // Departments are checked when the configuration says which there are.
+    let departments: Option<Vec<String>> = cfg.as_ref().map(|c| {
+        c.directory
+            .departments
+            .iter()
+            .map(|d| d.name.clone())
+            .collect()
+    });
+    let Some(dir) = dir.or_else(|| cfg.as_ref().and_then(|c| c.knowledge_dir.clone())) else {
+        return report(&"no folder to check: give one (`switchboard kb check kb`) or set `[knowledge] dir` in the config");
+    };
+    match switchboard::knowledge::check(&dir, departments.as_deref()) {
+        Ok((articles, problems)) if problems.is_empty() => {
+            println!(
+                "knowledge base is valid: {articles} article(s) in {}",
+                dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok((_, problems)) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            eprintln!("{} problem(s) in {}", problems.len(), dir.display());
+            ExitCode::FAILURE
+        }
+        Err(e) => report(&e),
+    }
+}
+
 fn report(e: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::FAILURE
@@ -283,6 +332,7 @@ async fn main() -> ExitCode {
             | Command::Commands { .. }
             | Command::Tickets { .. }
             | Command::CheckConfig { .. }
+            | Command::Kb { .. }
             | Command::Healthcheck { .. }
     );
     init_logging(if quiet { "warn" } else { "info" });
@@ -412,6 +462,9 @@ async fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => report(&e),
         },
+        Command::Kb {
+            action: KbAction::Check { dir },
+        } => kb_check(path, dir),
         Command::Healthcheck { url } => match healthcheck(path, url).await {
             Ok(url) => {
                 println!("healthy: {url}");

@@ -7,6 +7,7 @@
 //! platform payload.
 
 pub mod digest;
+pub mod kb;
 pub mod kudos;
 pub mod metric;
 pub mod reply;
@@ -26,6 +27,7 @@ pub const HANDLERS: &[(&str, &[&str])] = &[
     (digest::NAME, digest::SUBCOMMANDS),
     (metric::NAME, metric::SUBCOMMANDS),
     (reply::NAME, reply::SUBCOMMANDS),
+    (kb::NAME, kb::SUBCOMMANDS),
 ];
 
 /// Who runs a command, where, and the standing its spec requires.
@@ -52,6 +54,8 @@ pub enum Command {
     Metric(metric::MetricCmd),
     /// `/reply …`
     Reply(reply::ReplyCmd),
+    /// `/kb …`
+    Kb(kb::KbCmd),
 }
 
 /// Parses a checked invocation into a typed command.
@@ -72,6 +76,7 @@ pub fn parse_reporting_unread(
         digest::NAME => Command::Digest(digest::DigestCmd::parse(&args)?),
         metric::NAME => Command::Metric(metric::MetricCmd::parse(&args)?),
         reply::NAME => Command::Reply(reply::ReplyCmd::parse(&args)?),
+        kb::NAME => Command::Kb(kb::KbCmd::parse(&args)?),
         other => return Err(UsageError::UnknownCommand(other.to_string())),
     };
     Ok((cmd, args.unread()))
@@ -86,6 +91,7 @@ impl Command {
             Command::Digest(c) => c.run(desk, ctx).await,
             Command::Metric(c) => c.run(desk, ctx).await,
             Command::Reply(c) => c.run(desk, ctx).await,
+            Command::Kb(c) => c.run(desk, ctx).await,
         }
     }
 }

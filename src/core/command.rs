@@ -21,6 +21,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("digest.toml", include_str!("../../commands/digest.toml")),
     ("metric.toml", include_str!("../../commands/metric.toml")),
     ("reply.toml", include_str!("../../commands/reply.toml")),
+    ("kb.toml", include_str!("../../commands/kb.toml")),
     (
         "create-ticket.toml",
         include_str!("../../commands/create-ticket.toml"),
@@ -332,8 +333,11 @@ impl CommandSet {
         ) {
             (Some(sub), _) => (sub, rest),
             // The first word is already the default subcommand's first option; a bare word
-            // is more likely a mistyped subcommand and gets that error instead.
-            (None, Some(default)) if !is_bare_word(&first.text) => {
+            // is more likely a mistyped subcommand and gets that error instead, unless the
+            // default takes free text first (`/kb reset my password`).
+            (None, Some(default))
+                if !is_bare_word(&first.text) || takes_text_first(spec, default) =>
+            {
                 (find_sub(spec, default)?, &tokens[..])
             }
             (None, _) => (find_sub(spec, &first.text.to_ascii_lowercase())?, rest),
@@ -513,7 +517,13 @@ impl CommandSet {
     }
 }
 
-/// Whether `w` looks like a subcommand name rather than a value.
+/// Whether `spec`'s subcommand `sub` starts with a free-text option.
+fn takes_text_first(spec: &CommandSpec, sub: &str) -> bool {
+    spec.subcommand(sub)
+        .and_then(|s| s.options.first())
+        .is_some_and(|o| o.kind == OptionKind::Text)
+}
+
 /// A one-word value: letters, digits, `_` or `-` (at most 64), lowercased.
 fn one_word(v: &str) -> Result<String, String> {
     if v.len() <= 64
@@ -528,6 +538,7 @@ fn one_word(v: &str) -> Result<String, String> {
     }
 }
 
+/// Whether `w` looks like a subcommand name rather than a value.
 fn is_bare_word(w: &str) -> bool {
     !w.is_empty()
         && w.chars()

@@ -157,6 +157,8 @@ pub struct Desk {
     pub telemetry: Arc<Telemetry>,
     /// What the connected platforms say about accounts (bots), filled in by the adapters.
     pub accounts: Arc<Accounts>,
+    /// The knowledge base (`[knowledge]`), reloaded when its folder changes.
+    pub knowledge: Arc<crate::knowledge::KnowledgeBase>,
     /// Work an interaction started and answers later (a slow command's reply, a button's
     /// effect): tracked so a shutdown lets it finish, for a bounded time, before exiting.
     pub tasks: tokio_util::task::TaskTracker,
@@ -949,7 +951,6 @@ impl Desk {
     }
 }
 
-/// The alert for every channel of `dept`.
 /// A post in the ticket's thread: under the flagged message (in its thread, if it was in one),
 /// else under the ticket's alert in its department's first channel. `None` for a department
 /// without channels.
@@ -986,6 +987,7 @@ pub fn thread_post(dir: &Directory, ticket: &Ticket, message: Message) -> Option
     })
 }
 
+/// The alert for every channel of `dept`.
 fn alerts(dir: &Directory, kind: OutKind, ticket: &Ticket, dept: &str) -> Vec<Outgoing> {
     let Some(d) = dir.department(dept) else {
         return vec![];

@@ -161,10 +161,10 @@ fn commands_export_prints_both_formats() {
     let out = switchboard(&["commands", "export", "--format", "discord"], None);
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v.as_array().unwrap().len(), 6);
+    assert_eq!(v.as_array().unwrap().len(), 7);
     let out = switchboard(&["commands", "export", "--format", "slack-manifest"], None);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["features"]["slash_commands"].as_array().unwrap().len(), 5);
+    assert_eq!(v["features"]["slash_commands"].as_array().unwrap().len(), 6);
     assert_eq!(v["settings"]["socket_mode_enabled"], true);
     let out = switchboard(
         &[

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 use switchboard::cmd::{
-    self, digest::DigestCmd, kudos::KudosCmd, metric::MetricCmd, reply::ReplyCmd,
+    self, digest::DigestCmd, kb::KbCmd, kudos::KudosCmd, metric::MetricCmd, reply::ReplyCmd,
     ticket::TicketCmd, Command,
 };
 use switchboard::core::command::{CommandSet, OptionKind};
@@ -257,6 +257,14 @@ fn every_subcommand_parses_good_input() {
         (
             "/reply list",
             Command::Reply(ReplyCmd::List { department: None }),
+        ),
+        (
+            "/kb reset my password",
+            Command::Kb(KbCmd::Search("reset my password".into())),
+        ),
+        (
+            "/kb show billing/refunds",
+            Command::Kb(KbCmd::Show("billing/refunds".into())),
         ),
         (
             "/reply remove refund billing",

@@ -386,6 +386,20 @@ const GOOD: &[Case] = &[
         &[("name", "refund"), ("department", "billing")],
         "Removed",
     ),
+    (
+        CUSTOMER,
+        "kb",
+        "search",
+        &[("words", "I forgot my password")],
+        "Resetting your password",
+    ),
+    (
+        CUSTOMER,
+        "kb",
+        "show",
+        &[("article", "billing/refunds")],
+        "five working days",
+    ),
 ];
 
 /// Bad input (or a refusal) for every subcommand, with a piece of the answer that says how
@@ -503,6 +517,14 @@ const BAD: &[Case] = &[
         "no saved reply `nosuch`",
     ),
     (CUSTOMER, "reply", "list", &[], "a member of a department"),
+    (ALICE, "kb", "search", &[], "`words` is missing"),
+    (
+        ALICE,
+        "kb",
+        "show",
+        &[("article", "nosuch")],
+        "There is no article `nosuch`",
+    ),
     (
         BOB,
         "reply",
@@ -534,6 +556,7 @@ async fn every_subcommand_with_good_and_bad_input(app: TestApp) {
         BTreeSet::from([
             "Create ticket",
             "digest",
+            "kb",
             "kudos",
             "metric",
             "reply",

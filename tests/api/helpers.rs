@@ -58,6 +58,9 @@ members = ["person:alice"]
 emojis = ["ticket", "🎫", "rotating_light"]
 who = "members"
 
+[knowledge]
+dir = "tests/fixtures/kb"
+
 [routing]
 fallback = "support"
 

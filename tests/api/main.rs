@@ -18,6 +18,7 @@ mod flag_limit;
 mod followups;
 mod http;
 mod intake;
+mod knowledge;
 mod layers;
 mod names;
 mod props;

@@ -286,6 +286,12 @@ const GOOD: &[(&str, &str, &str)] = &[
         "/reply remove refund department:billing",
         "Removed",
     ),
+    (
+        "UCUSTOMER",
+        "/kb search I forgot my password",
+        "Resetting your password",
+    ),
+    ("UCUSTOMER", "/kb show billing/refunds", "five working days"),
 ];
 
 /// Bad input for every subcommand (run after `GOOD`), with a piece of the answer that says
@@ -334,6 +340,12 @@ const BAD: &[(&str, &str, &str)] = &[
     ("UBOB", "/reply send T-2 nosuch", "no saved reply `nosuch`"),
     ("UBOB", "/reply list department:nowhere", "nowhere"),
     ("UBOB", "/reply remove refund", "a department lead"),
+    ("UALICE", "/kb search", "`words` is missing"),
+    (
+        "UALICE",
+        "/kb show billing/nosuch",
+        "There is no article `billing/nosuch`",
+    ),
     ("UALICE", "/ticket frobnicate T-1", "claim"),
 ];
 
