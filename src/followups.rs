@@ -47,60 +47,72 @@ pub async fn tick(
     let active = desk.store.list_tickets(&TicketFilter::active()).await?;
     let mut out = Vec::new();
     for t in &active {
-        let f = settings.of(&t.department);
-        let cal = desk.config.sla.calendar(&t.department);
-        let due = |span: Option<Span>, since: DateTime<Utc>| {
-            span.map(|s| cal.add(since, cal.span(&s)))
-                .filter(|at| *at <= now)
-        };
-        match (t.status, t.waiting_since) {
-            // Another system has nobody to remind.
-            (Status::WaitingOnCustomer, Some(since)) if t.reporter.is_person_account() => {
-                if due(f.close_after, since).is_some() {
-                    let closed = desk.close_unanswered(t.id, since).await?;
-                    if closed.is_some() {
-                        tracing::info!(ticket = %t.id, "resolved after no reply");
-                    }
-                    out.push(FollowUp {
-                        ticket: t.id,
-                        kind: "close",
-                        done: closed.is_some(),
-                    });
-                } else if due(f.remind_after, since).is_some() {
-                    let key = format!("{}:remind:{since}", t.id.0);
-                    if settled.contains(&key) {
-                        continue;
-                    }
-                    let done = remind(desk, t, f, cal, since, owner, now).await?;
-                    settled.insert(key, ());
-                    out.push(FollowUp {
-                        ticket: t.id,
-                        kind: "remind",
-                        done,
-                    });
-                }
+        // One ticket's failure (a database hiccup) leaves the others followed up; the next
+        // tick tries it again.
+        match follow(desk, t, owner, settled, now).await {
+            Ok(Some(f)) => out.push(f),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(ticket = %t.id, error = %e, "follow-up failed; retried on the next tick")
             }
-            (Status::Open | Status::InProgress, _) => {
-                let since = t.updated_at;
-                if due(f.nudge_after, since).is_none() {
-                    continue;
-                }
-                let key = format!("{}:nudge:{since}", t.id.0);
-                if settled.contains(&key) {
-                    continue;
-                }
-                let done = nudge(desk, t, f, owner, now).await?;
-                settled.insert(key, ());
-                out.push(FollowUp {
-                    ticket: t.id,
-                    kind: "nudge",
-                    done,
-                });
-            }
-            _ => {}
         }
     }
     Ok(out)
+}
+
+/// What is due for `t` now, done.
+async fn follow(
+    desk: &Desk,
+    t: &Ticket,
+    owner: &str,
+    settled: &Bounded<String, ()>,
+    now: DateTime<Utc>,
+) -> Result<Option<FollowUp>, DeskError> {
+    let f = desk.config.followups.of(&t.department);
+    let cal = desk.config.sla.calendar(&t.department);
+    let due = |span: Option<Span>, since: DateTime<Utc>| {
+        span.map(|s| cal.add(since, cal.span(&s)))
+            .filter(|at| *at <= now)
+    };
+    let (kind, since) = match (t.status, t.waiting_since) {
+        // Another system has nobody to remind.
+        (Status::WaitingOnCustomer, Some(since)) if t.reporter.is_person_account() => {
+            if due(f.close_after, since).is_some() {
+                let closed = desk.close_unanswered(t.id, since).await?;
+                if closed.is_some() {
+                    tracing::info!(ticket = %t.id, "resolved after no reply");
+                }
+                return Ok(Some(FollowUp {
+                    ticket: t.id,
+                    kind: "close",
+                    done: closed.is_some(),
+                }));
+            }
+            if due(f.remind_after, since).is_none() {
+                return Ok(None);
+            }
+            ("remind", since)
+        }
+        (Status::Open | Status::InProgress, _) if due(f.nudge_after, t.updated_at).is_some() => {
+            ("nudge", t.updated_at)
+        }
+        _ => return Ok(None),
+    };
+    let key = format!("{}:{kind}:{since}", t.id.0);
+    if settled.contains(&key) {
+        return Ok(None);
+    }
+    let done = if kind == "remind" {
+        remind(desk, t, f, cal, since, owner, now).await?
+    } else {
+        nudge(desk, t, f, owner, now).await?
+    };
+    settled.insert(key, ());
+    Ok(Some(FollowUp {
+        ticket: t.id,
+        kind,
+        done,
+    }))
 }
 
 /// The follow-ups' account in a ticket's history, on the platform of its department's first

@@ -141,7 +141,10 @@ impl Scheduler {
             || async {
                 self.tick().await?;
                 self.sla_tick().await?;
-                self.followup_tick().await?;
+                // Follow-ups failing (logged per ticket inside) never hold up retention.
+                if let Err(e) = self.followup_tick().await {
+                    tracing::warn!(error = %e, "follow-ups failed; retried on the next tick");
+                }
                 self.retention_tick().await.map(|_| 0)
             },
         )

@@ -143,7 +143,11 @@ async fn send(
             )
         }));
     };
-    let named = ticket.assignee.iter().chain([&ctx.actor.user]).cloned();
+    let named = ticket
+        .assignee
+        .iter()
+        .chain([&ctx.actor.user, &ticket.reporter])
+        .cloned();
     desk.learn_names(named.collect()).await;
     let text = fill(&reply.text, &ticket, dir);
     let change = Change::SavedReply {
@@ -369,7 +373,8 @@ fn variables(text: &str) -> Vec<String> {
         let Some(close) = rest.find('}') else { break };
         let name = &rest[..close];
         if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphabetic() || c == '_') {
-            out.push(name.to_ascii_lowercase());
+            // As written: `{Reporter}` is not `{reporter}`, and would be posted as typed.
+            out.push(name.to_string());
             rest = &rest[close + 1..];
         }
     }
@@ -413,6 +418,10 @@ pub async fn choices(
     limit: usize,
 ) -> Result<Vec<SavedReply>, DeskError> {
     let dir = &desk.config.directory;
+    // Saved replies are staff tools: offered to those who may list them.
+    if !dir.is_staff(actor) {
+        return Ok(vec![]);
+    }
     let department = match ticket {
         Some(id) => desk.store.ticket(id).await?.map(|t| t.department),
         None => None,
@@ -441,7 +450,7 @@ mod tests {
     fn variables_are_found_and_unknown_ones_refused() {
         assert_eq!(
             variables("Hi {reporter}, {ticket} is with {Department}. {} {not closed"),
-            ["reporter", "ticket", "department"]
+            ["reporter", "ticket", "Department"]
         );
         assert!(check_text("Hi {reporter}").is_ok());
         let err = check_text("Hi {customer} and {agent}").unwrap_err();

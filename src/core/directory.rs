@@ -196,12 +196,24 @@ pub struct Directory {
 /// How many platform names a process keeps; past it, the oldest learned go first.
 const MAX_NAMES: usize = 100_000;
 
+/// How long a learned name (or a platform's "no name") is trusted before it is asked again,
+/// so a renamed person shows the new name within a day.
+const NAME_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// What is known of accounts' names: the name and when it was learned, or when the platform
+/// last had none to give.
+#[derive(Default)]
+struct Known {
+    names: std::collections::HashMap<UserRef, (String, std::time::Instant)>,
+    misses: std::collections::HashMap<UserRef, std::time::Instant>,
+}
+
 /// The names the platforms gave for accounts not listed under `[[people]]` (a flagged
 /// message's author, someone who claimed a ticket), shared by every clone of the directory
 /// and filled by the desk, so everything that names a person shows a name people can read
 /// instead of `slack:U0AGENT`. Configuration never holds them (it compares equal without).
 #[derive(Clone, Default)]
-pub struct Names(std::sync::Arc<std::sync::RwLock<std::collections::HashMap<UserRef, String>>>);
+pub struct Names(std::sync::Arc<std::sync::RwLock<Known>>);
 
 impl Names {
     /// The learned name of `user`.
@@ -209,8 +221,9 @@ impl Names {
         self.0
             .read()
             .unwrap_or_else(|e| e.into_inner())
+            .names
             .get(user)
-            .cloned()
+            .map(|(n, _)| n.clone())
     }
 
     /// Remembers `name` for `user`; true when it was new or changed. Blank names are ignored.
@@ -219,20 +232,38 @@ impl Names {
         if name.is_empty() {
             return false;
         }
-        let mut all = self.0.write().unwrap_or_else(|e| e.into_inner());
-        if all.get(user).map(String::as_str) == Some(name) {
-            return false;
+        let mut known = self.0.write().unwrap_or_else(|e| e.into_inner());
+        known.misses.remove(user);
+        let changed = known.names.get(user).map(|(n, _)| n.as_str()) != Some(name);
+        if known.names.len() >= MAX_NAMES {
+            known.names.clear();
         }
-        if all.len() >= MAX_NAMES {
-            all.clear();
+        known
+            .names
+            .insert(user.clone(), (name.to_string(), std::time::Instant::now()));
+        changed
+    }
+
+    /// Remembers that `user`'s platform had no name to give now (not asked again for a day).
+    pub fn missed(&self, user: &UserRef) {
+        let mut known = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if known.misses.len() >= MAX_NAMES {
+            known.misses.clear();
         }
-        all.insert(user.clone(), name.to_string());
-        true
+        known.misses.insert(user.clone(), std::time::Instant::now());
+    }
+
+    /// Whether `user`'s platform is worth asking: nothing known, or known for a day.
+    pub fn stale(&self, user: &UserRef) -> bool {
+        let known = self.0.read().unwrap_or_else(|e| e.into_inner());
+        let fresh = |at: &std::time::Instant| at.elapsed() < NAME_FOR;
+        !(known.names.get(user).is_some_and(|(_, at)| fresh(at))
+            || known.misses.get(user).is_some_and(fresh))
     }
 
     /// How many names are known.
     pub fn len(&self) -> usize {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).len()
+        self.0.read().unwrap_or_else(|e| e.into_inner()).names.len()
     }
 
     /// Whether none is.
@@ -303,12 +334,12 @@ impl Directory {
         }
     }
 
-    /// Whether `display_name` would show `user` by its account reference for want of a
-    /// name (not a configured person, not an automation, no name learned).
-    pub fn lacks_name(&self, user: &UserRef) -> bool {
+    /// Whether `user`'s platform should be asked for their name: not a configured person,
+    /// not an automation, and no name (or "none") learned within the last day.
+    pub fn wants_name(&self, user: &UserRef) -> bool {
         user.automation_source().is_none()
             && self.person_of(user).is_none()
-            && self.names.get(user).is_none()
+            && self.names.stale(user)
     }
 
     /// The department called `name` (case-insensitive).

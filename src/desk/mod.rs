@@ -164,6 +164,9 @@ pub struct Desk {
     pub tasks: tokio_util::task::TaskTracker,
 }
 
+/// How long a change waits for a platform to name an account it has no name for.
+const NAME_WAIT: std::time::Duration = std::time::Duration::from_millis(800);
+
 /// How many times a change is retried when another writer got there first. Each retry waits
 /// a random few milliseconds so competing writers spread out instead of colliding again.
 const CONFLICT_RETRIES: usize = 30;
@@ -225,26 +228,32 @@ impl Desk {
         }
     }
 
-    /// Learns the names their platforms show for `users` that have none yet (not configured
-    /// people, not automations), asking the connected adapters (which cache them) and
-    /// storing what they said for the other instances and the next start. A platform that
-    /// cannot answer now leaves the account shown by its reference; nothing fails for it.
+    /// Learns the names their platforms show for `users` that have none yet, or not from the
+    /// last day (not configured people, not automations), asking the connected adapters
+    /// (which cache them) and storing what they said for the other instances and the next
+    /// start. A platform that cannot answer now (or within [`NAME_WAIT`]) leaves the account
+    /// shown by its reference; nothing fails for it.
     pub async fn learn_names(&self, mut users: Vec<UserRef>) {
         let dir = &self.config.directory;
-        users.retain(|u| dir.lacks_name(u));
+        users.retain(|u| dir.wants_name(u));
         users.sort();
         users.dedup();
         let mut learned = Vec::new();
         for user in users {
-            match self.accounts.name(&user).await {
-                Ok(Some(name)) => {
+            // A slow or rate-limited platform never holds a change up for long.
+            let asked = tokio::time::timeout(NAME_WAIT, self.accounts.name(&user)).await;
+            match asked {
+                Ok(Ok(Some(name))) => {
                     if dir.names.learn(&user, &name) {
                         learned.push((user, name));
                     }
                 }
-                Ok(None) => {}
-                Err(e) => {
+                Ok(Ok(None)) => dir.names.missed(&user),
+                Ok(Err(e)) => {
                     tracing::debug!(account = %user, error = %e, "no name for an account yet")
+                }
+                Err(_) => {
+                    tracing::debug!(account = %user, "the platform was slow to name an account")
                 }
             }
         }
@@ -463,6 +472,8 @@ impl Desk {
         title: &str,
         overrides: TicketOverrides,
     ) -> Result<(Ticket, Decision), DeskError> {
+        // The alert names the reporter: by their platform's name.
+        self.learn_names(vec![actor.user.clone()]).await;
         let decision = self.config.router.route(&RouteInput {
             platform: actor.user.platform,
             channel,
@@ -575,16 +586,23 @@ impl Desk {
         who: impl Fn(&Ticket) -> Result<ChangeActor, DeskError>,
         change: Change,
     ) -> Result<(Ticket, Vec<EventKind>), DeskError> {
-        // Whoever acts, and whoever a ticket is given to, are named on the alert and in the
-        // history: their names are learned before anything is rendered.
-        let assignee = match &change {
-            Change::Assign(to) => to.as_ref(),
+        let given_to = match &change {
+            Change::Assign(to) => to.clone(),
             _ => None,
         };
-        self.learn_names(by.into_iter().chain(assignee).cloned().collect())
-            .await;
-        for _ in 0..CONFLICT_RETRIES {
+        for attempt in 0..CONFLICT_RETRIES {
             let mut ticket = self.ticket(id).await?;
+            if attempt == 0 {
+                // Everyone the alert and the history name (who acts, the reporter, the
+                // assignee before and after) by the names their platforms show.
+                let named = by
+                    .cloned()
+                    .into_iter()
+                    .chain(given_to.clone())
+                    .chain([ticket.reporter.clone()])
+                    .chain(ticket.assignee.clone());
+                self.learn_names(named.collect()).await;
+            }
             let actor = who(&ticket)?;
             let before = ticket.clone();
             let version = ticket.version;
@@ -805,15 +823,33 @@ impl Desk {
         message_id: &str,
         by: &Actor,
     ) -> Result<Option<Ticket>, DeskError> {
-        let (ticket, under_alert) = match self.store.ticket_by_source(channel, message_id).await? {
-            Some(t) => (t, false),
-            // A ticket without a flagged message has its thread under its alert.
-            None => match self.store.ticket_by_alert(channel, message_id).await? {
-                Some(t) => (t, true),
-                None => return Ok(None),
-            },
-        };
         let dir = &self.config.directory;
+        // What the reply answers: a flagged message, the thread a message was flagged in (the
+        // reporter's own ticket there, else the first), or one of the bot's posts (an alert,
+        // a reminder). Only under the flagged message does the reporter see a staff reply.
+        let (ticket, reporter_sees) = match self.store.ticket_by_source(channel, message_id).await?
+        {
+            Some(t) => (t, true),
+            None => {
+                let mut in_thread = self.store.tickets_in_thread(channel, message_id).await?;
+                let own = in_thread
+                    .iter()
+                    .position(|t| dir.same_person(&by.user, &t.reporter))
+                    .unwrap_or(0);
+                if in_thread.is_empty() {
+                    match self
+                        .store
+                        .ticket_by_bot_message(channel, message_id)
+                        .await?
+                    {
+                        Some(t) => (t, false),
+                        None => return Ok(None),
+                    }
+                } else {
+                    (in_thread.swap_remove(own), true)
+                }
+            }
+        };
         // The customer answering a question ends the wait and restarts the resolution clock.
         if dir.same_person(&by.user, &ticket.reporter) && ticket.status == Status::WaitingOnCustomer
         {
@@ -837,7 +873,7 @@ impl Desk {
             };
         }
         // Staff talking under the department's alert is not an answer the reporter sees.
-        if under_alert
+        if !reporter_sees
             || ticket.first_response_at.is_some()
             || !self.change_actor(by, &ticket).is_staff
         {

@@ -740,7 +740,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Claims one follow-up of a ticket (`kind` `remind` or `nudge`) for the wait or idle
     /// spell that began at `since`, recording `event` by `actor` in its history and queueing
     /// `outbox` in the same transaction; `false` (and nothing written) if it was claimed
-    /// before, by any instance.
+    /// before, by any instance, or the ticket no longer stands so (it stopped waiting since
+    /// `since`, or changed since `since`).
     #[allow(clippy::too_many_arguments)]
     async fn claim_followup(
         &self,
@@ -761,12 +762,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
     /// Every stored account name.
     async fn account_names(&self) -> Result<Vec<(UserRef, String)>, StoreError>;
-    /// The ticket whose alert was posted in `channel` as message `message_id`.
-    async fn ticket_by_alert(
+    /// The ticket one of whose messages (its alert, a reminder, a saved reply) the bot posted
+    /// in `channel` as `message_id`.
+    async fn ticket_by_bot_message(
         &self,
         channel: &ChannelRef,
         message_id: &str,
     ) -> Result<Option<Ticket>, StoreError>;
+    /// The tickets of messages flagged inside the thread `thread` of `channel`, oldest first.
+    async fn tickets_in_thread(
+        &self,
+        channel: &ChannelRef,
+        thread: &str,
+    ) -> Result<Vec<Ticket>, StoreError>;
     /// Makes the people table match the configuration.
     async fn sync_people(&self, people: &[Person], at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Writes a consistent copy of the database to `path` while it is in use: SQLite's file

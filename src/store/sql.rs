@@ -874,33 +874,47 @@ impl<B: Backend> Store for SqlStore<B> {
         rows.first().map(ticket_from_row).transpose()
     }
 
-    async fn ticket_by_alert(
+    async fn ticket_by_bot_message(
         &self,
         channel: &ChannelRef,
         message_id: &str,
     ) -> Result<Option<Ticket>, StoreError> {
-        let target = Target::Channel {
-            channel: channel.clone(),
-            thread: None,
-        };
-        let target = serde_json::to_string(&target).map_err(|e| corrupt("target", e))?;
         let rows = self
             .db
             .read(
-                "SELECT ticket_id FROM outbox WHERE platform_message_id = $1 AND kind = 'alert' \
-                 AND target = $2 AND ticket_id IS NOT NULL ORDER BY id DESC LIMIT 1",
-                args![message_id, target],
+                "SELECT ticket_id, target FROM outbox WHERE platform_message_id = $1 \
+                 AND ticket_id IS NOT NULL ORDER BY id DESC",
+                args![message_id],
             )
             .await?;
-        match rows
-            .first()
-            .map(|r| r.int("ticket_id"))
-            .transpose()?
-            .flatten()
-        {
-            Some(id) => self.ticket(TicketRef(id)).await,
-            None => Ok(None),
+        for r in &rows {
+            let target: Target = serde_json::from_str(&r.required_text("target")?)
+                .map_err(|e| corrupt("outbox target", e))?;
+            if matches!(&target, Target::Channel { channel: c, .. } if c == channel) {
+                if let Some(id) = r.int("ticket_id")? {
+                    return self.ticket(TicketRef(id)).await;
+                }
+            }
         }
+        Ok(None)
+    }
+
+    async fn tickets_in_thread(
+        &self,
+        channel: &ChannelRef,
+        thread: &str,
+    ) -> Result<Vec<Ticket>, StoreError> {
+        let rows = self
+            .db
+            .read(
+                select_tickets!(
+                    "WHERE source_channel = $2 AND source_thread = $3 AND source_platform = $1 \
+                     ORDER BY id"
+                ),
+                args![channel.platform.as_str(), &channel.id, thread],
+            )
+            .await?;
+        rows.iter().map(ticket_from_row).collect()
     }
 
     async fn recent_flags(
@@ -1790,11 +1804,21 @@ impl<B: Backend> Store for SqlStore<B> {
         outbox: Vec<Outgoing>,
     ) -> Result<bool, StoreError> {
         let _wake = WakeOnDrop(&self.wake.outbox);
+        // Claimed only while the ticket still stands as the tick saw it: a reply or a change
+        // since then ended that wait or idle spell, and nothing is sent for it.
+        let still = match kind {
+            "remind" => "status = 'waiting_on_customer' AND waiting_since = $3",
+            _ => "status IN ('open', 'in_progress') AND updated_at = $3",
+        };
         let mut tx = self.db.write().await?;
         let claimed = tx
             .exec(
-                "INSERT INTO followup_claims (ticket_id, kind, since, claimed_by, claimed_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ticket_id, kind, since) DO NOTHING",
+                sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO followup_claims (ticket_id, kind, since, claimed_by, claimed_at) \
+                     SELECT $1, $2, $3, $4, $5 \
+                     WHERE EXISTS (SELECT 1 FROM tickets WHERE id = $1 AND {still}) \
+                     ON CONFLICT (ticket_id, kind, since) DO NOTHING"
+                )),
                 args![ticket.0, kind, since, owner, at],
             )
             .await?;

@@ -248,6 +248,27 @@ async fn a_customer_reply_cancels_the_reminder_and_the_close(app: TestApp) {
     app.ok(&bob(), "/ticket status T-1 waiting").await;
     app.clock.set(utc("2026-03-07T09:00:00Z"));
     assert_eq!(tick(&s).await, [(1, "remind", true)]);
+    // A claim made from a stale view (the wait the customer answered) sends nothing.
+    let by = switchboard::core::types::UserRef::automation(
+        switchboard::core::types::Platform::Slack,
+        "followups",
+    );
+    let stale = app
+        .desk
+        .store
+        .claim_followup(
+            t1,
+            "remind",
+            utc("2026-03-02T09:00:00Z"),
+            "late",
+            &by,
+            EventKind::Reminded,
+            app.desk.now(),
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(!stale, "that wait is over");
     let reminded = kinds(&app, t1)
         .await
         .into_iter()
@@ -319,6 +340,8 @@ async fn idle_tickets_are_nudged_once_per_idle_spell(app: TestApp) {
     assert_eq!(tick(&s).await, [(1, "nudge", true)]);
     app.clock.set(utc("2026-03-02T20:00:00Z"));
     assert_eq!(tick(&s).await, [], "once per idle spell");
+    // Another instance (its own memory) finds the nudge claimed.
+    assert_eq!(tick(&scheduler(&app, "b")).await, [(1, "nudge", false)]);
     let nudges = ticket_posts(&app, TicketRef(1)).await;
     assert_eq!(nudges.len(), 1, "{nudges:#?}");
     assert_eq!(
@@ -361,6 +384,11 @@ async fn idle_tickets_are_nudged_once_per_idle_spell(app: TestApp) {
     assert!(!tick(&s).await.iter().any(|(t, _, _)| *t == 2));
 }
 
+/// The Discord customer of the reminder test.
+fn src_author() -> switchboard::core::types::UserRef {
+    switchboard::core::types::UserRef::new(switchboard::core::types::Platform::Discord, "1099")
+}
+
 fn outbox_worker(app: &TestApp, delivery: Arc<dyn Delivery>) -> OutboxWorker {
     OutboxWorker::new(
         app.desk.store.clone(),
@@ -395,8 +423,7 @@ async fn reminders_reach_the_reporter_on_both_platforms(app: TestApp) {
     .unwrap();
     let said = discord.say("2100", "1099", "my refund is late");
     let mut src = source("discord:2100", &said, "my refund is late");
-    src.author =
-        switchboard::core::types::UserRef::new(switchboard::core::types::Platform::Discord, "1099");
+    src.author = src_author();
     src.permalink = None;
     app.flag(&bob(), "ticket", src).await.unwrap();
     for t in ["T-1", "T-2"] {
@@ -435,6 +462,18 @@ async fn reminders_reach_the_reporter_on_both_platforms(app: TestApp) {
     assert_eq!(allowed["parse"], serde_json::json!([]));
     assert_eq!(allowed["users"], serde_json::json!(["1099"]));
     crate::discord_flow::assert_bodies_match_discords_schema(&discord);
+    // The customer answers the reminder itself (a reply to the bot's message): the wait ends.
+    let t = app
+        .desk
+        .record_reply(
+            &"discord:2100".parse().unwrap(),
+            &reminder.id,
+            &Actor::user(src_author()),
+        )
+        .await
+        .unwrap()
+        .expect("a reply to the reminder ends the wait");
+    assert_eq!((t.id, t.status), (TicketRef(2), Status::InProgress));
 }
 
 /// A ticket without a flagged message has its thread under its alert: the customer replying

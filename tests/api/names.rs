@@ -9,6 +9,7 @@ use sandbox::slack::FakeSlack;
 use switchboard::app::build_desk_with_store;
 use switchboard::chat::slack::client::SlackApi;
 use switchboard::config::{Config, Secret};
+use switchboard::core::directory::Names;
 use switchboard::core::message::OutKind;
 use switchboard::core::types::{Platform, RoleRef, TicketRef, UserRef};
 
@@ -58,8 +59,24 @@ async fn people_not_configured_are_named_as_their_platform_shows_them(app: TestA
     assert!(!shown.contains("<!channel>"), "a name never pings: {shown}");
     assert!(!shown.contains("slack:UAGENT"), "{shown}");
 
-    // Another instance on the same database knows the names without asking Slack.
-    let config: Config = (*app.desk.config).clone();
+    let alerts: Vec<String> = app
+        .desk
+        .store
+        .outbox(None, 0)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| matches!(r.outgoing.kind, OutKind::Alert | OutKind::AlertUpdate))
+        .map(|r| serde_json::to_string(&r.outgoing.message).unwrap())
+        .collect();
+    for a in &alerts {
+        assert!(!a.contains("slack:UCUSTOMER"), "the reporter is named: {a}");
+    }
+    assert!(!shown.contains("slack:UCUSTOMER"), "{shown}");
+    // Another instance on the same database (its own memory) knows the names from the
+    // database, without asking Slack.
+    let mut config: Config = (*app.desk.config).clone();
+    config.directory.names = Names::default();
     let other = build_desk_with_store(
         config,
         app.second_store().await,

@@ -56,6 +56,10 @@ async fn kept_by_leads_listed_and_sent_by_members(app: TestApp) {
             "/reply add greet Hi {customer}.",
             "{customer} is not a variable",
         ),
+        (
+            "/reply add greet Hi {Reporter}.",
+            "{Reporter} is not a variable",
+        ),
     ] {
         let err = app.user_error(&alice(), line).await;
         assert!(err.contains(want), "{line}: {err}");

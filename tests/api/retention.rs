@@ -101,26 +101,30 @@ async fn prune_removes_exactly_what_the_dry_run_listed_and_nothing_in_use(app: T
         .await
         .unwrap()
         .unwrap();
+    // Nudge claims, taken while both are open (a claim needs the ticket as the tick saw it).
+    for t in [done.id, open.id] {
+        let since = store.ticket(t).await.unwrap().unwrap().updated_at;
+        let by = switchboard::core::types::UserRef::automation(Platform::Slack, "followups");
+        assert!(store
+            .claim_followup(
+                t,
+                "nudge",
+                since,
+                "w",
+                &by,
+                EventKind::Nudged { assignee: None },
+                app.desk.now(),
+                vec![]
+            )
+            .await
+            .unwrap());
+    }
     app.ok(&alice(), &format!("/ticket status {} resolved", done.id))
         .await;
     let now = app.desk.now();
     for t in [done.id, open.id] {
         assert!(store
             .claim_escalation(t, "first_response", "breach", "w", now, vec![])
-            .await
-            .unwrap());
-        let by = switchboard::core::types::UserRef::automation(Platform::Slack, "followups");
-        assert!(store
-            .claim_followup(
-                t,
-                "nudge",
-                now,
-                "w",
-                &by,
-                EventKind::Nudged { assignee: None },
-                now,
-                vec![]
-            )
             .await
             .unwrap());
     }

@@ -229,7 +229,8 @@ impl EventHandler for Handler {
     }
 
     async fn message(&self, _ctx: Context, m: DiscordMessage) {
-        // Only a person's reply to a flagged message matters (it may be the first response).
+        // Only a person's reply about a ticket matters (the first response, or the reporter
+        // answering while it waits on them).
         let Some(parent) = m.message_reference.as_ref().and_then(|r| r.message_id) else {
             return;
         };
@@ -237,11 +238,14 @@ impl EventHandler for Handler {
             return;
         }
         let channel = ChannelRef::new(Platform::Discord, m.channel_id.to_string());
-        match self
-            .store
-            .ticket_by_source(&channel, &parent.to_string())
-            .await
-        {
+        // A reply to a flagged message, or to one of the bot's posts about a ticket (its
+        // alert, a reminder, a saved reply).
+        let parent_id = parent.to_string();
+        let found = match self.store.ticket_by_source(&channel, &parent_id).await {
+            Ok(None) => self.store.ticket_by_bot_message(&channel, &parent_id).await,
+            other => other,
+        };
+        match found {
             Ok(Some(_)) => {}
             Ok(None) => return,
             Err(e) => {
