@@ -93,8 +93,8 @@ async fn follow(
             }
             ("remind", since)
         }
-        (Status::Open | Status::InProgress, _) if due(f.nudge_after, t.updated_at).is_some() => {
-            ("nudge", t.updated_at)
+        (Status::Open | Status::InProgress, _) if due(f.nudge_after, idle_since(t)).is_some() => {
+            ("nudge", idle_since(t))
         }
         _ => return Ok(None),
     };
@@ -113,6 +113,11 @@ async fn follow(
         kind,
         done,
     }))
+}
+
+/// Since when nobody on staff has acted on `t`: its last staff change, else its opening.
+fn idle_since(t: &Ticket) -> DateTime<Utc> {
+    t.staff_at.unwrap_or(t.created_at)
 }
 
 /// The follow-ups' account in a ticket's history, on the platform of its department's first
@@ -221,7 +226,7 @@ async fn nudge(
         .claim_followup(
             t.id,
             "nudge",
-            t.updated_at,
+            idle_since(t),
             owner,
             &automation(desk, t),
             EventKind::Nudged {

@@ -175,6 +175,10 @@ pub struct Ticket {
     /// How it came to be: from chat, or opened by another system.
     #[serde(default)]
     pub origin: Origin,
+    /// When staff last changed it (claimed, replied, moved it on); none since it was opened.
+    /// Nudges measure idleness from here.
+    #[serde(default)]
+    pub staff_at: Option<DateTime<Utc>>,
 }
 
 /// Everything needed to open a ticket; the store assigns the reference.
@@ -223,6 +227,7 @@ impl NewTicket {
             waiting_since: None,
             sla_paused: Duration::zero(),
             origin: self.origin,
+            staff_at: None,
         }
     }
 }
@@ -589,6 +594,9 @@ impl Ticket {
         if visible_to_reporter && actor.is_staff && self.first_response_at.is_none() {
             self.first_response_at = Some(now);
         }
+        if actor.is_staff {
+            self.staff_at = Some(now);
+        }
         self.updated_at = now;
         self.version += 1;
         Ok(events)
@@ -696,6 +704,25 @@ mod tests {
 
     fn status(to: Status) -> Change {
         Change::SetStatus { to, reason: None }
+    }
+
+    #[test]
+    fn only_staff_changes_count_as_staff_activity() {
+        let mut t = ticket();
+        assert_eq!(t.staff_at, None);
+        let reporter = ChangeActor {
+            user: t.reporter.clone(),
+            is_staff: false,
+        };
+        t.apply(Change::SourceChanged(None), &reporter, at(5)).ok();
+        t.apply(Change::Resent("again".into()), &reporter, at(6))
+            .unwrap();
+        assert_eq!(
+            t.staff_at, None,
+            "the reporter's changes are not staff activity"
+        );
+        t.apply(Change::Claim, &staff(), at(10)).unwrap();
+        assert_eq!(t.staff_at, Some(at(10)));
     }
 
     #[test]

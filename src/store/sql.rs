@@ -32,7 +32,7 @@ macro_rules! select_tickets {
             "SELECT id, version, title, body, source_platform, source_channel, source_message, \
              source_thread, source_permalink, source_text, source_author, source_author_name, reporter, department, \
              priority, tags, assignee, status, created_at, updated_at, first_response_at, \
-             resolved_at, closed_at, waiting_since, sla_paused_seconds, origin FROM tickets ",
+             resolved_at, closed_at, waiting_since, sla_paused_seconds, origin, staff_at FROM tickets ",
             $rest
         )
     };
@@ -110,6 +110,7 @@ pub(crate) fn ticket_from_row(row: &impl SqlRow) -> Result<Ticket, StoreError> {
         waiting_since: row.time("waiting_since")?,
         sla_paused: chrono::Duration::seconds(row.required_int("sla_paused_seconds")?),
         origin: enum_from("origin", &row.required_text("origin")?)?,
+        staff_at: row.time("staff_at")?,
     })
 }
 
@@ -825,14 +826,15 @@ impl<B: Backend> Store for SqlStore<B> {
             Arg::from(t.id.0),
             Arg::from(expected_version),
             Arg::from(steps),
+            Arg::from(t.staff_at),
         ];
         let done = tx
             .exec(
                 "UPDATE tickets SET version = $1, title = $2, body = $3, department = $4, \
                  priority = $5, tags = $6, assignee = $7, status = $8, updated_at = $9, \
                  first_response_at = $10, resolved_at = $11, closed_at = $12, \
-                 waiting_since = $13, sla_paused_seconds = $14, history = history || $17 \
-                 WHERE id = $15 AND version = $16",
+                 waiting_since = $13, sla_paused_seconds = $14, history = history || $17, \
+                 staff_at = $18 WHERE id = $15 AND version = $16",
                 values,
             )
             .await?;
@@ -1808,7 +1810,7 @@ impl<B: Backend> Store for SqlStore<B> {
         // since then ended that wait or idle spell, and nothing is sent for it.
         let still = match kind {
             "remind" => "status = 'waiting_on_customer' AND waiting_since = $3",
-            _ => "status IN ('open', 'in_progress') AND updated_at = $3",
+            _ => "status IN ('open', 'in_progress') AND COALESCE(staff_at, created_at) = $3",
         };
         let mut tx = self.db.write().await?;
         let claimed = tx
