@@ -463,7 +463,7 @@ pub struct Followups {
     /// Waiting on the customer this long, counted from the start of the wait → resolved
     /// "after no reply" (`close_after`; none: never).
     pub close_after: Option<sla::Target>,
-    /// Open or in progress with no change this long → a nudge to the assignee, or to the
+    /// Open or in progress with no staff action this long → a nudge to the assignee, or to the
     /// department's channels when unassigned, once per idle spell (`nudge_after`; none:
     /// never).
     pub nudge_after: Option<sla::Target>,

@@ -202,7 +202,7 @@ async fn nudge(
             target: Target::User { user: a.clone() },
             ticket: Some(t.id),
             message: Message::text(format!(
-                "⏰ {} \"{title}\" ({}) is yours and has had no change for {idle}. Reply to the customer, update its status or hand it on: `/ticket show {}`.",
+                "⏰ {} \"{title}\" ({}) is yours and nobody on staff has acted on it for {idle}. Reply to the customer, update its status or hand it on: `/ticket show {}`.",
                 t.id, t.department, t.id
             )),
         }],
@@ -211,7 +211,7 @@ async fn nudge(
                 &d.channels,
                 Some(t.id),
                 &Message::text(format!(
-                    "⏰ {} \"{title}\" has had no change for {idle} and nobody has claimed it: `/ticket claim {}`.",
+                    "⏰ {} \"{title}\" has waited {idle} and nobody has claimed it: `/ticket claim {}`.",
                     t.id, t.id
                 )),
             ),
