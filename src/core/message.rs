@@ -67,6 +67,10 @@ pub enum ButtonAction {
     Rate(u8),
     /// The reporter wants to add a comment to their rating.
     Comment,
+    /// The suggested article number `n` (0-based) answered the ticket.
+    KbSolved(u8),
+    /// None of the suggested articles was what the reporter needed.
+    KbNotHelpful,
 }
 
 impl ButtonAction {
@@ -97,6 +101,16 @@ impl ButtonAction {
                 "Add a comment".to_string(),
                 ButtonStyle::Secondary,
             ),
+            ButtonAction::KbSolved(i) => (
+                format!("kb-solved:{n}:{i}"),
+                format!("{}. This solved it", u16::from(i) + 1),
+                ButtonStyle::Primary,
+            ),
+            ButtonAction::KbNotHelpful => (
+                format!("kb-not:{n}"),
+                "Not what I need".to_string(),
+                ButtonStyle::Secondary,
+            ),
         };
         Button {
             action_id,
@@ -116,6 +130,11 @@ impl ButtonAction {
             ("claim", None) => ButtonAction::Claim,
             ("resolve", None) => ButtonAction::Resolve,
             ("csat-comment", None) => ButtonAction::Comment,
+            ("kb-not", None) => ButtonAction::KbNotHelpful,
+            ("kb-solved", Some(i)) => match i.parse::<u8>().ok()? {
+                i @ 0..=2 => ButtonAction::KbSolved(i),
+                _ => return None,
+            },
             ("csat", Some(s)) => match s.parse::<u8>().ok()? {
                 s @ 1..=5 => ButtonAction::Rate(s),
                 _ => return None,

@@ -298,6 +298,22 @@ pub enum EventKind {
         /// The assignee nudged; none: the department's channels.
         assignee: Option<UserRef>,
     },
+    /// The knowledge base's articles suggested when it opened (empty: none passed the
+    /// relevance rule), by name.
+    KbSuggested {
+        /// The suggested articles, best first.
+        articles: Vec<String>,
+    },
+    /// A suggested article answered it ("This solved it").
+    KbAnswered {
+        /// The article's name.
+        article: String,
+    },
+    /// The suggested articles were not what the reporter needed ("Not what I need").
+    KbNotHelpful {
+        /// The articles' names.
+        articles: Vec<String>,
+    },
     /// A saved reply was posted in the ticket's thread in the actor's name.
     SavedReplySent {
         /// The saved reply's name.
@@ -397,6 +413,16 @@ impl EventKind {
             EventKind::SavedReplySent { name, text } => {
                 format!("posted the saved reply `{name}`: {text}")
             }
+            EventKind::KbSuggested { articles } if articles.is_empty() => {
+                "no knowledge base article fitted".to_string()
+            }
+            EventKind::KbSuggested { articles } => {
+                format!("the knowledge base suggested {}", articles.join(", "))
+            }
+            EventKind::KbAnswered { article } => format!("answered by the article {article}"),
+            EventKind::KbNotHelpful { articles } => {
+                format!("not what was needed: {}", articles.join(", "))
+            }
         }
     }
 }
@@ -446,6 +472,15 @@ pub enum Change {
     /// The system that opened the ticket sent it again with this body (recorded whatever the
     /// ticket's status).
     Resent(String),
+    /// A suggested article answered it: resolved, as answered by the knowledge base.
+    KbAnswered {
+        /// The article's name.
+        article: String,
+        /// Its title, for the reason.
+        title: String,
+    },
+    /// The suggested articles were not what the reporter needed.
+    KbNotHelpful(Vec<String>),
     /// Post the saved reply `name`, already filled in as `text`, in the ticket's thread.
     SavedReply {
         /// The saved reply's name.
@@ -573,6 +608,17 @@ impl Ticket {
                 });
             }
             Change::Resent(body) => events.push(EventKind::Resent { body }),
+            Change::KbAnswered { article, title } => {
+                self.check_transition(Status::Resolved)?;
+                events.push(EventKind::KbAnswered { article });
+                events.push(self.move_to(
+                    Status::Resolved,
+                    Some(format!("answered by the knowledge base: {title}")),
+                    now,
+                ));
+                visible_to_reporter = true;
+            }
+            Change::KbNotHelpful(articles) => events.push(EventKind::KbNotHelpful { articles }),
             Change::SavedReply { name, text } => {
                 if text.trim().is_empty() {
                     return Err(TicketError::EmptyNote);

@@ -67,17 +67,20 @@ impl Accounts {
         all.push(lookup);
     }
 
-    /// The name `user`'s platform shows for them, or `None` when it gives none or no
-    /// connected adapter can tell.
-    pub async fn name(&self, user: &UserRef) -> Result<Option<String>, LookupError> {
-        let lookup = self
-            .lookups
+    /// The lookup of `user`'s platform, when its adapter is connected in this process.
+    fn lookup(&self, user: &UserRef) -> Option<std::sync::Arc<dyn AccountLookup>> {
+        self.lookups
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .find(|l| l.platform() == user.platform)
-            .cloned();
-        match lookup {
+            .cloned()
+    }
+
+    /// The name `user`'s platform shows for them, or `None` when it gives none or no
+    /// connected adapter can tell.
+    pub async fn name(&self, user: &UserRef) -> Result<Option<String>, LookupError> {
+        match self.lookup(user) {
             Some(l) => l.name(&user.id).await,
             None => Ok(None),
         }
@@ -86,14 +89,7 @@ impl Accounts {
     /// What `user` is, or `None` when no connected adapter can tell (its platform is not
     /// connected in this process, as in the CLI).
     pub async fn kind(&self, user: &UserRef) -> Result<Option<AccountKind>, LookupError> {
-        let lookup = self
-            .lookups
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .find(|l| l.platform() == user.platform)
-            .cloned();
-        match lookup {
+        match self.lookup(user) {
             Some(l) => l.kind(&user.id).await.map(Some),
             None => Ok(None),
         }

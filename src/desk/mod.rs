@@ -411,11 +411,29 @@ impl Desk {
         quota: Option<crate::store::FlagQuota>,
         external: Option<ExternalKey>,
     ) -> Result<Created, DeskError> {
+        let mut events = events;
         let origin = match events.first() {
             Some(EventKind::Created { origin, .. }) => origin.to_string(),
             _ => "unknown".into(),
         };
         let department = new.department.clone();
+        // A flagged message's thread gets the knowledge base's suggestions with the
+        // confirmation; which passed (or that none did) is kept on the ticket for digests.
+        let index = self.knowledge.index();
+        let suggested: Vec<Arc<crate::knowledge::Article>> =
+            if new.source.is_some() && !index.is_empty() {
+                let found: Vec<_> = index
+                    .suggest(&format!("{}\n{}", new.title, new.body), &department)
+                    .into_iter()
+                    .map(|h| h.article)
+                    .collect();
+                events.push(EventKind::KbSuggested {
+                    articles: found.iter().map(|a| a.id.clone()).collect(),
+                });
+                found
+            } else {
+                vec![]
+            };
         // The store calls this inside its transaction: it renders from the configuration
         // alone and calls nothing back.
         let config = self.config.clone();
@@ -433,10 +451,7 @@ impl Desk {
                         ),
                     },
                     ticket: Some(t.id),
-                    message: Message::text(format!(
-                        "Thanks! This is now ticket {} with {}; we'll follow up here.",
-                        t.id, t.department
-                    )),
+                    message: confirmation(t, &suggested),
                 });
             }
             out.extend(alerts(&config.directory, OutKind::Alert, t, &t.department));
@@ -625,6 +640,8 @@ impl Desk {
                         | EventKind::Linked { .. }
                         | EventKind::Resent { .. }
                         | EventKind::SavedReplySent { .. }
+                        | EventKind::KbSuggested { .. }
+                        | EventKind::KbNotHelpful { .. }
                 )
             });
             let mut outbox = if alert_changed {
@@ -936,7 +953,73 @@ impl Desk {
         }
     }
 
-    /// Handles a Claim or Resolve button on an alert, or a rating button in a CSAT question.
+    /// Handles a knowledge base suggestion's button: the article `n` solved it, or none was
+    /// what was needed. The reporter or a member of the ticket's department may press it.
+    async fn kb_answer(
+        &self,
+        actor: &Actor,
+        id: TicketRef,
+        solved: Option<u8>,
+    ) -> Result<Reply, DeskError> {
+        let dir = &self.config.directory;
+        let events = self.store.events(id).await?;
+        let suggested = events
+            .iter()
+            .rev()
+            .find_map(|e| match &e.kind {
+                EventKind::KbSuggested { articles } => Some(articles.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let change = match solved {
+            Some(n) => {
+                let Some(article) = suggested.get(usize::from(n)).cloned() else {
+                    return Err(DeskError::User(format!(
+                        "{id} has no suggestion {}; `/kb search` finds articles.",
+                        u16::from(n) + 1
+                    )));
+                };
+                let title = self
+                    .knowledge
+                    .index()
+                    .article(&article)
+                    .map_or_else(|| article.clone(), |a| a.title.clone());
+                Change::KbAnswered { article, title }
+            }
+            None => Change::KbNotHelpful(suggested),
+        };
+        let who = |t: &Ticket| {
+            if dir.same_person(&actor.user, &t.reporter) {
+                return Ok(ChangeActor {
+                    user: actor.user.clone(),
+                    is_staff: false,
+                });
+            }
+            self.authorize(
+                actor,
+                Permission::Member,
+                dir.department(&t.department),
+                &format!("answer {id}'s suggestions"),
+            )?;
+            Ok(self.change_actor(actor, t))
+        };
+        let (ticket, _) = self
+            .apply_change(id, Some(&actor.user), who, change)
+            .await?;
+        Ok(Reply::ephemeral(Message::text(match solved {
+            Some(_) => format!(
+                "Glad it helped: {} is resolved, answered by the knowledge base.",
+                ticket.id
+            ),
+            None => format!(
+                "Noted: those articles were not it. Someone from {} will follow up on {}.",
+                ticket.department, ticket.id
+            ),
+        })))
+    }
+
+    /// Handles a Claim or Resolve button on an alert, a rating button in a CSAT question, or
+    /// a knowledge base suggestion's button.
     pub async fn press(&self, actor: &Actor, action_id: &str) -> Result<Reply, DeskError> {
         let (action, id) = ButtonAction::parse(action_id).ok_or_else(|| {
             DeskError::User(
@@ -944,6 +1027,8 @@ impl Desk {
             )
         })?;
         let (change, verb) = match action {
+            ButtonAction::KbSolved(n) => return self.kb_answer(actor, id, Some(n)).await,
+            ButtonAction::KbNotHelpful => return self.kb_answer(actor, id, None).await,
             ButtonAction::Claim => (Change::Claim, "claim"),
             ButtonAction::Resolve => (
                 Change::SetStatus {
@@ -984,6 +1069,41 @@ impl Desk {
             "{} is now {}.",
             ticket.id, ticket.status
         ))))
+    }
+}
+
+/// The reply under a flagged message that confirms its ticket, with the knowledge base's
+/// suggestions and their buttons when any passed the relevance rule.
+pub fn confirmation(
+    t: &Ticket,
+    suggested: &[std::sync::Arc<crate::knowledge::Article>],
+) -> Message {
+    let mut text = format!(
+        "Thanks! This is now ticket {} with {}; we'll follow up here.",
+        t.id, t.department
+    );
+    if suggested.is_empty() {
+        return Message::text(text);
+    }
+    text.push_str("\nWhile you wait, one of these may already answer it:");
+    let mut buttons = Vec::new();
+    for (i, a) in suggested.iter().enumerate().take(3) {
+        let link = a
+            .url
+            .as_ref()
+            .map_or_else(|| format!(" (`/kb show {}`)", a.id), |u| format!(" <{u}>"));
+        text.push_str(&format!(
+            "\n{}. {}{link}",
+            i + 1,
+            message::truncate(&message::neutralize_mentions(&a.title), 100)
+        ));
+        buttons.push(ButtonAction::KbSolved(u8::try_from(i).unwrap_or(0)).button(t.id));
+    }
+    buttons.push(ButtonAction::KbNotHelpful.button(t.id));
+    Message {
+        text,
+        buttons,
+        ..Message::default()
     }
 }
 

@@ -31,7 +31,12 @@ async fn a_flag_writes_ticket_event_alerts_and_thread_reply_together(app: TestAp
     assert_eq!(o.decision.rule, Some((2, "refunds".into())));
 
     let events = app.desk.store.events(t.id).await.unwrap();
-    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events.len(),
+        2,
+        "opened, and what the knowledge base suggested"
+    );
+    assert!(matches!(events[1].kind, EventKind::KbSuggested { .. }));
     assert_eq!(
         events[0].actor,
         Some(bob().user),

@@ -1068,7 +1068,8 @@ async fn the_context_menu_opens_a_modal_and_bad_input_can_be_fixed(app: TestApp)
         .into_iter()
         .find(|m| m.reply_to.as_deref() == Some(msg.as_str()))
         .expect("a reply under the message");
-    assert!(reply.content.contains("T-1"));
+    let shown = format!("{} {}", reply.content, json!(reply.embeds));
+    assert!(shown.contains("T-1"), "{shown}");
     // The menu on a message that already has a ticket points to it.
     let token = r.fake.interact(2, BOB, HELP, menu, None);
     let existing = r.answer(&token).await;

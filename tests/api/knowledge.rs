@@ -183,3 +183,173 @@ fn kb_check_reports_every_problem_with_its_file_and_line() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("knowledge base is valid: 5 article(s)"));
 }
+
+/// A flagged message's thread confirmation carries the articles that pass the relevance rule
+/// and their buttons; "This solved it" by the reporter resolves the ticket as answered by the
+/// knowledge base, "Not what I need" by a department member records it, someone else may press
+/// neither; a message no article fits gets the plain confirmation, and the ticket says so.
+async fn suggestions_and_their_buttons(app: crate::helpers::TestApp) {
+    use switchboard::core::directory::Actor;
+    use switchboard::core::ticket::EventKind;
+    use switchboard::core::types::{Status, TicketRef};
+
+    use crate::helpers::*;
+
+    let suggested = |app: &TestApp, id: i64| {
+        let store = app.desk.store.clone();
+        async move {
+            store
+                .events(TicketRef(id))
+                .await
+                .unwrap()
+                .into_iter()
+                .find_map(|e| match e.kind {
+                    EventKind::KbSuggested { articles } => Some(articles),
+                    _ => None,
+                })
+        }
+    };
+    app.flag(
+        &bob(),
+        "ticket",
+        source(
+            "slack:CHELP",
+            "7.1",
+            "I forgot my password and cannot sign in",
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        suggested(&app, 1).await,
+        Some(vec!["account/password-reset".to_string()])
+    );
+    let confirmation = app
+        .desk
+        .store
+        .outbox(None, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| {
+            r.outgoing
+                .message
+                .text
+                .starts_with("Thanks! This is now ticket T-1")
+        })
+        .expect("a confirmation in the thread")
+        .outgoing
+        .message;
+    assert!(
+        confirmation
+            .text
+            .contains("1. Resetting your password <https://help.example.com/password>"),
+        "{}",
+        confirmation.text
+    );
+    let ids: Vec<&str> = confirmation
+        .buttons
+        .iter()
+        .map(|b| b.action_id.as_str())
+        .collect();
+    assert_eq!(ids, ["kb-solved:1:0", "kb-not:1"]);
+    // Neither a stranger nor a member of another department may answer for the reporter.
+    let err = app
+        .desk
+        .press(&slack("UOUTSIDER"), "kb-solved:1:0")
+        .await
+        .unwrap_err();
+    assert!(
+        err.chat_message().contains("a member of support"),
+        "{}",
+        err.chat_message()
+    );
+    let err = app
+        .desk
+        .press(&customer_actor(), "kb-solved:1:2")
+        .await
+        .unwrap_err();
+    assert!(
+        err.chat_message().contains("has no suggestion 3"),
+        "{}",
+        err.chat_message()
+    );
+    let reply = app
+        .desk
+        .press(&customer_actor(), "kb-solved:1:0")
+        .await
+        .unwrap();
+    assert!(reply
+        .message
+        .text
+        .contains("answered by the knowledge base"));
+    let t = app.desk.ticket(TicketRef(1)).await.unwrap();
+    assert_eq!(t.status, Status::Resolved);
+    let events = app.desk.store.events(TicketRef(1)).await.unwrap();
+    assert!(events.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::KbAnswered { article } if article == "account/password-reset"
+    )));
+    assert!(events.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::StatusChanged { reason: Some(r), .. } if r == "answered by the knowledge base: Resetting your password"
+    )));
+
+    // Billing's refund article for a double charge; Bob (billing) says it was not it.
+    app.flag(
+        &bob(),
+        "ticket",
+        source("slack:CHELP", "7.2", "I was charged twice this month"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        suggested(&app, 2).await,
+        Some(vec!["billing/refunds".to_string()])
+    );
+    app.desk.press(&bob(), "kb-not:2").await.unwrap();
+    let events = app.desk.store.events(TicketRef(2)).await.unwrap();
+    assert!(events.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::KbNotHelpful { articles } if articles == &["billing/refunds".to_string()]
+    )));
+    assert_eq!(
+        app.desk.ticket(TicketRef(2)).await.unwrap().status,
+        Status::Open
+    );
+
+    // Nothing fits: the plain confirmation, and the ticket records that none did.
+    app.flag(
+        &bob(),
+        "ticket",
+        source(
+            "slack:CHELP",
+            "7.3",
+            "The coffee machine on the third floor is broken",
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(suggested(&app, 3).await, Some(vec![]));
+    let plain = app
+        .desk
+        .store
+        .outbox(None, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| {
+            r.outgoing
+                .message
+                .text
+                .starts_with("Thanks! This is now ticket T-3")
+        })
+        .unwrap();
+    assert!(plain.outgoing.message.buttons.is_empty());
+
+    fn customer_actor() -> Actor {
+        Actor::user(customer())
+    }
+}
+
+crate::on_both_backends!(suggestions_and_their_buttons,);

@@ -427,7 +427,10 @@ impl DiscordInteractions {
                 ))),
                 Err(e) => Ok(private(e.chat_message())),
             },
-            ButtonAction::Claim | ButtonAction::Resolve => {
+            ButtonAction::Claim
+            | ButtonAction::Resolve
+            | ButtonAction::KbSolved(_)
+            | ButtonAction::KbNotHelpful => {
                 // The alert itself is edited through the outbox; the presser hears privately.
                 let desk = self.desk.clone();
                 let id = id.to_string();

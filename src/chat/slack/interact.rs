@@ -380,10 +380,7 @@ impl Interactions {
                 Err(e) => (Message::text(e.chat_message()), false),
             },
             _ => {
-                let id = match action {
-                    ButtonAction::Claim => format!("claim:{}", ticket.0),
-                    _ => format!("resolve:{}", ticket.0),
-                };
+                let id = action.button(ticket).action_id;
                 match self.desk.press(&actor, &id).await {
                     Ok(reply) => (reply.message, false),
                     Err(e) => (Message::text(e.chat_message()), false),
