@@ -1066,6 +1066,8 @@ async fn a_flag_on_a_message_received_as_an_event_needs_no_fetch(app: TestApp) {
             "ts": "1772442101.000100", "event_ts": "1772442101.000100", "channel_type": "channel"
         }}),
     );
+    // Envelopes are handled concurrently: the edit is in before the flag is sent.
+    r.wait_acked(2).await;
     r.fake.push_event(reaction("EvR1", "1772442000.000100"));
     r.wait_acked(3).await;
     r.work().await;
@@ -1088,7 +1090,56 @@ async fn a_flag_on_a_message_received_as_an_event_needs_no_fetch(app: TestApp) {
     assert_eq!(t.source.unwrap().original_text, "printer jam");
 }
 
+/// The knowledge base's buttons in Slack: the thread confirmation of a flagged message
+/// carries them, and the reporter's click on "This solved it" resolves the ticket.
+async fn a_suggestion_solves_the_ticket_from_slack(app: TestApp) {
+    let r = rig(&app, Mode::Http).await;
+    r.fake.seed_message(
+        "CHELP",
+        "1772442000.000200",
+        "UCUSTOMER",
+        "I was charged twice this month",
+        None,
+    );
+    r.shortcut_and_submit("UBOB", "CHELP", "1772442000.000200")
+        .await;
+    r.work().await;
+    let confirmation = r
+        .fake
+        .bot_messages()
+        .into_iter()
+        .find(|m| m.channel == "CHELP" && m.thread_ts.as_deref() == Some("1772442000.000200"))
+        .expect("a reply in the thread");
+    let blocks = confirmation.blocks.clone().unwrap().to_string();
+    assert!(
+        blocks.contains("kb-solved:1:0") && blocks.contains("kb-not:1"),
+        "{blocks}"
+    );
+    assert!(
+        confirmation.text.contains("Refunds and double charges")
+            || blocks.contains("Refunds and double charges")
+    );
+    let click = r
+        .fake
+        .click("UCUSTOMER", "CHELP", &confirmation.ts, "kb-solved:1:0")
+        .unwrap();
+    r.interact(&click).await;
+    let said = r.response(0).await;
+    assert!(
+        said["text"]
+            .as_str()
+            .unwrap()
+            .contains("answered by the knowledge base"),
+        "{said}"
+    );
+    assert_eq!(
+        app.desk.ticket(TicketRef(1)).await.unwrap().status,
+        Status::Resolved
+    );
+}
+
 crate::on_both_backends!(
+    a_suggestion_solves_the_ticket_from_slack,
     a_flag_on_a_message_received_as_an_event_needs_no_fetch,
     every_slash_subcommand_over_http,
     every_slash_subcommand_over_socket_mode,

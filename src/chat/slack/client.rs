@@ -229,7 +229,9 @@ pub const RECENT_FOR: Duration = Duration::from_secs(600);
 /// (another instance received the message, or it is older) fetches it from Slack.
 #[derive(Debug)]
 pub struct RecentMessages {
-    by_key: Bounded<(String, String), FetchedMessage>,
+    /// Each message with the `event_ts` of the event that last said what it is, so an older
+    /// event handled after a newer one (envelopes are handled concurrently) changes nothing.
+    by_key: Bounded<(String, String), (String, FetchedMessage)>,
 }
 
 impl Default for RecentMessages {
@@ -241,10 +243,17 @@ impl Default for RecentMessages {
 }
 
 impl RecentMessages {
-    /// Remembers `message` in `channel`, replacing an older copy.
-    pub fn remember(&self, channel: &str, message: FetchedMessage) {
+    /// Remembers `message` in `channel` as of the event at `version` (its `event_ts`),
+    /// unless a copy from a later event is already remembered.
+    pub fn remember(&self, channel: &str, message: FetchedMessage, version: &str) {
         let key = (channel.to_string(), message.ts.clone());
-        self.by_key.insert(key, message);
+        // Slack timestamps compare as text (fixed-width seconds until the year 2286).
+        if let Some((seen, _)) = self.by_key.get(&key) {
+            if seen.as_str() > version {
+                return;
+            }
+        }
+        self.by_key.insert(key, (version.to_string(), message));
     }
 
     /// Forgets the message `ts` in `channel` (it was deleted).
@@ -254,7 +263,9 @@ impl RecentMessages {
 
     /// The message `ts` in `channel`, if it was received within [`RECENT_FOR`].
     pub fn recall(&self, channel: &str, ts: &str) -> Option<FetchedMessage> {
-        self.by_key.get(&(channel.to_string(), ts.to_string()))
+        self.by_key
+            .get(&(channel.to_string(), ts.to_string()))
+            .map(|(_, m)| m)
     }
 
     /// Takes in a received event: a new message (top-level or a thread reply) is remembered,
@@ -286,6 +297,10 @@ impl RecentMessages {
         ) else {
             return;
         };
+        let version = event["event_ts"]
+            .as_str()
+            .or_else(|| event["ts"].as_str())
+            .unwrap_or(ts);
         self.remember(
             channel,
             FetchedMessage {
@@ -294,6 +309,7 @@ impl RecentMessages {
                 author: author.to_string(),
                 text: message["text"].as_str().unwrap_or_default().to_string(),
             },
+            version,
         );
     }
 }
@@ -951,6 +967,24 @@ impl AccountLookup for SlackApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_edit_handled_before_its_message_keeps_the_edited_text() {
+        let recent = RecentMessages::default();
+        let original = serde_json::json!({"event": {"type": "message", "channel": "C1",
+            "user": "U1", "text": "refund please", "ts": "1772442000.000100",
+            "event_ts": "1772442000.000100"}});
+        let edit = serde_json::json!({"event": {"type": "message", "subtype": "message_changed",
+            "channel": "C1", "message": {"user": "U1", "text": "refund please, order 42",
+            "ts": "1772442000.000100"}, "ts": "1772442101.000100",
+            "event_ts": "1772442101.000100"}});
+        recent.observe(&edit);
+        recent.observe(&original);
+        assert_eq!(
+            recent.recall("C1", "1772442000.000100").unwrap().text,
+            "refund please, order 42"
+        );
+    }
 
     #[test]
     fn only_slacks_response_urls_are_followed() {
