@@ -453,7 +453,10 @@ impl<W: Write> Script<'_, W> {
         {
             Some(t) if note.is_empty() => {
                 let events = store.events(t.id).await.map_err(DeskError::from)?;
-                if events.len() > 1 {
+                let again = events
+                    .iter()
+                    .any(|e| matches!(e.kind, crate::core::ticket::EventKind::Reflagged));
+                if again {
                     self.say(&format!(
                         "  ✔ already {}: Switchboard points to it instead of opening a duplicate",
                         t.id
@@ -560,7 +563,17 @@ pub async fn run(
 ) -> Result<(), DemoError> {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("demo.db").display());
-    let config = Config::from_toml(DEMO_CONFIG, "demo config", |k| {
+    // The demo's knowledge base: three support articles, written next to its database.
+    let kb = dir.path().join("kb");
+    std::fs::create_dir_all(&kb)?;
+    for (name, text) in DEMO_ARTICLES {
+        std::fs::write(kb.join(name), text)?;
+    }
+    let text = format!(
+        "{DEMO_CONFIG}\n[knowledge]\ndir = {}\n",
+        toml::Value::String(kb.display().to_string())
+    );
+    let config = Config::from_toml(&text, "demo config", |k| {
         (k == "SWITCHBOARD_DATABASE_URL").then(|| url.clone())
     })?;
     let clock = ManualClock::new(demo_start());
@@ -1148,6 +1161,7 @@ pub async fn run(
         s.save_digest(dir, &rows)?;
     }
     followups(&mut s).await?;
+    knowledge(&mut s).await?;
     s.socket.shutdown().await;
     if let Some(g) = s.gateway.take() {
         g.shutdown().await;
@@ -1222,6 +1236,88 @@ async fn followups<W: Write>(s: &mut Script<'_, W>) -> Result<(), DemoError> {
                 .display_name(a))
         ))?;
     }
+    Ok(())
+}
+
+/// The demo's knowledge base (support's articles), written to a temporary folder.
+const DEMO_ARTICLES: &[(&str, &str)] = &[
+    (
+        "password-reset.md",
+        "---\ntitle: Resetting your password\ntags: [password, login]\ndepartments: [support]\nurl: https://help.example.com/password\n---\nIf you forgot your password or cannot sign in, choose **Forgot password** on the sign-in page; the link we email works for one hour.\n",
+    ),
+    (
+        "two-factor.md",
+        "---\ntitle: Two-factor codes not arriving\ntags: [2fa, login]\ndepartments: [support]\n---\nCodes come by SMS or from your authenticator app. If the SMS never arrives, check the phone number in your profile.\n",
+    ),
+    (
+        "teammates.md",
+        "---\ntitle: Adding a teammate\ntags: [team, invite]\ndepartments: [support]\n---\nAdmins invite teammates under Settings → Team; the invitation is valid for seven days.\n",
+    ),
+];
+
+/// A customer's question in #help that the knowledge base answers: the thread confirmation
+/// suggests the article, and the customer presses "This solved it".
+async fn knowledge<W: Write>(s: &mut Script<'_, W>) -> Result<(), DemoError> {
+    s.step(
+        1,
+        "Casey asks in #help how to get back in; Alice flags it, and the knowledge base answers",
+    )?;
+    let casey = UserRef::new(Platform::Slack, "UCUSTOMER1");
+    s.flag(
+        "Alice",
+        &slack("UALICE"),
+        "ticket",
+        message(
+            "slack:CHELP",
+            "1772443500.000100",
+            casey,
+            "I forgot my password and cannot sign in",
+        ),
+    )
+    .await?;
+    s.deliver().await?;
+    let confirmation = s
+        .slack
+        .bot_messages()
+        .into_iter()
+        .rev()
+        .find(|m| m.thread_ts.as_deref() == Some("1772443500.000100"));
+    let Some(c) = confirmation else {
+        return Ok(());
+    };
+    s.say(&format!(
+        "  #{} in the thread: {}",
+        c.channel,
+        unescape(&c.text).replace('\n', " ")
+    ))?;
+    let id = s
+        .desk
+        .store
+        .ticket_by_source(
+            &"slack:CHELP"
+                .parse()
+                .map_err(|_| DeskError::User("channel".into()))?,
+            "1772443500.000100",
+        )
+        .await
+        .map_err(DeskError::from)?
+        .map(|t| t.id);
+    let Some(id) = id else { return Ok(()) };
+    if let Some(p) = s.slack.click(
+        "UCUSTOMER1",
+        &c.channel,
+        &c.ts,
+        &format!("kb-solved:{}:0", id.0),
+    ) {
+        s.say("  Casey presses \"1. This solved it\"")?;
+        s.interact("Casey", p).await?;
+    }
+    let t = s.desk.ticket(id).await?;
+    s.say(&format!(
+        "  {} is {}: answered by the knowledge base, no one had to work it",
+        t.id,
+        t.status.label()
+    ))?;
     Ok(())
 }
 

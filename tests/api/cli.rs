@@ -257,6 +257,8 @@ fn the_demo_runs_without_tokens_or_config_and_tells_the_story() {
         "#CHELP in the thread of 1772442900.000100: <@UCUSTOMER2> T-4 \"Wrong VAT number on invoice PDF\" is waiting for your reply",
         "T-4 is resolved (no rating asked; digests count it as auto-resolved)",
         "(resolved after no reply) by followups (automation)",
+        "While you wait, one of these may already answer it: 1. Resetting your password <https://help.example.com/password> [1. This solved it] [Not what I need]",
+        "Glad it helped: T-64 is resolved, answered by the knowledge base.",
         "In the thread of the flagged message: Bob (billing), from the saved reply double-charge: Hi Casey, sorry about the double charge on T-1",
     ] {
         assert!(t.contains(want), "demo transcript lacks `{want}`:\n{t}");
