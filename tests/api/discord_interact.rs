@@ -1083,6 +1083,53 @@ fn token_of(r: &Rig, answer: &Value) -> String {
     r.fake.answered_token(answer).expect("a known answer")
 }
 
+/// The knowledge base's buttons on Discord: the confirmation under a flagged question carries
+/// them as components; someone from another department is refused, and the reporter's press
+/// on "This solved it" resolves the ticket.
+async fn a_suggestion_solves_the_ticket_from_discord(app: TestApp) {
+    let r = rig(&app).await;
+    let msg = r
+        .fake
+        .say(HELP, CUSTOMER, "I forgot my password and cannot sign in");
+    r.fake.react(HELP, &msg, BOB, "🎫");
+    for _ in 0..500 {
+        if !app.desk.store.inbox(None, 0).await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    r.work().await;
+    let confirmation = r
+        .fake
+        .sent()
+        .into_iter()
+        .find(|m| m.reply_to.as_deref() == Some(msg.as_str()))
+        .expect("a reply to the question");
+    let components = json!(confirmation.components).to_string();
+    assert!(
+        components.contains("kb-solved:1:0") && components.contains("kb-not:1"),
+        "{components}"
+    );
+    let (refused, _) = r.click(DANA, HELP, &confirmation.id, "kb-solved:1:0").await;
+    assert!(
+        ephemeral(&refused) && text(&refused).contains("member of support"),
+        "{refused}"
+    );
+    let (solved, _) = r
+        .click(CUSTOMER, HELP, &confirmation.id, "kb-solved:1:0")
+        .await;
+    assert!(
+        text(&solved).contains("answered by the knowledge base"),
+        "{solved}"
+    );
+    assert_eq!(
+        app.desk.ticket(TicketRef(1)).await.unwrap().status,
+        Status::Resolved
+    );
+    crate::discord_flow::assert_bodies_match_discords_schema(&r.fake);
+    r.stop().await;
+}
+
 async fn claim_and_resolve_edit_the_alert_and_csat_is_stored_once(app: TestApp) {
     let r = rig(&app).await;
     let msg = r.fake.say(HELP, CUSTOMER, "I was charged twice");
@@ -1212,6 +1259,7 @@ async fn slow_work_is_deferred_and_the_answer_follows(app: TestApp) {
 }
 
 crate::on_both_backends!(
+    a_suggestion_solves_the_ticket_from_discord,
     every_subcommand_with_good_and_bad_input,
     autocomplete_offers_departments_and_open_tickets,
     autocomplete_offers_only_what_the_command_allows,
