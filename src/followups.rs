@@ -78,7 +78,7 @@ async fn follow(
         // Another system has nobody to remind.
         (Status::WaitingOnCustomer, Some(since)) if t.reporter.is_person_account() => {
             if due(f.close_after, since).is_some() {
-                let closed = desk.close_unanswered(t.id, since).await?;
+                let closed = desk.close_unanswered(t).await?;
                 if closed.is_some() {
                     tracing::info!(ticket = %t.id, "resolved after no reply");
                 }
@@ -123,13 +123,7 @@ fn idle_since(t: &Ticket) -> DateTime<Utc> {
 /// The follow-ups' account in a ticket's history, on the platform of its department's first
 /// channel.
 fn automation(desk: &Desk, t: &Ticket) -> UserRef {
-    let platform = desk
-        .config
-        .directory
-        .department(&t.department)
-        .and_then(|d| d.channels.first())
-        .map_or(t.reporter.platform, |c| c.platform);
-    UserRef::automation(platform, FOLLOWUPS)
+    desk.automation_account(&t.department, FOLLOWUPS, t.reporter.platform)
 }
 
 /// Reminds `t`'s reporter, in its thread, that it waits on them (and when it will be closed).

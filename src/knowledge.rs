@@ -581,6 +581,9 @@ pub struct SearchIndex {
     articles: Vec<Arc<Article>>,
     /// Each article's distinct terms, for the coverage of a query.
     terms: Vec<HashSet<String>>,
+    /// The analyzer, built once (its stop-word set is not rebuilt per question); each query
+    /// works on a clone.
+    analyzer: TextAnalyzer,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -604,9 +607,10 @@ impl SearchIndex {
         let body = schema.add_text_field("body", text);
         let ord = schema.add_u64_field("ord", FAST | STORED);
         let index = Index::create_in_ram(schema.build());
-        index.tokenizers().register(ANALYZER, analyzer());
+        let analyzer = analyzer();
+        index.tokenizers().register(ANALYZER, analyzer.clone());
         let mut writer: tantivy::IndexWriter = index.writer_with_num_threads(1, 50_000_000)?;
-        let mut a = analyzer();
+        let mut a = analyzer.clone();
         let mut all_terms = Vec::with_capacity(articles.len());
         for (i, art) in articles.iter().enumerate() {
             let mut doc = TantivyDocument::default();
@@ -627,6 +631,7 @@ impl SearchIndex {
             ord,
             articles: articles.into_iter().map(Arc::new).collect(),
             terms: all_terms,
+            analyzer,
         })
     }
 
@@ -648,14 +653,23 @@ impl SearchIndex {
     /// The best hits for `text`, best first, at most `limit`: every article containing one of
     /// its terms, ranked by BM25 (title words counting double).
     pub fn search(&self, text: &str, limit: usize) -> Vec<Hit> {
-        let mut a = analyzer();
-        let mut query_terms = terms(&mut a, text);
+        self.search_terms(&self.query_terms(text), limit)
+    }
+
+    /// The distinct analyzed terms of a question, at most [`MAX_QUERY_TERMS`].
+    fn query_terms(&self, text: &str) -> Vec<String> {
+        let mut query_terms = terms(&mut self.analyzer.clone(), text);
         query_terms.truncate(MAX_QUERY_TERMS);
+        query_terms
+    }
+
+    /// [`SearchIndex::search`] for terms already analyzed.
+    fn search_terms(&self, query_terms: &[String], limit: usize) -> Vec<Hit> {
         if query_terms.is_empty() || self.articles.is_empty() {
             return vec![];
         }
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for t in &query_terms {
+        for t in query_terms {
             let in_title = TermQuery::new(
                 Term::from_field_text(self.title, t),
                 IndexRecordOption::WithFreqs,
@@ -710,16 +724,16 @@ impl SearchIndex {
     /// [`MIN_RELATIVE_SCORE`] of the best hit. Raw BM25 scores are not comparable across
     /// queries, so no absolute score threshold is used.
     pub fn suggest(&self, text: &str, department: &str) -> Vec<Hit> {
+        let query_terms = self.query_terms(text);
         let hits: Vec<Hit> = self
-            .search(text, CANDIDATES)
+            .search_terms(&query_terms, CANDIDATES)
             .into_iter()
             .filter(|h| h.article.covers(department))
             .collect();
         let Some(best) = hits.first().map(|h| h.score) else {
             return vec![];
         };
-        let mut a = analyzer();
-        let n = terms(&mut a, text).len().min(MAX_QUERY_TERMS);
+        let n = query_terms.len();
         let least = if n >= 2 { 2.0 / n as f32 } else { 1.0 };
         hits.into_iter()
             .filter(|h| h.coverage >= MIN_COVERAGE.max(least.min(1.0)) || h.coverage >= 1.0)

@@ -88,13 +88,7 @@ impl Desk {
     /// The reporter of the tickets `token` opens: its name, on the platform of the
     /// department's first channel.
     fn automation_reporter(&self, token: &ApiToken, department: &str) -> UserRef {
-        let platform = self
-            .config
-            .directory
-            .department(department)
-            .and_then(|d| d.channels.first())
-            .map_or(Platform::Slack, |c| c.platform);
-        UserRef::automation(platform, &token.name)
+        self.automation_account(department, &token.name, Platform::Slack)
     }
 
     /// Opens a ticket for `token`, or finds the one its external id already has (recording a

@@ -908,24 +908,33 @@ impl Desk {
         }
     }
 
-    /// Resolves `id` after its reporter left it waiting since `waiting_since` past its
-    /// department's `close_after`, in the name of the follow-ups' automation (so it counts as
-    /// auto-resolved and is no staff response). `Ok(None)` when it no longer waits from then:
-    /// the customer replied, someone changed it, or another instance closed it first.
-    pub async fn close_unanswered(
+    /// The account automation `source` acts as on tickets of `department`: on the platform
+    /// of the department's first channel, or `fallback` when it has none.
+    pub fn automation_account(
         &self,
-        id: TicketRef,
-        waiting_since: DateTime<Utc>,
-    ) -> Result<Option<Ticket>, DeskError> {
-        let platform = |t: &Ticket| {
-            self.config
-                .directory
-                .department(&t.department)
-                .and_then(|d| d.channels.first())
-                .map_or(t.reporter.platform, |c| c.platform)
-        };
+        department: &str,
+        source: &str,
+        fallback: crate::core::types::Platform,
+    ) -> UserRef {
+        let platform = self
+            .config
+            .directory
+            .department(department)
+            .and_then(|d| d.channels.first())
+            .map_or(fallback, |c| c.platform);
+        UserRef::automation(platform, source)
+    }
+
+    /// Resolves the ticket `seen` (as the follow-ups' check read it) after its reporter left
+    /// it waiting past its department's `close_after`, in the name of the follow-ups'
+    /// automation (so it counts as auto-resolved and is no staff response). `Ok(None)` when it
+    /// no longer waits as it did then: the customer replied, someone changed it, or another
+    /// instance closed it first.
+    pub async fn close_unanswered(&self, seen: &Ticket) -> Result<Option<Ticket>, DeskError> {
+        let id = seen.id;
+        let by = self.automation_account(&seen.department, FOLLOWUPS, seen.reporter.platform);
         let who = |t: &Ticket| {
-            if t.status != Status::WaitingOnCustomer || t.waiting_since != Some(waiting_since) {
+            if t.status != Status::WaitingOnCustomer || t.waiting_since != seen.waiting_since {
                 return Err(DeskError::Ticket(
                     crate::core::ticket::TicketError::NoChange(format!(
                         "{} no longer waits on its reporter",
@@ -934,13 +943,9 @@ impl Desk {
                 ));
             }
             Ok(ChangeActor {
-                user: UserRef::automation(platform(t), FOLLOWUPS),
+                user: self.automation_account(&t.department, FOLLOWUPS, t.reporter.platform),
                 is_staff: false,
             })
-        };
-        let by = match self.store.ticket(id).await? {
-            Some(t) => UserRef::automation(platform(&t), FOLLOWUPS),
-            None => return Ok(None),
         };
         let change = Change::SetStatus {
             to: Status::Resolved,
