@@ -1501,10 +1501,11 @@ impl<W: Write> Script<'_, W> {
                         department: Some(HISTORY[dept].0.to_string()),
                         ..TicketOverrides::default()
                     };
-                    let (t, _) = self
+                    let t = self
                         .desk
                         .open_from_command(&who, None, title, overrides)
-                        .await?;
+                        .await?
+                        .ticket;
                     ids[n] = Some(t.id);
                     customer_of[n] = customer;
                     dept_of[n] = dept;

@@ -183,10 +183,16 @@ pub async fn report(
         to: at,
         before: period.start_before(from, timezone),
     };
-    let input = desk
+    let mut input = desk
         .store
         .digest_input(window.previous().from, window.to, departments)
         .await?;
+    // The gaps are counted in the words the knowledge base's search would look for.
+    for e in &mut input.knowledge {
+        if let Some(text) = &e.text {
+            e.words = crate::knowledge::keywords(text);
+        }
+    }
     // Shout-outs name people: by the names any instance learned from the platforms.
     desk.load_names().await?;
     let dir = &desk.config.directory;

@@ -126,7 +126,11 @@ impl TicketCmd {
                     priority,
                     tags,
                 };
-                let (t, decision) = desk
+                let crate::desk::Opened {
+                    ticket: t,
+                    decision,
+                    suggested,
+                } = desk
                     .open_from_command(actor, ctx.channel, &title, overrides)
                     .await?;
                 let how = match &decision.rule {
@@ -136,10 +140,16 @@ impl TicketCmd {
                     _ if t.department != decision.department => "your choice".to_string(),
                     _ => "the fallback".to_string(),
                 };
-                Ok(Reply::ephemeral(Message::text(format!(
-                    "Opened {} for {} ({how}), priority {}. `/ticket show {}` follows it.",
-                    t.id, t.department, t.priority, t.id
-                ))))
+                // The suggestions and their buttons come with the reply, seen by the
+                // reporter only; "This solved it" resolves the ticket as for a flag.
+                Ok(Reply::ephemeral(crate::desk::with_suggestions(
+                    format!(
+                        "Opened {} for {} ({how}), priority {}. `/ticket show {}` follows it.",
+                        t.id, t.department, t.priority, t.id
+                    ),
+                    &t,
+                    &suggested,
+                )))
             }
             TicketCmd::Show(id) => {
                 let t = desk.ticket(id).await?;

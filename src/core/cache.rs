@@ -73,8 +73,31 @@ impl<K: Eq + Hash + Clone, V: Clone> Bounded<K, V> {
         self.insert_at(k, v, Instant::now());
     }
 
+    /// Stores `v` for `k` unless the value already stored (and young enough to be
+    /// returned) is to be kept, as `keep(old)` decides; checked and stored under one lock, so
+    /// two concurrent callers cannot both see the old value and the older one win.
+    /// Returns whether `v` was stored.
+    pub fn insert_unless(&self, k: K, v: V, keep: impl FnOnce(&V) -> bool) -> bool {
+        let now = Instant::now();
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let kept = inner
+            .map
+            .get(&k)
+            .filter(|(_, at)| now.saturating_duration_since(*at) < self.max_age)
+            .is_some_and(|(old, _)| keep(old));
+        if kept {
+            return false;
+        }
+        self.store(&mut inner, k, v, now);
+        true
+    }
+
     fn insert_at(&self, k: K, v: V, now: Instant) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        self.store(&mut inner, k, v, now);
+    }
+
+    fn store(&self, inner: &mut Inner<K, V>, k: K, v: V, now: Instant) {
         inner.map.insert(k.clone(), (v, now));
         inner.order.push_back((k, now));
         while let Some(&(_, at)) = inner.order.front() {
@@ -120,6 +143,29 @@ impl<K: Eq + Hash + Clone, V: Clone> Bounded<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_newest_version_wins_however_concurrent_stores_interleave() {
+        let c = std::sync::Arc::new(Bounded::new(10, Duration::from_secs(3600)));
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    // Each thread stores every version, in its own order.
+                    for i in 0..2000u64 {
+                        let version = if t % 2 == 0 { i } else { 1999 - i };
+                        c.insert_unless("k", version, |old| *old > version);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(c.get(&"k"), Some(1999));
+        assert!(!c.insert_unless("k", 5, |old| *old > 5));
+        assert!(c.insert_unless("k", 3000, |old| *old > 3000));
+    }
 
     #[test]
     fn the_oldest_entries_go_first_past_the_size_bound() {

@@ -175,9 +175,40 @@ impl MetricPoint {
     }
 }
 
+/// What the knowledge base did for a ticket, as its audit log recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KbWhat {
+    /// Articles were suggested when it opened; none passed the relevance rule when empty.
+    Suggested(Vec<String>),
+    /// An article answered it ("This solved it").
+    Answered(String),
+    /// The suggested articles were not what was needed.
+    NotHelpful(Vec<String>),
+}
+
+/// One knowledge-base entry of a ticket's audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KbEvent {
+    /// The ticket.
+    pub ticket: TicketRef,
+    /// The ticket's department now (at the moment of the entry it is taken from the ticket's
+    /// history when the digest read it).
+    pub department: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What.
+    pub what: KbWhat,
+    /// For a suggestion where none passed: the words of the ticket's title and body a reader
+    /// would call its topic, each once, as `(stem, word)` (filled by the caller, which owns
+    /// the knowledge base's language rules; empty otherwise).
+    pub words: Vec<(String, String)>,
+    /// For a suggestion where none passed: the ticket's title and body, to take `words` from.
+    pub text: Option<String>,
+}
+
 /// Everything a digest is computed from: tickets active in or created since the start of the
-/// previous period (with their history), and CSAT answers and metric values of both periods
-/// that had arrived by the period's end.
+/// previous period (with their history), and CSAT answers, metric values and knowledge-base
+/// entries of both periods that had arrived by the period's end.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DigestInput {
     /// Tickets.
@@ -186,6 +217,8 @@ pub struct DigestInput {
     pub csat: Vec<CsatSample>,
     /// Metric values.
     pub metrics: Vec<MetricPoint>,
+    /// The knowledge base's suggestions, answers and refusals.
+    pub knowledge: Vec<KbEvent>,
 }
 
 /// A period `(from, to]`: a moment belongs to the period that ends at or after it, so
@@ -427,6 +460,46 @@ pub struct ShoutOut {
     pub receiver_key: String,
 }
 
+/// What the knowledge base did in one period, for the covered departments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct KnowledgeFigures {
+    /// Tickets opened with at least one article suggested.
+    pub suggested: usize,
+    /// Tickets opened for which no article passed the relevance rule.
+    pub unmatched: usize,
+    /// Tickets an article answered ("This solved it").
+    pub answered: usize,
+    /// Tickets whose suggestions were marked "Not what I need".
+    pub not_helpful: usize,
+}
+
+/// How much one article was used in the period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArticleUse {
+    /// The article's name.
+    pub article: String,
+    /// Tickets it answered.
+    pub answered: usize,
+    /// Tickets it was suggested for.
+    pub suggested: usize,
+}
+
+/// The digest's knowledge part: what articles did, and what to write next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KnowledgeReport {
+    /// This period.
+    pub current: KnowledgeFigures,
+    /// The period before.
+    pub previous: KnowledgeFigures,
+    /// The most used articles: most tickets answered, then most suggested.
+    pub most_used: Vec<ArticleUse>,
+    /// Articles marked "Not what I need", with on how many tickets, most first.
+    pub not_helpful: Vec<(String, usize)>,
+    /// The most frequent words of the tickets no article passed the rule for, with in how
+    /// many of them: the articles to write next.
+    pub gaps: Vec<(String, usize)>,
+}
+
 /// A whole digest.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -448,6 +521,9 @@ pub struct Report {
     pub earned: Vec<Earned>,
     /// The period day by day, for the chart.
     pub days: Vec<Day>,
+    /// The knowledge base's part; none when it did nothing in either period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub knowledge: Option<KnowledgeReport>,
 }
 
 /// A shout-out earned from the data rather than given.
@@ -1249,6 +1325,184 @@ fn compute_on(
             people,
         ),
         days,
+        knowledge: knowledge(&lives, &input.knowledge, spec.covered, w),
+    }
+}
+
+/// How many articles (and gap words) the knowledge part lists.
+const KNOWLEDGE_LIMIT: usize = 5;
+
+/// Gap words shown: the most frequent, each in at least this many unmatched tickets (one
+/// ticket's words say nothing about what is missing).
+const GAP_MIN_TICKETS: usize = 2;
+
+/// The knowledge part of a digest over `covered`, from the entries in `w` and in the period
+/// before; each entry counts under its ticket's department at the moment it was made.
+fn knowledge(
+    lives: &Lives<'_>,
+    events: &[KbEvent],
+    covered: &[String],
+    w: Window,
+) -> Option<KnowledgeReport> {
+    let department = |e: &KbEvent| -> String {
+        match lives.by_id.get(&e.ticket).and_then(|i| lives.all.get(*i)) {
+            Some(l) => l.department_at(e.at).to_string(),
+            None => e.department.clone(),
+        }
+    };
+    let mine: Vec<&KbEvent> = events
+        .iter()
+        .filter(|e| covered.iter().any(|c| *c == department(e)))
+        .collect();
+    let count = |w: Window| {
+        use std::collections::HashSet;
+        let mut sets: [HashSet<TicketRef>; 4] = Default::default();
+        for e in mine.iter().filter(|e| w.contains(e.at)) {
+            let i = match &e.what {
+                KbWhat::Suggested(a) if a.is_empty() => 1,
+                KbWhat::Suggested(_) => 0,
+                KbWhat::Answered(_) => 2,
+                KbWhat::NotHelpful(_) => 3,
+            };
+            sets[i].insert(e.ticket);
+        }
+        KnowledgeFigures {
+            suggested: sets[0].len(),
+            unmatched: sets[1].len(),
+            answered: sets[2].len(),
+            not_helpful: sets[3].len(),
+        }
+    };
+    let current = count(w);
+    let previous = count(w.previous());
+    if current == KnowledgeFigures::default() && previous == KnowledgeFigures::default() {
+        return None;
+    }
+    // Each ticket counts once per article, however many times an entry names it.
+    let mut answered: BTreeMap<&str, std::collections::BTreeSet<TicketRef>> = BTreeMap::new();
+    let mut suggested: BTreeMap<&str, std::collections::BTreeSet<TicketRef>> = BTreeMap::new();
+    let mut refused: BTreeMap<&str, std::collections::BTreeSet<TicketRef>> = BTreeMap::new();
+    let mut words: BTreeMap<&str, (std::collections::BTreeSet<TicketRef>, BTreeMap<&str, usize>)> =
+        BTreeMap::new();
+    for e in mine.iter().filter(|e| w.contains(e.at)) {
+        match &e.what {
+            KbWhat::Suggested(a) if a.is_empty() => {
+                for (stem, word) in &e.words {
+                    let (tickets, forms) = words.entry(stem).or_default();
+                    tickets.insert(e.ticket);
+                    *forms.entry(word).or_default() += 1;
+                }
+            }
+            KbWhat::Suggested(a) => {
+                for id in a {
+                    suggested.entry(id).or_default().insert(e.ticket);
+                }
+            }
+            KbWhat::Answered(id) => {
+                answered.entry(id).or_default().insert(e.ticket);
+            }
+            KbWhat::NotHelpful(a) => {
+                for id in a {
+                    refused.entry(id).or_default().insert(e.ticket);
+                }
+            }
+        }
+    }
+    let mut most_used: Vec<ArticleUse> = answered
+        .keys()
+        .chain(suggested.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|id| ArticleUse {
+            article: id.to_string(),
+            answered: answered.get(id).map_or(0, |t| t.len()),
+            suggested: suggested.get(id).map_or(0, |t| t.len()),
+        })
+        .collect();
+    // Most answered first, then most suggested; equal ones by name (the map's order).
+    most_used.sort_by_key(|a| std::cmp::Reverse((a.answered, a.suggested)));
+    most_used.truncate(KNOWLEDGE_LIMIT);
+    let mut not_helpful: Vec<(String, usize)> = refused
+        .into_iter()
+        .map(|(id, t)| (id.to_string(), t.len()))
+        .collect();
+    not_helpful.sort_by_key(|a| std::cmp::Reverse(a.1));
+    not_helpful.truncate(KNOWLEDGE_LIMIT);
+    let mut gaps: Vec<(String, usize)> = words
+        .into_iter()
+        .filter(|(_, (t, _))| t.len() >= GAP_MIN_TICKETS)
+        .map(|(_, (t, forms))| {
+            // The form people wrote most ("invoices" over "invoice"), equal ones by name.
+            let mut forms: Vec<(&str, usize)> = forms.into_iter().collect();
+            forms.sort_by_key(|a| std::cmp::Reverse(a.1));
+            (forms[0].0.to_string(), t.len())
+        })
+        .collect();
+    gaps.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    gaps.truncate(2 * KNOWLEDGE_LIMIT);
+    Some(KnowledgeReport {
+        current,
+        previous,
+        most_used,
+        not_helpful,
+        gaps,
+    })
+}
+
+/// The knowledge part as a post's part: answered tickets next to the period before, the most
+/// used articles, those not helpful, and the gaps.
+fn knowledge_part(k: &KnowledgeReport) -> Part {
+    let c = &k.current;
+    let p = &k.previous;
+    let mut out = format!(
+        "Answered by an article: {} ({}, from {})\nSuggestions on {} of {} new tickets; {} marked not what was needed\n",
+        tickets(c.answered),
+        change(c.answered as f64, p.answered as f64),
+        p.answered,
+        c.suggested,
+        c.suggested + c.unmatched,
+        c.not_helpful
+    );
+    if !k.most_used.is_empty() {
+        let parts: Vec<String> = k
+            .most_used
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} ({} answered, {} suggested)",
+                    a.article, a.answered, a.suggested
+                )
+            })
+            .collect();
+        out.push_str(&format!("Most used: {}\n", parts.join(" · ")));
+    }
+    if !k.not_helpful.is_empty() {
+        let parts: Vec<String> = k
+            .not_helpful
+            .iter()
+            .map(|(a, n)| format!("{a} ({n})"))
+            .collect();
+        out.push_str(&format!("Not what was needed: {}\n", parts.join(" · ")));
+    }
+    if c.unmatched > 0 {
+        if k.gaps.is_empty() {
+            out.push_str(&format!(
+                "No article matched {}; no word came up in more than one of them\n",
+                tickets(c.unmatched)
+            ));
+        } else {
+            let parts: Vec<String> = k.gaps.iter().map(|(w, n)| format!("{w} ({n})")).collect();
+            out.push_str(&format!(
+                "No article matched {}; their most frequent words: {}\n",
+                tickets(c.unmatched),
+                parts.join(" · ")
+            ));
+        }
+    }
+    Part {
+        heading: "Knowledge base".into(),
+        fields: vec![],
+        text: neutralize_mentions(out.trim_end()),
     }
 }
 
@@ -1601,6 +1855,9 @@ pub fn render(r: &Report, tz: chrono_tz::Tz) -> Message {
             text: lines.join("\n"),
         });
     }
+    if let Some(k) = &r.knowledge {
+        sections.push(knowledge_part(k));
+    }
     let mut thanks = String::new();
     if r.shout_outs.is_empty() {
         thanks.push_str("None this period. Thank someone with `/kudos @name why`.");
@@ -1762,8 +2019,7 @@ mod tests {
             .collect();
         let input = DigestInput {
             tickets,
-            csat: vec![],
-            metrics: vec![],
+            ..DigestInput::default()
         };
         let mut sla = SlaPolicy::default();
         for (p, t) in [(Priority::High, "2h"), (Priority::Normal, "8h")] {

@@ -133,6 +133,17 @@ pub struct FlagOutcome {
     pub decision: Decision,
 }
 
+/// A ticket opened by command.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    /// The ticket.
+    pub ticket: Ticket,
+    /// How it was routed.
+    pub decision: Decision,
+    /// The knowledge base's articles that passed the relevance rule, best first.
+    pub suggested: Vec<Arc<crate::knowledge::Article>>,
+}
+
 /// The result of a rating.
 #[derive(Debug, Clone)]
 pub struct RateOutcome {
@@ -418,22 +429,17 @@ impl Desk {
         };
         let department = new.department.clone();
         // A flagged message's thread gets the knowledge base's suggestions with the
-        // confirmation; which passed (or that none did) is kept on the ticket for digests.
-        let index = self.knowledge.index();
-        let suggested: Vec<Arc<crate::knowledge::Article>> =
-            if new.source.is_some() && !index.is_empty() {
-                let found: Vec<_> = index
-                    .suggest(&format!("{}\n{}", new.title, new.body), &department)
-                    .into_iter()
-                    .map(|h| h.article)
-                    .collect();
-                events.push(EventKind::KbSuggested {
-                    articles: found.iter().map(|a| a.id.clone()).collect(),
-                });
-                found
-            } else {
-                vec![]
-            };
+        // confirmation (a command's reply gets them from `open_from_command`, which records
+        // them first); which passed, or that none did, is kept on the ticket for digests.
+        let suggested = if new.source.is_some()
+            && !events
+                .iter()
+                .any(|e| matches!(e, EventKind::KbSuggested { .. }))
+        {
+            self.suggest(&new, &mut events)
+        } else {
+            vec![]
+        };
         // The store calls this inside its transaction: it renders from the configuration
         // alone and calls nothing back.
         let config = self.config.clone();
@@ -479,14 +485,36 @@ impl Desk {
         Ok(result)
     }
 
-    /// Opens a ticket from `/ticket new`.
+    /// The knowledge base's articles that pass the relevance rule for `new`, recorded in
+    /// `events` (none passing is recorded too); nothing without a knowledge base.
+    fn suggest(
+        &self,
+        new: &NewTicket,
+        events: &mut Vec<EventKind>,
+    ) -> Vec<Arc<crate::knowledge::Article>> {
+        let index = self.knowledge.index();
+        if index.is_empty() {
+            return vec![];
+        }
+        let found: Vec<_> = index
+            .suggest(&format!("{}\n{}", new.title, new.body), &new.department)
+            .into_iter()
+            .map(|h| h.article)
+            .collect();
+        events.push(EventKind::KbSuggested {
+            articles: found.iter().map(|a| a.id.clone()).collect(),
+        });
+        found
+    }
+
+    /// Opens a ticket from `/ticket new`, with the knowledge base's suggestions for the reply.
     pub async fn open_from_command(
         &self,
         actor: &Actor,
         channel: Option<&ChannelRef>,
         title: &str,
         overrides: TicketOverrides,
-    ) -> Result<(Ticket, Decision), DeskError> {
+    ) -> Result<Opened, DeskError> {
         // The alert names the reporter: by their platform's name.
         self.learn_names(vec![actor.user.clone()]).await;
         let decision = self.config.router.route(&RouteInput {
@@ -535,9 +563,15 @@ impl Desk {
             },
             emoji: None,
         };
+        let mut events = vec![event];
+        let suggested = self.suggest(&new, &mut events);
         // Not counted against the flag limit (see `limit`): no quota.
-        match self.open(new, actor, vec![event], None, None, None).await? {
-            Created::New(t) | Created::Existing(t) => Ok((t, decision)),
+        match self.open(new, actor, events, None, None, None).await? {
+            Created::New(ticket) | Created::Existing(ticket) => Ok(Opened {
+                ticket,
+                decision,
+                suggested,
+            }),
             Created::OverQuota(_) | Created::Taken => {
                 Err(DeskError::Internal(StoreError::Corrupt(
                     "a command's ticket was refused by a flag quota or key it does not have".into(),
@@ -1083,10 +1117,23 @@ pub fn confirmation(
     t: &Ticket,
     suggested: &[std::sync::Arc<crate::knowledge::Article>],
 ) -> Message {
-    let mut text = format!(
-        "Thanks! This is now ticket {} with {}; we'll follow up here.",
-        t.id, t.department
-    );
+    with_suggestions(
+        format!(
+            "Thanks! This is now ticket {} with {}; we'll follow up here.",
+            t.id, t.department
+        ),
+        t,
+        suggested,
+    )
+}
+
+/// `text` about ticket `t`, followed by the knowledge base's suggestions for it with a "This
+/// solved it" button each and "Not what I need" (just `text` when there are none).
+pub fn with_suggestions(
+    mut text: String,
+    t: &Ticket,
+    suggested: &[std::sync::Arc<crate::knowledge::Article>],
+) -> Message {
     if suggested.is_empty() {
         return Message::text(text);
     }

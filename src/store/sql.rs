@@ -19,7 +19,9 @@ use super::{
     ExternalKey, ExternalTicket, InboxOutcome, InboxRow, Kudos, MetricSample, NewKudos, NewMetric,
     OutboxRow, Prunable, SavedReply, Store, StoreError, TicketFilter, Wake, WakeOnDrop,
 };
-use crate::core::digest::{CsatSample, DigestInput, DigestTicket, MetricPoint, Step};
+use crate::core::digest::{
+    CsatSample, DigestInput, DigestTicket, KbEvent, KbWhat, MetricPoint, Step,
+};
 use crate::core::directory::Person;
 use crate::core::message::{Outgoing, Target};
 use crate::core::ticket::{EventKind, Source, Ticket, TicketEvent};
@@ -1670,12 +1672,54 @@ impl<B: Backend> Store for SqlStore<B> {
                 })
                 .collect::<Result<Vec<_>, StoreError>>()
         };
-        // Three independent reads, on separate connections of the pool, at once.
-        let (tickets, csat, metrics) = tokio::try_join!(tickets, csat, metrics)?;
+        let knowledge = async {
+            let rows = self
+                .db
+                .read(
+                    // The condition is the partial index's own, so the index answers it.
+                    "SELECT e.ticket_id, e.at, e.data, t.department, t.title, t.body \
+                     FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id \
+                     WHERE e.kind IN ('kb_suggested', 'kb_answered', 'kb_not_helpful') \
+                     AND e.at > $1 AND e.at <= $2",
+                    args![since, to],
+                )
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let what = match r.json::<EventKind>("data")? {
+                    EventKind::KbSuggested { articles } => KbWhat::Suggested(articles),
+                    EventKind::KbAnswered { article } => KbWhat::Answered(article),
+                    EventKind::KbNotHelpful { articles } => KbWhat::NotHelpful(articles),
+                    _ => continue,
+                };
+                let text = matches!(&what, KbWhat::Suggested(a) if a.is_empty())
+                    .then(|| -> Result<String, StoreError> {
+                        Ok(format!(
+                            "{}\n{}",
+                            r.required_text("title")?,
+                            r.required_text("body")?
+                        ))
+                    })
+                    .transpose()?;
+                out.push(KbEvent {
+                    ticket: TicketRef(r.required_int("ticket_id")?),
+                    department: r.required_text("department")?,
+                    at: r.required_time("at")?,
+                    what,
+                    words: vec![],
+                    text,
+                });
+            }
+            Ok::<_, StoreError>(out)
+        };
+        // Four independent reads, on separate connections of the pool, at once.
+        let (tickets, csat, metrics, knowledge) =
+            tokio::try_join!(tickets, csat, metrics, knowledge)?;
         Ok(DigestInput {
             tickets,
             csat,
             metrics,
+            knowledge,
         })
     }
 

@@ -379,7 +379,8 @@ async fn migrate_tickets_and_backup_work_on_the_bots_database() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 2);
     assert_eq!(v[0]["ref"], "T-1");
-    assert_eq!(v[0]["events"].as_array().unwrap().len(), 3);
+    // Opened, the knowledge base's suggestions (none passed), and the change.
+    assert_eq!(v[0]["events"].as_array().unwrap().len(), 4);
 
     let backup = app.dir.path().join("copy.db");
     let out = switchboard(&["backup", backup.to_str().unwrap()], Some(&url));

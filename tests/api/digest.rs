@@ -75,7 +75,7 @@ fn utc(s: &str) -> DateTime<Utc> {
 /// Opens a ticket at `at` in `dept` with `priority` and `tags`.
 async fn open(app: &TestApp, at: &str, dept: &str, priority: Priority, tags: &[&str]) -> TicketRef {
     app.clock.set(utc(at));
-    let (t, _) = app
+    let t = app
         .desk
         .open_from_command(
             &slack("UCUSTOMER"),
@@ -90,7 +90,7 @@ async fn open(app: &TestApp, at: &str, dept: &str, priority: Priority, tags: &[&
         )
         .await
         .unwrap();
-    t.id
+    t.ticket.id
 }
 
 async fn change(app: &TestApp, at: &str, id: TicketRef, c: Change) {
@@ -916,7 +916,7 @@ fn earned_shout_outs_need_a_minimum_sample() {
             rating(&alice, 5),
             rating(&alice, 5),
         ],
-        metrics: vec![],
+        ..DigestInput::default()
     };
     let people = |u: &UserRef| {
         if u.id == "UBOB" || u.id == "1002" {

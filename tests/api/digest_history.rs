@@ -66,7 +66,7 @@ fn utc(s: &str) -> DateTime<Utc> {
 
 async fn open(app: &TestApp, at: DateTime<Utc>, dept: &str, priority: Priority) -> TicketRef {
     app.clock.set(at);
-    let (t, _) = app
+    let t = app
         .desk
         .open_from_command(
             &slack("UCUSTOMER"),
@@ -81,7 +81,7 @@ async fn open(app: &TestApp, at: DateTime<Utc>, dept: &str, priority: Priority) 
         )
         .await
         .unwrap();
-    t.id
+    t.ticket.id
 }
 
 /// The API token the generated history's other system uses.

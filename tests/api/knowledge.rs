@@ -1,6 +1,7 @@
 //! The knowledge base: the fixture articles (`tests/fixtures/kb`) found for reworded
 //! questions and not for unrelated text, a changed folder picked up, and `switchboard kb
-//! check` reporting every problem with its file and line.
+//! check` reporting every problem with its file and line; the suggestions' buttons, and the
+//! digest's knowledge part (both databases).
 
 use std::path::Path;
 use std::process::Command;
@@ -353,3 +354,237 @@ async fn suggestions_and_their_buttons(app: crate::helpers::TestApp) {
 }
 
 crate::on_both_backends!(suggestions_and_their_buttons,);
+
+/// The digest's knowledge part: tickets answered by articles (next to the week before), the
+/// most used articles, those marked not helpful, and the most frequent words of the tickets no
+/// article fitted; each counted under the ticket's department, so a department's digest has
+/// only its own.
+async fn the_digest_shows_what_the_knowledge_base_did(app: crate::helpers::TestApp) {
+    use switchboard::cmd::digest::report;
+    use switchboard::config::Period;
+    use switchboard::core::digest::{ArticleUse, KnowledgeFigures};
+    use switchboard::core::directory::Actor;
+
+    use crate::helpers::*;
+
+    let utc = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let flag_at = |at: &'static str, ts: &'static str, text: &'static str| {
+        let app = &app;
+        async move {
+            app.clock.set(utc(at));
+            app.flag(&bob(), "ticket", source("slack:CHELP", ts, text))
+                .await
+                .unwrap();
+        }
+    };
+    let customer = Actor::user(customer());
+    // The week before (from Mon 23 Feb 09:00 Berlin): one answered.
+    flag_at(
+        "2026-02-24T10:00:00Z",
+        "8.1",
+        "I forgot my password and cannot sign in",
+    )
+    .await;
+    app.desk.press(&customer, "kb-solved:1:0").await.unwrap();
+    // This week.
+    flag_at(
+        "2026-03-02T09:00:00Z",
+        "8.2",
+        "Forgot my password, cannot log in",
+    )
+    .await;
+    app.desk.press(&customer, "kb-solved:2:0").await.unwrap();
+    flag_at(
+        "2026-03-03T09:00:00Z",
+        "8.3",
+        "Password reset: I can't sign in since Monday",
+    )
+    .await;
+    app.desk.press(&customer, "kb-solved:3:0").await.unwrap();
+    flag_at(
+        "2026-03-03T10:00:00Z",
+        "8.4",
+        "I was charged twice this month",
+    )
+    .await;
+    app.desk.press(&bob(), "kb-not:4").await.unwrap();
+    flag_at(
+        "2026-03-04T09:00:00Z",
+        "8.5",
+        "The printer on the second floor jams",
+    )
+    .await;
+    flag_at("2026-03-05T09:00:00Z", "8.6", "Printer out of toner again").await;
+    flag_at(
+        "2026-03-06T09:00:00Z",
+        "8.7",
+        "The coffee machine is broken",
+    )
+    .await;
+    // After the period's end: not in it.
+    flag_at("2026-03-09T08:00:01Z", "8.8", "Printer jams again").await;
+
+    let at = utc("2026-03-09T08:00:00Z");
+    let week = |departments: &'static [&'static str]| {
+        let app = &app;
+        async move {
+            let departments: Vec<String> = departments.iter().map(|d| d.to_string()).collect();
+            report(
+                &app.desk,
+                "weekly",
+                chrono_tz::Europe::Berlin,
+                Period::Week,
+                &departments,
+                at,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let r = week(&[]).await;
+    let k = r.knowledge.as_ref().expect("a knowledge part");
+    assert_eq!(
+        k.current,
+        KnowledgeFigures {
+            suggested: 3,
+            unmatched: 3,
+            answered: 2,
+            not_helpful: 1
+        }
+    );
+    assert_eq!(
+        k.previous,
+        KnowledgeFigures {
+            suggested: 1,
+            unmatched: 0,
+            answered: 1,
+            not_helpful: 0
+        }
+    );
+    assert_eq!(
+        k.most_used,
+        [
+            ArticleUse {
+                article: "account/password-reset".into(),
+                answered: 2,
+                suggested: 2
+            },
+            ArticleUse {
+                article: "billing/refunds".into(),
+                answered: 0,
+                suggested: 1
+            }
+        ]
+    );
+    assert_eq!(k.not_helpful, [("billing/refunds".to_string(), 1)]);
+    // "printer" is in two of the three unmatched tickets; no other word is in more than one.
+    assert_eq!(k.gaps, [("printer".to_string(), 2)]);
+    let text = switchboard::core::digest::render(&r, chrono_tz::Europe::Berlin);
+    let part = text
+        .sections
+        .iter()
+        .find(|s| s.heading == "Knowledge base")
+        .expect("a knowledge part in the post");
+    assert_eq!(
+        part.text,
+        "Answered by an article: 2 tickets (▲ 100%, from 1)\n\
+         Suggestions on 3 of 6 new tickets; 1 marked not what was needed\n\
+         Most used: account/password-reset (2 answered, 2 suggested) · billing/refunds (0 answered, 1 suggested)\n\
+         Not what was needed: billing/refunds (1)\n\
+         No article matched 3 tickets; their most frequent words: printer (2)"
+    );
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["knowledge"]["current"]["answered"], 2);
+    assert_eq!(json["knowledge"]["gaps"][0][0], "printer");
+
+    // Billing's digest has billing's ticket only.
+    let billing = week(&["billing"]).await;
+    let k = billing.knowledge.expect("billing had a suggestion");
+    assert_eq!(
+        (
+            k.current.suggested,
+            k.current.answered,
+            k.current.not_helpful,
+            k.current.unmatched
+        ),
+        (1, 0, 1, 0)
+    );
+    // IT's knowledge base did nothing in either week: no part at all.
+    let it = week(&["it"]).await;
+    assert_eq!(it.knowledge, None);
+    assert!(
+        !switchboard::core::digest::render(&it, chrono_tz::Europe::Berlin)
+            .sections
+            .iter()
+            .any(|s| s.heading == "Knowledge base")
+    );
+}
+
+crate::on_both_backends!(the_digest_shows_what_the_knowledge_base_did,);
+
+/// A ticket opened with `/ticket new` gets the suggestions in the reply only its reporter
+/// sees, with the same buttons: "This solved it" resolves it.
+async fn a_command_ticket_gets_suggestions_in_its_reply(app: crate::helpers::TestApp) {
+    use switchboard::core::directory::Actor;
+    use switchboard::core::ticket::EventKind;
+    use switchboard::core::types::{Status, TicketRef};
+
+    use crate::helpers::*;
+
+    let customer = Actor::user(customer());
+    let reply = app
+        .run(
+            &customer,
+            "/ticket new I forgot my password and cannot sign in",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        reply.visibility,
+        switchboard::core::message::Visibility::Ephemeral
+    );
+    let text = &reply.message.text;
+    assert!(text.starts_with("Opened T-1 for support"), "{text}");
+    assert!(
+        text.contains("1. Resetting your password <https://help.example.com/password>"),
+        "{text}"
+    );
+    let ids: Vec<&str> = reply
+        .message
+        .buttons
+        .iter()
+        .map(|b| b.action_id.as_str())
+        .collect();
+    assert_eq!(ids, ["kb-solved:1:0", "kb-not:1"]);
+    let events = app.desk.store.events(TicketRef(1)).await.unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(&e.kind, EventKind::KbSuggested { articles } if articles == &["account/password-reset".to_string()]))
+            .count(),
+        1,
+        "recorded once: {events:?}"
+    );
+    app.desk.press(&customer, "kb-solved:1:0").await.unwrap();
+    assert_eq!(
+        app.desk.ticket(TicketRef(1)).await.unwrap().status,
+        Status::Resolved
+    );
+    // Nothing fits: the plain reply, and the ticket records that none did.
+    let reply = app
+        .run(&customer, "/ticket new The coffee machine is broken")
+        .await
+        .unwrap();
+    assert!(reply.message.buttons.is_empty());
+    assert!(!reply.message.text.contains("While you wait"));
+    let events = app.desk.store.events(TicketRef(2)).await.unwrap();
+    assert!(events
+        .iter()
+        .any(|e| matches!(&e.kind, EventKind::KbSuggested { articles } if articles.is_empty())));
+}
+
+crate::on_both_backends!(a_command_ticket_gets_suggestions_in_its_reply,);

@@ -143,8 +143,8 @@ async fn backup_is_a_consistent_readable_copy_taken_while_writing() {
     for t in &tickets {
         assert_eq!(
             copy.events(t.id).await.unwrap().len(),
-            1,
-            "each ticket came with its event"
+            2,
+            "each ticket came with its events (opened, and the knowledge base's suggestions)"
         );
     }
     let again = app.desk.store.backup(&path).await.unwrap_err();

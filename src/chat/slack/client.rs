@@ -247,13 +247,13 @@ impl RecentMessages {
     /// unless a copy from a later event is already remembered.
     pub fn remember(&self, channel: &str, message: FetchedMessage, version: &str) {
         let key = (channel.to_string(), message.ts.clone());
-        // Slack timestamps compare as text (fixed-width seconds until the year 2286).
-        if let Some((seen, _)) = self.by_key.get(&key) {
-            if seen.as_str() > version {
-                return;
-            }
-        }
-        self.by_key.insert(key, (version.to_string(), message));
+        // Slack timestamps compare as text (fixed-width seconds until the year 2286). The
+        // check and the store are one step: two envelopes about one message are handled at
+        // the same time, and the older must not overwrite the newer between the two.
+        self.by_key
+            .insert_unless(key, (version.to_string(), message), |(seen, _)| {
+                seen.as_str() > version
+            });
     }
 
     /// Forgets the message `ts` in `channel` (it was deleted).
