@@ -310,8 +310,13 @@ impl InboxWorker {
                 channel,
                 message_id,
                 by,
+                reply,
             } => {
-                let note = match self.desk.record_reply(&channel, &message_id, &by).await {
+                let note = match self
+                    .desk
+                    .record_reply(&channel, &message_id, &by, reply.as_ref())
+                    .await
+                {
                     Ok(Some(t)) => format!("recorded a reply on {}", t.id),
                     Ok(None) => "a reply that changes nothing".to_string(),
                     Err(e) => return self.settle(row, e, backoff_wait()).await,

@@ -138,7 +138,8 @@ pub fn write_csv(out: impl Write, tickets: &[Ticket]) -> Result<(), TicketsCliEr
     Ok(())
 }
 
-/// Every ticket with its history as a JSON array.
+/// Every ticket with its history and the replies in its thread (deleted ones with their
+/// text and `deleted_at`: the export is the admin's) as a JSON array.
 pub async fn write_json(
     out: &mut impl Write,
     store: &DynStore,
@@ -147,7 +148,13 @@ pub async fn write_json(
     let mut all = Vec::with_capacity(tickets.len());
     for t in tickets {
         let events = store.events(t.id).await?;
-        all.push(json!({ "ref": t.id.to_string(), "ticket": t, "events": events }));
+        let replies = store.thread_replies(t.id).await?;
+        all.push(json!({
+            "ref": t.id.to_string(),
+            "ticket": t,
+            "events": events,
+            "replies": replies,
+        }));
     }
     serde_json::to_writer_pretty(&mut *out, &all).map_err(std::io::Error::other)?;
     writeln!(out)?;

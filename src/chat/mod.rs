@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use crate::core::directory::Actor;
 use crate::core::message::{Message, Target};
 use crate::core::types::{ChannelRef, Platform, UserRef};
-use crate::desk::FlagRequest;
+use crate::desk::{FlagRequest, ThreadMessage};
 
 /// How a platform call failed, which decides what the worker does next.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,6 +81,9 @@ pub enum Completion {
         message_id: String,
         /// Who replied.
         by: Actor,
+        /// The reply itself, for the ticket's transcript (`None` from events stored before
+        /// replies were kept).
+        reply: Option<ThreadMessage>,
     },
     /// Nothing to do (not a flag emoji, a bot's reaction, …), with the reason for the record.
     Ignore(String),

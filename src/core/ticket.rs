@@ -440,6 +440,29 @@ pub struct TicketEvent {
     pub kind: EventKind,
 }
 
+/// A message someone wrote in a ticket's thread (on Slack in the flagged message's or the
+/// alert's thread; on Discord a reply to either), kept for the ticket's transcript with its
+/// edits and deletion. A deleted reply keeps its text: who may read it is the reader's call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadReply {
+    /// The ticket.
+    pub ticket: TicketRef,
+    /// Where it was written.
+    pub channel: ChannelRef,
+    /// Its platform id (Slack `ts`, Discord message id).
+    pub message_id: String,
+    /// Who wrote it.
+    pub author: UserRef,
+    /// Its text, as last edited.
+    pub text: String,
+    /// When it was written.
+    pub at: DateTime<Utc>,
+    /// When it was last edited, if ever.
+    pub edited_at: Option<DateTime<Utc>>,
+    /// When it was deleted, if it was.
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
 /// A requested change to a ticket.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {

@@ -133,6 +133,17 @@ pub struct FlagOutcome {
     pub decision: Decision,
 }
 
+/// A reply as written in a thread: its platform id, text and time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadMessage {
+    /// Its platform id (Slack `ts`, Discord message id).
+    pub id: String,
+    /// What it says.
+    pub text: String,
+    /// When it was written.
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
 /// A ticket opened by command.
 #[derive(Debug, Clone)]
 pub struct Opened {
@@ -601,8 +612,9 @@ impl Desk {
         self.apply_change(id, Some(&actor.user), who, change).await
     }
 
-    /// Records that a flagged message was edited (`Some(new text)`) or deleted (`None`) on
-    /// its platform, by `by` when known. `Ok(None)` when the message has no ticket.
+    /// Records that a flagged message, or a reply kept from a ticket's thread, was edited
+    /// (`Some(new text)`) or deleted (`None`) on its platform, by `by` when known. `Ok(None)`
+    /// when the message is neither.
     pub async fn record_source_change(
         &self,
         channel: &ChannelRef,
@@ -611,7 +623,15 @@ impl Desk {
         text: Option<String>,
     ) -> Result<Option<Ticket>, DeskError> {
         let Some(ticket) = self.store.ticket_by_source(channel, message_id).await? else {
-            return Ok(None);
+            // A reply in a ticket's thread: its transcript keeps the edit or the deletion.
+            return match self
+                .store
+                .change_thread_reply(channel, message_id, text.as_deref(), self.now())
+                .await?
+            {
+                Some(id) => Ok(Some(self.ticket(id).await?)),
+                None => Ok(None),
+            };
         };
         let who = |t: &Ticket| {
             Ok(ChangeActor {
@@ -873,6 +893,7 @@ impl Desk {
         channel: &ChannelRef,
         message_id: &str,
         by: &Actor,
+        reply: Option<&ThreadMessage>,
     ) -> Result<Option<Ticket>, DeskError> {
         let dir = &self.config.directory;
         // What the reply answers: a flagged message, the thread a message was flagged in (the
@@ -901,6 +922,22 @@ impl Desk {
                 }
             }
         };
+        // Kept for the transcript first: a redelivered reply is kept once, and what it changes
+        // below is decided from the ticket as it is.
+        if let Some(r) = reply {
+            self.store
+                .add_thread_reply(&crate::core::ticket::ThreadReply {
+                    ticket: ticket.id,
+                    channel: channel.clone(),
+                    message_id: r.id.clone(),
+                    author: by.user.clone(),
+                    text: r.text.clone(),
+                    at: r.at,
+                    edited_at: None,
+                    deleted_at: None,
+                })
+                .await?;
+        }
         // The customer answering a question ends the wait and restarts the resolution clock.
         if dir.same_person(&by.user, &ticket.reporter) && ticket.status == Status::WaitingOnCustomer
         {

@@ -26,7 +26,7 @@ use serde::Serialize;
 use crate::core::digest::DigestInput;
 use crate::core::directory::Person;
 use crate::core::message::{Outgoing, Target};
-use crate::core::ticket::{EventKind, NewTicket, Ticket, TicketEvent};
+use crate::core::ticket::{EventKind, NewTicket, ThreadReply, Ticket, TicketEvent};
 use crate::core::types::{ChannelRef, Platform, Status, TicketRef, UserRef};
 use tokio::sync::Notify;
 
@@ -769,6 +769,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         channel: &ChannelRef,
         message_id: &str,
     ) -> Result<Option<Ticket>, StoreError>;
+    /// Keeps a reply written in a ticket's thread; `false` when that message was already
+    /// kept (a redelivered event).
+    async fn add_thread_reply(&self, reply: &ThreadReply) -> Result<bool, StoreError>;
+    /// Records that the kept reply `message_id` in `channel` was edited to `Some(text)` or
+    /// deleted (`None`) at `at`; the reply's ticket, or `None` when no reply is kept there.
+    async fn change_thread_reply(
+        &self,
+        channel: &ChannelRef,
+        message_id: &str,
+        text: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<TicketRef>, StoreError>;
+    /// A ticket's kept thread replies, oldest first.
+    async fn thread_replies(&self, ticket: TicketRef) -> Result<Vec<ThreadReply>, StoreError>;
     /// The tickets of messages flagged inside the thread `thread` of `channel`, oldest first.
     async fn tickets_in_thread(
         &self,

@@ -24,7 +24,7 @@ use crate::core::digest::{
 };
 use crate::core::directory::Person;
 use crate::core::message::{Outgoing, Target};
-use crate::core::ticket::{EventKind, Source, Ticket, TicketEvent};
+use crate::core::ticket::{EventKind, Source, ThreadReply, Ticket, TicketEvent};
 use crate::core::types::{ChannelRef, Platform, TicketRef, UserRef};
 
 /// `SELECT <every ticket column> FROM tickets` followed by the rest of a statement.
@@ -901,6 +901,98 @@ impl<B: Backend> Store for SqlStore<B> {
             }
         }
         Ok(None)
+    }
+
+    async fn add_thread_reply(&self, reply: &ThreadReply) -> Result<bool, StoreError> {
+        let added = self
+            .db
+            .run(
+                "INSERT INTO ticket_replies (ticket_id, channel, message_id, author, text, at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (channel, message_id) DO NOTHING",
+                args![
+                    reply.ticket.0,
+                    reply.channel.to_string(),
+                    &reply.message_id,
+                    reply.author.to_string(),
+                    &reply.text,
+                    reply.at
+                ],
+            )
+            .await?;
+        Ok(added > 0)
+    }
+
+    async fn change_thread_reply(
+        &self,
+        channel: &ChannelRef,
+        message_id: &str,
+        text: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<TicketRef>, StoreError> {
+        let changed = match text {
+            Some(text) => {
+                self.db
+                    .run(
+                        "UPDATE ticket_replies SET text = $3, edited_at = $4 \
+                         WHERE channel = $1 AND message_id = $2",
+                        args![channel.to_string(), message_id, text, at],
+                    )
+                    .await?
+            }
+            None => {
+                self.db
+                    .run(
+                        "UPDATE ticket_replies SET deleted_at = $3 \
+                         WHERE channel = $1 AND message_id = $2 AND deleted_at IS NULL",
+                        args![channel.to_string(), message_id, at],
+                    )
+                    .await?
+            }
+        };
+        if changed == 0 {
+            return Ok(None);
+        }
+        let rows = self
+            .db
+            .read(
+                "SELECT ticket_id FROM ticket_replies WHERE channel = $1 AND message_id = $2",
+                args![channel.to_string(), message_id],
+            )
+            .await?;
+        rows.first()
+            .map(|r| r.required_int("ticket_id").map(TicketRef))
+            .transpose()
+    }
+
+    async fn thread_replies(&self, ticket: TicketRef) -> Result<Vec<ThreadReply>, StoreError> {
+        // Replies are kept concurrently: written in the same millisecond, the platform's own
+        // ids (Slack timestamps, Discord snowflakes) say which came first.
+        let rows = self
+            .db
+            .read(
+                "SELECT channel, message_id, author, text, at, edited_at, deleted_at \
+                 FROM ticket_replies WHERE ticket_id = $1 \
+                 ORDER BY at, length(message_id), message_id",
+                args![ticket.0],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ThreadReply {
+                    ticket,
+                    channel: r
+                        .required_text("channel")?
+                        .parse()
+                        .map_err(|e| corrupt("channel", e))?,
+                    message_id: r.required_text("message_id")?,
+                    author: parse_user(&r.required_text("author")?)?,
+                    text: r.required_text("text")?,
+                    at: r.required_time("at")?,
+                    edited_at: r.time("edited_at")?,
+                    deleted_at: r.time("deleted_at")?,
+                })
+            })
+            .collect()
     }
 
     async fn tickets_in_thread(

@@ -550,7 +550,68 @@ async fn a_staff_reply_to_the_flagged_message_is_the_first_response(app: TestApp
     r.stop().await;
 }
 
+/// The replies to a flagged message are kept for its transcript with their author, time,
+/// edits and deletion; `tickets export --format json` includes them.
+async fn replies_to_the_flagged_message_are_kept_with_edits_and_deletions(app: TestApp) {
+    let r = rig(&app).await;
+    let msg = r.flag(&app, "refund for order 9", "1002", "🎫", 1).await;
+    let asked = r.fake.reply(HELP, CUSTOMER, &msg, "any news? @everyone");
+    let answered = r.fake.reply(HELP, "1002", &msg, "Refund isued");
+    r.inbox_rows(&app, 3).await;
+    r.work().await;
+    r.fake.edit(&answered, "Refund issued, sorry about that!");
+    r.fake.delete(&asked);
+    r.inbox_rows(&app, 5).await;
+    r.work().await;
+    let replies = app.desk.store.thread_replies(TicketRef(1)).await.unwrap();
+    let seen: Vec<(String, &str, bool, bool)> = replies
+        .iter()
+        .map(|r| {
+            (
+                r.author.to_string(),
+                r.text.as_str(),
+                r.edited_at.is_some(),
+                r.deleted_at.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                format!("discord:{CUSTOMER}"),
+                "any news? @everyone",
+                false,
+                true
+            ),
+            (
+                "discord:1002".to_string(),
+                "Refund issued, sorry about that!",
+                true,
+                false
+            ),
+        ]
+    );
+    assert_eq!(replies[0].message_id, asked);
+    assert_eq!(replies[1].channel.to_string(), format!("discord:{HELP}"));
+    // The flagged message kept its own text.
+    let t = app.desk.ticket(TicketRef(1)).await.unwrap();
+    assert_eq!(
+        t.source.as_ref().unwrap().original_text,
+        "refund for order 9"
+    );
+    let mut out = Vec::new();
+    switchboard::tickets_cli::write_json(&mut out, &app.desk.store, std::slice::from_ref(&t))
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v[0]["replies"].as_array().unwrap().len(), 2);
+    assert_eq!(v[0]["replies"][0]["author"]["id"], CUSTOMER);
+    r.stop().await;
+}
+
 crate::on_both_backends!(
+    replies_to_the_flagged_message_are_kept_with_edits_and_deletions,
     a_staff_reply_to_the_flagged_message_is_the_first_response,
     a_digest_posts_its_embeds_and_attaches_its_chart,
     a_reaction_becomes_a_ticket_a_reply_and_an_alert,

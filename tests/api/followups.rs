@@ -229,7 +229,7 @@ async fn a_customer_reply_cancels_the_reminder_and_the_close(app: TestApp) {
     let channel: ChannelRef = "slack:CHELP".parse().unwrap();
     let t = app
         .desk
-        .record_reply(&channel, "2.1", &Actor::user(customer()))
+        .record_reply(&channel, "2.1", &Actor::user(customer()), None)
         .await
         .unwrap()
         .expect("the reply ends the wait");
@@ -469,6 +469,7 @@ async fn reminders_reach_the_reporter_on_both_platforms(app: TestApp) {
             &"discord:2100".parse().unwrap(),
             &reminder.id,
             &Actor::user(src_author()),
+            None,
         )
         .await
         .unwrap()
@@ -493,7 +494,7 @@ async fn a_reply_under_the_alert_ends_the_wait(app: TestApp) {
     // Bob talks it over under the alert: not an answer the customer sees.
     let said = app
         .desk
-        .record_reply(&channel, &alert.ts, &bob())
+        .record_reply(&channel, &alert.ts, &bob(), None)
         .await
         .unwrap();
     assert!(said.is_none());
@@ -509,7 +510,7 @@ async fn a_reply_under_the_alert_ends_the_wait(app: TestApp) {
     app.clock.set(utc("2026-03-02T15:00:00Z"));
     let t = app
         .desk
-        .record_reply(&channel, &alert.ts, &Actor::user(customer()))
+        .record_reply(&channel, &alert.ts, &Actor::user(customer()), None)
         .await
         .unwrap()
         .expect("the customer's reply under the alert ends the wait");

@@ -109,7 +109,7 @@ async fn waiting_on_the_customer_pauses_and_a_reply_resumes(app: TestApp) {
     let channel: ChannelRef = "slack:CHELP".parse().unwrap();
     let t = app
         .desk
-        .record_reply(&channel, "1.1", &Actor::user(customer()))
+        .record_reply(&channel, "1.1", &Actor::user(customer()), None)
         .await
         .unwrap()
         .expect("the reply ends the wait");

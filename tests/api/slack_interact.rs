@@ -1138,7 +1138,115 @@ async fn a_suggestion_solves_the_ticket_from_slack(app: TestApp) {
     );
 }
 
+/// The replies in a flagged message's thread are kept for its transcript, as Slack sent them,
+/// with their edits and deletions; `tickets export --format json` includes them.
+async fn replies_in_the_thread_are_kept_with_edits_and_deletions(app: TestApp) {
+    let r = rig(&app, Mode::Socket).await;
+    r.fake.seed_message(
+        "CHELP",
+        "1772442000.000100",
+        "UCUSTOMER",
+        "refund please",
+        None,
+    );
+    let envelope = |id: &str, event: Value| {
+        json!({"token": "XXYYZZ", "team_id": "T0SANDBOX", "api_app_id": "A0APP",
+        "type": "event_callback", "event_id": id, "event_time": 1_772_442_100, "event": event})
+    };
+    r.fake.push_event(envelope(
+        "EvFlag",
+        json!({"type": "reaction_added", "user": "UBOB", "reaction": "ticket", "item_user": "UCUSTOMER",
+               "item": {"type": "message", "channel": "CHELP", "ts": "1772442000.000100"},
+               "event_ts": "1772442001.000100"}),
+    ));
+    r.wait_acked(1).await;
+    r.work().await;
+    let reply = |user: &str, ts: &str, text: &str| {
+        json!({"type": "message", "channel": "CHELP", "user": user, "text": text, "ts": ts,
+               "thread_ts": "1772442000.000100", "channel_type": "channel", "event_ts": ts})
+    };
+    r.fake.push_event(envelope(
+        "EvR1",
+        reply(
+            "UCUSTOMER",
+            "1772442100.000100",
+            "it was order <@U0OTHER> 42",
+        ),
+    ));
+    r.fake.push_event(envelope(
+        "EvR2",
+        reply("UBOB", "1772442200.000200", "lookin into it"),
+    ));
+    r.wait_acked(3).await;
+    r.work().await;
+    // Bob fixes his typo; the customer deletes theirs.
+    r.fake.push_event(envelope(
+        "EvE",
+        json!({"type": "message", "subtype": "message_changed", "channel": "CHELP",
+               "message": {"type": "message", "user": "UBOB", "text": "looking into it",
+                           "ts": "1772442200.000200", "thread_ts": "1772442000.000100",
+                           "edited": {"user": "UBOB", "ts": "1772442300.000000"}},
+               "previous_message": {"type": "message", "user": "UBOB", "text": "lookin into it",
+                                    "ts": "1772442200.000200", "thread_ts": "1772442000.000100"},
+               "ts": "1772442300.000100", "event_ts": "1772442300.000100", "channel_type": "channel"}),
+    ));
+    r.fake.push_event(envelope(
+        "EvD",
+        json!({"type": "message", "subtype": "message_deleted", "channel": "CHELP",
+               "deleted_ts": "1772442100.000100", "hidden": true,
+               "previous_message": {"type": "message", "user": "UCUSTOMER",
+                                    "text": "it was order <@U0OTHER> 42",
+                                    "ts": "1772442100.000100", "thread_ts": "1772442000.000100"},
+               "ts": "1772442400.000100", "event_ts": "1772442400.000100", "channel_type": "channel"}),
+    ));
+    r.wait_acked(5).await;
+    r.work().await;
+    let replies = app.desk.store.thread_replies(TicketRef(1)).await.unwrap();
+    let seen: Vec<(String, &str, bool, bool)> = replies
+        .iter()
+        .map(|r| {
+            (
+                r.author.to_string(),
+                r.text.as_str(),
+                r.edited_at.is_some(),
+                r.deleted_at.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "slack:UCUSTOMER".to_string(),
+                "it was order <@U0OTHER> 42",
+                false,
+                true
+            ),
+            ("slack:UBOB".to_string(), "looking into it", true, false),
+        ]
+    );
+    assert_eq!(replies[0].message_id, "1772442100.000100");
+    // Written at its Slack timestamp (kept to the millisecond on SQLite).
+    assert_eq!(replies[0].at.timestamp(), 1_772_442_100);
+    // The flagged message is still the ticket's; the edits did not touch it.
+    let t = app.desk.ticket(TicketRef(1)).await.unwrap();
+    assert_eq!(t.source.unwrap().original_text, "refund please");
+    let mut out = Vec::new();
+    switchboard::tickets_cli::write_json(
+        &mut out,
+        &app.desk.store,
+        &[app.desk.ticket(TicketRef(1)).await.unwrap()],
+    )
+    .await
+    .unwrap();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v[0]["replies"].as_array().unwrap().len(), 2);
+    assert_eq!(v[0]["replies"][1]["text"], "looking into it");
+    assert!(v[0]["replies"][0]["deleted_at"].is_string());
+}
+
 crate::on_both_backends!(
+    replies_in_the_thread_are_kept_with_edits_and_deletions,
     a_suggestion_solves_the_ticket_from_slack,
     a_flag_on_a_message_received_as_an_event_needs_no_fetch,
     every_slash_subcommand_over_http,

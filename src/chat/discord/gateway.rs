@@ -260,6 +260,10 @@ impl EventHandler for Handler {
             "message_id": parent.to_string(),
             "user_id": m.author.id.to_string(),
             "roles": m.member.as_ref().map(|mm| mm.roles.iter().map(ToString::to_string).collect::<Vec<_>>()).unwrap_or_default(),
+            // The reply itself, for the ticket's transcript.
+            "reply_id": m.id.to_string(),
+            "content": m.content,
+            "at": m.timestamp.to_string(),
         });
         self.keep(format!("discord:reply:{}", m.id), payload).await;
     }

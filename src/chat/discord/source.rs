@@ -15,7 +15,7 @@ use crate::core::directory::Actor;
 use crate::core::routing::normalize_emoji;
 use crate::core::ticket::{Origin, Source};
 use crate::core::types::{ChannelRef, Platform, RoleRef, UserRef};
-use crate::desk::{FlagRequest, TicketOverrides};
+use crate::desk::{FlagRequest, ThreadMessage, TicketOverrides};
 
 /// The inbox payload type of a submitted "Create ticket" form (see `interact`).
 pub const FORM_TYPE: &str = "create_ticket_form";
@@ -66,13 +66,15 @@ pub fn jump_link(guild: Option<&str>, channel: &str, message: &str) -> String {
 }
 
 /// The platform message a stored Discord event is about (`discord:CHANNEL:MESSAGE`), so the
-/// inbox applies a flag, its edit or deletion and the replies to it in the order received.
+/// inbox applies a flag and the message's edits and deletion, or a reply and its own edits
+/// and deletion, in the order received.
 pub fn order_key(raw: &Value) -> Option<String> {
-    Some(format!(
-        "discord:{}:{}",
-        raw["channel_id"].as_str()?,
-        raw["message_id"].as_str()?
-    ))
+    // A reply is stored only once its ticket exists, so it need not wait behind the flag;
+    // keyed by its own id, its edits and deletion come after it.
+    let message = raw["reply_id"]
+        .as_str()
+        .or_else(|| raw["message_id"].as_str())?;
+    Some(format!("discord:{}:{message}", raw["channel_id"].as_str()?))
 }
 
 #[async_trait]
@@ -87,6 +89,17 @@ impl EventSource for DiscordEventSource {
             Some("reaction_add") => {}
             Some(FORM_TYPE) => return self.submitted_form(raw, channel).await,
             Some("reply") => {
+                // Replies stored before transcripts were kept carry no id, text or time.
+                let reply = match (raw["reply_id"].as_str(), raw["at"].as_str()) {
+                    (Some(id), Some(at)) => Some(ThreadMessage {
+                        id: id.to_string(),
+                        text: raw["content"].as_str().unwrap_or_default().to_string(),
+                        at: chrono::DateTime::parse_from_rfc3339(at)
+                            .map_err(|e| ChatError::Permanent(format!("reply time {at}: {e}")))?
+                            .with_timezone(&chrono::Utc),
+                    }),
+                    _ => None,
+                };
                 return Ok(Completion::Reply {
                     channel,
                     message_id: field(raw, "message_id")?.to_string(),
@@ -94,7 +107,8 @@ impl EventSource for DiscordEventSource {
                         user: user(field(raw, "user_id")?),
                         roles: roles(raw),
                     },
-                })
+                    reply,
+                });
             }
             Some("message_update") => {
                 return Ok(Completion::SourceChanged {

@@ -17,7 +17,7 @@ use crate::core::directory::Actor;
 use crate::core::routing::normalize_emoji;
 use crate::core::ticket::{Origin, Source};
 use crate::core::types::{ChannelRef, Platform, RoleRef, UserRef};
-use crate::desk::{FlagRequest, TicketOverrides};
+use crate::desk::{FlagRequest, ThreadMessage, TicketOverrides};
 
 /// Slack's side of the inbox worker.
 #[derive(Debug, Clone)]
@@ -53,6 +53,13 @@ impl SlackEventSource {
     }
 }
 
+/// The moment a Slack timestamp (`1772442000.000100`: seconds and microseconds) names.
+pub fn ts_time(ts: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let (secs, micros) = ts.split_once('.').unwrap_or((ts, "0"));
+    let micros: u32 = format!("{micros:0<6}").get(..6)?.parse().ok()?;
+    chrono::DateTime::from_timestamp(secs.parse().ok()?, micros * 1000)
+}
+
 fn field<'v>(v: &'v Value, path: &[&str]) -> Result<&'v str, ChatError> {
     let mut cur = v;
     for p in path {
@@ -81,6 +88,13 @@ impl EventSource for SlackEventSource {
                 else {
                     return Ok(Completion::Ignore("not a reply in a thread".into()));
                 };
+                let reply = event["ts"].as_str().and_then(|ts| {
+                    Some(ThreadMessage {
+                        id: ts.to_string(),
+                        text: event["text"].as_str().unwrap_or_default().to_string(),
+                        at: ts_time(ts)?,
+                    })
+                });
                 return Ok(Completion::Reply {
                     channel: ChannelRef::new(Platform::Slack, field(event, &["channel"])?),
                     message_id: thread.to_string(),
@@ -88,6 +102,7 @@ impl EventSource for SlackEventSource {
                         user: slack_user(user)?,
                         roles: self.roles_of(user).await?,
                     },
+                    reply,
                 });
             }
             (Some("message"), Some("message_changed")) => {
@@ -170,8 +185,9 @@ impl EventSource for SlackEventSource {
 pub const FORM_TYPE: &str = "create_ticket_form";
 
 /// The platform message a stored Slack event is about (`slack:CHANNEL:TS`), so the inbox
-/// applies a flag, its edit or deletion and the replies under it in the order received: a
-/// reaction's item, a changed or deleted message, a reply's thread parent, a form's message.
+/// applies a flag and the message's edits and deletion, or a reply and its own edits and
+/// deletion, in the order received: a reaction's item, a changed or deleted message, a reply
+/// itself, a form's message.
 pub fn order_key(raw: &Value) -> Option<String> {
     let event = &raw["event"];
     let (channel, ts) = match (event["type"].as_str(), event["subtype"].as_str()) {
@@ -185,10 +201,9 @@ pub fn order_key(raw: &Value) -> Option<String> {
         (Some("message"), Some("message_deleted")) => {
             (event["channel"].as_str()?, event["deleted_ts"].as_str()?)
         }
-        (Some("message"), _) => (
-            event["channel"].as_str()?,
-            thread_parent(event).or_else(|| event["ts"].as_str())?,
-        ),
+        // A reply is kept only once its ticket exists, so it need not wait behind the flag;
+        // keyed by its own `ts`, its edits and deletion come after it.
+        (Some("message"), _) => (event["channel"].as_str()?, event["ts"].as_str()?),
         _ => return None,
     };
     Some(format!("slack:{channel}:{ts}"))

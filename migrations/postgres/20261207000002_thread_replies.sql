@@ -1,0 +1,15 @@
+-- The replies written in each ticket's thread, with their edits and deletion, so a ticket's
+-- transcript is whole. A platform message is kept once (`channel` is `slack:C1`).
+CREATE TABLE ticket_replies (
+    id         BIGSERIAL PRIMARY KEY,
+    ticket_id  BIGINT NOT NULL REFERENCES tickets (id),
+    channel    TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    author     TEXT NOT NULL,
+    text       TEXT NOT NULL,
+    at         TIMESTAMPTZ NOT NULL,
+    edited_at  TIMESTAMPTZ,
+    deleted_at TIMESTAMPTZ
+);
+CREATE UNIQUE INDEX ticket_replies_message ON ticket_replies (channel, message_id);
+CREATE INDEX ticket_replies_ticket ON ticket_replies (ticket_id, at);
