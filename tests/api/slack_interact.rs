@@ -1243,6 +1243,25 @@ async fn replies_in_the_thread_are_kept_with_edits_and_deletions(app: TestApp) {
     assert_eq!(v[0]["replies"].as_array().unwrap().len(), 2);
     assert_eq!(v[0]["replies"][1]["text"], "looking into it");
     assert!(v[0]["replies"][0]["deleted_at"].is_string());
+    // Talk under the department's alert is the ticket's thread too.
+    let alert = r
+        .fake
+        .bot_messages()
+        .into_iter()
+        .find(|m| m.channel == "CBILLING" && m.thread_ts.is_none())
+        .expect("the alert");
+    r.fake.push_event(envelope(
+        "EvA",
+        json!({"type": "message", "channel": "CBILLING", "user": "UBOB", "text": "on it",
+               "ts": "1772442500.000100", "thread_ts": alert.ts, "channel_type": "channel",
+               "event_ts": "1772442500.000100"}),
+    ));
+    r.wait_acked(6).await;
+    r.work().await;
+    let replies = app.desk.store.thread_replies(TicketRef(1)).await.unwrap();
+    assert_eq!(replies.len(), 3);
+    assert_eq!(replies[2].channel.to_string(), "slack:CBILLING");
+    assert_eq!(replies[2].text, "on it");
 }
 
 crate::on_both_backends!(
