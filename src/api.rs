@@ -194,6 +194,16 @@ fn credentials(value: &str) -> Option<(Option<String>, String)> {
     None
 }
 
+/// Whether the request's `Authorization: Bearer` token is `expected`, compared in constant
+/// time (for `/metrics` behind `SWITCHBOARD_METRICS_TOKEN`).
+pub fn bearer_matches(headers: &HeaderMap, expected: &Secret) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(credentials)
+        .is_some_and(|(user, token)| user.is_none() && same_token(&token, expected))
+}
+
 /// A JSON problem answer: `{"error": …, "details": […]}`.
 pub fn problem(status: StatusCode, error: &str, details: Vec<String>) -> Response {
     (status, Json(json!({ "error": error, "details": details }))).into_response()

@@ -348,6 +348,16 @@ pub async fn serve(
         addr: ([0, 0, 0, 0], 0).into(),
         source,
     })?;
+    // `/metrics` on its own address, bound before anything starts so a taken port fails the
+    // start instead of leaving the metrics unserved.
+    let metrics_listener = match desk.config.metrics_listen {
+        Some(at) => Some(
+            tokio::net::TcpListener::bind(at)
+                .await
+                .map_err(|source| AppError::Http { addr: at, source })?,
+        ),
+        None => None,
+    };
     let slack_socket = adapters.slack_socket;
     let discord_gateway = adapters.discord_gateway;
     if adapters.deliveries.is_empty() {
@@ -403,7 +413,7 @@ pub async fn serve(
             secret,
             interactions: adapters.slack_interactions.clone(),
         });
-    let app = http::router(AppState {
+    let state = AppState {
         store: desk.store.clone(),
         telemetry: desk.telemetry.clone(),
         slack_events,
@@ -414,8 +424,29 @@ pub async fn serve(
             desk: desk.clone(),
             tokens: desk.config.api_tokens.clone().into(),
         }),
+        metrics_token: desk.config.secrets.metrics_token.clone(),
+        serve_metrics: metrics_listener.is_none(),
+    };
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics_server = metrics_listener.map(|l| {
+        if let Ok(at) = l.local_addr() {
+            tracing::info!(%at, "/metrics is served on its own address");
+        }
+        tokio::spawn(crate::serve::serve(
+            l,
+            http::metrics_router(state.clone()),
+            ServeSettings::default(),
+            async {
+                let _ = metrics_stopped.await;
+            },
+        ))
     });
+    let app = http::router(state);
     crate::serve::serve(listener, app, ServeSettings::default(), shutdown).await;
+    let _ = stop_metrics.send(());
+    if let Some(m) = metrics_server {
+        let _ = m.await;
+    }
     // Interaction work under way (a slow command's reply, a button's effect) gets the same
     // bounded time to finish.
     desk.tasks.close();

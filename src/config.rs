@@ -34,6 +34,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "switchboard.toml";
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("SWITCHBOARD_DATABASE_URL", "database.url"),
     ("SWITCHBOARD_LISTEN", "server.listen"),
+    ("SWITCHBOARD_METRICS_LISTEN", "server.metrics_listen"),
     ("SWITCHBOARD_SLACK_API_URL", "slack.api_url"),
     ("SWITCHBOARD_DISCORD_API_URL", "discord.api_url"),
 ];
@@ -46,6 +47,7 @@ pub const SECRET_VARS: &[&str] = &[
     "DISCORD_BOT_TOKEN",
     "DISCORD_PUBLIC_KEY",
     "SWITCHBOARD_API_TOKEN",
+    "SWITCHBOARD_METRICS_TOKEN",
 ];
 
 /// One problem in the configuration.
@@ -127,6 +129,8 @@ pub struct Secrets {
     pub discord_public_key: Option<Secret>,
     /// `SWITCHBOARD_API_TOKEN`, for the metrics push API.
     pub api_token: Option<Secret>,
+    /// `SWITCHBOARD_METRICS_TOKEN`: when set, `/metrics` asks for it as a bearer token.
+    pub metrics_token: Option<Secret>,
 }
 
 impl Secrets {
@@ -140,6 +144,7 @@ impl Secrets {
             discord_bot_token: read("DISCORD_BOT_TOKEN"),
             discord_public_key: read("DISCORD_PUBLIC_KEY"),
             api_token: read("SWITCHBOARD_API_TOKEN"),
+            metrics_token: read("SWITCHBOARD_METRICS_TOKEN"),
         }
     }
 }
@@ -386,6 +391,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// How long an adapter part may fail before `/readyz` calls it down (`server.adapter_grace`).
     pub adapter_grace: chrono::Duration,
+    /// Where `/metrics` is served instead of `listen` (`server.metrics_listen`), so a server
+    /// facing people need not show it; `None`: on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
     /// People, departments, admins, flag policy.
     pub directory: Directory,
     /// Routing rules and fallback.
@@ -1176,6 +1184,7 @@ fn build(
         .parse()
         .expect("default listen address parses");
     let mut adapter_grace = chrono::Duration::seconds(60);
+    let mut metrics_listen = None;
     if let Some(mut server) = root.table(p, "server") {
         let key = server.key("listen");
         if let Some(l) = server.string(p, "listen") {
@@ -1191,6 +1200,19 @@ fn build(
             match sla::parse_duration(&g) {
                 Ok(d) => adapter_grace = d,
                 Err(e) => p.add(server.key("adapter_grace"), e),
+            }
+        }
+        if let Some(l) = server.string(p, "metrics_listen") {
+            match l.parse::<SocketAddr>() {
+                Ok(a) if a == listen => p.add(
+                    server.key("metrics_listen"),
+                    format!("`{l}` is `listen` itself; name another address, or leave it out to serve /metrics there"),
+                ),
+                Ok(a) => metrics_listen = Some(a),
+                Err(_) => p.add(
+                    server.key("metrics_listen"),
+                    format!("`{l}` is not an address such as 127.0.0.1:9100"),
+                ),
             }
         }
         server.finish(p);
@@ -1603,6 +1625,7 @@ fn build(
         database_url: DatabaseUrl::new(database_url),
         listen,
         adapter_grace,
+        metrics_listen,
         directory: Directory {
             people,
             departments,
@@ -2287,6 +2310,38 @@ targets = ["slack:CLEADS"]
     }
 
     #[test]
+    fn metrics_can_move_to_another_address_but_not_onto_listen() {
+        let with = |server: &str| format!("{GOOD}\n[server]\n{server}\n");
+        let c = Config::from_toml(
+            &with("listen = \"0.0.0.0:8080\"\nmetrics_listen = \"127.0.0.1:9100\""),
+            "t.toml",
+            no_env,
+        )
+        .unwrap();
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9100".parse().unwrap()));
+        let same = Config::from_toml(
+            &with("listen = \"127.0.0.1:8080\"\nmetrics_listen = \"127.0.0.1:8080\""),
+            "t.toml",
+            no_env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            same.contains("server.metrics_listen") && same.contains("is `listen` itself"),
+            "{same}"
+        );
+        let c = Config::from_toml(GOOD, "t.toml", |k| {
+            (k == "SWITCHBOARD_METRICS_TOKEN").then(|| "m-token".to_string())
+        })
+        .unwrap();
+        assert_eq!(c.metrics_listen, None);
+        assert_eq!(
+            c.secrets.metrics_token.as_ref().map(|s| s.expose()),
+            Some("m-token")
+        );
+    }
+
+    #[test]
     fn plain_http_api_urls_are_refused_off_this_machine_unless_allowed() {
         let with = |table: &str, extra: &str, url: &str| {
             format!("{GOOD}\n[{table}]\napi_url = \"{url}\"\n{extra}")
@@ -2541,6 +2596,7 @@ shards = "2-1/4"
 url = "mysql://x"
 [server]
 listen = "everywhere"
+metrics_listen = "port nine"
 [inbox]
 concurrency = 0
 [outbox]
@@ -2581,6 +2637,7 @@ departments = ["legal"]
         for want in [
             "database.url",
             "server.listen",
+            "server.metrics_listen",
             "inbox.concurrency",
             "outbox.concurrency",
             "people[1].slack",

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
@@ -34,6 +34,11 @@ pub struct AppState {
     pub clock: Arc<dyn crate::core::clock::Clock>,
     /// How long an adapter part may fail before it shows as down.
     pub adapter_grace: chrono::Duration,
+    /// When set, `/metrics` answers only requests bearing it (`SWITCHBOARD_METRICS_TOKEN`).
+    pub metrics_token: Option<crate::config::Secret>,
+    /// Whether `/metrics` is on this router; false when `server.metrics_listen` serves it
+    /// on its own address ([`metrics_router`]).
+    pub serve_metrics: bool,
 }
 
 /// The router with every route.
@@ -41,11 +46,13 @@ pub fn router(state: AppState) -> Router {
     let slack = state.slack_events.clone();
     let api = state.api.clone();
     let discord = state.discord_endpoint.clone();
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .with_state(state);
+        .route("/readyz", get(readyz));
+    if state.serve_metrics {
+        app = app.route("/metrics", get(metrics));
+    }
+    let app = app.with_state(state);
     let app = match slack {
         Some(events) => app.merge(crate::chat::slack::events::router(events)),
         None => app,
@@ -60,6 +67,13 @@ pub fn router(state: AppState) -> Router {
         Some(endpoint) => app.merge(crate::chat::discord::endpoint::router(endpoint)),
         None => app,
     }
+}
+
+/// `/metrics` alone, for its own address (`server.metrics_listen`).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state)
 }
 
 /// Alive: the process answers.
@@ -89,7 +103,17 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
 
 /// Prometheus text exposition, with the outbox gauges refreshed from the store and the
 /// adapters' from their health.
-async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+async fn metrics(State(s): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(token) = &s.metrics_token {
+        if !crate::api::bearer_matches(&headers, token) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "/metrics needs `Authorization: Bearer <SWITCHBOARD_METRICS_TOKEN>`\n",
+            )
+                .into_response();
+        }
+    }
     let _ = s.telemetry.adapters(s.clock.now(), s.adapter_grace);
     match s.store.outbox_counts().await {
         Ok(counts) => {
@@ -115,4 +139,5 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
         )],
         s.telemetry.render(),
     )
+        .into_response()
 }

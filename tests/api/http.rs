@@ -77,3 +77,64 @@ async fn health_ready_and_metrics_answer_and_shutdown_is_clean() {
         "stopped listening"
     );
 }
+
+/// Once the server faces people, `/metrics` can move to its own address
+/// (`server.metrics_listen`) and ask for a bearer token (`SWITCHBOARD_METRICS_TOKEN`): the
+/// main address no longer has it, and the metrics address refuses a missing or wrong token.
+#[tokio::test]
+async fn metrics_can_have_their_own_address_and_a_token() {
+    let app = spawn_app().await;
+    let free = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let mut desk = app.desk.clone();
+    let mut config = (*desk.config).clone();
+    config.metrics_listen = Some(free);
+    config.secrets.metrics_token = Some(switchboard::config::Secret::new("m-token"));
+    desk.config = std::sync::Arc::new(config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(desk, listener, Default::default(), async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let main = format!("http://{addr}");
+    let metrics = format!("http://{free}/metrics");
+    let mut up = false;
+    for _ in 0..100 {
+        if client.get(format!("{main}/healthz")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(up, "the server started");
+    let r = client.get(format!("{main}/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 404, "not on the main address");
+    let r = client.get(&metrics).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    let r = client
+        .get(&metrics)
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client
+        .get(&metrics)
+        .bearer_auth("m-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("switchboard_outbox_rows"));
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    assert!(
+        client.get(&metrics).send().await.is_err(),
+        "the metrics address stopped too"
+    );
+}
