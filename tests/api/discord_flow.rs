@@ -564,29 +564,19 @@ async fn replies_to_the_flagged_message_are_kept_with_edits_and_deletions(app: T
     r.inbox_rows(&app, 5).await;
     r.work().await;
     let replies = app.desk.store.thread_replies(TicketRef(1)).await.unwrap();
-    let seen: Vec<(String, &str, bool, bool)> = replies
-        .iter()
-        .map(|r| {
-            (
-                r.author.to_string(),
-                r.text.as_str(),
-                r.edited_at.is_some(),
-                r.deleted_at.is_some(),
-            )
-        })
-        .collect();
+    let seen = replies_seen(&app, TicketRef(1)).await;
     assert_eq!(
         seen,
         [
             (
                 format!("discord:{CUSTOMER}"),
-                "any news? @everyone",
+                "any news? @everyone".to_string(),
                 false,
                 true
             ),
             (
                 "discord:1002".to_string(),
-                "Refund issued, sorry about that!",
+                "Refund issued, sorry about that!".to_string(),
                 true,
                 false
             ),

@@ -505,3 +505,25 @@ pub async fn ticket_posts(
         })
         .collect()
 }
+
+/// A ticket's kept thread replies as `(author, text, edited, deleted)`, oldest first.
+pub async fn replies_seen(
+    app: &TestApp,
+    id: switchboard::core::types::TicketRef,
+) -> Vec<(String, String, bool, bool)> {
+    app.desk
+        .store
+        .thread_replies(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                r.author.to_string(),
+                r.text,
+                r.edited_at.is_some(),
+                r.deleted_at.is_some(),
+            )
+        })
+        .collect()
+}

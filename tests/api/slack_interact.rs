@@ -1202,27 +1202,22 @@ async fn replies_in_the_thread_are_kept_with_edits_and_deletions(app: TestApp) {
     r.wait_acked(5).await;
     r.work().await;
     let replies = app.desk.store.thread_replies(TicketRef(1)).await.unwrap();
-    let seen: Vec<(String, &str, bool, bool)> = replies
-        .iter()
-        .map(|r| {
-            (
-                r.author.to_string(),
-                r.text.as_str(),
-                r.edited_at.is_some(),
-                r.deleted_at.is_some(),
-            )
-        })
-        .collect();
+    let seen = replies_seen(&app, TicketRef(1)).await;
     assert_eq!(
         seen,
         [
             (
                 "slack:UCUSTOMER".to_string(),
-                "it was order <@U0OTHER> 42",
+                "it was order <@U0OTHER> 42".to_string(),
                 false,
                 true
             ),
-            ("slack:UBOB".to_string(), "looking into it", true, false),
+            (
+                "slack:UBOB".to_string(),
+                "looking into it".to_string(),
+                true,
+                false
+            ),
         ]
     );
     assert_eq!(replies[0].message_id, "1772442100.000100");
