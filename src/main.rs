@@ -742,7 +742,12 @@ async fn tickets(
                 .ticket(ticket)
                 .await?
                 .ok_or_else(|| tickets_cli::TicketsCliError::NotFound(ticket.to_string()))?;
-            tickets_cli::write_show(&mut out, &t, &store.events(ticket).await?)?;
+            tickets_cli::write_show(
+                &mut out,
+                &t,
+                &store.events(ticket).await?,
+                &store.thread_replies(ticket).await?,
+            )?;
         }
         TicketsAction::Export { format } => {
             let all = tickets_cli::all_tickets(&store).await?;

@@ -7,7 +7,7 @@ use std::io::Write;
 
 use serde_json::json;
 
-use crate::core::ticket::{Ticket, TicketEvent};
+use crate::core::ticket::{ThreadReply, Ticket, TicketEvent};
 use crate::store::{DynStore, StoreError, TicketFilter};
 
 /// Why a tickets command failed.
@@ -46,8 +46,14 @@ pub fn write_list(out: &mut impl Write, tickets: &[Ticket]) -> std::io::Result<(
     Ok(())
 }
 
-/// A ticket with its audit log.
-pub fn write_show(out: &mut impl Write, t: &Ticket, events: &[TicketEvent]) -> std::io::Result<()> {
+/// A ticket with its audit log and the replies in its thread (the admin's view: a deleted
+/// reply is marked and keeps its text).
+pub fn write_show(
+    out: &mut impl Write,
+    t: &Ticket,
+    events: &[TicketEvent],
+    replies: &[ThreadReply],
+) -> std::io::Result<()> {
     writeln!(out, "{} {}", t.id, t.title)?;
     writeln!(out, "  status:     {}", t.status.label())?;
     writeln!(out, "  priority:   {}", t.priority)?;
@@ -79,7 +85,46 @@ pub fn write_show(out: &mut impl Write, t: &Ticket, events: &[TicketEvent]) -> s
             e.kind.describe()
         )?;
     }
+    if !replies.is_empty() {
+        writeln!(out, "  replies:")?;
+    }
+    for r in replies {
+        let mut marks = Vec::new();
+        if let Some(at) = r.edited_at {
+            marks.push(format!("edited {}", at.to_rfc3339()));
+        }
+        if let Some(at) = r.deleted_at {
+            marks.push(format!("deleted {}", at.to_rfc3339()));
+        }
+        let marks = if marks.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", marks.join(", "))
+        };
+        writeln!(
+            out,
+            "    {} {} in {}{marks}:\n      {}",
+            r.at.to_rfc3339(),
+            r.author,
+            r.channel,
+            printable(&r.text).replace('\n', "\n      ")
+        )?;
+    }
     Ok(())
+}
+
+/// `text` with control characters (terminal escapes a sender could hide in a message) shown
+/// as `�`, line breaks kept.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// Makes a cell safe to open in a spreadsheet.

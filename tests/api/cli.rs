@@ -361,6 +361,53 @@ async fn migrate_tickets_and_backup_work_on_the_bots_database() {
         t.contains("status:     in progress") && t.contains("status open → in progress"),
         "{t}"
     );
+    // The replies in its thread, in order; a deleted one marked, a terminal escape defused.
+    let store = &app.desk.store;
+    let reply = |id: &str, text: &str, at: &str| switchboard::core::ticket::ThreadReply {
+        ticket: switchboard::core::types::TicketRef(1),
+        channel: "slack:CHELP".parse().unwrap(),
+        message_id: id.into(),
+        author: "slack:UC".parse().unwrap(),
+        text: text.into(),
+        at: chrono::DateTime::parse_from_rfc3339(at).unwrap().into(),
+        edited_at: None,
+        deleted_at: None,
+    };
+    store
+        .add_thread_reply(&reply(
+            "1.1",
+            "still broken\u{1b}[2J",
+            "2026-03-02T10:00:00Z",
+        ))
+        .await
+        .unwrap();
+    store
+        .add_thread_reply(&reply("1.2", "oops, wrong ticket", "2026-03-02T10:05:00Z"))
+        .await
+        .unwrap();
+    store
+        .change_thread_reply(
+            &"slack:CHELP".parse().unwrap(),
+            "1.2",
+            None,
+            chrono::DateTime::parse_from_rfc3339("2026-03-02T10:06:00Z")
+                .unwrap()
+                .into(),
+        )
+        .await
+        .unwrap();
+    let out = switchboard(&["tickets", "show", "T-1"], Some(&url));
+    let t = text(&out.stdout);
+    assert!(
+        t.contains(
+            "  replies:\n    2026-03-02T10:00:00+00:00 slack:UC in slack:CHELP:\n      still broken\u{FFFD}[2J\n"
+        ),
+        "{t}"
+    );
+    assert!(
+        t.contains("slack:UC in slack:CHELP [deleted 2026-03-02T10:06:00+00:00]:\n      oops, wrong ticket"),
+        "{t}"
+    );
     let out = switchboard(&["tickets", "show", "T-9"], Some(&url));
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("there is no ticket T-9"));
