@@ -209,6 +209,10 @@ enum TicketsAction {
         /// Only this department.
         #[arg(long)]
         department: Option<String>,
+        /// Only tickets with all these words in their title or body, in any form
+        /// ("refunds" finds "refunded").
+        #[arg(long)]
+        search: Option<String>,
         /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: i64,
@@ -727,11 +731,13 @@ async fn tickets(
         TicketsAction::List {
             status,
             department,
+            search,
             limit,
         } => {
             let filter = TicketFilter {
                 department: department.map(|d| d.to_ascii_lowercase()),
                 statuses: status.into_iter().collect(),
+                text: search,
                 limit,
                 ..TicketFilter::default()
             };

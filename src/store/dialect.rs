@@ -279,6 +279,11 @@ pub trait Backend: Send + Sync + Debug + 'static {
     async fn migrate(&self) -> Result<(), StoreError>;
     /// `expr` is one of the list bound at `param` (an [`Arg::Texts`] or [`Arg::Ints`]).
     fn in_list(expr: &str, param: &str) -> String;
+    /// The ticket (`tickets` row) holds every word of the search bound at `param` in its title
+    /// or body, by the database's own full-text search (see [`Self::fulltext_query`]).
+    fn matches_words(param: &str) -> String;
+    /// The search to bind for `words` (letters and digits only, at least one).
+    fn fulltext_query(words: &[String]) -> String;
     /// A statement that serialises concurrent people syncs in the transaction, if the
     /// database needs one (SQLite's single writer already does).
     fn lock_people() -> Option<&'static str>;

@@ -298,6 +298,10 @@ pub struct TicketFilter {
     /// `4`), or words that all appear in the title, case-insensitively (only ASCII letters
     /// fold on SQLite). Empty or just `T-`: no filter.
     pub search: Option<String>,
+    /// Only tickets whose title or body holds every one of these words in some form
+    /// ("refunds" finds "refunded"), by the database's own full-text search (SQLite FTS5,
+    /// PostgreSQL's English text search). Only letters and digits count; none: no filter.
+    pub text: Option<String>,
     /// At most this many, newest first (0: no limit).
     pub limit: i64,
 }

@@ -237,6 +237,18 @@ impl Backend for PgDb {
         format!("{expr} = ANY({param})")
     }
 
+    /// The indexed expression itself (`tickets_search`), so the index answers it.
+    fn matches_words(param: &str) -> String {
+        format!(
+            "to_tsvector('english', title || ' ' || body) @@ plainto_tsquery('english', {param})"
+        )
+    }
+
+    /// `plainto_tsquery` reads plain words (no query syntax), every one required.
+    fn fulltext_query(words: &[String]) -> String {
+        words.join(" ")
+    }
+
     /// An expression over the column keeps PostgreSQL off its index.
     const OPENED_BY: &'static str = "created_at + INTERVAL '0 s' <= $1";
 

@@ -350,6 +350,23 @@ pub(crate) async fn insert_rows<C: Conn>(
     Ok(out)
 }
 
+/// Whether full-text search leaves `word` (lowercase) out: PostgreSQL's English
+/// configuration drops these, and SQLite's search drops the same, so both find the same
+/// tickets ("the printer" finds what "printer" finds).
+fn is_stop_word(word: &str) -> bool {
+    static WORDS: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    WORDS
+        .get_or_init(|| {
+            include_str!("english.stop")
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .collect()
+        })
+        .contains(word)
+}
+
 /// One audit entry to write: the ticket, who, what, when.
 pub(crate) type EventRow<'a> = (TicketRef, Option<&'a UserRef>, &'a EventKind, DateTime<Utc>);
 
@@ -1041,6 +1058,13 @@ impl<B: Backend> Store for SqlStore<B> {
                 )
             });
         let search = f.search.as_deref().and_then(Search::parse);
+        let text_words: Vec<String> = f.text.as_deref().map_or(vec![], |t| {
+            t.split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(str::to_lowercase)
+                .filter(|w| !is_stop_word(w))
+                .collect()
+        });
         let mut words = search.as_ref().map_or(vec![], |s| s.words.clone());
         words.resize(SEARCH_WORDS, None);
         // Each word is its own optional parameter, so one statement text serves any search.
@@ -1058,7 +1082,7 @@ impl<B: Backend> Store for SqlStore<B> {
                    AND ($7 IS NULL OR status IN ('open', 'in_progress', 'waiting_on_customer') \
                         OR created_at >= $7 OR resolved_at >= $7 OR closed_at >= $7) \
                    AND ($8 = 0 OR {} OR {}) \
-                   AND ($11 = 0 OR CAST(id AS TEXT) LIKE $12 OR ({})) \
+                   AND ($11 = 0 OR CAST(id AS TEXT) LIKE $12 OR ({})) {} \
                  ORDER BY id DESC LIMIT $6"
             ),
             B::in_list("status", "$3"),
@@ -1066,6 +1090,15 @@ impl<B: Backend> Store for SqlStore<B> {
             B::in_list("department", "$9"),
             B::in_list("reporter", "$10"),
             word_terms.join(" AND "),
+            // Only with words to find: a full-text match has no "no filter" value.
+            if text_words.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "AND {}",
+                    B::matches_words(&format!("${}", 13 + SEARCH_WORDS))
+                )
+            },
         );
         let mut args = args![
             f.department.as_deref(),
@@ -1082,6 +1115,9 @@ impl<B: Backend> Store for SqlStore<B> {
             search.as_ref().and_then(|s| s.number.clone()),
         ];
         args.extend(words.into_iter().map(Arg::from));
+        if !text_words.is_empty() {
+            args.push(Arg::from(B::fulltext_query(&text_words)));
+        }
         let rows = self.db.read(sqlx::AssertSqlSafe(sql), args).await?;
         rows.iter().map(ticket_from_row).collect()
     }

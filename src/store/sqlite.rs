@@ -215,6 +215,20 @@ impl Backend for SqliteDb {
         format!("{expr} IN (SELECT value FROM json_each({param}))")
     }
 
+    fn matches_words(param: &str) -> String {
+        format!("id IN (SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH {param})")
+    }
+
+    /// Each word quoted: FTS5 reads it as a plain term, never as its query syntax
+    /// (`NEAR`, `OR`, `*`, column filters); terms side by side must all match.
+    fn fulltext_query(words: &[String]) -> String {
+        words
+            .iter()
+            .map(|w| format!("\"{w}\""))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// A unary `+` keeps SQLite off the column's index.
     const OPENED_BY: &'static str = "+created_at <= $1";
 

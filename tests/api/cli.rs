@@ -355,6 +355,10 @@ async fn migrate_tickets_and_backup_work_on_the_bots_database() {
     let t = text(&out.stdout);
     assert!(t.contains("T-1") && !t.contains("T-2"), "{t}");
 
+    let out = switchboard(&["tickets", "list", "--search", "Printers"], Some(&url));
+    let t = text(&out.stdout);
+    assert!(t.contains("T-2") && !t.contains("T-1"), "{t}");
+
     let out = switchboard(&["tickets", "show", "T-1"], Some(&url));
     let t = text(&out.stdout);
     assert!(

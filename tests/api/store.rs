@@ -293,3 +293,52 @@ async fn one_bad_ticket_in_a_group_fails_alone(app: TestApp) {
 }
 
 crate::on_both_backends!(one_bad_ticket_in_a_group_fails_alone);
+
+/// Full-text search of tickets by the database's own index: every word must be in the title
+/// or the body in some form ("refunds" finds "refunded"); query syntax is read as plain
+/// words; it combines with the other filters.
+async fn tickets_are_found_by_the_words_of_their_title_and_body(app: TestApp) {
+    for line in [
+        "/ticket new Refunds not received for March",
+        "/ticket new Printer jams on the second floor department:it",
+        "/ticket new Card was refunded twice, please check",
+        "/ticket new Cannot log in since the update",
+    ] {
+        app.ok(&slack("UC"), line).await;
+    }
+    let found = |text: &str, department: Option<&str>| {
+        let store = app.desk.store.clone();
+        let filter = TicketFilter {
+            text: Some(text.to_string()),
+            department: department.map(str::to_string),
+            ..TicketFilter::default()
+        };
+        async move {
+            store
+                .list_tickets(&filter)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|t| t.id)
+                .collect::<Vec<TicketRef>>()
+        }
+    };
+    assert_eq!(found("refund", None).await, [TicketRef(3), TicketRef(1)]);
+    assert_eq!(found("REFUNDS march", None).await, [TicketRef(1)]);
+    assert_eq!(found("printer", Some("billing")).await, []);
+    assert_eq!(found("printers", Some("it")).await, [TicketRef(2)]);
+    assert_eq!(found("coffee", None).await, []);
+    // FTS5 and tsquery syntax is just words here: no error, no operator.
+    assert_eq!(found("refund* \"(card", None).await, [TicketRef(3)]);
+    assert_eq!(found("title:printer", None).await, []);
+    // English stop words are left out on both databases alike.
+    assert_eq!(found("the printer", None).await, [TicketRef(2)]);
+    assert_eq!(
+        found("was it refunded", None).await,
+        [TicketRef(3), TicketRef(1)]
+    );
+    // Only punctuation: no words, no filter.
+    assert_eq!(found("?!", None).await.len(), 4);
+}
+
+crate::on_both_backends!(tickets_are_found_by_the_words_of_their_title_and_body);
