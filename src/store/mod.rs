@@ -773,6 +773,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         channel: &ChannelRef,
         message_id: &str,
     ) -> Result<Option<Ticket>, StoreError>;
+    /// The ticket whose thread a reply to `message_id` in `channel` is in: the ticket of that
+    /// flagged message, else the ticket one of the bot's posts there (its alert, a reminder,
+    /// a saved reply) is about. What both adapters keep as a ticket's thread.
+    async fn ticket_of_thread(
+        &self,
+        channel: &ChannelRef,
+        message_id: &str,
+    ) -> Result<Option<Ticket>, StoreError> {
+        match self.ticket_by_source(channel, message_id).await? {
+            Some(t) => Ok(Some(t)),
+            None => self.ticket_by_bot_message(channel, message_id).await,
+        }
+    }
     /// Keeps a reply written in a ticket's thread; `false` when that message was already
     /// kept (a redelivered event).
     async fn add_thread_reply(&self, reply: &ThreadReply) -> Result<bool, StoreError>;

@@ -240,12 +240,11 @@ impl EventHandler for Handler {
         let channel = ChannelRef::new(Platform::Discord, m.channel_id.to_string());
         // A reply to a flagged message, or to one of the bot's posts about a ticket (its
         // alert, a reminder, a saved reply).
-        let parent_id = parent.to_string();
-        let found = match self.store.ticket_by_source(&channel, &parent_id).await {
-            Ok(None) => self.store.ticket_by_bot_message(&channel, &parent_id).await,
-            other => other,
-        };
-        match found {
+        match self
+            .store
+            .ticket_of_thread(&channel, &parent.to_string())
+            .await
+        {
             Ok(Some(_)) => {}
             Ok(None) => return,
             Err(e) => {

@@ -162,14 +162,8 @@ pub async fn keep(store: &DynStore, payload: &serde_json::Value) -> Result<bool,
     if event["bot_id"].is_string() || event["user"].as_str().is_none() {
         return Ok(false);
     }
-    // A reply under a flagged message, or under one of the bot's posts about a ticket (its
-    // alert, a reminder, a saved reply): the ticket's thread either way.
     let channel = ChannelRef::new(Platform::Slack, channel);
-    Ok(store.ticket_by_source(&channel, parent).await?.is_some()
-        || store
-            .ticket_by_bot_message(&channel, parent)
-            .await?
-            .is_some())
+    Ok(store.ticket_of_thread(&channel, parent).await?.is_some())
 }
 
 /// Checks a request's signature, logging why one is refused (never the secret).
