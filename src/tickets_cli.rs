@@ -107,24 +107,16 @@ pub fn write_show(
             r.at.to_rfc3339(),
             r.author,
             r.channel,
-            printable(&r.text).replace('\n', "\n      ")
+            // Line by line: the breaks stay, and a terminal escape or bidirectional control a
+            // sender hid in a reply is shown escaped, as in the logs.
+            r.text
+                .lines()
+                .map(crate::logs::escape)
+                .collect::<Vec<_>>()
+                .join("\n      ")
         )?;
     }
     Ok(())
-}
-
-/// `text` with control characters (terminal escapes a sender could hide in a message) shown
-/// as `�`, line breaks kept.
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() && c != '\n' {
-                '\u{FFFD}'
-            } else {
-                c
-            }
-        })
-        .collect()
 }
 
 /// Makes a cell safe to open in a spreadsheet.

@@ -365,7 +365,7 @@ async fn migrate_tickets_and_backup_work_on_the_bots_database() {
         t.contains("status:     in progress") && t.contains("status open → in progress"),
         "{t}"
     );
-    // The replies in its thread, in order; a deleted one marked, a terminal escape defused.
+    // The replies in its thread, in order; a deleted one marked, a terminal escape shown escaped.
     let store = &app.desk.store;
     let reply = |id: &str, text: &str, at: &str| switchboard::core::ticket::ThreadReply {
         ticket: switchboard::core::types::TicketRef(1),
@@ -404,7 +404,7 @@ async fn migrate_tickets_and_backup_work_on_the_bots_database() {
     let t = text(&out.stdout);
     assert!(
         t.contains(
-            "  replies:\n    2026-03-02T10:00:00+00:00 slack:UC in slack:CHELP:\n      still broken\u{FFFD}[2J\n"
+            "  replies:\n    2026-03-02T10:00:00+00:00 slack:UC in slack:CHELP:\n      still broken\\u{1b}[2J\n"
         ),
         "{t}"
     );
