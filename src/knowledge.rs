@@ -547,34 +547,50 @@ fn analyzer() -> TextAnalyzer {
         .build()
 }
 
-/// The words of `text` a reader would call its topic, each once, as `(stem, word)`: what the
-/// index would search for ("invoices" → `invoic`), with the word as written, lowercased. Stop
-/// words, numbers and words shorter than three letters are left out. The digest counts these
-/// over the tickets no article matched, to show what to write next.
-pub fn keywords(text: &str) -> Vec<(String, String)> {
-    let mut surface = TextAnalyzer::builder(SimpleTokenizer::default())
-        .filter(RemoveLongFilter::limit(40))
-        .filter(LowerCaser)
-        .filter(StopWordFilter::remove(
-            STOP_WORDS.iter().map(|w| w.to_string()),
-        ))
-        .build();
-    let mut stem = TextAnalyzer::builder(SimpleTokenizer::default())
-        .filter(Stemmer::new(Language::English))
-        .build();
-    let mut out: Vec<(String, String)> = Vec::new();
-    for word in terms(&mut surface, text) {
-        if word.chars().count() < 3 || !word.chars().any(char::is_alphabetic) {
-            continue;
-        }
-        let Some(root) = terms(&mut stem, &word).into_iter().next() else {
-            continue;
-        };
-        if !out.iter().any(|(r, _)| *r == root) {
-            out.push((root, word));
+/// Finds the words of a text a reader would call its topic, each once, as `(stem, word)`:
+/// what the index would search for ("invoices" → `invoic`), with the word as written,
+/// lowercased. Stop words, numbers and words shorter than three letters are left out. The
+/// digest counts these over the tickets no article matched, to show what to write next. Its
+/// analyzers are built once for every text it is given.
+pub struct Keywords {
+    surface: TextAnalyzer,
+    stem: TextAnalyzer,
+}
+
+impl Default for Keywords {
+    fn default() -> Self {
+        Self {
+            surface: TextAnalyzer::builder(SimpleTokenizer::default())
+                .filter(RemoveLongFilter::limit(40))
+                .filter(LowerCaser)
+                .filter(StopWordFilter::remove(
+                    STOP_WORDS.iter().map(|w| w.to_string()),
+                ))
+                .build(),
+            stem: TextAnalyzer::builder(SimpleTokenizer::default())
+                .filter(Stemmer::new(Language::English))
+                .build(),
         }
     }
-    out
+}
+
+impl Keywords {
+    /// The topic words of `text`, in order of first appearance.
+    pub fn of(&mut self, text: &str) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for word in terms(&mut self.surface, text) {
+            if word.chars().count() < 3 || !word.chars().any(char::is_alphabetic) {
+                continue;
+            }
+            let Some(root) = terms(&mut self.stem, &word).into_iter().next() else {
+                continue;
+            };
+            if !out.iter().any(|(r, _)| *r == root) {
+                out.push((root, word));
+            }
+        }
+        out
+    }
 }
 
 /// The distinct analyzed terms of `text`, in order of first appearance.
@@ -894,16 +910,16 @@ mod tests {
 
     #[test]
     fn keywords_are_topic_words_once_each_by_stem() {
-        let k = keywords(
-            "Hi, my invoices are wrong: invoice 42 was charged twice, please fix it ASAP!!",
-        );
+        let mut keywords = Keywords::default();
+        let k = keywords
+            .of("Hi, my invoices are wrong: invoice 42 was charged twice, please fix it ASAP!!");
         let words: Vec<&str> = k.iter().map(|(_, w)| w.as_str()).collect();
         assert_eq!(
             words,
             ["invoices", "wrong", "charged", "twice", "fix", "asap"]
         );
         assert_eq!(k[0].0, "invoic");
-        assert!(keywords("ok, thanks 123").is_empty());
+        assert!(keywords.of("ok, thanks 123").is_empty());
     }
 
     #[test]

@@ -187,10 +187,12 @@ pub async fn report(
         .store
         .digest_input(window.previous().from, window.to, departments)
         .await?;
-    // The gaps are counted in the words the knowledge base's search would look for.
+    // The gaps are counted in the words the knowledge base's search would look for; only
+    // this period's are listed, so only theirs are found.
+    let mut keywords = crate::knowledge::Keywords::default();
     for e in &mut input.knowledge {
-        if let Some(text) = &e.text {
-            e.words = crate::knowledge::keywords(text);
+        if let Some(text) = e.text.as_deref().filter(|_| window.contains(e.at)) {
+            e.words = keywords.of(text);
         }
     }
     // Shout-outs name people: by the names any instance learned from the platforms.

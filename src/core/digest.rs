@@ -198,9 +198,10 @@ pub struct KbEvent {
     pub at: DateTime<Utc>,
     /// What.
     pub what: KbWhat,
-    /// For a suggestion where none passed: the words of the ticket's title and body a reader
-    /// would call its topic, each once, as `(stem, word)` (filled by the caller, which owns
-    /// the knowledge base's language rules; empty otherwise).
+    /// For a suggestion where none passed, in the digest's own period: the words of the
+    /// ticket's title and body a reader would call its topic, each once, as `(stem, word)`
+    /// (filled by the caller, which owns the knowledge base's language rules; empty
+    /// otherwise).
     pub words: Vec<(String, String)>,
     /// For a suggestion where none passed: the ticket's title and body, to take `words` from.
     pub text: Option<String>,
@@ -236,7 +237,8 @@ pub struct Window {
 }
 
 impl Window {
-    fn contains(&self, t: DateTime<Utc>) -> bool {
+    /// Whether `t` is in the period: after its start, up to and including its end.
+    pub fn contains(&self, t: DateTime<Utc>) -> bool {
         t > self.from && t <= self.to
     }
 
@@ -1338,16 +1340,16 @@ const GAP_MIN_TICKETS: usize = 2;
 
 /// The knowledge part of a digest over `covered`, from the entries in `w` and in the period
 /// before; each entry counts under its ticket's department at the moment it was made.
-fn knowledge(
-    lives: &Lives<'_>,
-    events: &[KbEvent],
+fn knowledge<'a>(
+    lives: &Lives<'a>,
+    events: &'a [KbEvent],
     covered: &[String],
     w: Window,
 ) -> Option<KnowledgeReport> {
-    let department = |e: &KbEvent| -> String {
+    let department = |e: &'a KbEvent| -> &'a str {
         match lives.by_id.get(&e.ticket).and_then(|i| lives.all.get(*i)) {
-            Some(l) => l.department_at(e.at).to_string(),
-            None => e.department.clone(),
+            Some(l) => l.department_at(e.at),
+            None => &e.department,
         }
     };
     let mine: Vec<&KbEvent> = events
