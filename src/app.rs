@@ -426,6 +426,7 @@ pub async fn serve(
         }),
         metrics_token: desk.config.secrets.metrics_token.clone(),
         serve_metrics: metrics_listener.is_none(),
+        web: crate::web::WebState::of(&desk),
     };
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     let metrics_server = metrics_listener.map(|l| {

@@ -423,8 +423,34 @@ pub struct Config {
     /// The knowledge base's folder of Markdown articles (`[knowledge] dir`; none: no
     /// knowledge base). A relative path is read from the working directory.
     pub knowledge_dir: Option<std::path::PathBuf>,
+    /// The web view under `/ui/` (`[web]`; `None` unless `enabled = true`).
+    pub web: Option<WebSettings>,
     /// Secrets from the environment.
     pub secrets: Secrets,
+}
+
+/// The web view (`[web]`): where people reach it, and how long a sign-in lasts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSettings {
+    /// The address people open, without a trailing `/` (`public_url`), e.g.
+    /// `https://desk.example.com`: links in chat point under it, and its scheme decides the
+    /// session cookie's `Secure` flag.
+    pub public_url: String,
+    /// Whether the session cookie is marked `Secure`: always, unless `public_url` is plain
+    /// HTTP on this machine (a browser will not send a `Secure` cookie there).
+    pub secure_cookie: bool,
+    /// How long a session lasts after sign-in (`session_lifetime`, default 12 hours).
+    pub session_lifetime: chrono::Duration,
+}
+
+impl WebSettings {
+    /// How long a sign-in link from chat may be used: ten minutes, once.
+    pub const LINK_LIFETIME: chrono::Duration = chrono::Duration::minutes(10);
+
+    /// The address of a page under `/ui/`, e.g. `page("tickets/42")`.
+    pub fn page(&self, path: &str) -> String {
+        format!("{}/ui/{path}", self.public_url)
+    }
 }
 
 /// An endpoint group of the HTTP API a token may be allowed to use.
@@ -1533,6 +1559,7 @@ fn build(
 
     let api_tokens = build_api(&mut root, p, &check_dept, &secrets, env);
     let automation = build_automation(&mut root, p);
+    let web = build_web(&mut root, p);
     let knowledge_dir = root.table(p, "knowledge").and_then(|mut t| {
         let key = t.key("dir");
         let dir = t.string(p, "dir").map(std::path::PathBuf::from);
@@ -1646,8 +1673,72 @@ fn build(
         automation,
         followups,
         knowledge_dir,
+        web,
         secrets,
     }
+}
+
+/// Reads `[web]`: `None` unless `enabled = true`, which needs a `public_url` that is HTTPS
+/// (or plain HTTP on this machine, for trying it out), since sessions travel in its cookie.
+fn build_web(root: &mut Node<'_>, p: &mut Problems) -> Option<WebSettings> {
+    let mut t = root.table(p, "web")?;
+    let enabled = match t.get("enabled") {
+        None => false,
+        Some(Value::Boolean(b)) => *b,
+        Some(other) => {
+            p.add(
+                t.key("enabled"),
+                format!("must be true or false, found {}", type_name(other)),
+            );
+            false
+        }
+    };
+    let key = t.key("public_url");
+    let url = if enabled {
+        t.required_string(p, "public_url", "\"https://desk.example.com\"")
+    } else {
+        t.string(p, "public_url")
+    };
+    let mut lifetime = chrono::Duration::hours(12);
+    if let Some(v) = t.string(p, "session_lifetime") {
+        match sla::parse_duration(&v) {
+            Ok(d) if d >= chrono::Duration::minutes(5) && d <= chrono::Duration::days(30) => {
+                lifetime = d;
+            }
+            Ok(_) => p.add(
+                t.key("session_lifetime"),
+                format!("`{v}` is out of range; use 5m to 30d, e.g. \"12h\""),
+            ),
+            Err(e) => p.add(t.key("session_lifetime"), e),
+        }
+    }
+    t.finish(p);
+    let url = url?.trim_end_matches('/').to_string();
+    let parsed = url::Url::parse(&url).ok().filter(|u| u.host().is_some());
+    let problem = match &parsed {
+        None => Some(format!(
+            "`{url}` is not a URL with a host, e.g. \"https://desk.example.com\""
+        )),
+        Some(u) if u.query().is_some() || u.fragment().is_some() => {
+            Some(format!("`{url}` must not have a query or a fragment"))
+        }
+        Some(u) if u.scheme() == "https" => None,
+        Some(u) if u.scheme() == "http" && is_loopback_url(&url) => None,
+        Some(_) => Some(format!(
+            "`{url}` must start with https:// (the session cookie must not travel in clear); \
+             plain http:// only for this machine (127.0.0.1, ::1, localhost). Behind a TLS \
+             proxy, give the address people open"
+        )),
+    };
+    if let Some(why) = problem {
+        p.add(key, why);
+        return None;
+    }
+    enabled.then(|| WebSettings {
+        secure_cookie: !url.starts_with("http://"),
+        public_url: url,
+        session_lifetime: lifetime,
+    })
 }
 
 /// Reads a `followups` table: durations, or "off" to follow nothing up that way.
@@ -2307,6 +2398,61 @@ targets = ["slack:CLEADS"]
         let debug = format!("{c:?}");
         assert!(!debug.contains("very-secret"), "Debug leaks a secret");
         assert!(debug.contains("[redacted]"));
+    }
+
+    #[test]
+    fn the_web_view_needs_an_address_people_can_open_safely() {
+        let with = |web: &str| format!("{GOOD}\n[web]\n{web}\n");
+        let parse = |web: &str| Config::from_toml(&with(web), "t.toml", no_env);
+        let c = parse("enabled = true\npublic_url = \"https://desk.example.com/\"").unwrap();
+        let web = c.web.unwrap();
+        assert_eq!(web.public_url, "https://desk.example.com");
+        assert!(web.secure_cookie);
+        assert_eq!(web.session_lifetime, chrono::Duration::hours(12));
+        assert_eq!(
+            web.page("tickets/4"),
+            "https://desk.example.com/ui/tickets/4"
+        );
+        let local = parse(
+            "enabled = true\npublic_url = \"http://127.0.0.1:8080\"\nsession_lifetime = \"1h\"",
+        )
+        .unwrap()
+        .web
+        .unwrap();
+        assert!(
+            !local.secure_cookie,
+            "a Secure cookie never comes back over plain HTTP"
+        );
+        assert_eq!(local.session_lifetime, chrono::Duration::hours(1));
+        assert_eq!(parse("enabled = false").unwrap().web, None);
+        assert!(!GOOD.contains("[web]"));
+        for (web, key, why) in [
+            ("enabled = true", "web.public_url", "is required"),
+            (
+                "enabled = true\npublic_url = \"http://desk.example.com\"",
+                "web.public_url",
+                "must start with https://",
+            ),
+            (
+                "enabled = true\npublic_url = \"https://desk.example.com/?a=1\"",
+                "web.public_url",
+                "query",
+            ),
+            ("enabled = \"yes\"", "web.enabled", "true or false"),
+            (
+                "enabled = true\npublic_url = \"https://d.example\"\nsession_lifetime = \"2m\"",
+                "web.session_lifetime",
+                "5m to 30d",
+            ),
+            (
+                "enabled = true\npublic_url = \"https://d.example\"\nsecret = \"x\"",
+                "web.secret",
+                "environment",
+            ),
+        ] {
+            let err = parse(web).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains(why), "{web}: {err}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The HTTP server: health, readiness, Prometheus metrics, the platform webhooks that are
 //! configured (Slack's Events API, commands and interactivity in HTTP mode) and the API
-//! (metrics push and tickets) when a token is configured.
+//! (metrics push and tickets) when a token is configured, and the web view (`/ui/`) when
+//! `[web] enabled`.
 //!
 //! Owns routes and their status codes. Must not hold business rules; it asks the store and
 //! the telemetry registry, nothing else.
@@ -39,6 +40,8 @@ pub struct AppState {
     /// Whether `/metrics` is on this router; false when `server.metrics_listen` serves it
     /// on its own address ([`metrics_router`]).
     pub serve_metrics: bool,
+    /// The web view under `/ui/`, when `[web] enabled`.
+    pub web: Option<crate::web::WebState>,
 }
 
 /// The router with every route.
@@ -46,6 +49,7 @@ pub fn router(state: AppState) -> Router {
     let slack = state.slack_events.clone();
     let api = state.api.clone();
     let discord = state.discord_endpoint.clone();
+    let web = state.web.clone();
     let mut app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
@@ -61,6 +65,10 @@ pub fn router(state: AppState) -> Router {
         Some(api) => app
             .merge(crate::intake::router(api.clone()))
             .merge(crate::api::router(api)),
+        None => app,
+    };
+    let app = match web {
+        Some(web) => app.merge(crate::web::router(web)),
         None => app,
     };
     match discord {

@@ -58,4 +58,5 @@ pub mod serve;
 pub mod store;
 pub mod telemetry;
 pub mod tickets_cli;
+pub mod web;
 pub mod worker;

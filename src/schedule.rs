@@ -96,7 +96,7 @@ pub struct Escalation {
 pub const SETTLED_ESCALATIONS: usize = 100_000;
 
 /// Share of a target after which a department that asks for it is warned.
-const WARN_AT: f64 = 0.8;
+pub const WARN_AT: f64 = 0.8;
 
 /// The digest scheduler.
 #[derive(Debug)]

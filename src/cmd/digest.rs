@@ -183,6 +183,18 @@ pub async fn report(
         to: at,
         before: period.start_before(from, timezone),
     };
+    report_window(desk, name, timezone, window, departments).await
+}
+
+/// Computes the digest for `window` over `departments` (all when empty): what [`report`]
+/// does for a schedule's period, for any period (the web view's dashboards).
+pub async fn report_window(
+    desk: &Desk,
+    name: &str,
+    timezone: chrono_tz::Tz,
+    window: Window,
+    departments: &[String],
+) -> Result<Report, DeskError> {
     let mut input = desk
         .store
         .digest_input(window.previous().from, window.to, departments)

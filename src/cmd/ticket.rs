@@ -18,7 +18,7 @@ pub const NAME: &str = "ticket";
 /// Implemented subcommands.
 pub const SUBCOMMANDS: &[&str] = &[
     "new", "show", "list", "assign", "claim", "status", "priority", "route", "note", "close",
-    "reopen", "explain",
+    "reopen", "explain", "web",
 ];
 
 /// How many tickets `/ticket list` shows.
@@ -67,6 +67,8 @@ pub enum TicketCmd {
     Reopen(TicketRef, Option<String>),
     /// Explain routing.
     Explain(TicketRef),
+    /// A personal sign-in link to the web view, opening a ticket when one is named.
+    Web(Option<TicketRef>),
 }
 
 impl TicketCmd {
@@ -94,6 +96,7 @@ impl TicketCmd {
             "close" => TicketCmd::Close(a.ticket("ticket")?, a.opt_text("reason")?),
             "reopen" => TicketCmd::Reopen(a.ticket("ticket")?, a.opt_text("reason")?),
             "explain" => TicketCmd::Explain(a.ticket("ticket")?),
+            "web" => TicketCmd::Web(a.opt_ticket("ticket")?),
             _ => return Err(super::unknown_sub(NAME, a)),
         })
     }
@@ -168,7 +171,19 @@ impl TicketCmd {
                     }
                 }
                 desk.learn_names(named).await;
-                Ok(Reply::ephemeral(show(desk, &t, &events)))
+                let mut message = show(desk, &t, &events);
+                // The answer is the asker's alone, so it may carry their own sign-in link.
+                if desk.config.web.is_some() {
+                    let next = format!("tickets/{}", t.id.0);
+                    message.fields.push(Field {
+                        name: "Open in browser".into(),
+                        value: format!(
+                            "{} (your own link: works once, for 10 minutes)",
+                            desk.web_link(actor, Some(&next)).await?
+                        ),
+                    });
+                }
+                Ok(Reply::ephemeral(message))
             }
             TicketCmd::List {
                 department,
@@ -290,6 +305,14 @@ impl TicketCmd {
                     )
                     .await?;
                 changed(&t, "is reopened".into())
+            }
+            TicketCmd::Web(ticket) => {
+                let next = ticket.map(|id| format!("tickets/{}", id.0));
+                let link = desk.web_link(actor, next.as_deref()).await?;
+                Ok(Reply::ephemeral(Message::text(format!(
+                    "Your sign-in link to the web view: {link}\nIt is yours alone: it works \
+                     once, for 10 minutes. Do not share it."
+                ))))
             }
             TicketCmd::Explain(id) => {
                 let t = desk.ticket(id).await?;

@@ -1013,7 +1013,7 @@ mod tests {
             names("ticket"),
             [
                 "new", "show", "list", "assign", "claim", "status", "priority", "route", "note",
-                "close", "reopen", "explain"
+                "close", "reopen", "explain", "web"
             ]
         );
         assert_eq!(names("kudos"), ["give", "list"]);

@@ -14,6 +14,7 @@ mod accounts;
 mod alerts;
 mod api;
 mod limit;
+pub mod web;
 
 use crate::config::Config;
 use crate::core::clock::Clock;
@@ -471,7 +472,7 @@ impl Desk {
                     message: confirmation(t, &suggested),
                 });
             }
-            out.extend(alerts(&config.directory, OutKind::Alert, t, &t.department));
+            out.extend(alerts(&config, OutKind::Alert, t, &t.department));
             out
         });
         let result = self
@@ -700,7 +701,7 @@ impl Desk {
             });
             let mut outbox = if alert_changed {
                 alerts(
-                    &self.config.directory,
+                    &self.config,
                     OutKind::AlertUpdate,
                     &ticket,
                     &before.department,
@@ -710,7 +711,7 @@ impl Desk {
             };
             if ticket.department != before.department {
                 outbox.extend(alerts(
-                    &self.config.directory,
+                    &self.config,
                     OutKind::Alert,
                     &ticket,
                     &ticket.department,
@@ -1232,12 +1233,19 @@ pub fn thread_post(dir: &Directory, ticket: &Ticket, message: Message) -> Option
     })
 }
 
-/// The alert for every channel of `dept`.
-fn alerts(dir: &Directory, kind: OutKind, ticket: &Ticket, dept: &str) -> Vec<Outgoing> {
+/// The alert for every channel of `dept`, with the ticket's page when the web view is on.
+fn alerts(config: &Config, kind: OutKind, ticket: &Ticket, dept: &str) -> Vec<Outgoing> {
+    let dir = &config.directory;
     let Some(d) = dir.department(dept) else {
         return vec![];
     };
-    let msg = message::alert(ticket, dir);
+    let mut msg = message::alert(ticket, dir);
+    if let Some(web) = &config.web {
+        msg.fields.push(message::Field {
+            name: "Open in browser".into(),
+            value: web.page(&format!("tickets/{}", ticket.id.0)),
+        });
+    }
     d.channels
         .iter()
         .map(|c| Outgoing {

@@ -279,6 +279,8 @@ pub trait Backend: Send + Sync + Debug + 'static {
     async fn migrate(&self) -> Result<(), StoreError>;
     /// `expr` is one of the list bound at `param` (an [`Arg::Texts`] or [`Arg::Ints`]).
     fn in_list(expr: &str, param: &str) -> String;
+    /// The ticket's `tags` hold the text bound at `param`.
+    fn has_tag(param: &str) -> String;
     /// The ticket (`tickets` row) holds every word of the search bound at `param` in its title
     /// or body, by the database's own full-text search (see [`Self::fulltext_query`]).
     fn matches_words(param: &str) -> String;

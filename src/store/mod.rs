@@ -26,8 +26,8 @@ use serde::Serialize;
 use crate::core::digest::DigestInput;
 use crate::core::directory::Person;
 use crate::core::message::{Outgoing, Target};
-use crate::core::ticket::{EventKind, NewTicket, ThreadReply, Ticket, TicketEvent};
-use crate::core::types::{ChannelRef, Platform, Status, TicketRef, UserRef};
+use crate::core::ticket::{EventKind, NewTicket, Origin, ThreadReply, Ticket, TicketEvent};
+use crate::core::types::{ChannelRef, Platform, Priority, RoleRef, Status, TicketRef, UserRef};
 use tokio::sync::Notify;
 
 pub use postgres::{PgDb, PgStore};
@@ -302,6 +302,20 @@ pub struct TicketFilter {
     /// ("refunds" finds "refunded"), by the database's own full-text search (SQLite FTS5,
     /// PostgreSQL's English text search). Only letters and digits count; none: no filter.
     pub text: Option<String>,
+    /// Only these priorities (empty: all).
+    pub priorities: Vec<Priority>,
+    /// Only tickets carrying this tag.
+    pub tag: Option<String>,
+    /// Only tickets opened this way (empty: all).
+    pub origins: Vec<Origin>,
+    /// Only tickets opened at or after this moment.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Only tickets opened before this moment.
+    pub created_to: Option<DateTime<Utc>>,
+    /// Only tickets nobody is assigned to.
+    pub unassigned: bool,
+    /// Only tickets numbered below this one: the page after one that ended with it.
+    pub before: Option<TicketRef>,
     /// At most this many, newest first (0: no limit).
     pub limit: i64,
 }
@@ -315,6 +329,46 @@ impl TicketFilter {
             ..TicketFilter::default()
         }
     }
+}
+
+/// Whom a web sign-in link or session is for: the account, with the Slack user groups or
+/// Discord roles chat saw it hold when the link was asked for (what it may see depends on
+/// them, as in chat).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebGrant {
+    /// The platform account.
+    pub user: UserRef,
+    /// Its groups or roles, as chat saw them.
+    pub roles: Vec<RoleRef>,
+}
+
+/// What became of a followed sign-in link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebLink {
+    /// Good, and now used: whom it signs in, and the page to open.
+    Valid {
+        /// Whom it signs in.
+        grant: WebGrant,
+        /// The page to open after signing in (a path under `/ui/`), if the link named one.
+        next: Option<String>,
+    },
+    /// It was used before.
+    Used,
+    /// Its ten minutes are over.
+    Expired,
+    /// No such link.
+    Unknown,
+}
+
+/// A signed-in browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSession {
+    /// Who is signed in.
+    pub grant: WebGrant,
+    /// The token every form of this session carries (CSRF).
+    pub csrf: String,
+    /// When the session ends.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Whose tickets a listing may include: those of `departments`, and those `reporters`
@@ -806,6 +860,38 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         channel: &ChannelRef,
         thread: &str,
     ) -> Result<Vec<Ticket>, StoreError>;
+    /// Keeps a sign-in link for the web view: the SHA-256 of its token (hex), whom it signs
+    /// in, and the page it opens; links that expired a day before `at` go.
+    async fn add_web_link(
+        &self,
+        token_hash: &str,
+        grant: &WebGrant,
+        next: Option<&str>,
+        at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Uses the sign-in link whose token hashes to `token_hash`, once: it is marked used in
+    /// the same statement that finds it still unused and unexpired at `at`.
+    async fn take_web_link(
+        &self,
+        token_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<WebLink, StoreError>;
+    /// Starts a web session under the SHA-256 of its id (hex); expired sessions go.
+    async fn add_web_session(
+        &self,
+        id_hash: &str,
+        session: &WebSession,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The session whose id hashes to `id_hash`, unless it has ended or expired by `at`.
+    async fn web_session(
+        &self,
+        id_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<WebSession>, StoreError>;
+    /// Ends a session (signing out); nothing when there is none.
+    async fn end_web_session(&self, id_hash: &str) -> Result<(), StoreError>;
     /// Makes the people table match the configuration.
     async fn sync_people(&self, people: &[Person], at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Writes a consistent copy of the database to `path` while it is in use: SQLite's file

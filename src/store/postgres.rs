@@ -237,6 +237,10 @@ impl Backend for PgDb {
         format!("{expr} = ANY({param})")
     }
 
+    fn has_tag(param: &str) -> String {
+        format!("tags @> jsonb_build_array({param}::text)")
+    }
+
     /// The indexed expression itself (`tickets_search`), so the index answers it.
     fn matches_words(param: &str) -> String {
         format!(

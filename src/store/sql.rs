@@ -17,7 +17,8 @@ use super::dialect::{args, json, Arg, Backend, Conn, DigestPart, DigestSet, SqlR
 use super::{
     corrupt, enum_from, enum_text, parse_user, CreateTicket, Created, Csat, ExternalClaim,
     ExternalKey, ExternalTicket, InboxOutcome, InboxRow, Kudos, MetricSample, NewKudos, NewMetric,
-    OutboxRow, Prunable, SavedReply, Store, StoreError, TicketFilter, Wake, WakeOnDrop,
+    OutboxRow, Prunable, SavedReply, Store, StoreError, TicketFilter, Wake, WakeOnDrop, WebGrant,
+    WebLink, WebSession,
 };
 use crate::core::digest::{
     CsatSample, DigestInput, DigestTicket, KbEvent, KbWhat, MetricPoint, Step,
@@ -764,6 +765,13 @@ fn limit_or_all(limit: i64) -> i64 {
     }
 }
 
+fn grant_from_row(r: &impl SqlRow) -> Result<WebGrant, StoreError> {
+    Ok(WebGrant {
+        user: parse_user(&r.required_text("account")?)?,
+        roles: serde_json::from_str(&r.required_text("roles")?).map_err(|e| corrupt("roles", e))?,
+    })
+}
+
 fn kudos_from_row(r: &impl SqlRow) -> Result<Kudos, StoreError> {
     Ok(Kudos {
         id: r.required_int("id")?,
@@ -981,6 +989,137 @@ impl<B: Backend> Store for SqlStore<B> {
             .transpose()
     }
 
+    async fn add_web_link(
+        &self,
+        token_hash: &str,
+        grant: &WebGrant,
+        next: Option<&str>,
+        at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let roles = serde_json::to_string(&grant.roles).map_err(|e| corrupt("roles", e))?;
+        let mut tx = self.db.write().await?;
+        // Kept a day past expiry, so a late click is told "expired" rather than "unknown".
+        tx.exec(
+            "DELETE FROM web_links WHERE expires_at < $1",
+            args![at - chrono::Duration::days(1)],
+        )
+        .await?;
+        tx.exec(
+            "INSERT INTO web_links (token_hash, account, roles, next, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            args![
+                token_hash,
+                grant.user.to_string(),
+                roles,
+                next,
+                at,
+                expires_at
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn take_web_link(
+        &self,
+        token_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<WebLink, StoreError> {
+        let mut tx = self.db.write().await?;
+        // Found unused and marked used in one statement: two clicks cannot both sign in.
+        let taken = tx
+            .exec(
+                "UPDATE web_links SET used_at = $2 \
+                 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+                args![token_hash, at],
+            )
+            .await?;
+        let rows = tx
+            .fetch(
+                "SELECT account, roles, next, used_at FROM web_links WHERE token_hash = $1",
+                args![token_hash],
+            )
+            .await?;
+        tx.commit().await?;
+        let Some(r) = rows.first() else {
+            return Ok(WebLink::Unknown);
+        };
+        Ok(if taken == 1 {
+            WebLink::Valid {
+                grant: grant_from_row(r)?,
+                next: r.text("next")?,
+            }
+        } else if r.time("used_at")?.is_some() {
+            WebLink::Used
+        } else {
+            WebLink::Expired
+        })
+    }
+
+    async fn add_web_session(
+        &self,
+        id_hash: &str,
+        session: &WebSession,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let roles = serde_json::to_string(&session.grant.roles).map_err(|e| corrupt("roles", e))?;
+        let mut tx = self.db.write().await?;
+        tx.exec("DELETE FROM web_sessions WHERE expires_at <= $1", args![at])
+            .await?;
+        tx.exec(
+            "INSERT INTO web_sessions (id_hash, account, roles, csrf, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            args![
+                id_hash,
+                session.grant.user.to_string(),
+                roles,
+                session.csrf.as_str(),
+                at,
+                session.expires_at
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn web_session(
+        &self,
+        id_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<WebSession>, StoreError> {
+        let rows = self
+            .db
+            .read(
+                "SELECT account, roles, csrf, expires_at FROM web_sessions \
+                 WHERE id_hash = $1 AND expires_at > $2",
+                args![id_hash, at],
+            )
+            .await?;
+        rows.first()
+            .map(|r| {
+                Ok(WebSession {
+                    grant: grant_from_row(r)?,
+                    csrf: r.required_text("csrf")?,
+                    expires_at: r.required_time("expires_at")?,
+                })
+            })
+            .transpose()
+    }
+
+    async fn end_web_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        let mut tx = self.db.write().await?;
+        tx.exec(
+            "DELETE FROM web_sessions WHERE id_hash = $1",
+            args![id_hash],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn thread_replies(&self, ticket: TicketRef) -> Result<Vec<ThreadReply>, StoreError> {
         // Replies are kept concurrently: written in the same millisecond, the platform's own
         // ids (Slack timestamps, Discord snowflakes) say which came first.
@@ -1100,6 +1239,46 @@ impl<B: Backend> Store for SqlStore<B> {
                 )
             },
         );
+        // The web view's filters, each only when set, so each combination gets a plan that
+        // can use the indexes it needs.
+        let mut sql = sql;
+        let mut extra: Vec<Arg> = Vec::new();
+        let mut next = 13 + SEARCH_WORDS + usize::from(!text_words.is_empty());
+        let mut cond = |sql: &mut String, make: &dyn Fn(&str) -> String, value: Arg| {
+            let p = format!("${next}");
+            next += 1;
+            sql.insert_str(
+                sql.find(" ORDER BY id DESC").unwrap_or(sql.len()),
+                &format!(" AND {}", make(&p)),
+            );
+            extra.push(value);
+        };
+        if !f.priorities.is_empty() {
+            let v: Vec<String> = f.priorities.iter().map(enum_text).collect();
+            cond(&mut sql, &|p| B::in_list("priority", p), Arg::from(v));
+        }
+        if let Some(tag) = &f.tag {
+            cond(&mut sql, &|p| B::has_tag(p), Arg::from(tag.as_str()));
+        }
+        if !f.origins.is_empty() {
+            let v: Vec<String> = f.origins.iter().map(enum_text).collect();
+            cond(&mut sql, &|p| B::in_list("origin", p), Arg::from(v));
+        }
+        if let Some(from) = f.created_from {
+            cond(&mut sql, &|p| format!("created_at >= {p}"), Arg::from(from));
+        }
+        if let Some(to) = f.created_to {
+            cond(&mut sql, &|p| format!("created_at < {p}"), Arg::from(to));
+        }
+        if let Some(before) = f.before {
+            cond(&mut sql, &|p| format!("id < {p}"), Arg::from(before.0));
+        }
+        if f.unassigned {
+            sql.insert_str(
+                sql.find(" ORDER BY id DESC").unwrap_or(sql.len()),
+                " AND assignee IS NULL",
+            );
+        }
         let mut args = args![
             f.department.as_deref(),
             statuses.len() as i64,
@@ -1118,6 +1297,7 @@ impl<B: Backend> Store for SqlStore<B> {
         if !text_words.is_empty() {
             args.push(Arg::from(B::fulltext_query(&text_words)));
         }
+        args.extend(extra);
         let rows = self.db.read(sqlx::AssertSqlSafe(sql), args).await?;
         rows.iter().map(ticket_from_row).collect()
     }

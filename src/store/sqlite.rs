@@ -215,6 +215,10 @@ impl Backend for SqliteDb {
         format!("{expr} IN (SELECT value FROM json_each({param}))")
     }
 
+    fn has_tag(param: &str) -> String {
+        format!("EXISTS (SELECT 1 FROM json_each(tags) WHERE value = {param})")
+    }
+
     fn matches_words(param: &str) -> String {
         format!("id IN (SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH {param})")
     }

@@ -163,6 +163,8 @@ fn every_subcommand_parses_good_input() {
             "/ticket explain T-1",
             Command::Ticket(TicketCmd::Explain(t1)),
         ),
+        ("/ticket web", Command::Ticket(TicketCmd::Web(None))),
+        ("/ticket web T-1", Command::Ticket(TicketCmd::Web(Some(t1)))),
         (
             "/kudos give <@UBOB> for the export fix",
             Command::Kudos(KudosCmd::Give {
@@ -313,6 +315,7 @@ fn every_subcommand_refuses_bad_input_saying_how_to_fix_it() {
         ("/ticket close", "`ticket` is missing"),
         ("/ticket reopen X", "is not a ticket reference"),
         ("/ticket explain", "`ticket` is missing"),
+        ("/ticket web soon", "is not a ticket reference"),
         (
             "/ticket frob",
             "no `frob` subcommand; use one of: new, show, list",

@@ -332,6 +332,7 @@ const GOOD: &[Case] = &[
         "T-1",
     ),
     (ALICE, "ticket", "explain", &[("ticket", "T-2")], "refunds"),
+    (ALICE, "ticket", "web", &[("ticket", "T-2")], "/ui/signin/"),
     (
         ALICE,
         "kudos",
@@ -471,6 +472,13 @@ const BAD: &[Case] = &[
     ),
     (ALICE, "ticket", "reopen", &[("ticket", "T-2")], "reopen"),
     (ALICE, "ticket", "explain", &[], "`ticket` is missing"),
+    (
+        ALICE,
+        "ticket",
+        "web",
+        &[("ticket", "T-x")],
+        "is not a ticket reference",
+    ),
     (
         ALICE,
         "kudos",

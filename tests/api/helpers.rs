@@ -61,6 +61,10 @@ who = "members"
 [knowledge]
 dir = "tests/fixtures/kb"
 
+[web]
+enabled = true
+public_url = "http://127.0.0.1:8080"
+
 [routing]
 fallback = "support"
 

@@ -161,6 +161,12 @@ const FORBIDDEN: &[(&str, &str, &str)] = &[
     ("cmd", "chat::slack", "command handlers know no platform"),
     ("cmd", "chat::discord", "command handlers know no platform"),
     ("cmd", "http", "command handlers know no transport"),
+    ("desk", "web", "the desk knows no transport"),
+    ("cmd", "web", "command handlers know no transport"),
+    ("store", "web", "the store knows SQL, not the web"),
+    ("web", "chat", "the web view knows no platform"),
+    ("web", "chat::slack", "the web view knows no platform"),
+    ("web", "chat::discord", "the web view knows no platform"),
 ];
 
 #[test]

@@ -36,4 +36,5 @@ mod slack_socket;
 mod store;
 mod tickets_api;
 mod timeouts;
+mod web;
 mod workers;

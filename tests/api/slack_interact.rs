@@ -260,6 +260,11 @@ const GOOD: &[(&str, &str, &str)] = &[
     ("UBOB", "/ticket reopen T-1 customer says it is back", "T-1"),
     ("UALICE", "/ticket explain T-2", "refunds"),
     (
+        "UCUSTOMER",
+        "/ticket web",
+        "http://127.0.0.1:8080/ui/signin/",
+    ),
+    (
         "UALICE",
         "/kudos give <@UBOB|bob> for untangling the refund queue",
         "Bob",
@@ -309,6 +314,7 @@ const BAD: &[(&str, &str, &str)] = &[
     ("UALICE", "/ticket close T-999", "There is no ticket T-999"),
     ("UALICE", "/ticket reopen T-2", "reopen"),
     ("UALICE", "/ticket explain", "`ticket` is missing"),
+    ("UALICE", "/ticket web T-x", "is not a ticket reference"),
     ("UALICE", "/kudos give", "/kudos give"),
     ("UALICE", "/kudos list days:lots", "days"),
     (
