@@ -125,6 +125,9 @@ pub enum DemoError {
     /// A step that must succeed failed (a bug).
     #[error("demo step failed: {0}")]
     Step(#[from] DeskError),
+    /// `--screenshots` could not drive a browser.
+    #[error("screenshots: {0}")]
+    Browser(String),
 }
 
 struct Script<'a, W: Write> {
@@ -560,8 +563,21 @@ pub fn demo_start() -> DateTime<Utc> {
 pub async fn run(
     out: &mut impl Write,
     save_digest: Option<&std::path::Path>,
+    screenshots: Option<&std::path::Path>,
 ) -> Result<(), DemoError> {
     let dir = tempfile::tempdir()?;
+    // With screenshots the web view is on, at an address bound now so the config can name it.
+    let web = match screenshots {
+        Some(_) => Some(tokio::net::TcpListener::bind("127.0.0.1:0").await?),
+        None => None,
+    };
+    let web_config = match &web {
+        Some(l) => format!(
+            "\n[web]\nenabled = true\npublic_url = \"http://{}\"\n",
+            l.local_addr()?
+        ),
+        None => String::new(),
+    };
     let url = format!("sqlite://{}", dir.path().join("demo.db").display());
     // The demo's knowledge base: three support articles, written next to its database.
     let kb = dir.path().join("kb");
@@ -570,7 +586,7 @@ pub async fn run(
         std::fs::write(kb.join(name), text)?;
     }
     let text = format!(
-        "{DEMO_CONFIG}\n[knowledge]\ndir = {}\n",
+        "{DEMO_CONFIG}\n[knowledge]\ndir = {}\n{web_config}",
         toml::Value::String(kb.display().to_string())
     );
     let config = Config::from_toml(&text, "demo config", |k| {
@@ -1162,12 +1178,82 @@ pub async fn run(
     }
     followups(&mut s).await?;
     knowledge(&mut s).await?;
+    if let (Some(dir), Some(listener)) = (screenshots, web) {
+        s.screenshots(dir, listener).await?;
+    }
     s.socket.shutdown().await;
     if let Some(g) = s.gateway.take() {
         g.shutdown().await;
     }
     s.say("\nDemo finished. `switchboard check-config switchboard.example.toml` and the README show how to run it for real.")?;
     Ok(())
+}
+
+impl<W: Write> Script<'_, W> {
+    /// Saves screenshots of the web view's three main pages into `dir`, signed in as Alice
+    /// (an admin) through a link from chat, as a person would: the ticket list, T-1's
+    /// transcript and the organisation's dashboard.
+    async fn screenshots(
+        &mut self,
+        dir: &std::path::Path,
+        listener: tokio::net::TcpListener,
+    ) -> Result<(), DemoError> {
+        use fantoccini::Locator;
+        let base = format!("http://{}", listener.local_addr()?);
+        let web = crate::web::WebState::of(&self.desk)
+            .ok_or_else(|| DemoError::Browser("the web view is off".into()))?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(crate::serve::serve(
+            listener,
+            crate::web::router(web),
+            Default::default(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        std::fs::create_dir_all(dir)?;
+        let browser = crate::browser::Browser::start(1280, 900)
+            .await
+            .map_err(|e| DemoError::Browser(e.to_string()))?;
+        let fail = |e: fantoccini::error::CmdError| DemoError::Browser(e.to_string());
+        let link = self.desk.web_link(&slack("UALICE"), None).await?;
+        let path = link.trim_start_matches(&base);
+        let c = browser.client();
+        c.goto(&format!("{base}{path}")).await.map_err(fail)?;
+        c.find(Locator::Id("continue"))
+            .await
+            .map_err(fail)?
+            .click()
+            .await
+            .map_err(fail)?;
+        c.wait()
+            .for_element(Locator::Id("tickets"))
+            .await
+            .map_err(fail)?;
+        let mut saved = Vec::new();
+        for (name, page, ready) in [
+            ("tickets.png", "/ui/tickets?status=any", "tickets"),
+            ("ticket.png", "/ui/tickets/1", "timeline"),
+            ("dashboard.png", "/ui/dashboard", "figures"),
+        ] {
+            c.goto(&format!("{base}{page}")).await.map_err(fail)?;
+            c.wait()
+                .for_element(Locator::Id(ready))
+                .await
+                .map_err(fail)?;
+            let png = c.screenshot().await.map_err(fail)?;
+            let file = dir.join(name);
+            std::fs::write(&file, png)?;
+            saved.push(file.display().to_string());
+        }
+        browser.stop().await;
+        let _ = stop.send(());
+        self.say(&format!(
+            "\nWeb view: signed in as Alice through a link from `/ticket web`, saved {}.",
+            saved.join(", ")
+        ))?;
+        Ok(())
+    }
 }
 
 /// Billing asks T-4's customer a question; two days of silence bring one reminder in the

@@ -36,6 +36,8 @@
 
 pub mod api;
 pub mod app;
+#[cfg(feature = "demo")]
+pub mod browser;
 pub mod chart;
 pub mod chat;
 pub mod cmd;

@@ -40,6 +40,10 @@ enum Command {
         /// Also write the digest the demo posts (chart PNG, Slack blocks, text) into DIR.
         #[arg(long, value_name = "DIR")]
         save_digest: Option<PathBuf>,
+        /// Also turn the web view on and save screenshots of its ticket list, a transcript
+        /// and the dashboard into DIR (needs Chromium and chromedriver).
+        #[arg(long, value_name = "DIR")]
+        screenshots: Option<PathBuf>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -356,9 +360,12 @@ async fn main() -> ExitCode {
             }
         }
         #[cfg(feature = "demo")]
-        Command::Demo { save_digest } => {
+        Command::Demo {
+            save_digest,
+            screenshots,
+        } => {
             let mut out = std::io::stdout().lock();
-            match demo::run(&mut out, save_digest.as_deref()).await {
+            match demo::run(&mut out, save_digest.as_deref(), screenshots.as_deref()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => report(&e),
             }

@@ -287,7 +287,10 @@ pub(crate) async fn at_risk(
                 AtRisk {
                     id: t.id.to_string(),
                     href: format!("/ui/tickets/{}", t.id.0),
-                    title: crate::core::message::truncate(&t.title, 100),
+                    title: crate::core::message::truncate(
+                        &crate::core::message::neutralize_mentions(&t.title),
+                        100,
+                    ),
                     department: t.department.clone(),
                     priority: t.priority.to_string(),
                     assignee: String::new(),

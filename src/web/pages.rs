@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 
 use crate::core::directory::Permission;
-use crate::core::message::truncate;
+use crate::core::message::{neutralize_mentions, truncate};
 use crate::core::ticket::{Change, EventKind, Origin, Ticket};
 use crate::core::types::{Platform, Priority, Status, TicketRef};
 use crate::store::TicketFilter;
@@ -281,7 +281,7 @@ pub(crate) async fn list(
         .map(|t| Row {
             id: t.id.to_string(),
             href: format!("/ui/tickets/{}", t.id.0),
-            title: truncate(&t.title, 120),
+            title: truncate(&neutralize_mentions(&t.title), 120),
             department: t.department.clone(),
             status: t.status.label().to_string(),
             priority: t.priority.to_string(),
@@ -535,20 +535,21 @@ pub(crate) async fn ticket(
                 at: when(&s, e.at),
                 who: e.actor.as_ref().map_or("Switchboard".into(), name),
                 kind: if is_note { "note" } else { "event" },
-                text: e.kind.describe_with(&|u| name(u)),
+                text: neutralize_mentions(&e.kind.describe_with(&|u| name(u))),
                 state: String::new(),
             },
         ));
     }
     for (i, r) in replies.iter().enumerate() {
+        let said = neutralize_mentions(&r.text);
         let (text, state) = match (r.deleted_at, r.edited_at) {
-            (Some(at), _) if staff => (r.text.clone(), format!("deleted {}", when(&s, at))),
+            (Some(at), _) if staff => (said, format!("deleted {}", when(&s, at))),
             (Some(at), _) => (
                 "This reply was deleted.".to_string(),
                 format!("deleted {}", when(&s, at)),
             ),
-            (None, Some(at)) => (r.text.clone(), format!("edited {}", when(&s, at))),
-            (None, None) => (r.text.clone(), String::new()),
+            (None, Some(at)) => (said, format!("edited {}", when(&s, at))),
+            (None, None) => (said, String::new()),
         };
         timeline.push((
             r.at,
@@ -571,8 +572,9 @@ pub(crate) async fn ticket(
         nav: s.nav(&v),
         id: t.id.to_string(),
         number: t.id.0,
-        title: t.title.clone(),
-        body: t.body.clone(),
+        // Chat's own mention syntax (`<!channel>`, `<@U1|bob>`) reads as the names it shows.
+        title: neutralize_mentions(&t.title),
+        body: neutralize_mentions(&t.body),
         facts,
         links,
         entries: timeline.into_iter().map(|(_, _, e)| e).collect(),

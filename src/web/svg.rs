@@ -42,9 +42,11 @@ fn frame(out: &mut String, title: &str, days: &[Day], top: usize) -> f64 {
         r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{t}" class="chart"><title>{t}</title>"#,
         t = escape(title)
     );
-    for i in 0..=4 {
-        let v = top * i / 4;
-        let y = TOP + plot_h - plot_h * i as f64 / 4.0;
+    // Whole numbers on every grid line: five steps from 5 up (tops are 1, 2 or 5 × 10^n).
+    let steps = if top >= 5 { 5 } else { top };
+    for i in 0..=steps {
+        let v = top * i / steps;
+        let y = TOP + plot_h - plot_h * i as f64 / steps as f64;
         let _ = write!(
             out,
             r#"<line x1="{LEFT}" x2="{WIDTH}" y1="{y:.1}" y2="{y:.1}" class="grid"/><text x="{x:.1}" y="{ty:.1}" class="axis" text-anchor="end">{v}</text>"#,
@@ -166,6 +168,13 @@ mod tests {
         assert!(svg.contains(r#"height="87.0" class="resolved""#), "{svg}");
         assert!(svg.contains("Sun 01 Mar: 10 opened"), "{svg}");
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        // Grid labels 0, 2, 4, 6, 8, 10: whole numbers.
+        for v in ["0", "2", "4", "6", "8", "10"] {
+            assert!(
+                svg.contains(&format!("text-anchor=\"end\">{v}</text>")),
+                "{v}: {svg}"
+            );
+        }
     }
 
     #[test]

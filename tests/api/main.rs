@@ -3,6 +3,9 @@
 mod helpers;
 
 mod alerts;
+// The browser driver is part of the `demo` build (its screenshots use it too).
+#[cfg(feature = "demo")]
+mod browser;
 mod cli;
 mod commands;
 mod concurrency;
