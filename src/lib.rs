@@ -12,8 +12,9 @@
 //!
 //! - Adapters: [`chat`] (the [`chat::Delivery`] and [`chat::EventSource`] ports the workers
 //!   use, the pacing both clients share in `chat::pace`, with the Slack adapter `chat::slack` on slack-morphism and the Discord adapter
-//!   `chat::discord` on serenity, which never import each other) and [`http`] (health,
-//!   readiness, metrics and the platform webhooks) behind [`serve`] (the accept loop: timeouts,
+//!   `chat::discord` on serenity, which never import each other), [`http`] (health,
+//!   readiness, metrics and the platform webhooks) and [`web`] (the pages under `/ui/`) behind
+//!   [`serve`] (the accept loop: timeouts,
 //!   size and connection limits, a bounded drain). [`app`] wires them for `switchboard run`;
 //!   `demo` scripts `switchboard demo` against the loopback fakes of the `sandbox` crate, only
 //!   with the `demo` feature (on by default, off in a lean production build).

@@ -286,6 +286,16 @@ pub trait Backend: Send + Sync + Debug + 'static {
     fn matches_words(param: &str) -> String;
     /// The search to bind for `words` (letters and digits only, at least one).
     fn fulltext_query(words: &[String]) -> String;
+    /// Windows of the newest ticket ids a word search looks in first, smallest first, before
+    /// the whole history; empty: the whole history at once. (PostgreSQL: a common word's
+    /// newest matches are near the top, a rare word's few matches cheap to fetch anywhere;
+    /// only the stretch between is costly, and the windows keep it small.)
+    const SEARCH_WINDOWS: &'static [i64];
+    /// Runs the statement of a word search (see `SqlStore::list_tickets`): as any read, or,
+    /// on PostgreSQL, planned with bitmap scans only.
+    async fn read_search(&self, sql: String, args: Vec<Arg>) -> Result<Vec<Self::Row>, StoreError> {
+        self.read(sqlx::AssertSqlSafe(sql), args).await
+    }
     /// A statement that serialises concurrent people syncs in the transaction, if the
     /// database needs one (SQLite's single writer already does).
     fn lock_people() -> Option<&'static str>;

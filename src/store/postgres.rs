@@ -237,6 +237,28 @@ impl Backend for PgDb {
         format!("{expr} = ANY({param})")
     }
 
+    const SEARCH_WINDOWS: &'static [i64] = &[5_000, 100_000];
+
+    /// The planner prices `to_tsvector` far below what it costs and would walk the id index
+    /// newest first, computing it for every ticket until enough match (seconds for a rare
+    /// word). With plain index scans off it takes the search index's bitmap, joined with the
+    /// window's id range and any other indexed filter, and reads only the rows that match.
+    async fn read_search(&self, sql: String, args: Vec<Arg>) -> Result<Vec<PgRow>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for setting in [
+            "SET LOCAL enable_indexscan = off",
+            "SET LOCAL enable_indexonlyscan = off",
+            "SET LOCAL enable_seqscan = off",
+        ] {
+            sqlx::query(setting).execute(&mut *tx).await?;
+        }
+        let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), bind(args)?)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
     fn has_tag(param: &str) -> String {
         format!("tags @> jsonb_build_array({param}::text)")
     }

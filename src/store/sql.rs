@@ -1298,7 +1298,45 @@ impl<B: Backend> Store for SqlStore<B> {
             args.push(Arg::from(B::fulltext_query(&text_words)));
         }
         args.extend(extra);
-        let rows = self.db.read(sqlx::AssertSqlSafe(sql), args).await?;
+        if text_words.is_empty() {
+            let rows = self.db.read(sqlx::AssertSqlSafe(sql), args).await?;
+            return rows.iter().map(ticket_from_row).collect();
+        }
+        // A word search looks among the newest tickets first (see `Backend::SEARCH_WINDOWS`):
+        // a window holding a whole page answers; otherwise the next, larger one is asked.
+        if f.limit > 0 && !B::SEARCH_WINDOWS.is_empty() {
+            let top = match f.before {
+                Some(b) => b.0,
+                None => {
+                    let rows = self
+                        .db
+                        .read(
+                            "SELECT COALESCE(MAX(id), 0) + 1 AS top FROM tickets",
+                            vec![],
+                        )
+                        .await?;
+                    rows.first()
+                        .map_or(Ok(None), |r| r.int("top"))?
+                        .unwrap_or(1)
+                }
+            };
+            let at = sql.find(" ORDER BY id DESC").unwrap_or(sql.len());
+            for window in B::SEARCH_WINDOWS {
+                let from = top - window;
+                if from <= 1 {
+                    break;
+                }
+                let mut windowed = sql.clone();
+                windowed.insert_str(at, &format!(" AND id >= ${}", args.len() + 1));
+                let mut windowed_args = args.clone();
+                windowed_args.push(Arg::from(from));
+                let rows = self.db.read_search(windowed, windowed_args).await?;
+                if rows.len() as i64 >= f.limit {
+                    return rows.iter().map(ticket_from_row).collect();
+                }
+            }
+        }
+        let rows = self.db.read_search(sql, args).await?;
         rows.iter().map(ticket_from_row).collect()
     }
 

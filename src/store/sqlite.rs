@@ -215,6 +215,9 @@ impl Backend for SqliteDb {
         format!("{expr} IN (SELECT value FROM json_each({param}))")
     }
 
+    /// FTS5 walks a word's matches newest first by itself.
+    const SEARCH_WINDOWS: &'static [i64] = &[];
+
     fn has_tag(param: &str) -> String {
         format!("EXISTS (SELECT 1 FROM json_each(tags) WHERE value = {param})")
     }

@@ -71,6 +71,24 @@ impl WebState {
             COOKIE_PLAIN
         }
     }
+
+    /// `r` setting the session cookie to `value` for `max_age` seconds (0 ends it).
+    fn with_cookie(&self, mut r: Response, value: &str, max_age: i64) -> Response {
+        let cookie = format!(
+            "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
+            self.cookie_name(),
+            if self.settings.secure_cookie {
+                "; Secure"
+            } else {
+                ""
+            }
+        );
+        // The value is our own base64url token: always a valid header.
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            r.headers_mut().insert(header::SET_COOKIE, v);
+        }
+        r
+    }
 }
 
 /// Every `/ui/` route.
@@ -198,8 +216,10 @@ impl WebState {
         })
     }
 
-    /// The viewer, who must have sent this session's CSRF token with the form.
+    /// The viewer, who must have sent this session's CSRF token with the form, from a page
+    /// of this site.
     pub(crate) async fn poster(&self, headers: &HeaderMap, csrf: &str) -> Result<Viewer, WebError> {
+        same_site(headers)?;
         let v = self.viewer(headers).await?;
         if !same_secret(&v.csrf, csrf) {
             return Err(WebError::Csrf);
@@ -254,6 +274,16 @@ fn may_see_dashboards(desk: &Desk, actor: &Actor) -> bool {
         .directory
         .check(actor, Permission::Lead, None, "see dashboards")
         .is_ok()
+}
+
+/// Refuses a form another site made the browser post (browsers say so in `Sec-Fetch-Site`).
+/// Sign-in has no session and so no CSRF token yet: without this, another site could sign a
+/// visitor in as someone else with a link of its own.
+fn same_site(headers: &HeaderMap) -> Result<(), WebError> {
+    match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        Some("cross-site" | "same-site") => Err(WebError::Csrf),
+        _ => Ok(()),
+    }
 }
 
 /// Compares two secrets in time independent of where they differ.
@@ -398,8 +428,10 @@ struct SignInForm {
 
 async fn signin(
     State(s): State<WebState>,
+    headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Result<Response, WebError> {
+    same_site(&headers)?;
     let now = s.desk.now();
     let (grant, next) =
         match s
@@ -437,22 +469,11 @@ async fn signin(
     let to = next
         .filter(|n| !n.starts_with('/') && !n.contains("//") && !n.contains('\\'))
         .map_or("/ui/tickets".to_string(), |n| format!("/ui/{n}"));
-    let mut r = see_other(&to);
-    let cookie = format!(
-        "{}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
-        s.cookie_name(),
+    Ok(s.with_cookie(
+        see_other(&to),
+        &id,
         s.settings.session_lifetime.num_seconds(),
-        if s.settings.secure_cookie {
-            "; Secure"
-        } else {
-            ""
-        }
-    );
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(|e| WebError::BadRequest(e.to_string()))?,
-    );
-    Ok(r)
+    ))
 }
 
 /// A form that carries only the CSRF token.
@@ -470,21 +491,7 @@ async fn signout(
 ) -> Result<Response, WebError> {
     let v = s.poster(&headers, &form.csrf).await?;
     s.desk.store.end_web_session(&v.id_hash).await?;
-    let mut r = see_other("/ui/");
-    let cookie = format!(
-        "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
-        s.cookie_name(),
-        if s.settings.secure_cookie {
-            "; Secure"
-        } else {
-            ""
-        }
-    );
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(|e| WebError::BadRequest(e.to_string()))?,
-    );
-    Ok(r)
+    Ok(s.with_cookie(see_other("/ui/"), "", 0))
 }
 
 #[cfg(test)]
@@ -500,6 +507,23 @@ mod tests {
         );
         assert_eq!(cookie(&h, "switchboard"), Some("3"));
         assert_eq!(cookie(&h, "b"), None);
+    }
+
+    #[test]
+    fn forms_from_other_sites_are_refused() {
+        let with = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert("sec-fetch-site", HeaderValue::from_static(v));
+            h
+        };
+        assert!(same_site(&with("same-origin")).is_ok());
+        assert!(same_site(&with("none")).is_ok());
+        assert!(
+            same_site(&HeaderMap::new()).is_ok(),
+            "older browsers send none"
+        );
+        assert!(same_site(&with("cross-site")).is_err());
+        assert!(same_site(&with("same-site")).is_err());
     }
 
     #[test]

@@ -61,6 +61,16 @@ async fn open(app: &TestApp, actor: &Actor, line: &str) -> TicketRef {
     answer.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
+/// Clicks the element `#id`.
+async fn click(c: &fantoccini::Client, id: &str) {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("no #{id}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
 /// The text of the page's `<main>` once the page holding `#id` has loaded (a click that
 /// navigates returns before the next page is there).
 async fn main_text(b: &Browser, id: &str) -> String {
@@ -110,12 +120,7 @@ async fn a_walk_through_the_web_view() {
     // Sign in through the link from chat.
     let link = link_for(&app, &bob(), "/ticket web").await;
     c.goto(&format!("{base}{link}")).await.unwrap();
-    c.find(Locator::Id("continue"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "continue").await;
     let list = main_text(&b, "tickets").await;
     assert!(list.contains("Refund for order 77"), "{list}");
     assert!(
@@ -126,12 +131,7 @@ async fn a_walk_through_the_web_view() {
     // Search by a word of the title, in another form.
     let q = c.find(Locator::Id("q")).await.unwrap();
     q.send_keys("refunds").await.unwrap();
-    c.find(Locator::Id("apply"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "apply").await;
     for _ in 0..200 {
         if c.current_url()
             .await
@@ -159,12 +159,7 @@ async fn a_walk_through_the_web_view() {
         page.contains("charged twice") && page.contains("Transcript"),
         "{page}"
     );
-    c.find(Locator::Id("claim"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "claim").await;
     let page = main_text(&b, "done").await;
     assert!(page.contains("claimed") && page.contains("Bob"), "{page}");
     // The chat alert is edited in place, as for its own Claim button.
@@ -185,12 +180,7 @@ async fn a_walk_through_the_web_view() {
     )
     .await
     .unwrap();
-    c.find(Locator::Id("set-status"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "set-status").await;
     let refused = main_text(&b, "notice").await;
     assert!(
         refused.contains("did not come from your signed-in page"),
@@ -206,22 +196,12 @@ async fn a_walk_through_the_web_view() {
 
     // The used link, and one past its ten minutes.
     c.goto(&format!("{base}{link}")).await.unwrap();
-    c.find(Locator::Id("continue"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "continue").await;
     assert!(main_text(&b, "notice").await.contains("used already"));
     let late = link_for(&app, &bob(), "/ticket web").await;
     app.clock.advance(chrono::Duration::minutes(11));
     c.goto(&format!("{base}{late}")).await.unwrap();
-    c.find(Locator::Id("continue"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "continue").await;
     assert!(main_text(&b, "notice").await.contains("expired"));
     b.stop().await;
 }

@@ -342,3 +342,88 @@ async fn tickets_are_found_by_the_words_of_their_title_and_body(app: TestApp) {
 }
 
 crate::on_both_backends!(tickets_are_found_by_the_words_of_their_title_and_body);
+
+/// Writes `n` tickets straight into the database: ticket `i` (from 1) says "refund" when
+/// `i % 3 == 0` and "chargeback" when `i % 1000 == 7`.
+async fn many_tickets(app: &TestApp, n: i64) {
+    let title = "CASE WHEN i % 1000 = 7 THEN 'chargeback dispute' \
+                 WHEN i % 3 = 0 THEN 'refund please' ELSE 'printer jam' END";
+    match &app.schema {
+        None => {
+            let pool = sqlx::SqlitePool::connect(&app.url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
+                 INSERT INTO tickets (version, title, body, reporter, department, priority, tags, \
+                   status, created_at, updated_at) \
+                 SELECT 1, {title}, 'details', 'slack:UC', 'billing', 'normal', '[]', 'open', \
+                   '2026-03-02T09:00:00.000Z', '2026-03-02T09:00:00.000Z' FROM n"
+            )))
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        Some(schema) => {
+            let pool = sqlx::PgPool::connect(&app.url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO {schema}.tickets (version, title, body, reporter, department, \
+                   priority, tags, status, created_at, updated_at) \
+                 SELECT 1, {title}, 'details', 'slack:UC', 'billing', 'normal', '[]', 'open', \
+                   now(), now() FROM generate_series(1, {n}) i"
+            )))
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+async fn a_page_of_search_results_is_the_newest_matches_however_rare(app: TestApp) {
+    // More tickets than PostgreSQL's first search windows, so every path is taken: a page
+    // found in the newest window, one found only in a larger one, and the whole history.
+    many_tickets(&app, 110_000).await;
+    let page = |text: &str, before: Option<i64>| {
+        let store = app.desk.store.clone();
+        let filter = TicketFilter {
+            text: Some(text.to_string()),
+            before: before.map(TicketRef),
+            limit: 51,
+            ..TicketFilter::default()
+        };
+        async move {
+            store
+                .list_tickets(&filter)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|t| t.id.0)
+                .collect::<Vec<i64>>()
+        }
+    };
+    let common: Vec<i64> = (1..=110_000)
+        .rev()
+        .filter(|i| i % 3 == 0 && i % 1000 != 7)
+        .take(51)
+        .collect();
+    assert_eq!(page("refunds", None).await, common);
+    let rare: Vec<i64> = (1..=110_000)
+        .rev()
+        .filter(|i| i % 1000 == 7)
+        .take(51)
+        .collect();
+    assert_eq!(
+        page("chargeback", None).await,
+        rare,
+        "found beyond the windows"
+    );
+    let after: Vec<i64> = (1..60_000)
+        .rev()
+        .filter(|i| i % 1000 == 7)
+        .take(51)
+        .collect();
+    assert_eq!(page("chargebacks", Some(60_000)).await, after);
+    assert_eq!(page("coffee", None).await, Vec::<i64>::new());
+}
+
+crate::on_both_backends!(a_page_of_search_results_is_the_newest_matches_however_rare);

@@ -145,6 +145,16 @@ async fn a_link_signs_in_once_within_ten_minutes(app: TestApp) {
     assert_eq!(page.headers()["cache-control"], "no-store");
     assert!(page.text().await.unwrap().contains(token_of(&path)));
 
+    // Another site cannot post the sign-in (a login under someone else's link), and trying
+    // does not use the link up.
+    let r = client()
+        .post(format!("{base}/ui/signin"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("token", token_of(&path))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
     let (status, location, cookie) = sign_in_with(&base, &path).await;
     assert_eq!((status, location.as_str()), (303, "/ui/tickets"));
     assert!(cookie.starts_with("switchboard="), "{cookie}");
