@@ -71,6 +71,8 @@ pub enum ButtonAction {
     KbSolved(u8),
     /// None of the suggested articles was what the reporter needed.
     KbNotHelpful,
+    /// The presser wants a personal sign-in link to the ticket's page in the web view.
+    Web,
 }
 
 impl ButtonAction {
@@ -111,6 +113,11 @@ impl ButtonAction {
                 "Not what I need".to_string(),
                 ButtonStyle::Secondary,
             ),
+            ButtonAction::Web => (
+                format!("web:{n}"),
+                "Open in browser".to_string(),
+                ButtonStyle::Secondary,
+            ),
         };
         Button {
             action_id,
@@ -131,6 +138,7 @@ impl ButtonAction {
             ("resolve", None) => ButtonAction::Resolve,
             ("csat-comment", None) => ButtonAction::Comment,
             ("kb-not", None) => ButtonAction::KbNotHelpful,
+            ("web", None) => ButtonAction::Web,
             ("kb-solved", Some(i)) => match i.parse::<u8>().ok()? {
                 i @ 0..=2 => ButtonAction::KbSolved(i),
                 _ => return None,

@@ -1106,6 +1106,16 @@ impl Desk {
         let (change, verb) = match action {
             ButtonAction::KbSolved(n) => return self.kb_answer(actor, id, Some(n)).await,
             ButtonAction::KbNotHelpful => return self.kb_answer(actor, id, None).await,
+            // The alert is the department's; the link is the presser's alone.
+            ButtonAction::Web => {
+                let link = self
+                    .web_link(actor, Some(&format!("tickets/{}", id.0)))
+                    .await?;
+                return Ok(Reply::ephemeral(Message::text(format!(
+                    "Your sign-in link to {id} in the web view: {link}\nIt is yours alone: it \
+                     works once, for 10 minutes."
+                ))));
+            }
             ButtonAction::Claim => (Change::Claim, "claim"),
             ButtonAction::Resolve => (
                 Change::SetStatus {
@@ -1233,18 +1243,18 @@ pub fn thread_post(dir: &Directory, ticket: &Ticket, message: Message) -> Option
     })
 }
 
-/// The alert for every channel of `dept`, with the ticket's page when the web view is on.
+/// The alert for every channel of `dept`, with an "Open in browser" button when the web
+/// view is on.
 fn alerts(config: &Config, kind: OutKind, ticket: &Ticket, dept: &str) -> Vec<Outgoing> {
     let dir = &config.directory;
     let Some(d) = dir.department(dept) else {
         return vec![];
     };
     let mut msg = message::alert(ticket, dir);
-    if let Some(web) = &config.web {
-        msg.fields.push(message::Field {
-            name: "Open in browser".into(),
-            value: web.page(&format!("tickets/{}", ticket.id.0)),
-        });
+    if config.web.is_some() {
+        // A button, not a link: the page needs a sign-in, and the press answers the presser
+        // alone with a link of their own.
+        msg.buttons.push(ButtonAction::Web.button(ticket.id));
     }
     d.channels
         .iter()

@@ -394,9 +394,9 @@ async fn autovacuum(app: &TestApp) {
 }
 
 /// Size after a year of this traffic, with the default retention (both databases). The web
-/// view is on, so every alert carries its page's address: the test's alert rows, all of one
-/// size, then pass half a SQLite page (about 2 KB) and take a page each (3.8 MB with the web
-/// view off, 5.3 MB on); real alerts vary in size and pack between the two.
+/// view is on, so every alert carries its "Open in browser" button: the test's alert rows, all
+/// of one size, then pass half a SQLite page (about 2 KB) and take a page each (3.8 MB with
+/// the web view off, 5.3 MB on); real alerts vary in size and pack between the two.
 const YEAR_LIMIT: i64 = 6 * 1024 * 1024;
 
 async fn a_year_of_traffic_stays_within_its_size(app: TestApp) {

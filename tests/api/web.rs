@@ -442,12 +442,14 @@ async fn changes_from_a_page_go_through_the_desk(app: TestApp) {
 }
 
 async fn show_and_alerts_link_to_the_page(app: TestApp) {
+    let (base, _stop) = serve_http(&app).await;
     let bill = open(&app, &customer_actor(), "Refund for order 77").await;
     let shown = app.ok(&bob(), &format!("/ticket show {bill}")).await;
     assert!(
         shown.contains("http://127.0.0.1:8080/ui/signin/"),
         "a personal link: {shown}"
     );
+    // The alert is the department's: its button answers each presser with their own link.
     let alert = app
         .desk
         .store
@@ -457,11 +459,30 @@ async fn show_and_alerts_link_to_the_page(app: TestApp) {
         .into_iter()
         .find(|r| r.outgoing.ticket == Some(bill) && r.outgoing.kind == OutKind::Alert)
         .expect("an alert");
-    let text = alert.outgoing.message.plain();
-    assert!(
-        text.contains(&format!("http://127.0.0.1:8080/ui/tickets/{}", bill.0)),
-        "{text}"
-    );
+    let button = alert
+        .outgoing
+        .message
+        .buttons
+        .iter()
+        .find(|b| b.label == "Open in browser")
+        .expect("an Open in browser button");
+    assert_eq!(button.action_id, format!("web:{}", bill.0));
+    let pressed = app
+        .desk
+        .press(&carol(), &button.action_id)
+        .await
+        .unwrap()
+        .message
+        .plain();
+    assert!(pressed.contains("yours alone"), "{pressed}");
+    let start = pressed.find("http://127.0.0.1:8080").unwrap();
+    let path = pressed[start..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_start_matches("http://127.0.0.1:8080");
+    let (status, location, _) = sign_in_with(&base, path).await;
+    assert_eq!((status, location), (303, format!("/ui/tickets/{}", bill.0)));
 }
 
 crate::on_both_backends!(

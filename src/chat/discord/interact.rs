@@ -430,7 +430,8 @@ impl DiscordInteractions {
             ButtonAction::Claim
             | ButtonAction::Resolve
             | ButtonAction::KbSolved(_)
-            | ButtonAction::KbNotHelpful => {
+            | ButtonAction::KbNotHelpful
+            | ButtonAction::Web => {
                 // The alert itself is edited through the outbox; the presser hears privately.
                 let desk = self.desk.clone();
                 let id = id.to_string();
