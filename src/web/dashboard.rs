@@ -103,7 +103,12 @@ fn window(s: &WebState, q: &DashboardQuery, now: DateTime<Utc>) -> Result<Window
                 })
             };
             let from = day("from", &q.from)?;
-            let to = day("to", &q.to)? + chrono::Duration::days(1);
+            let to = super::pages::day_end(s, "to", &q.to)?.ok_or_else(|| {
+                WebError::BadRequest(
+                    "Chosen dates need both `from` and `to`, e.g. 2026-03-01; `to` is empty."
+                        .into(),
+                )
+            })?;
             if to <= from {
                 return Err(WebError::BadRequest(
                     "`to` must be the same day as `from` or later.".into(),
@@ -114,9 +119,16 @@ fn window(s: &WebState, q: &DashboardQuery, now: DateTime<Utc>) -> Result<Window
                     "Choose at most a year at a time.".into(),
                 ));
             }
+            // A range reaching past now ends now, and is compared with as long a one before.
+            let to = to.min(now);
+            if to <= from {
+                return Err(WebError::BadRequest(
+                    "`from` is in the future; choose dates up to today.".into(),
+                ));
+            }
             Window {
                 from,
-                to: to.min(now),
+                to,
                 before: from - (to - from),
             }
         }

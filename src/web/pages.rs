@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Form;
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 
 use crate::core::directory::Permission;
@@ -83,8 +83,8 @@ pub(crate) struct ListQuery {
 }
 
 impl ListQuery {
-    /// This query's address with `before` set to `next`: the following page.
-    fn page_after(&self, next: TicketRef) -> String {
+    /// This query's address from the newest ticket on (`None`), or after `next`.
+    fn page_after(&self, next: Option<TicketRef>) -> String {
         let pairs = [
             ("department", &self.department),
             ("status", &self.status),
@@ -102,7 +102,9 @@ impl ListQuery {
                 url.append_pair(k, v.trim());
             }
         }
-        url.append_pair("before", &next.0.to_string());
+        if let Some(next) = next {
+            url.append_pair("before", &next.0.to_string());
+        }
         format!("/ui/tickets?{}", url.finish())
     }
 }
@@ -156,7 +158,8 @@ struct ListPage {
     to: String,
     q: String,
     older: Option<String>,
-    first_page: bool,
+    /// The first page with the same filters, when this is a later one.
+    newest: Option<String>,
 }
 
 /// A date typed in a filter, as the start of that day in the pages' zone.
@@ -165,20 +168,46 @@ pub(crate) fn day_start(
     field: &str,
     text: &str,
 ) -> Result<Option<DateTime<Utc>>, WebError> {
+    Ok(day(field, text)?.map(|d| local_midnight(s, d)))
+}
+
+/// A date typed in a filter (`2026-03-01`), between 1970 and 9999.
+fn day(field: &str, text: &str) -> Result<Option<NaiveDate>, WebError> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
     }
-    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-        WebError::BadRequest(format!(
-            "`{text}` is not a date for `{field}`; write it as 2026-03-01."
-        ))
-    })?;
-    let start = day.and_hms_opt(0, 0, 0).unwrap_or_default();
-    Ok(zone(s)
-        .from_local_datetime(&start)
-        .earliest()
-        .map(|t| t.with_timezone(&Utc)))
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .filter(|d| (1970..=9999).contains(&d.year()))
+        .map(Some)
+        .ok_or_else(|| {
+            WebError::BadRequest(format!(
+                "`{text}` is not a date for `{field}`; write it as 2026-03-01 (years 1970 to 9999)."
+            ))
+        })
+}
+
+/// The first moment of `day` in the pages' zone: its midnight, or, where the clocks skip
+/// midnight, the first hour that exists.
+fn local_midnight(s: &WebState, day: NaiveDate) -> DateTime<Utc> {
+    let tz = zone(s);
+    (0..24)
+        .filter_map(|h| day.and_hms_opt(h, 0, 0))
+        .find_map(|t| tz.from_local_datetime(&t).earliest())
+        .map_or_else(
+            || day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(),
+            |t| t.with_timezone(&Utc),
+        )
+}
+
+/// The end of the day typed in `field`: the first moment of the next local day.
+pub(crate) fn day_end(
+    s: &WebState,
+    field: &str,
+    text: &str,
+) -> Result<Option<DateTime<Utc>>, WebError> {
+    Ok(day(field, text)?.map(|d| local_midnight(s, d.succ_opt().unwrap_or(d))))
 }
 
 /// Reads the filters into a store filter, or says which one is wrong and how to write it.
@@ -220,6 +249,13 @@ fn filter(s: &WebState, v: &Viewer, q: &ListQuery) -> Result<TicketFilter, WebEr
                 .into_iter()
                 .filter_map(|pl| person.account(pl))
                 .collect();
+            if f.assignees.is_empty() {
+                return Err(WebError::BadRequest(format!(
+                    "{} has no Slack or Discord account in the config, so no ticket can be \
+                     assigned to them.",
+                    person.name
+                )));
+            }
         }
     }
     let tag = q.tag.trim().to_lowercase();
@@ -238,7 +274,7 @@ fn filter(s: &WebState, v: &Viewer, q: &ListQuery) -> Result<TicketFilter, WebEr
     }
     f.created_from = day_start(s, "from", &q.from)?;
     // "to" is the last day shown, so the filter ends where the next day starts.
-    f.created_to = day_start(s, "to", &q.to)?.map(|t| t + chrono::Duration::days(1));
+    f.created_to = day_end(s, "to", &q.to)?;
     let text = q.q.trim();
     if !text.is_empty() {
         f.text = Some(truncate(text, 200));
@@ -294,7 +330,7 @@ pub(crate) async fn list(
         })
         .collect();
     let older = more
-        .then(|| tickets.last().map(|t| q.page_after(t.id)))
+        .then(|| tickets.last().map(|t| q.page_after(Some(t.id))))
         .flatten();
     let page = ListPage {
         nav: s.nav(&v),
@@ -346,7 +382,7 @@ pub(crate) async fn list(
         to: q.to.trim().to_string(),
         q: q.q.trim().to_string(),
         older,
-        first_page: q.before.trim().is_empty(),
+        newest: (!q.before.trim().is_empty()).then(|| q.page_after(None)),
     };
     Ok(html(StatusCode::OK, page.render()))
 }
@@ -540,6 +576,17 @@ pub(crate) async fn ticket(
             },
         ));
     }
+    // A reporter reads the thread they can read in chat, the flagged message's: replies
+    // under the department's alert are the department's.
+    let replies: Vec<_> = replies
+        .into_iter()
+        .filter(|r| {
+            staff
+                || t.source
+                    .as_ref()
+                    .is_some_and(|src| src.channel == r.channel)
+        })
+        .collect();
     for (i, r) in replies.iter().enumerate() {
         let said = neutralize_mentions(&r.text);
         let (text, state) = match (r.deleted_at, r.edited_at) {
@@ -586,7 +633,13 @@ pub(crate) async fn ticket(
                 .into_iter()
                 .map(|st| (wire(&st), st.label().to_string())),
         ),
-        done: truncate(done.done.trim(), 200),
+        // Only our own words: a link cannot put text of its choosing on the page.
+        done: match done.done.trim() {
+            "claim" => format!("You claimed {}. It is now {}.", t.id, t.status.label()),
+            "status" => format!("{} is now {}.", t.id, t.status.label()),
+            "note" => format!("Your note is on {}.", t.id),
+            _ => String::new(),
+        },
     };
     Ok(html(StatusCode::OK, page.render()))
 }
@@ -617,11 +670,7 @@ async fn act(
         .desk
         .change(&v.actor, id, permission(s, sub), action, change)
         .await?;
-    let done = format!("{} {action}: it is now {}.", t.id, t.status.label());
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("done", &done)
-        .finish();
-    Ok(see_other(&format!("/ui/tickets/{}?{query}", t.id.0)))
+    Ok(see_other(&format!("/ui/tickets/{}?done={sub}", t.id.0)))
 }
 
 /// `POST /ui/tickets/{n}/claim`.

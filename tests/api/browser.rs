@@ -161,7 +161,10 @@ async fn a_walk_through_the_web_view() {
     );
     click(c, "claim").await;
     let page = main_text(&b, "done").await;
-    assert!(page.contains("claimed") && page.contains("Bob"), "{page}");
+    assert!(
+        page.contains("You claimed") && page.contains("Bob"),
+        "{page}"
+    );
     // The chat alert is edited in place, as for its own Claim button.
     while worker.round().await.unwrap() > 0 {}
     let alert = fake

@@ -67,7 +67,8 @@ async fn a_flag_writes_ticket_event_alerts_and_thread_reply_together(app: TestAp
         .iter()
         .map(|b| b.action_id.as_str())
         .collect();
-    assert_eq!(buttons, ["claim:1", "resolve:1"]);
+    // The test config turns the web view on: its button too.
+    assert_eq!(buttons, ["claim:1", "resolve:1", "web:1"]);
     assert!(
         !alert.message.text.contains("<!channel>"),
         "re-posted text is neutralised: {}",

@@ -279,6 +279,24 @@ async fn people_see_what_chat_lets_them_see(app: TestApp) {
     assert_eq!(bob_session.get("/ui/dashboard").await.0, 403);
     assert_eq!(bob_session.get("/ui/at-risk").await.0, 200);
 
+    // Staff talk under the department's alert is the department's, as in chat.
+    app.desk
+        .store
+        .add_thread_reply(&switchboard::core::ticket::ThreadReply {
+            ticket: bill,
+            channel: "slack:CBILLING".parse().unwrap(),
+            message_id: "1772442300.000100".into(),
+            author: bob().user,
+            text: "Bank says the second charge is a hold".into(),
+            at: app.clock.now(),
+            edited_at: None,
+            deleted_at: None,
+        })
+        .await
+        .unwrap();
+    let (_, page) = bob_session.get(&format!("/ui/tickets/{}", bill.0)).await;
+    assert!(page.contains("second charge is a hold"), "{page}");
+
     // The customer sees their own tickets, not the notes on them.
     let customer_session = Session::start(&app, &base, &customer_actor()).await;
     let (_, page) = customer_session.get("/ui/tickets").await;
@@ -289,6 +307,7 @@ async fn people_see_what_chat_lets_them_see(app: TestApp) {
         .await;
     assert_eq!(status, 200);
     assert!(!page.contains("Called the bank"), "{page}");
+    assert!(!page.contains("second charge is a hold"), "{page}");
     assert!(!page.contains("/claim"), "no forms for a reporter: {page}");
     assert_eq!(customer_session.get("/ui/at-risk").await.0, 403);
     // A reporter posting a claim anyway is refused by the desk.
@@ -353,8 +372,20 @@ async fn people_see_what_chat_lets_them_see(app: TestApp) {
     let (status, page) = alice_session.get("/ui/tickets?status=sleeping").await;
     assert_eq!(status, 400);
     assert!(page.contains("sleeping"), "{page}");
-    let (status, _) = alice_session.get("/ui/tickets?from=yesterday").await;
-    assert_eq!(status, 400);
+    for bad in ["from=yesterday", "to=%2B262143-12-31", "from=1969-12-31"] {
+        let (status, page) = alice_session.get(&format!("/ui/tickets?{bad}")).await;
+        assert_eq!(status, 400, "{bad}: {page}");
+        assert!(page.contains("2026-03-01"), "says how to write it: {page}");
+    }
+    // "to" is a whole day: the day the tickets were opened finds them.
+    let (_, page) = alice_session
+        .get("/ui/tickets?status=any&from=2026-03-02&to=2026-03-02")
+        .await;
+    assert!(page.contains("Printer on floor 3"), "{page}");
+    let (_, page) = alice_session
+        .get("/ui/tickets?status=any&from=2026-03-03")
+        .await;
+    assert!(page.contains("No tickets match"), "{page}");
 }
 
 async fn pages_are_paged_newest_first(app: TestApp) {
@@ -401,7 +432,13 @@ async fn changes_from_a_page_go_through_the_desk(app: TestApp) {
         .count();
     assert!(edits >= 1, "no alert update queued");
     let (_, page) = s.get(&location).await;
-    assert!(page.contains("claimed"), "{page}");
+    assert!(page.contains("You claimed"), "{page}");
+    // The notice is only ever our own words.
+    let (_, page) = s.get(&format!("{path}?done=Your+session+expired")).await;
+    assert!(
+        !page.contains("session expired") && !page.contains("id=\"done\""),
+        "{page}"
+    );
 
     let (status, _, _) = s
         .post(
