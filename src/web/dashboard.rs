@@ -6,7 +6,7 @@
 //! compute a figure itself.
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -18,7 +18,7 @@ use crate::core::sla::Clock;
 use crate::store::TicketFilter;
 
 use super::pages::{when, zone};
-use super::{html, Nav, WebError, WebState};
+use super::{html, Nav, WebError, WebQuery, WebState};
 
 /// The dashboard's choices, from the address.
 #[derive(Debug, Default, Deserialize)]
@@ -145,7 +145,7 @@ fn window(s: &WebState, q: &DashboardQuery, now: DateTime<Utc>) -> Result<Window
 pub(crate) async fn dashboard(
     State(s): State<WebState>,
     headers: HeaderMap,
-    Query(q): Query<DashboardQuery>,
+    WebQuery(q): WebQuery<DashboardQuery>,
 ) -> Result<Response, WebError> {
     let v = s.viewer(&headers).await?;
     let nav = s.nav(&v);

@@ -429,7 +429,7 @@ struct SignInForm {
 async fn signin(
     State(s): State<WebState>,
     headers: HeaderMap,
-    Form(form): Form<SignInForm>,
+    WebForm(form): WebForm<SignInForm>,
 ) -> Result<Response, WebError> {
     same_site(&headers)?;
     let now = s.desk.now();
@@ -476,6 +476,48 @@ async fn signin(
     ))
 }
 
+/// A posted form, read as axum's `Form` reads it; one it cannot read (a missing field, a body
+/// that is not a form) answers with the notice page and what was wrong, as every other
+/// mistake does.
+pub(crate) struct WebForm<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for WebForm<T> {
+    type Rejection = WebError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, WebError> {
+        match Form::<T>::from_request(req, state).await {
+            Ok(Form(v)) => Ok(WebForm(v)),
+            Err(e) => Err(WebError::BadRequest(format!(
+                "This form could not be read ({}). Go back, reload the page and try again.",
+                e.body_text()
+            ))),
+        }
+    }
+}
+
+/// A page's filters from its address, read as axum's `Query` reads them; an address it cannot
+/// read answers with the notice page.
+pub(crate) struct WebQuery<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>
+    for WebQuery<T>
+{
+    type Rejection = WebError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, WebError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(WebQuery(v)),
+            Err(e) => Err(WebError::BadRequest(format!(
+                "This address could not be read ({}). Start again from the ticket list.",
+                e.body_text()
+            ))),
+        }
+    }
+}
+
 /// A form that carries only the CSRF token.
 #[derive(Debug, Deserialize)]
 pub(crate) struct CsrfForm {
@@ -487,7 +529,7 @@ pub(crate) struct CsrfForm {
 async fn signout(
     State(s): State<WebState>,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    WebForm(form): WebForm<CsrfForm>,
 ) -> Result<Response, WebError> {
     let v = s.poster(&headers, &form.csrf).await?;
     s.desk.store.end_web_session(&v.id_hash).await?;

@@ -5,10 +5,9 @@
 //! change what (the desk does, with the permission `commands/ticket.toml` gives each action).
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::Form;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 
@@ -18,7 +17,7 @@ use crate::core::ticket::{Change, EventKind, Origin, Ticket};
 use crate::core::types::{Platform, Priority, Status, TicketRef};
 use crate::store::TicketFilter;
 
-use super::{html, see_other, CsrfForm, Nav, Viewer, WebError, WebState};
+use super::{html, see_other, CsrfForm, Nav, Viewer, WebError, WebForm, WebQuery, WebState};
 
 /// Tickets per page.
 const PAGE: i64 = 50;
@@ -293,7 +292,7 @@ fn filter(s: &WebState, v: &Viewer, q: &ListQuery) -> Result<TicketFilter, WebEr
 pub(crate) async fn list(
     State(s): State<WebState>,
     headers: HeaderMap,
-    Query(q): Query<ListQuery>,
+    WebQuery(q): WebQuery<ListQuery>,
 ) -> Result<Response, WebError> {
     let v = s.viewer(&headers).await?;
     // A ticket reference typed into the search (`T-42`, `#42`; not a bare number, which
@@ -462,7 +461,7 @@ pub(crate) async fn ticket(
     State(s): State<WebState>,
     headers: HeaderMap,
     Path(number): Path<String>,
-    Query(done): Query<Done>,
+    WebQuery(done): WebQuery<Done>,
 ) -> Result<Response, WebError> {
     let v = s.viewer(&headers).await?;
     let t = visible(&s, &v, &number).await?;
@@ -678,7 +677,7 @@ pub(crate) async fn claim(
     State(s): State<WebState>,
     headers: HeaderMap,
     Path(number): Path<String>,
-    Form(form): Form<CsrfForm>,
+    WebForm(form): WebForm<CsrfForm>,
 ) -> Result<Response, WebError> {
     let v = s.poster(&headers, &form.csrf).await?;
     act(&s, &v, &number, "claim", "claimed", Change::Claim).await
@@ -698,7 +697,7 @@ pub(crate) async fn status(
     State(s): State<WebState>,
     headers: HeaderMap,
     Path(number): Path<String>,
-    Form(form): Form<StatusForm>,
+    WebForm(form): WebForm<StatusForm>,
 ) -> Result<Response, WebError> {
     let v = s.poster(&headers, &form.csrf).await?;
     let to: Status = form.status.trim().parse().map_err(|e| {
@@ -729,7 +728,7 @@ pub(crate) async fn note(
     State(s): State<WebState>,
     headers: HeaderMap,
     Path(number): Path<String>,
-    Form(form): Form<NoteForm>,
+    WebForm(form): WebForm<NoteForm>,
 ) -> Result<Response, WebError> {
     let v = s.poster(&headers, &form.csrf).await?;
     let text = form.text.trim();

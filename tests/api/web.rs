@@ -198,6 +198,20 @@ async fn a_link_signs_in_once_within_ten_minutes(app: TestApp) {
 
     let (status, _, _) = sign_in_with(&base, "/ui/signin/not-a-token").await;
     assert_eq!(status, 410);
+    // A form that is not ours is answered with the page and what was wrong.
+    let r = client()
+        .post(format!("{base}/ui/signin"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("nothing=here")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(r.text().await.unwrap().contains("could not be read"));
 
     // A link naming a ticket opens it after signing in.
     let t = open(&app, &customer_actor(), "Refund for order 77").await;
