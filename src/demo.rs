@@ -1212,7 +1212,8 @@ impl<W: Write> Script<'_, W> {
             },
         ));
         std::fs::create_dir_all(dir)?;
-        let browser = crate::browser::Browser::start(1280, 900)
+        // Tall enough for a transcript's first entries below the ticket's facts and forms.
+        let browser = crate::browser::Browser::start(1280, 1500)
             .await
             .map_err(|e| DemoError::Browser(e.to_string()))?;
         let fail = |e: fantoccini::error::CmdError| DemoError::Browser(e.to_string());
