@@ -25,6 +25,15 @@ use switchboard::core::types::{Platform, UserRef};
 use switchboard::desk::Desk;
 use switchboard::store::{DynStore, PgStore, SqliteStore};
 
+#[path = "support/mod.rs"]
+#[allow(dead_code)]
+mod support;
+use support::{percentile, postgres_url};
+
+fn ms(d: StdDuration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
 const DEPARTMENTS: usize = 12;
 const TAGS: [&str; 6] = ["money", "login", "vip", "bug", "export", "mobile"];
 const PRIORITIES: [&str; 4] = ["low", "normal", "high", "urgent"];
@@ -236,11 +245,6 @@ async fn cookie(base: &str, desk: &Desk, actor: &Actor) -> String {
         .to_string()
 }
 
-fn quantile(sorted: &[StdDuration], q: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
-}
-
 async fn measure(name: &str, desk: Desk, n: usize, runs: usize) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -328,8 +332,8 @@ async fn measure(name: &str, desk: Desk, n: usize, runs: usize) {
         times.sort();
         println!(
             "  {label:<28} {:>7.2} / {:>7.2}   {shown}",
-            quantile(&times, 0.5),
-            quantile(&times, 0.99)
+            ms(percentile(&times, 50)),
+            ms(percentile(&times, 99))
         );
     }
     let _ = stop.send(());
@@ -368,13 +372,7 @@ async fn main() {
     println!("SQLite: filled in {:.0} s", start.elapsed().as_secs_f64());
     measure("SQLite", d, n, runs).await;
 
-    let pg_url = std::env::var("SWITCHBOARD_TEST_POSTGRES").ok().or_else(|| {
-        let local = "127.0.0.1:5432".parse().unwrap();
-        std::net::TcpStream::connect_timeout(&local, StdDuration::from_millis(500))
-            .ok()
-            .map(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
-    });
-    let Some(url) = pg_url else {
+    let Some(url) = postgres_url().await else {
         println!(
             "\nPostgreSQL: skipped (set SWITCHBOARD_TEST_POSTGRES or run one on 127.0.0.1:5432)"
         );

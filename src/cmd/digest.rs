@@ -175,15 +175,19 @@ pub async fn report(
     departments: &[String],
     at: DateTime<Utc>,
 ) -> Result<Report, DeskError> {
-    // Calendar arithmetic in the schedule's zone: consecutive digests tile exactly, across
-    // clock changes and months of every length.
-    let from = period.start_before(at, timezone);
-    let window = Window {
+    let window = window_ending(period, at, timezone);
+    report_window(desk, name, timezone, window, departments).await
+}
+
+/// The `period` ending at `at`, with the one before it: calendar arithmetic in `tz`, so
+/// consecutive digests tile exactly, across clock changes and months of every length.
+pub fn window_ending(period: Period, at: DateTime<Utc>, tz: chrono_tz::Tz) -> Window {
+    let from = period.start_before(at, tz);
+    Window {
         from,
         to: at,
-        before: period.start_before(from, timezone),
-    };
-    report_window(desk, name, timezone, window, departments).await
+        before: period.start_before(from, tz),
+    }
 }
 
 /// Computes the digest for `window` over `departments` (all when empty): what [`report`]

@@ -1110,13 +1110,12 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn end_web_session(&self, id_hash: &str) -> Result<(), StoreError> {
-        let mut tx = self.db.write().await?;
-        tx.exec(
-            "DELETE FROM web_sessions WHERE id_hash = $1",
-            args![id_hash],
-        )
-        .await?;
-        tx.commit().await?;
+        self.db
+            .run(
+                "DELETE FROM web_sessions WHERE id_hash = $1",
+                args![id_hash],
+            )
+            .await?;
         Ok(())
     }
 
@@ -1213,72 +1212,70 @@ impl<B: Backend> Store for SqlStore<B> {
                 format!("(${p} IS NULL OR LOWER(title) LIKE ${p} ESCAPE '\\')")
             })
             .collect();
-        let sql = format!(
-            concat!(
-                select_tickets!(""),
-                "WHERE ($1 IS NULL OR department = $1) \
-                   AND ($2 = 0 OR {}) AND ($4 = 0 OR {}) \
-                   AND ($7 IS NULL OR status IN ('open', 'in_progress', 'waiting_on_customer') \
-                        OR created_at >= $7 OR resolved_at >= $7 OR closed_at >= $7) \
-                   AND ($8 = 0 OR {} OR {}) \
-                   AND ($11 = 0 OR CAST(id AS TEXT) LIKE $12 OR ({})) {} \
-                 ORDER BY id DESC LIMIT $6"
-            ),
-            B::in_list("status", "$3"),
-            B::in_list("assignee", "$5"),
-            B::in_list("department", "$9"),
-            B::in_list("reporter", "$10"),
-            word_terms.join(" AND "),
-            // Only with words to find: a full-text match has no "no filter" value.
-            if text_words.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "AND {}",
-                    B::matches_words(&format!("${}", 13 + SEARCH_WORDS))
-                )
-            },
-        );
         // The web view's filters, each only when set, so each combination gets a plan that
-        // can use the indexes it needs.
-        let mut sql = sql;
+        // can use the indexes it needs; their parameters follow the fixed ones.
+        let first_extra = 13 + SEARCH_WORDS + usize::from(!text_words.is_empty());
+        let mut extra_sql = String::new();
         let mut extra: Vec<Arg> = Vec::new();
-        let mut next = 13 + SEARCH_WORDS + usize::from(!text_words.is_empty());
-        let mut cond = |sql: &mut String, make: &dyn Fn(&str) -> String, value: Arg| {
-            let p = format!("${next}");
-            next += 1;
-            sql.insert_str(
-                sql.find(" ORDER BY id DESC").unwrap_or(sql.len()),
-                &format!(" AND {}", make(&p)),
-            );
+        let mut cond = |make: &dyn Fn(&str) -> String, value: Arg| {
+            let p = format!("${}", first_extra + extra.len());
+            extra_sql.push_str(&format!(" AND {}", make(&p)));
             extra.push(value);
         };
         if !f.priorities.is_empty() {
             let v: Vec<String> = f.priorities.iter().map(enum_text).collect();
-            cond(&mut sql, &|p| B::in_list("priority", p), Arg::from(v));
+            cond(&|p| B::in_list("priority", p), Arg::from(v));
         }
         if let Some(tag) = &f.tag {
-            cond(&mut sql, &|p| B::has_tag(p), Arg::from(tag.as_str()));
+            cond(&|p| B::has_tag(p), Arg::from(tag.as_str()));
         }
         if !f.origins.is_empty() {
             let v: Vec<String> = f.origins.iter().map(enum_text).collect();
-            cond(&mut sql, &|p| B::in_list("origin", p), Arg::from(v));
+            cond(&|p| B::in_list("origin", p), Arg::from(v));
         }
         if let Some(from) = f.created_from {
-            cond(&mut sql, &|p| format!("created_at >= {p}"), Arg::from(from));
+            cond(&|p| format!("created_at >= {p}"), Arg::from(from));
         }
         if let Some(to) = f.created_to {
-            cond(&mut sql, &|p| format!("created_at < {p}"), Arg::from(to));
+            cond(&|p| format!("created_at < {p}"), Arg::from(to));
         }
         if let Some(before) = f.before {
-            cond(&mut sql, &|p| format!("id < {p}"), Arg::from(before.0));
+            cond(&|p| format!("id < {p}"), Arg::from(before.0));
         }
         if f.unassigned {
-            sql.insert_str(
-                sql.find(" ORDER BY id DESC").unwrap_or(sql.len()),
-                " AND assignee IS NULL",
-            );
+            extra_sql.push_str(" AND assignee IS NULL");
         }
+        // The statement, with one more condition (a search window) or none.
+        let statement = |window: &str| {
+            format!(
+                concat!(
+                    select_tickets!(""),
+                    "WHERE ($1 IS NULL OR department = $1) \
+                       AND ($2 = 0 OR {}) AND ($4 = 0 OR {}) \
+                       AND ($7 IS NULL OR status IN ('open', 'in_progress', 'waiting_on_customer') \
+                            OR created_at >= $7 OR resolved_at >= $7 OR closed_at >= $7) \
+                       AND ($8 = 0 OR {} OR {}) \
+                       AND ($11 = 0 OR CAST(id AS TEXT) LIKE $12 OR ({})) {}{}{} \
+                     ORDER BY id DESC LIMIT $6"
+                ),
+                B::in_list("status", "$3"),
+                B::in_list("assignee", "$5"),
+                B::in_list("department", "$9"),
+                B::in_list("reporter", "$10"),
+                word_terms.join(" AND "),
+                // Only with words to find: a full-text match has no "no filter" value.
+                if text_words.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "AND {}",
+                        B::matches_words(&format!("${}", 13 + SEARCH_WORDS))
+                    )
+                },
+                extra_sql,
+                window,
+            )
+        };
         let mut args = args![
             f.department.as_deref(),
             statuses.len() as i64,
@@ -1299,7 +1296,10 @@ impl<B: Backend> Store for SqlStore<B> {
         }
         args.extend(extra);
         if text_words.is_empty() {
-            let rows = self.db.read(sqlx::AssertSqlSafe(sql), args).await?;
+            let rows = self
+                .db
+                .read(sqlx::AssertSqlSafe(statement("")), args)
+                .await?;
             return rows.iter().map(ticket_from_row).collect();
         }
         // A word search looks among the newest tickets first (see `Backend::SEARCH_WINDOWS`):
@@ -1320,14 +1320,12 @@ impl<B: Backend> Store for SqlStore<B> {
                         .unwrap_or(1)
                 }
             };
-            let at = sql.find(" ORDER BY id DESC").unwrap_or(sql.len());
             for window in B::SEARCH_WINDOWS {
                 let from = top - window;
                 if from <= 1 {
                     break;
                 }
-                let mut windowed = sql.clone();
-                windowed.insert_str(at, &format!(" AND id >= ${}", args.len() + 1));
+                let windowed = statement(&format!(" AND id >= ${}", args.len() + 1));
                 let mut windowed_args = args.clone();
                 windowed_args.push(Arg::from(from));
                 let rows = self.db.read_search(windowed, windowed_args).await?;
@@ -1336,7 +1334,7 @@ impl<B: Backend> Store for SqlStore<B> {
                 }
             }
         }
-        let rows = self.db.read_search(sql, args).await?;
+        let rows = self.db.read_search(statement(""), args).await?;
         rows.iter().map(ticket_from_row).collect()
     }
 

@@ -12,9 +12,11 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use crate::cmd::digest::window_ending;
 use crate::config::Period;
 use crate::core::digest::Window;
 use crate::core::sla::Clock;
+use crate::core::ticket::Ticket;
 use crate::store::TicketFilter;
 
 use super::pages::{when, zone};
@@ -81,14 +83,7 @@ struct DashboardPage {
 /// The period a dashboard shows, ending `now` unless dates were chosen.
 fn window(s: &WebState, q: &DashboardQuery, now: DateTime<Utc>) -> Result<Window, WebError> {
     let tz = zone(s);
-    let ending = |period: Period, at: DateTime<Utc>| {
-        let from = period.start_before(at, tz);
-        Window {
-            from,
-            to: at,
-            before: period.start_before(from, tz),
-        }
-    };
+    let ending = |period: Period, at: DateTime<Utc>| window_ending(period, at, tz);
     Ok(match q.period.trim() {
         "" | "week" => ending(Period::Week, now),
         "previous-week" => ending(Period::Week, Period::Week.start_before(now, tz)),
@@ -274,7 +269,8 @@ pub(crate) async fn at_risk(
     let tickets = s.desk.store.list_tickets(&filter).await?;
     let now = s.desk.now();
     let sla = &s.desk.config.sla;
-    let mut found: Vec<(bool, DateTime<Utc>, AtRisk)> = Vec::new();
+    // Each promise at risk, with its ticket (named once the names are learned).
+    let mut found: Vec<(bool, DateTime<Utc>, &Ticket, AtRisk)> = Vec::new();
     let mut named = Vec::new();
     for t in &tickets {
         let (first, resolution) = sla.clocks(
@@ -284,18 +280,19 @@ pub(crate) async fn at_risk(
             now,
         );
         for (promise, clock) in [("first response", first), ("resolution", resolution)] {
-            let (breached, due) = match &clock {
-                Some(Clock::Breached { due, .. }) => (true, *due),
-                Some(Clock::Running { due, used, .. }) if *used >= crate::schedule::WARN_AT => {
-                    (false, *due)
+            let Some(clock) = clock else { continue };
+            let (breached, due) = match clock {
+                Clock::Breached { due, .. } => (true, due),
+                Clock::Running { due, used, .. } if used >= crate::schedule::WARN_AT => {
+                    (false, due)
                 }
                 _ => continue,
             };
             named.extend(t.assignee.clone());
-            let tz = sla.zone(&t.department);
             found.push((
                 !breached,
                 due,
+                t,
                 AtRisk {
                     id: t.id.to_string(),
                     href: format!("/ui/tickets/{}", t.id.0),
@@ -307,7 +304,7 @@ pub(crate) async fn at_risk(
                     priority: t.priority.to_string(),
                     assignee: String::new(),
                     promise,
-                    state: crate::core::sla::describe(clock.as_ref().unwrap_or(&Clock::Met), tz),
+                    state: crate::core::sla::describe(&clock, sla.zone(&t.department)),
                     breached,
                 },
             ));
@@ -316,17 +313,15 @@ pub(crate) async fn at_risk(
     s.desk.learn_names(named).await;
     let dir = &s.desk.config.directory;
     // Broken promises first, then the soonest due.
-    found.sort_by_key(|(running, due, _)| (*running, *due));
+    found.sort_by_key(|(running, due, _, _)| (*running, *due));
     let rows = found
         .into_iter()
-        .map(|(_, _, mut row)| {
-            if let Some(t) = tickets.iter().find(|t| t.id.to_string() == row.id) {
-                row.assignee = t
-                    .assignee
-                    .as_ref()
-                    .map_or("nobody".into(), |a| dir.display_name(a));
-            }
-            row
+        .map(|(_, _, t, row)| AtRisk {
+            assignee: t
+                .assignee
+                .as_ref()
+                .map_or("nobody".into(), |a| dir.display_name(a)),
+            ..row
         })
         .collect();
     let page = AtRiskPage {

@@ -434,11 +434,16 @@ pub(crate) struct Done {
     done: String,
 }
 
+/// The ticket a page's address names (`/ui/tickets/42`), or 404.
+fn ticket_in_path(number: &str) -> Result<TicketRef, WebError> {
+    number
+        .parse()
+        .map_err(|_| WebError::NotFound(format!("`{number}` is not a ticket number.")))
+}
+
 /// Reads a ticket the viewer may see, or 404 / 403.
 async fn visible(s: &WebState, v: &Viewer, number: &str) -> Result<Ticket, WebError> {
-    let id: TicketRef = number
-        .parse()
-        .map_err(|_| WebError::NotFound(format!("`{number}` is not a ticket number.")))?;
+    let id = ticket_in_path(number)?;
     let t = s
         .desk
         .store
@@ -662,9 +667,7 @@ async fn act(
     action: &str,
     change: Change,
 ) -> Result<Response, WebError> {
-    let id: TicketRef = number
-        .parse()
-        .map_err(|_| WebError::NotFound(format!("`{number}` is not a ticket number.")))?;
+    let id = ticket_in_path(number)?;
     let (t, _) = s
         .desk
         .change(&v.actor, id, permission(s, sub), action, change)
