@@ -9,7 +9,8 @@
 //! 127.0.0.1:5432 when it answers; `BENCH_TICKETS=N` changes the history size).
 //! `BENCH_KEEP=DIR` keeps the filled SQLite file and PostgreSQL schema under names derived from
 //! the size, and a later run with the same `BENCH_KEEP` and size measures them again without
-//! refilling (for profiling one change after another).
+//! refilling (for profiling one change after another). `BENCH_ONLY=sqlite` (or `postgres`)
+//! measures one database.
 
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
@@ -22,6 +23,10 @@ use switchboard::core::clock::ManualClock;
 use switchboard::core::digest::render;
 use switchboard::desk::Desk;
 use switchboard::store::{DynStore, PgStore, SqliteStore};
+
+#[path = "support/mod.rs"]
+#[allow(dead_code)]
+mod support;
 
 const DEPARTMENTS: usize = 12;
 const RUNS: usize = 15;
@@ -302,6 +307,9 @@ async fn measure(name: &str, desk: &Desk) {
             .unwrap();
         let mut times = Vec::new();
         let mut render_times = Vec::new();
+        // The whole process's CPU time over the runs: the store's threads and, for SQLite,
+        // the database's own work (PostgreSQL's server process is not counted).
+        let cpu_before = support::cpu_of(std::process::id());
         for _ in 0..RUNS {
             let start = Instant::now();
             let r = report(desk, "weekly", tz, Period::Week, depts, now())
@@ -314,11 +322,13 @@ async fn measure(name: &str, desk: &Desk) {
             // The digest's text lives in its fields and sections as much as in `text`.
             assert!(!msg.plain().trim().is_empty());
         }
+        let cpu = support::cpu_of(std::process::id()).saturating_sub(cpu_before);
         let (median, p90) = stats(times);
         let (rmedian, _) = stats(render_times);
         println!(
-            "  {name}, {label}: report median {median:.1} ms, p90 {p90:.1} ms; render {rmedian:.2} ms \
+            "  {name}, {label}: report median {median:.1} ms, p90 {p90:.1} ms, CPU {:.0} ms each; render {rmedian:.2} ms \
              (opened {}, resolved {}, open at end {}, breached {})",
+            cpu.as_secs_f64() * 1000.0 / RUNS as f64,
             r.overall.current.opened,
             r.overall.current.resolved,
             r.overall.current.backlog,
@@ -374,55 +384,59 @@ async fn main() {
     let keep = std::env::var("BENCH_KEEP")
         .ok()
         .map(std::path::PathBuf::from);
-    let dir = tempfile::tempdir().unwrap();
-    let file = match &keep {
-        Some(k) => k.join(format!("digest-{n}.db")),
-        None => dir.path().join("digest.db"),
-    };
-    // The marker is written once the fill has finished.
-    let marker = file.with_extension("filled");
-    let filled = keep.is_some() && marker.exists();
-    if !filled {
-        // A fill that did not finish starts again from nothing.
-        let _ = std::fs::remove_file(&file);
-    }
-    let url = format!("sqlite://{}", file.display());
-    let sqlite = SqliteStore::open(&url).await.unwrap();
-    let start = Instant::now();
-    let pool = sqlite.writer().clone();
-    let d = desk(Arc::new(sqlite)).await;
-    if !filled {
-        fill_sqlite(&pool, &generated).await;
-        if keep.is_some() {
-            std::fs::write(&marker, b"").unwrap();
+    // `BENCH_ONLY=sqlite` or `postgres` measures one database (for profiling one).
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    if only != "postgres" {
+        let dir = tempfile::tempdir().unwrap();
+        let file = match &keep {
+            Some(k) => k.join(format!("digest-{n}.db")),
+            None => dir.path().join("digest.db"),
+        };
+        // The marker is written once the fill has finished.
+        let marker = file.with_extension("filled");
+        let filled = keep.is_some() && marker.exists();
+        if !filled {
+            // A fill that did not finish starts again from nothing.
+            let _ = std::fs::remove_file(&file);
         }
+        let url = format!("sqlite://{}", file.display());
+        let sqlite = SqliteStore::open(&url).await.unwrap();
+        let start = Instant::now();
+        let pool = sqlite.writer().clone();
+        let d = desk(Arc::new(sqlite)).await;
+        if !filled {
+            fill_sqlite(&pool, &generated).await;
+            if keep.is_some() {
+                std::fs::write(&marker, b"").unwrap();
+            }
+        }
+        println!(
+            "SQLite: history written in {:.0} s",
+            start.elapsed().as_secs_f64()
+        );
+        let since = switchboard::store::ts(now() - Duration::days(14));
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN SELECT id FROM tickets WHERE created_at > '{since}' \
+             OR COALESCE(resolved_at, closed_at) IS NULL OR COALESCE(resolved_at, closed_at) > '{since}'"
+        )))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        for (_, _, _, detail) in plan {
+            println!("  plan: {detail}");
+        }
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN SELECT id FROM tickets WHERE department = 'dept03' AND (created_at > '{since}' \
+             OR COALESCE(resolved_at, closed_at) IS NULL OR COALESCE(resolved_at, closed_at) > '{since}')"
+        )))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        for (_, _, _, detail) in plan {
+            println!("  plan (one department): {detail}");
+        }
+        measure("SQLite", &d).await;
     }
-    println!(
-        "SQLite: history written in {:.0} s",
-        start.elapsed().as_secs_f64()
-    );
-    let since = switchboard::store::ts(now() - Duration::days(14));
-    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "EXPLAIN QUERY PLAN SELECT id FROM tickets WHERE created_at > '{since}' \
-         OR COALESCE(resolved_at, closed_at) IS NULL OR COALESCE(resolved_at, closed_at) > '{since}'"
-    )))
-    .fetch_all(&pool)
-    .await
-    .unwrap();
-    for (_, _, _, detail) in plan {
-        println!("  plan: {detail}");
-    }
-    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "EXPLAIN QUERY PLAN SELECT id FROM tickets WHERE department = 'dept03' AND (created_at > '{since}' \
-         OR COALESCE(resolved_at, closed_at) IS NULL OR COALESCE(resolved_at, closed_at) > '{since}')"
-    )))
-    .fetch_all(&pool)
-    .await
-    .unwrap();
-    for (_, _, _, detail) in plan {
-        println!("  plan (one department): {detail}");
-    }
-    measure("SQLite", &d).await;
 
     let pg_url = std::env::var("SWITCHBOARD_TEST_POSTGRES").ok().or_else(|| {
         let local = "127.0.0.1:5432".parse().unwrap();
@@ -430,6 +444,7 @@ async fn main() {
             .ok()
             .map(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
     });
+    let pg_url = pg_url.filter(|_| only != "sqlite");
     match pg_url {
         Some(url) => {
             let schema = match keep {

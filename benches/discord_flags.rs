@@ -48,6 +48,7 @@ department = "billing"
 "#;
 
 #[path = "support/mod.rs"]
+#[allow(dead_code)]
 mod support;
 use support::{postgres_url, report};
 

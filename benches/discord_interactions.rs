@@ -39,6 +39,7 @@ fallback = "support"
 "#;
 
 #[path = "support/mod.rs"]
+#[allow(dead_code)]
 mod support;
 use support::{postgres_url, report};
 

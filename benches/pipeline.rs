@@ -156,22 +156,6 @@ fn print(label: &str, shape: Shape, mut f: Figures) {
     }
 }
 
-/// utime + stime of a process, from `/proc/PID/stat` (clock ticks of 1/100 s).
-fn cpu_of(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of the line; 12 and 13 after the name and state.
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
-}
-
 /// A free loopback port.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -397,7 +381,7 @@ async fn slack(shape: Shape) -> Figures {
         .get("conversations.replies")
         .copied()
         .unwrap_or(0);
-    let cpu_before = cpu_of(bot.pid());
+    let cpu_before = support::cpu_of(bot.pid());
     let started = Instant::now();
     let sent_at: Arc<std::sync::Mutex<HashMap<usize, Instant>>> = Arc::default();
     let mut senders = Vec::new();
@@ -444,7 +428,7 @@ async fn slack(shape: Shape) -> Figures {
         (texts, next)
     })
     .await;
-    let cpu = cpu_of(bot.pid()).saturating_sub(cpu_before);
+    let cpu = support::cpu_of(bot.pid()).saturating_sub(cpu_before);
     let mut acks = Vec::new();
     for s in senders {
         acks.extend(s.await.unwrap());
@@ -525,7 +509,7 @@ async fn discord(shape: Shape) -> Figures {
     }
     // Let start-up work (command registration, channel checks) finish before measuring.
     tokio::time::sleep(Duration::from_millis(500) + shape.latency * 4).await;
-    let cpu_before = cpu_of(bot.pid());
+    let cpu_before = support::cpu_of(bot.pid());
     let started = Instant::now();
     let mut sent_at = HashMap::new();
     for (k, (channel, id)) in messages.iter().enumerate() {
@@ -545,7 +529,7 @@ async fn discord(shape: Shape) -> Figures {
         (texts, next)
     })
     .await;
-    let cpu = cpu_of(bot.pid()).saturating_sub(cpu_before);
+    let cpu = support::cpu_of(bot.pid()).saturating_sub(cpu_before);
     let last = arrived.values().max().copied().unwrap_or(started);
     Figures {
         lower_bound: shape.limits.then(|| {

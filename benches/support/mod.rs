@@ -1,5 +1,5 @@
-//! What the latency benchmarks share: nearest-rank percentiles, the one-line report and
-//! finding PostgreSQL. Included by each benchmark with `#[path]`; not a benchmark itself.
+//! What the latency benchmarks share: nearest-rank percentiles, the one-line report, a
+//! process's CPU time and finding PostgreSQL. Included by each benchmark with `#[path]`; not a benchmark itself.
 
 use std::time::Duration;
 
@@ -32,4 +32,20 @@ pub async fn postgres_url() -> Option<String> {
         .await
         .ok()
         .map(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+/// utime + stime of a process, from `/proc/PID/stat` (clock ticks of 1/100 s).
+pub fn cpu_of(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line; 12 and 13 after the name and state.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }

@@ -310,11 +310,22 @@ pub fn percentile(sorted: &[Duration], p: u32) -> Option<Duration> {
 }
 
 fn percentiles(mut v: Vec<Duration>) -> Percentiles {
-    v.sort();
+    // Only two ranks are needed: each is selected in linear time rather than sorting every
+    // duration (a whole organisation's period has tens of thousands).
+    let n = v.len();
+    let mut at = |p: u32| -> Option<Duration> {
+        if n == 0 {
+            return None;
+        }
+        let rank = (usize::try_from(p).unwrap_or(100) * n).div_ceil(100).max(1);
+        Some(*v.select_nth_unstable(rank.min(n) - 1).1)
+    };
+    let median = at(50);
+    let p90 = at(90);
     Percentiles {
-        count: v.len(),
-        median: percentile(&v, 50),
-        p90: percentile(&v, 90),
+        count: n,
+        median,
+        p90,
     }
 }
 
@@ -843,11 +854,7 @@ impl<'a> Lives<'a> {
             std::thread::scope(|s| {
                 let second = s.spawn(|| build(b));
                 let mut all = build(a);
-                all.extend(
-                    second
-                        .join()
-                        .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-                );
+                all.extend(joined(second));
                 all
             })
         };
@@ -1113,7 +1120,7 @@ fn figures(
         );
     }
     // Most overdue first; equal lateness by ticket number, first response before resolution.
-    breaches.sort_by(|a, b| {
+    top(&mut breaches, LIST_LIMIT * 2, |a, b| {
         b.0.cmp(&a.0)
             .then(a.1.t.id.0.cmp(&b.1.t.id.0))
             .then(a.2.cmp(b.2))
@@ -1124,6 +1131,17 @@ fn figures(
         .map(|(by, l, what)| line(l, w.to, *by, Some(what)))
         .collect();
     (f, listed)
+}
+
+/// Puts the first `k` of `v` in `order` at its front, sorted; the rest stay behind them in no
+/// order. Only the few listed are sorted, not every ticket counted (`order` must be total, so
+/// the listed ones do not depend on where they were).
+fn top<T>(v: &mut [T], k: usize, mut order: impl FnMut(&T, &T) -> std::cmp::Ordering) {
+    if v.len() > k && k > 0 {
+        v.select_nth_unstable_by(k - 1, &mut order);
+    }
+    let k = k.min(v.len());
+    v[..k].sort_by(order);
 }
 
 /// A ticket as it stood at `when`.
@@ -1149,20 +1167,37 @@ struct Ends<'l, 'a> {
 }
 
 impl<'l, 'a> Ends<'l, 'a> {
-    fn new(lives: &'l Lives<'a>, csat: &'a [CsatSample], w: Window) -> Ends<'l, 'a> {
+    /// Both ends' groups; with `split`, the start's are found on another thread meanwhile.
+    fn new(lives: &'l Lives<'a>, csat: &'a [CsatSample], w: Window, split: bool) -> Ends<'l, 'a> {
         let answers = |w: Window| {
             csat.iter()
                 .filter(|c| w.contains(c.at))
                 .map(|c| (lives.rated(c, w.to).0, c))
                 .collect()
         };
+        let (now, before) = if split {
+            std::thread::scope(|s| {
+                let before = s.spawn(|| by_department(lives, w.from));
+                let now = by_department(lives, w.to);
+                (now, joined(before))
+            })
+        } else {
+            (by_department(lives, w.to), by_department(lives, w.from))
+        };
         Ends {
-            now: by_department(lives, w.to),
-            before: by_department(lives, w.from),
+            now,
+            before,
             csat_now: answers(w),
             csat_before: answers(w.previous()),
         }
     }
+}
+
+/// What a scoped thread returned; its panic is the caller's.
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
 fn section(
@@ -1190,7 +1225,9 @@ fn section(
     let (previous, _) = figures(&before, &ends.csat_before, &nps, scope, prev, false);
     let mut open: Vec<&&Life<'_>> = mine.iter().filter(|l| l.open_at(w.to)).collect();
     // Oldest first; tickets opened at the same moment by number.
-    open.sort_by_key(|l| (l.t.created_at, l.t.id.0));
+    top(&mut open, LIST_LIMIT, |a, b| {
+        (a.t.created_at, a.t.id.0).cmp(&(b.t.created_at, b.t.id.0))
+    });
     let oldest_open = open
         .iter()
         .take(LIST_LIMIT)
@@ -1288,8 +1325,12 @@ fn compute_on(
 ) -> Report {
     let w = spec.window;
     let lives = Lives::new(input, sla, w, split);
-    let ends = Ends::new(&lives, &input.csat, w);
-    let overall = || section(None, spec.covered, input, &ends, w);
+    let ends = Ends::new(&lives, &input.csat, w, split);
+    let overall = || {
+        let section = section(None, spec.covered, input, &ends, w);
+        let knowledge = knowledge(&lives, &input.knowledge, spec.covered, w);
+        (section, knowledge)
+    };
     let rest = || {
         let departments: Vec<Section> = spec
             .covered
@@ -1297,17 +1338,26 @@ fn compute_on(
             .map(|d| section(Some(d), spec.covered, input, &ends, w))
             .collect();
         let days = daily(&lives, spec.covered, w, spec.timezone);
-        (departments, days)
+        let earned = earned_from(
+            &lives,
+            &input.csat,
+            spec.covered,
+            w,
+            spec.min_sample,
+            people,
+        );
+        (departments, days, earned)
     };
     // The organisation's section reads what every department's does: with many tickets it is
-    // computed on another core meanwhile.
-    let (overall, (departments, days)) = if !split {
+    // computed on another core meanwhile (with the knowledge part; the shout-outs earned stay
+    // here, as `people` need not be shareable between threads).
+    let ((overall, knowledge), (departments, days, earned)) = if !split {
         (overall(), rest())
     } else {
         std::thread::scope(|s| {
             let o = s.spawn(overall);
             let r = rest();
-            (o.join().unwrap_or_else(|e| std::panic::resume_unwind(e)), r)
+            (joined(o), r)
         })
     };
     Report {
@@ -1318,16 +1368,9 @@ fn compute_on(
         overall,
         departments,
         shout_outs,
-        earned: earned_from(
-            &lives,
-            &input.csat,
-            spec.covered,
-            w,
-            spec.min_sample,
-            people,
-        ),
+        earned,
         days,
-        knowledge: knowledge(&lives, &input.knowledge, spec.covered, w),
+        knowledge,
     }
 }
 
@@ -1524,35 +1567,55 @@ pub struct Day {
 /// The period day by day in `tz` (the first and last days cut at the period's edges), over
 /// the `covered` departments as they stood at the period's end: what the chart draws.
 fn daily(lives: &Lives<'_>, covered: &[String], w: Window, tz: chrono_tz::Tz) -> Vec<Day> {
-    let mine: Vec<&Life<'_>> = lives
-        .all
-        .iter()
-        .filter(|l| {
-            let d = l.department_at(w.to);
-            covered.iter().any(|c| c == d)
-        })
-        .collect();
     let first = w.from.with_timezone(&tz).date_naive();
     let last = w.to.with_timezone(&tz).date_naive();
     let mut out = Vec::new();
+    // Each day's end; the days follow one another, so a day is (the one before's end, its end].
+    let mut ends = Vec::new();
     let mut date = first;
     while date <= last && out.len() < 400 {
         let start = super::cronexpr::instant(date.and_time(chrono::NaiveTime::MIN), tz).max(w.from);
         let next = date + Duration::days(1);
         let end = super::cronexpr::instant(next.and_time(chrono::NaiveTime::MIN), tz).min(w.to);
         if end > start {
-            let day = Window::new(start, end);
             out.push(Day {
                 date,
-                opened: mine.iter().filter(|l| day.contains(l.t.created_at)).count(),
-                resolved: mine
-                    .iter()
-                    .map(|l| l.resolutions.iter().filter(|r| day.contains(**r)).count())
-                    .sum(),
-                backlog: mine.iter().filter(|l| l.open_at(end)).count(),
+                opened: 0,
+                resolved: 0,
+                backlog: 0,
             });
+            ends.push(end);
         }
         date = next;
+    }
+    let day_of = |t: DateTime<Utc>| {
+        let i = ends.partition_point(|e| *e < t);
+        (w.contains(t) && i < ends.len()).then_some(i)
+    };
+    // One pass over the tickets, each walking its states beside the days' ends.
+    for l in lives.all.iter().filter(|l| {
+        let d = l.department_at(w.to);
+        covered.iter().any(|c| c == d)
+    }) {
+        if let Some(i) = day_of(l.t.created_at) {
+            out[i].opened += 1;
+        }
+        for i in l.resolutions.iter().filter_map(|r| day_of(*r)) {
+            out[i].resolved += 1;
+        }
+        let mut state = 0;
+        for (day, end) in out.iter_mut().zip(&ends) {
+            if l.t.created_at > *end {
+                continue;
+            }
+            // The state at `end` (as `Life::at`): the last that began at or before it.
+            while l.states.get(state + 1).is_some_and(|(s, _)| s <= end) {
+                state += 1;
+            }
+            if l.states[state].1.status.is_active() {
+                day.backlog += 1;
+            }
+        }
     }
     out
 }

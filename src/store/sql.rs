@@ -20,9 +20,7 @@ use super::{
     OutboxRow, Prunable, SavedReply, Store, StoreError, TicketFilter, Wake, WakeOnDrop, WebGrant,
     WebLink, WebSession,
 };
-use crate::core::digest::{
-    CsatSample, DigestInput, DigestTicket, KbEvent, KbWhat, MetricPoint, Step,
-};
+use crate::core::digest::{CsatSample, DigestInput, KbEvent, KbWhat, MetricPoint, Step};
 use crate::core::directory::Person;
 use crate::core::message::{Outgoing, Target};
 use crate::core::ticket::{EventKind, Source, ThreadReply, Ticket, TicketEvent};
@@ -117,7 +115,7 @@ pub(crate) fn ticket_from_row(row: &impl SqlRow) -> Result<Ticket, StoreError> {
     })
 }
 
-/// The ticket columns a digest reads (see [`digest_ticket_from_row`]).
+/// The ticket columns a digest reads, in the order each store decodes them by position.
 pub(crate) const DIGEST_TICKET_COLUMNS: &str =
     "id, title, department, priority, tags, created_at, \
     first_response_at, resolved_at, closed_at, waiting_since, sla_paused_seconds, assignee, origin";
@@ -251,30 +249,6 @@ pub(crate) fn read_history(text: &str) -> Result<Vec<(DateTime<Utc>, Step)>, Sto
         out.push((super::parse_ts(at)?, change));
     }
     Ok(out)
-}
-
-/// Decodes a row of [`DIGEST_TICKET_COLUMNS`].
-pub(crate) fn digest_ticket_from_row(row: &impl SqlRow) -> Result<DigestTicket, StoreError> {
-    Ok(DigestTicket {
-        id: TicketRef(row.required_int("id")?),
-        title: row.required_text("title")?,
-        department: row.required_text("department")?,
-        priority: enum_from("priority", &row.required_text("priority")?)?,
-        tags: row.json("tags")?,
-        created_at: row.required_time("created_at")?,
-        first_response_at: row.time("first_response_at")?,
-        resolved_at: row.time("resolved_at")?,
-        closed_at: row.time("closed_at")?,
-        waiting_since: row.time("waiting_since")?,
-        sla_paused: chrono::Duration::seconds(row.required_int("sla_paused_seconds")?),
-        assignee: row
-            .text("assignee")?
-            .as_deref()
-            .map(parse_user)
-            .transpose()?,
-        origin: enum_from("origin", &row.required_text("origin")?)?,
-        history: vec![],
-    })
 }
 
 /// Decodes a row of [`OUTBOX_COLUMNS`]; `reclaimed` says whether a claim found an old lease.

@@ -10,6 +10,7 @@
 //! array. Migrations come from `migrations/sqlite/`, embedded in the binary. The operations
 //! themselves are written once, in [`super::sql`].
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
@@ -25,7 +26,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlSafeStr, Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::dialect::{args, Arg, Backend, Conn, DigestSet, SqlRow, WriteTx};
+use super::dialect::{args, Arg, Backend, Conn, DigestPart, DigestSet, SqlRow, WriteTx};
 use super::sql::{
     digest_part, held_external_keys, inbox_from_row, insert_events, insert_rows, key_of,
     link_external, mark_inbox_done, new_ticket_values, off_thread, outbox_from_row, outbox_values,
@@ -71,8 +72,11 @@ impl SqlStore<SqliteDb> {
             .busy_timeout(Duration::from_secs(10))
             // Reads of many rows (digests) go through the OS page cache by memory map instead of
             // copying each page, and each connection keeps up to 16 MiB of pages (allocated as
-            // used) so repeated reads of recent tickets stay in memory.
-            .pragma("mmap_size", "268435456")
+            // used) so repeated reads of recent tickets stay in memory. The map covers up to
+            // SQLite's largest (just under 2 GiB of address space, not memory): a digest's
+            // still-open tickets lie all over the file, and pages past a smaller map are copied
+            // in one read call each (a 1M-ticket file is 1.3 GB).
+            .pragma("mmap_size", "2147418112")
             .pragma("cache_size", "-16384");
         // The writer first: it creates the file and switches it to WAL before readers open.
         let writer = SqlitePoolOptions::new()
@@ -348,6 +352,21 @@ impl Backend for SqliteDb {
              FROM tickets WHERE ";
         let recent = DIGEST_RECENT;
         let (sql, params) = match set {
+            DigestSet::Part(DigestPart::StillActive, mid) => {
+                // The still-open tickets lie all over the file, one page each, so this part
+                // costs twice the others: read as two halves, by the rowid the index already
+                // holds (tested before any row is fetched), each on its own connection.
+                let where_ = digest_part::<Self>(DigestPart::StillActive);
+                let half = |k: u8| {
+                    self.packed_tickets(
+                        format!("{packed}id % 2 = {k} AND {where_}"),
+                        args![since, mid],
+                    )
+                };
+                let (mut even, odd) = tokio::try_join!(half(0), half(1))?;
+                even.extend(odd);
+                return Ok(even);
+            }
             DigestSet::Part(part, mid) => (
                 format!("{packed}{}", digest_part::<Self>(part)),
                 args![since, mid],
@@ -358,12 +377,7 @@ impl Backend for SqliteDb {
             ),
             DigestSet::Routed => (format!("{packed}{DIGEST_ROUTED}"), args![since]),
         };
-        let rows = self.read(sqlx::AssertSqlSafe(sql), params).await?;
-        let json = match rows.first() {
-            Some(r) => r.text("packed")?.unwrap_or_default(),
-            None => String::new(),
-        };
-        off_thread(move || unpack_digest_tickets(&json)).await
+        self.packed_tickets(sql, params).await
     }
 
     async fn backup(&self, path: &Path) -> Result<(), StoreError> {
@@ -377,68 +391,86 @@ impl Backend for SqliteDb {
     }
 }
 
-/// One ticket as packed by the digest query: the columns of `DIGEST_TICKET_COLUMNS`, in order.
-type PackedTicket = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    i64,
-    Option<String>,
-    String,
-    String,
-);
+impl SqliteDb {
+    /// Runs a digest query that packs its tickets into one JSON array, and unpacks them.
+    async fn packed_tickets(
+        &self,
+        sql: String,
+        params: Vec<Arg>,
+    ) -> Result<Vec<DigestTicket>, StoreError> {
+        let rows = self.read(sqlx::AssertSqlSafe(sql), params).await?;
+        let json = match rows.first() {
+            Some(r) => r.text("packed")?.unwrap_or_default(),
+            None => String::new(),
+        };
+        off_thread(move || unpack_digest_tickets(&json)).await
+    }
+}
+
+/// One ticket as packed by the digest query: the columns of `DIGEST_TICKET_COLUMNS` and its
+/// history, in order (a JSON array, read as this struct's fields). Text is borrowed from the
+/// packed JSON where it holds no escapes, so only what a `DigestTicket` keeps is allocated.
+#[derive(serde::Deserialize)]
+struct PackedTicket<'a> {
+    id: i64,
+    #[serde(borrow)]
+    title: Cow<'a, str>,
+    #[serde(borrow)]
+    department: Cow<'a, str>,
+    #[serde(borrow)]
+    priority: Cow<'a, str>,
+    #[serde(borrow)]
+    tags: Cow<'a, str>,
+    #[serde(borrow)]
+    created: Cow<'a, str>,
+    #[serde(borrow)]
+    first: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    resolved: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    closed: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    waiting: Option<Cow<'a, str>>,
+    paused: i64,
+    #[serde(borrow)]
+    assignee: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    origin: Cow<'a, str>,
+    #[serde(borrow)]
+    history: Cow<'a, str>,
+}
 
 fn unpack_digest_tickets(json: &str) -> Result<Vec<DigestTicket>, StoreError> {
     if json.is_empty() {
         return Ok(vec![]);
     }
-    let rows: Vec<PackedTicket> =
+    let rows: Vec<PackedTicket<'_>> =
         serde_json::from_str(json).map_err(|e| corrupt("digest tickets", e))?;
-    let time = |t: Option<String>| t.as_deref().map(parse_ts).transpose();
-    rows.into_iter()
-        .map(
-            |(
-                id,
-                title,
-                department,
-                priority,
+    let time = |t: &Option<Cow<'_, str>>| t.as_deref().map(parse_ts).transpose();
+    rows.iter()
+        .map(|r| {
+            // Most tickets have no tags: no JSON to parse for them.
+            let tags = match &*r.tags {
+                "[]" => vec![],
+                text => serde_json::from_str(text).map_err(|e| corrupt("ticket tags", e))?,
+            };
+            Ok(DigestTicket {
+                id: TicketRef(r.id),
+                title: r.title.to_string(),
+                department: r.department.to_string(),
+                priority: enum_from("priority", &r.priority)?,
                 tags,
-                created,
-                first,
-                resolved,
-                closed,
-                waiting,
-                paused,
-                assignee,
-                origin,
-                steps,
-            )| {
-                let history = read_history(&steps)?;
-                Ok(DigestTicket {
-                    id: TicketRef(id),
-                    title,
-                    department,
-                    priority: enum_from("priority", &priority)?,
-                    tags: serde_json::from_str(&tags).map_err(|e| corrupt("ticket tags", e))?,
-                    created_at: parse_ts(&created)?,
-                    first_response_at: time(first)?,
-                    resolved_at: time(resolved)?,
-                    closed_at: time(closed)?,
-                    waiting_since: time(waiting)?,
-                    sla_paused: chrono::Duration::seconds(paused),
-                    assignee: assignee.as_deref().map(parse_user).transpose()?,
-                    origin: enum_from("origin", &origin)?,
-                    history,
-                })
-            },
-        )
+                created_at: parse_ts(&r.created)?,
+                first_response_at: time(&r.first)?,
+                resolved_at: time(&r.resolved)?,
+                closed_at: time(&r.closed)?,
+                waiting_since: time(&r.waiting)?,
+                sla_paused: chrono::Duration::seconds(r.paused),
+                assignee: r.assignee.as_deref().map(parse_user).transpose()?,
+                origin: enum_from("origin", &r.origin)?,
+                history: read_history(&r.history)?,
+            })
+        })
         .collect()
 }
 
