@@ -399,11 +399,15 @@ impl SqliteDb {
         params: Vec<Arg>,
     ) -> Result<Vec<DigestTicket>, StoreError> {
         let rows = self.read(sqlx::AssertSqlSafe(sql), params).await?;
-        let json = match rows.first() {
-            Some(r) => r.text("packed")?.unwrap_or_default(),
-            None => String::new(),
-        };
-        off_thread(move || unpack_digest_tickets(&json)).await
+        // Unpacked from the row's own text: the array is megabytes, not worth a copy.
+        off_thread(move || {
+            let json = match rows.first() {
+                Some(r) => r.try_get::<Option<&str>, _>("packed")?,
+                None => None,
+            };
+            unpack_digest_tickets(json.unwrap_or_default())
+        })
+        .await
     }
 }
 
