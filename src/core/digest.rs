@@ -552,7 +552,7 @@ pub struct Earned {
 
 /// Who counts as one person: a stable key and a display name for an account (a person linked
 /// across platforms has one key).
-pub type People<'a> = &'a dyn Fn(&UserRef) -> (String, String);
+pub type People<'a> = &'a (dyn Fn(&UserRef) -> (String, String) + Sync);
 
 /// Where a ticket stood from one moment on, as its history says.
 #[derive(Debug, Clone)]
@@ -625,8 +625,8 @@ struct Life<'a> {
     resolutions: Vec<DateTime<Utc>>,
     /// The resolutions another system or a timer made (a subset of `resolutions`).
     auto_resolutions: Vec<DateTime<Utc>>,
-    /// Its promises' outcomes, each decided once.
-    outcomes: Vec<Outcome>,
+    /// Its promises' outcomes (first response, resolution), each decided once.
+    outcomes: [Option<Outcome>; 2],
     /// The moments every figure asks about most (the period's end and start) with the index
     /// of the state at each, found once instead of in every pass.
     ends: [(DateTime<Utc>, usize); 2],
@@ -729,13 +729,13 @@ impl<'a> Life<'a> {
             states,
             resolutions,
             auto_resolutions,
-            outcomes: vec![],
+            outcomes: [None, None],
             ends,
         };
-        life.outcomes = [Promised::FirstResponse, Promised::Resolution]
-            .into_iter()
-            .filter_map(|p| life.decide(p, sla))
-            .collect();
+        life.outcomes = [
+            life.decide(Promised::FirstResponse, sla),
+            life.decide(Promised::Resolution, sla),
+        ];
         life
     }
 
@@ -1073,7 +1073,12 @@ fn figures(
         if let Some(r) = t.first_response_at.filter(|r| w.contains(*r)) {
             first.push(r - t.created_at);
         }
-        for o in l.outcomes.iter().filter(|o| w.decides(o.at, o.after)) {
+        for o in l
+            .outcomes
+            .iter()
+            .flatten()
+            .filter(|o| w.decides(o.at, o.after))
+        {
             let rate = match o.promise {
                 Promised::FirstResponse => &mut f.sla_first_response,
                 Promised::Resolution => &mut f.sla_resolution,
@@ -1328,16 +1333,6 @@ fn compute_on(
     let ends = Ends::new(&lives, &input.csat, w, split);
     let overall = || {
         let section = section(None, spec.covered, input, &ends, w);
-        let knowledge = knowledge(&lives, &input.knowledge, spec.covered, w);
-        (section, knowledge)
-    };
-    let rest = || {
-        let departments: Vec<Section> = spec
-            .covered
-            .iter()
-            .map(|d| section(Some(d), spec.covered, input, &ends, w))
-            .collect();
-        let days = daily(&lives, spec.covered, w, spec.timezone);
         let earned = earned_from(
             &lives,
             &input.csat,
@@ -1346,12 +1341,22 @@ fn compute_on(
             spec.min_sample,
             people,
         );
-        (departments, days, earned)
+        (section, earned)
+    };
+    let rest = || {
+        let departments: Vec<Section> = spec
+            .covered
+            .iter()
+            .map(|d| section(Some(d), spec.covered, input, &ends, w))
+            .collect();
+        let days = daily(&lives, spec.covered, w, spec.timezone);
+        let knowledge = knowledge(&lives, &input.knowledge, spec.covered, w);
+        (departments, days, knowledge)
     };
     // The organisation's section reads what every department's does: with many tickets it is
-    // computed on another core meanwhile (with the knowledge part; the shout-outs earned stay
-    // here, as `people` need not be shareable between threads).
-    let ((overall, knowledge), (departments, days, earned)) = if !split {
+    // computed on another core meanwhile, with the shout-outs earned (another pass over every
+    // ticket) behind it, as the chart's days are behind the departments here.
+    let ((overall, earned), (departments, days, knowledge)) = if !split {
         (overall(), rest())
     } else {
         std::thread::scope(|s| {

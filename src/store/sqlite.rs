@@ -448,34 +448,57 @@ fn unpack_digest_tickets(json: &str) -> Result<Vec<DigestTicket>, StoreError> {
     if json.is_empty() {
         return Ok(vec![]);
     }
-    let rows: Vec<PackedTicket<'_>> =
-        serde_json::from_str(json).map_err(|e| corrupt("digest tickets", e))?;
+    let mut de = serde_json::Deserializer::from_str(json);
+    let tickets = serde::Deserializer::deserialize_seq(&mut de, Unpacked)
+        .map_err(|e| corrupt("digest tickets", e))?;
+    de.end().map_err(|e| corrupt("digest tickets", e))?;
+    Ok(tickets)
+}
+
+/// Reads the packed array one ticket at a time, each made a `DigestTicket` as it is read, so
+/// no array of packed tickets is built in between.
+struct Unpacked;
+
+impl<'de> serde::de::Visitor<'de> for Unpacked {
+    type Value = Vec<DigestTicket>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of packed tickets")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(packed) = seq.next_element::<PackedTicket<'de>>()? {
+            out.push(unpack(&packed).map_err(serde::de::Error::custom)?);
+        }
+        Ok(out)
+    }
+}
+
+/// One packed ticket as a `DigestTicket`.
+fn unpack(r: &PackedTicket<'_>) -> Result<DigestTicket, StoreError> {
     let time = |t: &Option<Cow<'_, str>>| t.as_deref().map(parse_ts).transpose();
-    rows.iter()
-        .map(|r| {
-            // Most tickets have no tags: no JSON to parse for them.
-            let tags = match &*r.tags {
-                "[]" => vec![],
-                text => serde_json::from_str(text).map_err(|e| corrupt("ticket tags", e))?,
-            };
-            Ok(DigestTicket {
-                id: TicketRef(r.id),
-                title: r.title.to_string(),
-                department: r.department.to_string(),
-                priority: enum_from("priority", &r.priority)?,
-                tags,
-                created_at: parse_ts(&r.created)?,
-                first_response_at: time(&r.first)?,
-                resolved_at: time(&r.resolved)?,
-                closed_at: time(&r.closed)?,
-                waiting_since: time(&r.waiting)?,
-                sla_paused: chrono::Duration::seconds(r.paused),
-                assignee: r.assignee.as_deref().map(parse_user).transpose()?,
-                origin: enum_from("origin", &r.origin)?,
-                history: read_history(&r.history)?,
-            })
-        })
-        .collect()
+    // Most tickets have no tags: no JSON to parse for them.
+    let tags = match &*r.tags {
+        "[]" => vec![],
+        text => serde_json::from_str(text).map_err(|e| corrupt("ticket tags", e))?,
+    };
+    Ok(DigestTicket {
+        id: TicketRef(r.id),
+        title: r.title.to_string(),
+        department: r.department.to_string(),
+        priority: enum_from("priority", &r.priority)?,
+        tags,
+        created_at: parse_ts(&r.created)?,
+        first_response_at: time(&r.first)?,
+        resolved_at: time(&r.resolved)?,
+        closed_at: time(&r.closed)?,
+        waiting_since: time(&r.waiting)?,
+        sla_paused: chrono::Duration::seconds(r.paused),
+        assignee: r.assignee.as_deref().map(parse_user).transpose()?,
+        origin: enum_from("origin", &r.origin)?,
+        history: read_history(&r.history)?,
+    })
 }
 
 /// The tables whose rows workers claim with a lease.
