@@ -291,10 +291,14 @@ async fn fill_pg(pool: &sqlx::PgPool, rows: &[Row]) {
     sqlx::query("ANALYZE").execute(pool).await.unwrap();
 }
 
+/// Median and p90 (nearest rank) in ms.
 fn stats(mut v: Vec<StdDuration>) -> (f64, f64) {
     v.sort();
     let ms = |d: StdDuration| d.as_secs_f64() * 1000.0;
-    (ms(v[v.len() / 2]), ms(v[(v.len() * 9).div_ceil(10) - 1]))
+    (
+        ms(support::percentile(&v, 50)),
+        ms(support::percentile(&v, 90)),
+    )
 }
 
 async fn measure(name: &str, desk: &Desk) {

@@ -301,25 +301,21 @@ pub struct Percentiles {
 /// below it (rank ⌈p/100 · n⌉ in ascending order). Always an observed value, and the same on
 /// every database because it is computed here.
 pub fn percentile(sorted: &[Duration], p: u32) -> Option<Duration> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let n = sorted.len();
+    sorted.get(nearest_rank(sorted.len(), p)?).copied()
+}
+
+/// Where the `p`th nearest-rank percentile of `n` values is in ascending order (0-based), or
+/// `None` for no values.
+fn nearest_rank(n: usize, p: u32) -> Option<usize> {
     let rank = (usize::try_from(p).unwrap_or(100) * n).div_ceil(100).max(1);
-    sorted.get(rank.min(n) - 1).copied()
+    (n > 0).then(|| rank.min(n) - 1)
 }
 
 fn percentiles(mut v: Vec<Duration>) -> Percentiles {
     // Only two ranks are needed: each is selected in linear time rather than sorting every
     // duration (a whole organisation's period has tens of thousands).
     let n = v.len();
-    let mut at = |p: u32| -> Option<Duration> {
-        if n == 0 {
-            return None;
-        }
-        let rank = (usize::try_from(p).unwrap_or(100) * n).div_ceil(100).max(1);
-        Some(*v.select_nth_unstable(rank.min(n) - 1).1)
-    };
+    let mut at = |p: u32| Some(*v.select_nth_unstable(nearest_rank(n, p)?).1);
     let median = at(50);
     let p90 = at(90);
     Percentiles {
@@ -1598,10 +1594,12 @@ fn daily(lives: &Lives<'_>, covered: &[String], w: Window, tz: chrono_tz::Tz) ->
         (w.contains(t) && i < ends.len()).then_some(i)
     };
     // One pass over the tickets, each walking its states beside the days' ends.
-    for l in lives.all.iter().filter(|l| {
-        let d = l.department_at(w.to);
-        covered.iter().any(|c| c == d)
-    }) {
+    let scope = Scope::All(covered);
+    for l in lives
+        .all
+        .iter()
+        .filter(|l| scope.holds(l.department_at(w.to)))
+    {
         if let Some(i) = day_of(l.t.created_at) {
             out[i].opened += 1;
         }
